@@ -32,8 +32,3 @@
 //! [`cli`]. Each module's header says what it owns and what it may depend on.
 
 pub mod cli;
-pub mod config;
-pub mod esl;
-pub mod logging;
-pub mod pii;
-pub mod sim;
