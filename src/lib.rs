@@ -32,3 +32,8 @@
 //! [`cli`]. Each module's header says what it owns and what it may depend on.
 
 pub mod cli;
+pub mod config;
+pub mod esl;
+pub mod logging;
+pub mod pii;
+pub mod sim;

@@ -19,14 +19,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Talk to FreeSWITCH (or aicall's console) over the Event Socket, like `fs_cli -x`.
+    Esl(esl::EslArgs),
+    /// Run the FreeSWITCH 1.10 switch simulator.
+    SimSwitch(sim::SimArgs),
     /// Print the version and exit.
     Version,
 }
+
+pub mod esl;
+pub mod sim;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Esl(args) => esl::run(cli.config.as_deref(), args),
+        Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
         Command::Version => {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,55 @@
+//! `aicall sim-switch`: run the FreeSWITCH 1.10 simulator as a process.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::Config;
+use crate::sim::{Scenarios, SimConfig, SimSwitch};
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (default: [sim] listen, 127.0.0.1:8021).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// ESL password clients must give.
+    #[arg(long, default_value = "ClueCon")]
+    pub password: String,
+    /// Simulated callees (TOML).
+    #[arg(long)]
+    pub scenarios: Option<PathBuf>,
+}
+
+pub fn run(config: Option<&Path>, args: SimArgs) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    crate::logging::init(&cfg.log.level, cfg.log.format);
+    let listen = args.listen.unwrap_or(cfg.sim.listen.clone());
+    let listen = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not an ip:port address"))?;
+    let scenarios = match args.scenarios.or(cfg.sim.scenarios.clone()) {
+        Some(path) => Scenarios::load(&path)?,
+        None => Scenarios::default(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let sim = SimSwitch::start(SimConfig {
+            listen,
+            password: args.password,
+            scenarios,
+            ..SimConfig::default()
+        })
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+        eprintln!("aicall switch simulator on {} (Ctrl-C to stop)", sim.addr());
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        sim.stop().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
