@@ -29,6 +29,7 @@ use tracing::{debug, info};
 
 use crate::esl::server::{self, SwitchCore};
 use crate::esl::{Event, HangupCause, Headers};
+use crate::pii::Pii;
 
 pub use audio::load_wav_mono;
 pub use channel::{Cdr, Recording, RxDatagram};
@@ -192,7 +193,7 @@ impl Switch {
         self.emit(ch.event(self, "CHANNEL_DESTROY"));
         lock(&self.channels).remove(&ch.uuid);
         lock(&self.cdrs).push(ch.cdr());
-        debug!(uuid = %ch.uuid, %cause, "simulated channel ended");
+        debug!(uuid = %ch.uuid, number = %Pii(&ch.number), %cause, "simulated channel ended");
     }
 
     fn status(&self) -> String {
@@ -300,6 +301,7 @@ impl Switch {
         if lock(&self.channels).contains_key(&req.uuid) {
             return "-ERR DESTINATION_OUT_OF_ORDER\n".into();
         }
+        debug!(number = %Pii(&req.number), uuid = %req.uuid, outcome = ?callee.outcome, "originate");
         let ch = Channel::new(req, callee, self.record_audio);
         lock(&self.recordings).insert(ch.uuid.clone(), ch.recording.clone());
         {

@@ -1,0 +1,174 @@
+//! The `aicall` binary against the switch simulator: `aicall esl api` behaves like
+//! `fs_cli -x` (body on stdout, non-zero exit on -ERR or connection failure), `aicall esl
+//! events` prints events, and `aicall sim-switch` never logs a full phone number.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_aicall");
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn aicall(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("AICALL_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("aicall runs")
+}
+
+/// Starts `aicall sim-switch` and waits until it accepts connections.
+fn start_sim(port: u16) -> std::process::Child {
+    let child = Command::new(BIN)
+        .args(["sim-switch", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "aicall=debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("simulator starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "simulator did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn esl_api_events_and_masked_logs() {
+    let port = free_port();
+    let mut sim = start_sim(port);
+    let addr = format!("127.0.0.1:{port}");
+
+    let ok = aicall(&["esl", "--addr", &addr, "api", "status"]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("is ready"));
+
+    let bad = aicall(&["esl", "--addr", &addr, "api", "no_such_command"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("-ERR no_such_command"));
+
+    let wrong = aicall(&[
+        "esl",
+        "--addr",
+        &addr,
+        "--password",
+        "nope",
+        "api",
+        "status",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("password"),
+        "{wrong:?}"
+    );
+
+    // Watch events in one process while another originates a call.
+    let mut watcher = Command::new(BIN)
+        .args([
+            "esl",
+            "--addr",
+            &addr,
+            "events",
+            "--count",
+            "2",
+            "CHANNEL_ANSWER",
+            "CHANNEL_PARK",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("watcher starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let call = aicall(&[
+        "esl",
+        "--addr",
+        &addr,
+        "api",
+        "originate",
+        "{origination_uuid=cli-test-1}sofia/gateway/gw1/13912345678",
+        "&park()",
+    ]);
+    assert!(call.status.success(), "{call:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&call.stdout).trim(),
+        "+OK cli-test-1"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = watcher.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "watcher got no events");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    watcher
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(out.contains("Event-Name: CHANNEL_ANSWER"), "{out}");
+    assert!(out.contains("Event-Name: CHANNEL_PARK"), "{out}");
+    assert!(out.contains("Unique-ID: cli-test-1"), "{out}");
+
+    let kill = aicall(&["esl", "--addr", &addr, "api", "uuid_kill", "cli-test-1"]);
+    assert!(kill.status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    sim.kill().expect("stop simulator");
+    let mut logs = String::new();
+    sim.stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut logs)
+        .expect("read logs");
+    assert!(
+        logs.contains("*******5678"),
+        "the number should appear masked in debug logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains("13912345678"),
+        "a full phone number was logged:\n{logs}"
+    );
+}
+
+#[test]
+fn unreachable_switch_fails_with_the_address() {
+    let port = free_port();
+    let out = aicall(&[
+        "esl",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "api",
+        "status",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn bad_config_names_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aicall.toml");
+    std::fs::write(&path, "[esl]\ncommand_timeout_ms = \"soon\"\n").expect("write");
+    let out = aicall(&[
+        "--config",
+        path.to_str().expect("utf-8"),
+        "esl",
+        "api",
+        "status",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("command_timeout_ms"), "{err}");
+}
