@@ -23,10 +23,13 @@ pub enum Command {
     Esl(esl::EslArgs),
     /// Run the FreeSWITCH 1.10 switch simulator.
     SimSwitch(sim::SimArgs),
+    /// Run the demo campaign (built-in simulator unless --esl is given).
+    Demo(demo::DemoArgs),
     /// Print the version and exit.
     Version,
 }
 
+pub mod demo;
 pub mod esl;
 pub mod sim;
 
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Esl(args) => esl::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
+        Command::Demo(args) => demo::run(cli.config.as_deref(), args),
         Command::Version => {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
