@@ -125,6 +125,7 @@ fn esl_api_events_and_masked_logs() {
     assert!(kill.status.success());
     std::thread::sleep(Duration::from_millis(200));
     sim.kill().expect("stop simulator");
+    sim.wait().expect("simulator exits");
     let mut logs = String::new();
     sim.stderr
         .take()
