@@ -147,7 +147,8 @@ fn events_survive_a_serialise_parse_round_trip_in_both_formats() {
 
 #[test]
 fn malformed_and_hostile_input_errors_without_panicking() {
-    let cases: &[(&[u8], fn(&FrameError) -> bool)] = &[
+    type Check = fn(&FrameError) -> bool;
+    let cases: &[(&[u8], Check)] = &[
         (b"Content-Type: api/response\nContent-Length: -1\n\n", |e| {
             matches!(e, FrameError::BadContentLength { .. })
         }),
