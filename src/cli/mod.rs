@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod leads;
+
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
 #[command(name = "aicall", version, about)]
@@ -21,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the version and exit.
     Version,
+    /// Lead scoring, segments, best time to call and lookalikes.
+    #[command(subcommand)]
+    Leads(leads::LeadsCommand),
 }
 
 /// Entry point of the binary.
@@ -31,6 +36,7 @@ pub fn main() -> ExitCode {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Leads(cmd) => leads::run(cmd),
     };
     match result {
         Ok(code) => code,
