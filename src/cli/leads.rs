@@ -103,8 +103,8 @@ pub struct BenchArgs {
     target: String,
     #[arg(long, value_delimiter = ',', default_value = "duration")]
     exclude: Vec<String>,
-    /// Python with `lightgbm`, `numpy` and `scikit-learn` (default: .setup/leads-venv, made by
-    /// scripts/setup.d/50-leads-lightgbm.sh).
+    /// Python with `lightgbm` and `numpy` (default: .setup/leads-venv, made by
+    /// scripts/leads-lightgbm-venv.sh).
     #[arg(long, env = "AICALL_LIGHTGBM_PYTHON")]
     python: Option<PathBuf>,
     /// Boosting rounds for the timing runs.
@@ -416,44 +416,8 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-const LIGHTGBM_SCRIPT: &str = r#"
-import sys, time, json
-import numpy as np, pandas as pd, lightgbm as lgb
-from sklearn.model_selection import StratifiedKFold
-from sklearn.metrics import roc_auc_score, log_loss
-path, target, exclude, rounds = sys.argv[1], sys.argv[2], sys.argv[3].split(','), int(sys.argv[4])
-df = pd.read_csv(path, sep=None, engine='python')
-y = df[target].astype(str).str.lower().isin(['yes', 'y', 'true', '1']).astype(int).values
-X = df.drop(columns=[target] + [c for c in exclude if c in df.columns])
-for c in X.columns:
-    if not pd.api.types.is_numeric_dtype(X[c]):
-        X[c] = X[c].astype('category')
-base = dict(objective='binary', learning_rate=0.05, num_leaves=15, min_data_in_leaf=50,
-            feature_fraction=0.8, feature_fraction_seed=1, verbose=-1, max_bin=255)
-out = {}
-for threads in (1, 2):
-    p = dict(base, num_threads=threads)
-    best = 1e9
-    for _ in range(3):
-        t0 = time.perf_counter()
-        lgb.train(p, lgb.Dataset(X, y), num_boost_round=rounds)
-        best = min(best, time.perf_counter() - t0)
-    out[f'fit_{threads}t'] = best
-m = lgb.train(dict(base, num_threads=2), lgb.Dataset(X, y), num_boost_round=rounds)
-t0 = time.perf_counter(); m.predict(X); out['rows_per_s'] = len(X) / (time.perf_counter() - t0)
-aucs, lls = [], []
-for tr, te in StratifiedKFold(5, shuffle=True, random_state=2024).split(X, y):
-    itr, iva = next(StratifiedKFold(7, shuffle=True, random_state=1).split(X.iloc[tr], y[tr]))
-    a, v = tr[itr], tr[iva]
-    mm = lgb.train(dict(base, num_threads=2), lgb.Dataset(X.iloc[a], y[a]), num_boost_round=1500,
-                   valid_sets=[lgb.Dataset(X.iloc[v], y[v])],
-                   callbacks=[lgb.early_stopping(60, verbose=False)])
-    pr = mm.predict(X.iloc[te], num_iteration=mm.best_iteration)
-    aucs.append(roc_auc_score(y[te], pr)); lls.append(log_loss(y[te], pr))
-out['cv_auc'] = float(np.mean(aucs)); out['cv_logloss'] = float(np.mean(lls))
-out['version'] = lgb.__version__
-print(json.dumps(out))
-"#;
+/// The LightGBM side of the bench (reference only; needs `lightgbm` and `numpy`).
+const LIGHTGBM_SCRIPT: &str = include_str!("../../scripts/leads_lightgbm.py");
 
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let file = a.file.unwrap_or_else(|| {
@@ -497,8 +461,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let model = model.context("no fit ran")?;
     let t0 = Instant::now();
     let probs = with_threads(2, || model.predict_proba(&data))?;
-    let rows_per_s = data.n_rows as f64 / t0.elapsed().as_secs_f64();
-    let train_auc = auc(&y, &probs);
+    let rows_per_s = probs.len() as f64 / t0.elapsed().as_secs_f64();
     let cv_params = GbmParams {
         num_rounds: 1500,
         early_stopping_rounds: 60,
@@ -514,7 +477,6 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "{:<10} {:>10.3} {:>10.3} {:>12.0} {:>8.4} {:>9.4}",
         "aicall", fit_secs[0], fit_secs[1], rows_per_s, cv.auc_mean, cv.logloss_mean
     );
-    let _ = train_auc;
     let python = a.python.unwrap_or_else(|| {
         PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -555,7 +517,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Ok(o) => println!(
-            "lightgbm: skipped — {} failed: {}",
+            "lightgbm: skipped — {} failed (scripts/leads-lightgbm-venv.sh installs it): {}",
             python.display(),
             String::from_utf8_lossy(&o.stderr)
                 .lines()
@@ -563,7 +525,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or("")
         ),
         Err(e) => println!(
-            "lightgbm: skipped — cannot run {} ({e}); run scripts/setup.d/50-leads-lightgbm.sh \
+            "lightgbm: skipped — cannot run {} ({e}); run scripts/leads-lightgbm-venv.sh \
              or set AICALL_LIGHTGBM_PYTHON",
             python.display()
         ),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::encode::{ColumnKind, Encoder};
 
 /// Rows used to compute a silhouette (it is quadratic in rows).
-const SILHOUETTE_ROWS: usize = 1500;
+const SILHOUETTE_ROWS: usize = 1000;
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()

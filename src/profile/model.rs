@@ -41,6 +41,8 @@ pub struct TrainOptions {
     /// Columns to cluster on (default: the model's features).
     pub segment_features: Option<Vec<String>>,
     pub segment_ks: Vec<usize>,
+    /// Row cap of the selection report's linear fits.
+    pub selection_rows: usize,
 }
 
 impl TrainOptions {
@@ -53,6 +55,7 @@ impl TrainOptions {
             grid: default_grid(2024),
             segment_features: None,
             segment_ks: vec![2, 3, 4, 5, 6],
+            selection_rows: super::select::DEFAULT_MAX_ROWS,
         }
     }
 }
@@ -275,7 +278,7 @@ impl LeadModel {
             data.n_features()
         ));
         progress("feature selection: chi2, RFE, Lasso ...");
-        let selection = select(&encoder, &data, &y);
+        let selection = select(&encoder, &data, &y, opts.selection_rows);
         let proposed = selection.proposed.clone();
         let sel_data = data.select(&proposed);
         let mut cv = Vec::new();

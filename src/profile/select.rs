@@ -2,8 +2,8 @@
 //! (RFE) with L2 logistic regression, and L1 (Lasso) logistic regression. Owns the
 //! [`SelectionReport`]; depends on the encoder and [`super::linear`].
 //!
-//! χ² runs on the category levels of a categorical feature and on decile bins of a numeric one
-//! (missing cells are a level of their own). RFE drops, one at a time, the feature whose
+//! χ² runs on the category levels of a categorical feature and on the distinct values (up to
+//! 20) or decile bins of a numeric one (missing cells are a level of their own). RFE drops, one at a time, the feature whose
 //! coefficients (all levels together) have the smallest norm on standardised inputs. Lasso is
 //! fitted at a fixed penalty λ = [`LASSO_PENALTY`] on the same design. A feature is proposed
 //! for removal when at least two of the three methods reject it: χ² p ≥ 0.01, every Lasso
@@ -17,8 +17,8 @@ use super::linear;
 
 /// Penalty of the Lasso fit (mean log loss scale, standardised inputs).
 pub const LASSO_PENALTY: f64 = 0.004;
-/// At most this many rows go into the selection fits (sampled evenly), to bound their time.
-const MAX_ROWS: usize = 8000;
+/// Default cap on the rows that go into the selection fits (sampled evenly), to bound time.
+pub const DEFAULT_MAX_ROWS: usize = 8000;
 
 /// The verdict on one feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,9 +177,17 @@ fn levels_of(encoder: &Encoder, data: &Dataset, f: usize) -> Vec<usize> {
             if sorted.is_empty() {
                 return vec![0; col.len()];
             }
-            let mut cuts: Vec<f64> = (1..10)
-                .map(|q| quantile(&sorted, q as f64 / 10.0))
-                .collect();
+            let mut distinct = sorted.clone();
+            distinct.dedup();
+            // Few distinct values (counts, sentinels like pdays = 999): one level each;
+            // otherwise deciles.
+            let mut cuts: Vec<f64> = if distinct.len() <= 20 {
+                distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect()
+            } else {
+                (1..10)
+                    .map(|q| quantile(&sorted, q as f64 / 10.0))
+                    .collect()
+            };
             cuts.dedup();
             col.iter()
                 .map(|&v| {
@@ -194,10 +202,11 @@ fn levels_of(encoder: &Encoder, data: &Dataset, f: usize) -> Vec<usize> {
     }
 }
 
-/// Runs the three methods over every feature of `data` and proposes a set.
-pub fn select(encoder: &Encoder, data: &Dataset, y: &[f64]) -> SelectionReport {
+/// Runs the three methods over every feature of `data` and proposes a set; the linear fits
+/// see at most `max_rows` rows (an even sample).
+pub fn select(encoder: &Encoder, data: &Dataset, y: &[f64], max_rows: usize) -> SelectionReport {
     let n_feat = encoder.features.len();
-    let stride = data.n_rows.div_ceil(MAX_ROWS).max(1);
+    let stride = data.n_rows.div_ceil(max_rows.max(100)).max(1);
     let rows: Vec<usize> = (0..data.n_rows).step_by(stride).collect();
     let sample = data.subset(&rows);
     let ys: Vec<f64> = rows.iter().map(|&r| y[r]).collect();
