@@ -27,13 +27,18 @@
 //!  routing (pure) → api (REST, dashboard, agent desktop) · console (ESL server for fs_cli)
 //! ```
 //!
-//! Modules present today: [`esl`] (frame model, codec, client, server side), [`sim`] (the
-//! FreeSWITCH 1.10 simulator used by tests and the demo), [`config`], [`pii`], [`logging`] and
-//! [`cli`]. Each module's header says what it owns and what it may depend on.
+//! Modules, each with a `//!` header saying what it owns and what it may depend on:
+//!
+//! - [`esl`]: ESL frame model, codec, client and server side.
+//! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
+//! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
+//! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
+//!   logging set-up, the command line.
 
 pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod logging;
 pub mod pii;
+pub mod profile;
 pub mod sim;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod leads;
+
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
 #[command(name = "aicall", version, about)]
@@ -27,6 +29,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Print the version and exit.
     Version,
+    /// Lead scoring, segments, best time to call and lookalikes.
+    #[command(subcommand)]
+    Leads(leads::LeadsCommand),
 }
 
 pub mod demo;
@@ -44,6 +49,7 @@ pub fn main() -> ExitCode {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Leads(cmd) => leads::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,534 @@
+//! `aicall leads ...`: train, score, evaluate and inspect lead models, rank lookalikes, and
+//! benchmark the booster against LightGBM. A thin layer over [`crate::profile`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+use crate::profile::cv::stratified_holdout;
+use crate::profile::encode::{parse_target, Encoder, Unseen};
+use crate::profile::gbm::{with_threads, Gbm, GbmParams};
+use crate::profile::metrics::{auc, logloss};
+use crate::profile::model::{cross_validate, describe_params};
+use crate::profile::{besttime, csv, pu, LeadModel, TrainOptions};
+
+#[derive(Debug, Subcommand)]
+pub enum LeadsCommand {
+    /// Train a lead model: selection report, CV table, importance; writes a model directory.
+    Train(TrainArgs),
+    /// One probability per row plus the top reasons, segment and best hours (CSV on stdout).
+    Score {
+        /// Model directory written by `train`.
+        model: PathBuf,
+        file: PathBuf,
+    },
+    /// Evaluate on a labelled file; the last line is `auc=… logloss=… n=…`.
+    Eval {
+        model: PathBuf,
+        file: PathBuf,
+        /// Target column (default: the one the model was trained on).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Describe the model's segments; with a file, count its rows per segment.
+    Segments {
+        model: PathBuf,
+        file: Option<PathBuf>,
+    },
+    /// Rank a pool by likeness to converted customers (PU bagging), or evaluate that ranking
+    /// by hiding positives of a labelled file.
+    Lookalikes(LookalikeArgs),
+    /// Fit time (1 and 2 threads), scoring rows/s and CV AUC/log loss, beside LightGBM.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    file: PathBuf,
+    #[arg(long)]
+    target: String,
+    /// Columns to leave out (repeat or separate by commas), e.g. `duration`.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    #[arg(long, default_value = "models/leads")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Hold out this stratified fraction (fixed seed) before training and write it to
+    /// OUT/holdout.csv for an honest `eval`.
+    #[arg(long)]
+    holdout: Option<f64>,
+    /// Columns to build segments from (default: the model's features).
+    #[arg(long, value_delimiter = ',')]
+    segment_features: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct LookalikeArgs {
+    /// Converted customers (the seed list).
+    #[arg(long, requires = "pool")]
+    seeds: Option<PathBuf>,
+    /// Customers to rank.
+    #[arg(long)]
+    pool: Option<PathBuf>,
+    /// Labelled file to evaluate on instead (hides part of its positives in the pool).
+    #[arg(long, conflicts_with_all = ["seeds", "pool"])]
+    evaluate: Option<PathBuf>,
+    #[arg(long, default_value = "y")]
+    target: String,
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Share of positives hidden in the pool when evaluating.
+    #[arg(long, default_value_t = 0.3)]
+    hide: f64,
+    /// Rows of the ranking to print.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Training file (default: the bank file in ../shared/data).
+    file: Option<PathBuf>,
+    #[arg(long, default_value = "y")]
+    target: String,
+    #[arg(long, value_delimiter = ',', default_value = "duration")]
+    exclude: Vec<String>,
+    /// Python with `lightgbm` and `numpy` (default: .setup/leads-venv, made by
+    /// scripts/leads-lightgbm-venv.sh).
+    #[arg(long, env = "AICALL_LIGHTGBM_PYTHON")]
+    python: Option<PathBuf>,
+    /// Boosting rounds for the timing runs.
+    #[arg(long, default_value_t = 300)]
+    rounds: usize,
+}
+
+pub fn run(cmd: LeadsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        LeadsCommand::Train(a) => train(a),
+        LeadsCommand::Score { model, file } => score(&model, &file),
+        LeadsCommand::Eval {
+            model,
+            file,
+            target,
+        } => eval(&model, &file, target),
+        LeadsCommand::Segments { model, file } => segments(&model, file.as_deref()),
+        LeadsCommand::Lookalikes(a) => lookalikes(a),
+        LeadsCommand::Bench(a) => bench(a),
+    }
+}
+
+fn report_unseen(unseen: &Unseen) {
+    for (col, n, examples) in &unseen.by_column {
+        eprintln!(
+            "warning: {n} cell(s) of `{col}` not seen in training (scored as missing), e.g. {}",
+            examples.join(", ")
+        );
+    }
+}
+
+fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut table = csv::read_path(&a.file)?;
+    eprintln!(
+        "read {} rows × {} columns from {}",
+        table.rows.len(),
+        table.headers.len(),
+        a.file.display()
+    );
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if let Some(frac) = a.holdout {
+        if !(0.0..0.9).contains(&frac) {
+            bail!("--holdout must be in [0, 0.9)");
+        }
+        let y = parse_target(&table, &a.target)?;
+        let split = stratified_holdout(&y, frac, a.seed);
+        let held = table.subset(&split.test);
+        let path = a.out.join("holdout.csv");
+        std::fs::write(&path, held.to_csv(';'))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "held out {} rows (stratified, seed {}) in {}",
+            held.rows.len(),
+            a.seed,
+            path.display()
+        );
+        table = table.subset(&split.train);
+    }
+    let mut opts = TrainOptions::new(&a.target);
+    opts.exclude = a.exclude.clone();
+    opts.folds = a.folds;
+    opts.seed = a.seed;
+    opts.grid = crate::profile::model::default_grid(a.seed);
+    opts.segment_features = a.segment_features.clone();
+    let model = with_threads(a.threads, || {
+        LeadModel::train(&table, &opts, &mut |line| eprintln!("  {line}"))
+    })??;
+    println!("\nfeature selection (χ² / RFE / Lasso):");
+    print!("{}", model.selection.render());
+    if let Some(m) = &model.manifest {
+        println!("\ncross-validation ({} folds, stratified):", a.folds);
+        println!(
+            "{:<58} {:<14} {:>8} {:>7} {:>8} {:>7}",
+            "setting", "features", "auc", "±", "logloss", "rounds"
+        );
+        for r in &m.cv {
+            println!(
+                "{:<58} {:<14} {:>8.4} {:>7.4} {:>8.4} {:>7.0}",
+                r.setting, r.features, r.auc_mean, r.auc_std, r.logloss_mean, r.rounds_mean
+            );
+        }
+        println!(
+            "\nchosen: {} on {} features ({}), {} trees",
+            describe_params(&m.params),
+            m.features.len(),
+            if m.selection_applied {
+                "selected set"
+            } else {
+                "all features: the selected set did not beat them in CV"
+            },
+            m.trees
+        );
+        println!("features: {}", m.features.join(", "));
+    }
+    println!("\ngain importance:");
+    let mut imp = model.importance.clone();
+    imp.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (name, v) in imp {
+        println!("  {name:<16} {:>6.2} %", v * 100.0);
+    }
+    print_segments(&model);
+    model.save(&a.out)?;
+    println!(
+        "\nmodel written to {} in {:.1} s",
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_segments(model: &LeadModel) {
+    println!("\nsegments (k by silhouette):");
+    for c in &model.k_table {
+        println!(
+            "  k={} silhouette={:.3} inertia={:.0}",
+            c.k, c.silhouette, c.inertia
+        );
+    }
+    for s in &model.segments {
+        let hours: Vec<String> = besttime::best_hours(&s.prior, None, &model.allowed_hours, 3)
+            .iter()
+            .map(|h| besttime::label(h.hour))
+            .collect();
+        println!(
+            "  #{} {:>6} rows, converts {:>5.1} %: {}; best hours {}",
+            s.id,
+            s.size,
+            s.conversion_rate * 100.0,
+            s.description,
+            hours.join(", ")
+        );
+    }
+}
+
+fn record(table: &csv::Table, r: usize) -> HashMap<String, String> {
+    table
+        .headers
+        .iter()
+        .cloned()
+        .zip(table.rows[r].iter().cloned())
+        .collect()
+}
+
+fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+    let model = LeadModel::load(model_dir)?;
+    let table = csv::read_path(file)?;
+    for f in &model.used {
+        let name = &model.encoder.features[*f].name;
+        if table.column(name).is_none() {
+            bail!(
+                "{} has no column `{name}`, which the model needs",
+                file.display()
+            );
+        }
+    }
+    let mut unseen = Unseen::default();
+    println!("row;probability;segment;best_hours;top_reasons");
+    for r in 0..table.rows.len() {
+        let s = model.score(&record(&table, r));
+        for col in &s.unseen {
+            unseen.by_column.push((col.clone(), 1, vec![]));
+        }
+        let hours: Vec<String> = s
+            .best_hours
+            .iter()
+            .map(|h| besttime::label(h.hour))
+            .collect();
+        let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
+        println!(
+            "{};{:.6};{};{};{}",
+            r + 1,
+            s.probability,
+            s.segment,
+            hours.join(" "),
+            reasons.join(" | ")
+        );
+    }
+    if !unseen.is_empty() {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (c, _, _) in unseen.by_column {
+            *counts.entry(c).or_default() += 1;
+        }
+        for (c, n) in counts {
+            eprintln!(
+                "warning: {n} row(s) had a `{c}` value not seen in training (scored as missing)"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(model_dir: &Path, file: &Path, target: Option<String>) -> anyhow::Result<ExitCode> {
+    let model = LeadModel::load(model_dir)?;
+    let target = target
+        .or_else(|| model.manifest.as_ref().map(|m| m.target.clone()))
+        .unwrap_or_else(|| "y".into());
+    let table = csv::read_path(file)?;
+    let y = parse_target(&table, &target)?;
+    let t0 = Instant::now();
+    let (probs, unseen) = model.predict_table(&table)?;
+    let secs = t0.elapsed().as_secs_f64();
+    report_unseen(&unseen);
+    let positives = y.iter().filter(|&&v| v > 0.5).count();
+    println!(
+        "{} rows, {} positive; scored in {:.3} s ({:.0} rows/s)",
+        y.len(),
+        positives,
+        secs,
+        y.len() as f64 / secs.max(1e-9)
+    );
+    // Lift of the top decile: how much better than random the dialer's first calls are.
+    let mut order: Vec<usize> = (0..y.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let top = (y.len() / 10).max(1);
+    let hits = order[..top].iter().filter(|&&i| y[i] > 0.5).count();
+    println!(
+        "top 10 %: {} of {} converted ({:.1} % vs {:.1} % overall)",
+        hits,
+        top,
+        100.0 * hits as f64 / top as f64,
+        100.0 * positives as f64 / y.len() as f64
+    );
+    println!(
+        "auc={:.4} logloss={:.4} n={}",
+        auc(&y, &probs),
+        logloss(&y, &probs),
+        y.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn segments(model_dir: &Path, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let model = LeadModel::load(model_dir)?;
+    print_segments(&model);
+    if let Some(file) = file {
+        let table = csv::read_path(file)?;
+        let mut counts = vec![0usize; model.segments.len()];
+        let mut prob_sum = vec![0.0; model.segments.len()];
+        for r in 0..table.rows.len() {
+            let s = model.score(&record(&table, r));
+            if let Some(c) = counts.get_mut(s.segment) {
+                *c += 1;
+                prob_sum[s.segment] += s.probability;
+            }
+        }
+        println!("\n{}:", file.display());
+        for (i, c) in counts.iter().enumerate() {
+            println!(
+                "  #{i}: {c} rows, mean score {:.3}",
+                prob_sum[i] / (*c).max(1) as f64
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
+    let params = pu::PuParams::default();
+    if let Some(file) = a.evaluate {
+        let table = csv::read_path(&file)?;
+        let y = parse_target(&table, &a.target)?;
+        let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
+        let (data, _) = enc.transform(&table)?;
+        let t0 = Instant::now();
+        let e = pu::evaluate(&data, &y, a.hide, &params)?;
+        println!(
+            "seeds={} hidden={} pool={} bags={} ({:.1} s)",
+            e.seeds,
+            e.hidden,
+            e.pool,
+            params.bags,
+            t0.elapsed().as_secs_f64()
+        );
+        println!(
+            "hidden positives vs pool negatives: auc={:.4} (chance 0.5), top-decile lift={:.2}",
+            e.auc, e.lift_top_decile
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(seeds), Some(pool)) = (a.seeds, a.pool) else {
+        bail!("give --seeds S.csv --pool P.csv, or --evaluate FILE.csv");
+    };
+    let seeds_t = csv::read_path(&seeds)?;
+    let pool_t = csv::read_path(&pool)?;
+    let mut both = pool_t.clone();
+    for r in &seeds_t.rows {
+        let mut row = Vec::with_capacity(pool_t.headers.len());
+        for h in &pool_t.headers {
+            let c = seeds_t
+                .column(h)
+                .with_context(|| format!("{} has no column `{h}`", seeds.display()))?;
+            row.push(r[c].clone());
+        }
+        both.rows.push(row);
+    }
+    let enc = Encoder::fit(&both, None, &a.exclude)?;
+    let (data, _) = enc.transform(&both)?;
+    let n_pool = pool_t.rows.len();
+    let unl: Vec<usize> = (0..n_pool).collect();
+    let pos: Vec<usize> = (n_pool..both.rows.len()).collect();
+    let scores = pu::rank(&data, &pos, &unl, &params)?;
+    let mut order: Vec<usize> = (0..n_pool).collect();
+    order.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]));
+    println!("rank;pool_row;likeness");
+    for (k, &i) in order.iter().take(a.top).enumerate() {
+        println!("{};{};{:.4}", k + 1, i + 1, scores[i]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The LightGBM side of the bench (reference only; needs `lightgbm` and `numpy`).
+const LIGHTGBM_SCRIPT: &str = include_str!("../../scripts/leads_lightgbm.py");
+
+fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let file = a.file.unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/bank-marketing/train.csv"
+        ))
+    });
+    let table = csv::read_path(&file)?;
+    let y = parse_target(&table, &a.target)?;
+    let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
+    let (data, _) = enc.transform(&table)?;
+    println!(
+        "bench leads: {} rows × {} features from {}",
+        data.n_rows,
+        data.n_features(),
+        file.display()
+    );
+    // The same setting as the LightGBM script below, no early stopping, fixed rounds.
+    let params = GbmParams {
+        learning_rate: 0.05,
+        num_leaves: 15,
+        min_data_in_leaf: 50,
+        feature_fraction: 0.8,
+        num_rounds: a.rounds,
+        early_stopping_rounds: 0,
+        ..GbmParams::default()
+    };
+    let mut fit_secs = [0.0; 2];
+    let mut model = None;
+    for (i, threads) in [1usize, 2].into_iter().enumerate() {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            let (m, _) = with_threads(threads, || Gbm::fit(&data, &y, None, &params))??;
+            best = best.min(t0.elapsed().as_secs_f64());
+            model = Some(m);
+        }
+        fit_secs[i] = best;
+    }
+    let model = model.context("no fit ran")?;
+    let t0 = Instant::now();
+    let probs = with_threads(2, || model.predict_proba(&data))?;
+    let rows_per_s = probs.len() as f64 / t0.elapsed().as_secs_f64();
+    let cv_params = GbmParams {
+        num_rounds: 1500,
+        early_stopping_rounds: 60,
+        ..params.clone()
+    };
+    let cv = with_threads(2, || cross_validate(&data, &y, &cv_params, 5, 2024))??;
+    println!("setting: {} rounds={}", describe_params(&params), a.rounds);
+    println!(
+        "{:<10} {:>10} {:>10} {:>12} {:>8} {:>9}",
+        "engine", "fit 1t s", "fit 2t s", "score rows/s", "cv auc", "cv logloss"
+    );
+    println!(
+        "{:<10} {:>10.3} {:>10.3} {:>12.0} {:>8.4} {:>9.4}",
+        "aicall", fit_secs[0], fit_secs[1], rows_per_s, cv.auc_mean, cv.logloss_mean
+    );
+    let python = a.python.unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/.setup/leads-venv/bin/python"
+        ))
+    });
+    let out = std::process::Command::new(&python)
+        .arg("-W")
+        .arg("ignore")
+        .arg("-c")
+        .arg(LIGHTGBM_SCRIPT)
+        .arg(&file)
+        .arg(&a.target)
+        .arg(a.exclude.join(","))
+        .arg(a.rounds.to_string())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v: serde_json::Value =
+                serde_json::from_slice(&o.stdout).context("LightGBM script printed no JSON")?;
+            let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+            println!(
+                "{:<10} {:>10.3} {:>10.3} {:>12.0} {:>8.4} {:>9.4}",
+                format!(
+                    "lightgbm {}",
+                    v.get("version").and_then(|x| x.as_str()).unwrap_or("?")
+                ),
+                num("fit_1t"),
+                num("fit_2t"),
+                num("rows_per_s"),
+                num("cv_auc"),
+                num("cv_logloss")
+            );
+            println!(
+                "fit time ratio aicall/lightgbm: 1 thread {:.2}, 2 threads {:.2}",
+                fit_secs[0] / num("fit_1t"),
+                fit_secs[1] / num("fit_2t")
+            );
+        }
+        Ok(o) => println!(
+            "lightgbm: skipped — {} failed (scripts/leads-lightgbm-venv.sh installs it): {}",
+            python.display(),
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(e) => println!(
+            "lightgbm: skipped — cannot run {} ({e}); run scripts/leads-lightgbm-venv.sh \
+             or set AICALL_LIGHTGBM_PYTHON",
+            python.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

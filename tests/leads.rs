@@ -1,0 +1,346 @@
+//! Lead scoring end to end on the real bank-marketing file (a stratified sample, to keep the
+//! debug-profile run short): training, save/load, the scoring API, TreeSHAP on a real model,
+//! PU lookalikes, best-hour updates, the CLI's `eval` contract, and the bad inputs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aicall::profile::besttime::{hour_of_week, Attempt, ContactHours};
+use aicall::profile::csv::{self, Table};
+use aicall::profile::cv::{stratified_holdout, stratified_kfold};
+use aicall::profile::encode::{parse_target, Encoder};
+use aicall::profile::gbm::GbmParams;
+use aicall::profile::metrics::auc;
+use aicall::profile::{pu, shap, LeadModel, ProfileError, TrainOptions};
+
+const BANK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/bank-marketing/train.csv"
+);
+
+fn bank() -> Table {
+    csv::read_path(Path::new(BANK)).expect("the bank file is in ../shared/data")
+}
+
+/// A stratified sample of `fraction` of the bank rows (seeded).
+fn bank_sample(fraction: f64, seed: u64) -> Table {
+    let t = bank();
+    let y = parse_target(&t, "y").expect("bank labels");
+    t.subset(&stratified_holdout(&y, fraction, seed).test)
+}
+
+fn quick_options() -> TrainOptions {
+    let mut o = TrainOptions::new("y");
+    o.exclude = vec!["duration".into()];
+    o.folds = 3;
+    o.grid = vec![GbmParams {
+        learning_rate: 0.1,
+        num_leaves: 7,
+        min_data_in_leaf: 30,
+        num_rounds: 200,
+        early_stopping_rounds: 20,
+        ..GbmParams::default()
+    }];
+    o.segment_ks = vec![2, 3];
+    o.selection_rows = 1500;
+    o
+}
+
+fn record(t: &Table, r: usize) -> HashMap<String, String> {
+    t.headers
+        .iter()
+        .cloned()
+        .zip(t.rows[r].iter().cloned())
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aicall-leads-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn bank_file_reads_as_published() {
+    let t = bank();
+    assert_eq!(t.headers.len(), 21);
+    assert_eq!(t.headers[0], "age");
+    assert_eq!(t.headers[20], "y");
+    assert_eq!(t.rows.len(), 32_950);
+    assert!(t.rows.iter().all(|r| !r[20].ends_with('\r')));
+}
+
+#[test]
+fn train_save_load_score_and_explain() {
+    let all = bank_sample(0.15, 1);
+    let y = parse_target(&all, "y").expect("labels");
+    let split = stratified_holdout(&y, 0.3, 2);
+    let train = all.subset(&split.train);
+    let test = all.subset(&split.test);
+    let model = LeadModel::train(&train, &quick_options(), &mut |_| {}).expect("trains");
+    let manifest = model.manifest.as_ref().expect("manifest");
+    assert!(!manifest.features.contains(&"duration".to_string()));
+    assert!(!manifest.cv.is_empty());
+
+    // Unseen rows: a pre-call score on this data set reaches ~0.80; a sample of 3.5k
+    // training rows and a quick grid still clears 0.72.
+    let y_test = parse_target(&test, "y").expect("labels");
+    let (probs, _) = model.predict_table(&test).expect("scores");
+    let a = auc(&y_test, &probs);
+    assert!(a > 0.72, "auc {a}");
+
+    // Save and load give the same scores, and `score` agrees with `predict_table`.
+    let dir = temp_dir("roundtrip");
+    model.save(&dir).expect("saves");
+    let loaded = LeadModel::load(&dir).expect("loads");
+    let (again, _) = loaded.predict_table(&test).expect("scores");
+    // JSON keeps each number to its shortest round-trip form; parsing may differ in the last
+    // bit, so compare to 1e-12.
+    let worst = probs
+        .iter()
+        .zip(&again)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-12, "save/load changed a score by {worst}");
+    let s = loaded.score(&record(&test, 0));
+    assert!((s.probability - probs[0]).abs() < 1e-12);
+    assert_eq!(s.top_reasons.len(), 3);
+    assert!(s.segment < loaded.segments.len());
+    assert_eq!(s.best_hours.len(), 3);
+
+    // TreeSHAP on the real model: bias + contributions = raw score, for many rows.
+    for r in 0..50 {
+        let fields = record(&test, r);
+        let (values, _) = loaded.encoder.encode_record(&fields);
+        let row: Vec<f64> = loaded.used.iter().map(|&f| values[f]).collect();
+        let phi = shap::contributions(&loaded.gbm, &row);
+        let total = shap::bias(&loaded.gbm) + phi.iter().sum::<f64>();
+        assert!((total - loaded.gbm.predict_raw_row(&row)).abs() < 1e-9);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn scoring_handles_unseen_categories_and_missing_fields() {
+    let t = bank_sample(0.1, 3);
+    let model = LeadModel::train(&t, &quick_options(), &mut |_| {}).expect("trains");
+    let mut fields = record(&t, 0);
+    fields.insert("job".into(), "astronaut".into());
+    fields.remove("age");
+    fields.insert("campaign".into(), "NaN".into());
+    let s = model.score(&fields);
+    assert!(s.probability > 0.0 && s.probability < 1.0);
+    assert_eq!(s.unseen, vec!["job".to_string()]);
+    // An empty record is scored too (everything missing), never a panic.
+    let s = model.score(&HashMap::new());
+    assert!(s.probability.is_finite());
+}
+
+#[test]
+fn best_hours_follow_the_contacts_own_answers() {
+    let t = bank_sample(0.1, 4);
+    let model = LeadModel::train(&t, &quick_options(), &mut |_| {}).expect("trains");
+    let fields = record(&t, 0);
+    let before = model.score(&fields);
+    let mut history = ContactHours::default();
+    let evening = hour_of_week(2, 18);
+    for _ in 0..5 {
+        history.record(Attempt {
+            hour: evening,
+            success: true,
+        });
+        history.record(Attempt {
+            hour: before.best_hours[0].hour,
+            success: false,
+        });
+    }
+    let after = model.score_with_history(&fields, Some(&history));
+    assert_eq!(after.best_hours[0].hour, evening);
+    assert_ne!(before.best_hours[0].hour, evening);
+}
+
+#[test]
+fn cv_folds_on_real_labels_are_stratified_without_leakage() {
+    let t = bank_sample(0.2, 5);
+    let y = parse_target(&t, "y").expect("labels");
+    let rate = y.iter().sum::<f64>() / y.len() as f64;
+    let mut tested = vec![false; y.len()];
+    for f in stratified_kfold(&y, 5, 9) {
+        let fold_rate = f.test.iter().map(|&i| y[i]).sum::<f64>() / f.test.len() as f64;
+        assert!((fold_rate - rate).abs() < 0.005);
+        let train: std::collections::HashSet<usize> = f.train.iter().copied().collect();
+        for &i in &f.test {
+            assert!(!train.contains(&i));
+            assert!(!tested[i]);
+            tested[i] = true;
+        }
+    }
+    assert!(tested.iter().all(|&t| t));
+}
+
+#[test]
+fn lookalikes_beat_chance_on_hidden_positives() {
+    let t = bank_sample(0.15, 6);
+    let y = parse_target(&t, "y").expect("labels");
+    let enc = Encoder::fit(&t, Some("y"), &["duration".into()]).expect("fits");
+    let (data, _) = enc.transform(&t).expect("encodes");
+    let params = pu::PuParams {
+        bags: 5,
+        ..pu::PuParams::default()
+    };
+    let e = pu::evaluate(&data, &y, 0.3, &params).expect("evaluates");
+    assert!(e.hidden > 50);
+    assert!(e.auc > 0.65, "auc {}", e.auc);
+    assert!(e.lift_top_decile > 2.0, "lift {}", e.lift_top_decile);
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let t = csv::parse("a;b;y\n1;x;yes\n2;y;no\n3;x;no\n").expect("valid CSV");
+    let err =
+        LeadModel::train(&t, &TrainOptions::new("target"), &mut |_| {}).expect_err("no target");
+    assert!(
+        err.to_string().contains("target column `target` not found"),
+        "{err}"
+    );
+
+    let one = csv::parse("a;y\n1;no\n2;no\n").expect("valid CSV");
+    let err = LeadModel::train(&one, &TrainOptions::new("y"), &mut |_| {}).expect_err("one class");
+    assert!(matches!(err, ProfileError::OneClassTarget { .. }), "{err}");
+
+    let constant = csv::parse("a;y\n1;no\n1;yes\n1;no\n").expect("valid CSV");
+    let err = Encoder::fit(&constant, Some("y"), &[]).expect_err("only a constant column");
+    assert!(err.to_string().contains("constant"), "{err}");
+
+    assert!(matches!(
+        csv::parse("a;b\n1;2;3\n"),
+        Err(ProfileError::Csv { line: 2, .. })
+    ));
+}
+
+#[test]
+fn empty_cells_and_constant_columns_are_handled_in_training() {
+    let mut t = bank_sample(0.1, 7);
+    t.headers.push("campaign_code".into());
+    for (i, r) in t.rows.iter_mut().enumerate() {
+        r.push("A1".into());
+        if i % 7 == 0 {
+            r[0] = String::new(); // age
+            r[1] = "NA".into(); // job
+        }
+    }
+    let mut notes = Vec::new();
+    let model =
+        LeadModel::train(&t, &quick_options(), &mut |l| notes.push(l.to_string())).expect("trains");
+    assert!(notes
+        .iter()
+        .any(|n| n.contains("campaign_code") && n.contains("constant")));
+    let (probs, _) = model.predict_table(&t).expect("scores");
+    assert!(probs.iter().all(|p| p.is_finite()));
+}
+
+#[test]
+fn model_from_another_version_is_refused() {
+    let t = bank_sample(0.05, 8);
+    let model = LeadModel::train(&t, &quick_options(), &mut |_| {}).expect("trains");
+    let dir = temp_dir("version");
+    model.save(&dir).expect("saves");
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    std::fs::write(
+        &path,
+        text.replace("\"format_version\": 1", "\"format_version\": 999"),
+    )
+    .expect("rewrites");
+    let err = LeadModel::load(&dir).expect_err("version mismatch");
+    assert!(matches!(err, ProfileError::VersionMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("retrain"), "{err}");
+
+    std::fs::write(&path, text).expect("restores");
+    std::fs::write(dir.join("model.json"), "{\"not\": \"a model\"}").expect("corrupts");
+    assert!(matches!(
+        LeadModel::load(&dir),
+        Err(ProfileError::BadModel { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_train_then_eval_prints_the_contract_line() {
+    let dir = temp_dir("cli");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let data = dir.join("sample.csv");
+    std::fs::write(&data, bank_sample(0.08, 10).to_csv(';')).expect("writes sample");
+    let model_dir = dir.join("model");
+    let bin = env!("CARGO_BIN_EXE_aicall");
+    let out = Command::new(bin)
+        .args(["leads", "train"])
+        .arg(&data)
+        .args([
+            "--target",
+            "y",
+            "--exclude",
+            "duration",
+            "--folds",
+            "3",
+            "--holdout",
+            "0.2",
+        ])
+        .arg("--out")
+        .arg(&model_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("cross-validation"));
+    assert!(stdout.contains("gain importance"));
+    assert!(stdout.contains("feature selection"));
+
+    let out = Command::new(bin)
+        .args(["leads", "eval"])
+        .arg(&model_dir)
+        .arg(model_dir.join("holdout.csv"))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("output");
+    let parts: Vec<&str> = last.split(' ').collect();
+    assert_eq!(parts.len(), 3, "{last}");
+    assert!(
+        parts[0].starts_with("auc=0.") && parts[0].len() == "auc=0.xxxx".len(),
+        "{last}"
+    );
+    assert!(parts[1].starts_with("logloss=0.") && parts[1].len() == "logloss=0.xxxx".len());
+    assert!(parts[2].starts_with("n="), "{last}");
+
+    let out = Command::new(bin)
+        .args(["leads", "score"])
+        .arg(&model_dir)
+        .arg(model_dir.join("holdout.csv"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines > 100);
+
+    // A bad model directory: exit code 2 and a message, not a panic.
+    let out = Command::new(bin)
+        .args(["leads", "eval"])
+        .arg(dir.join("nowhere"))
+        .arg(&data)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
