@@ -462,26 +462,30 @@ async fn unicast_streams_callee_audio_and_records_what_aicall_sends() {
     assert_eq!(rec.rx_odd_sized, 0);
     // The test's sender thread paces with `sleep` on a shared machine: allow a late burst.
     assert!(rec.rx_dropped <= 3, "{} frames dropped", rec.rx_dropped);
-    // What the callee heard contains the tone, in order: find it and compare.
-    let first = rec
+    // Every frame the callee heard with sound in it is a piece of the tone aicall sent
+    // (matched frame by frame: a loaded machine may delay the sender and shift frames
+    // against the 20 ms grid), and nearly all 50 were heard.
+    let heard_frames: Vec<&[i16]> = rec
         .heard
-        .iter()
-        .position(|s| s.unsigned_abs() > 1000)
-        .expect("tone heard");
-    let heard_tone = &rec.heard[first..first + 1600];
-    let best = (0..20)
-        .map(|phase| normalized_correlation(heard_tone, &tone_at(phase, 1600)))
-        .fold(0.0, f64::max);
+        .chunks(160)
+        .filter(|f| f.iter().any(|s| s.unsigned_abs() > 1000))
+        .collect();
     assert!(
-        best > 0.999,
-        "heard audio is not the tone aicall sent (correlation {best})"
+        heard_frames.len() >= 45,
+        "only {} tone frames heard",
+        heard_frames.len()
     );
-    let energy: f64 = heard_tone.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / 1600.0;
-    assert!(
-        (energy.sqrt() - 5657.0).abs() < 300.0,
-        "tone RMS {}",
-        energy.sqrt()
-    );
+    for frame in &heard_frames {
+        let best = (0..20)
+            .map(|phase| normalized_correlation(frame, &tone_at(phase, frame.len())))
+            .fold(0.0, f64::max);
+        assert!(
+            best > 0.99,
+            "heard audio is not the tone aicall sent (correlation {best})"
+        );
+        let rms = (frame.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / 160.0).sqrt();
+        assert!((rms - 5657.0).abs() < 300.0, "tone RMS {rms}");
+    }
     // The media socket is released after hangup: the address can be bound again.
     UdpSocket::bind(fs_side).expect("unicast port released after hangup");
     sim.stop().await;

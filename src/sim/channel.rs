@@ -818,11 +818,17 @@ async fn media_clock(sw: Arc<Switch>, ch: Arc<Channel>) {
     let mut out = [0u8; 640];
     let mut inbuf = [0u8; 2048];
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let scheduled = tokio::select! {
+            t = tick.tick() => t,
             _ = ch.wait_end() => return,
-        }
+        };
         let now = Instant::now();
+        // When this task runs late (a loaded machine), the missed ticks follow at once
+        // and will play out what arrived meanwhile: only frames beyond that are early.
+        let late_frames = (now
+            .saturating_duration_since(scheduled.into_std())
+            .as_millis()
+            / FRAME.as_millis()) as usize;
         let at_ms = now.saturating_duration_since(answered).as_secs_f64() * 1000.0;
         let mut m = lock(&ch.media);
         let mut rec = lock(&ch.recording);
@@ -867,7 +873,7 @@ async fn media_clock(sw: Arc<Switch>, ch: Arc<Channel>) {
                 arrived.push(frame);
             }
             for frame in arrived {
-                if m.playout.len() >= PLAYOUT_SLACK_FRAMES {
+                if m.playout.len() >= PLAYOUT_SLACK_FRAMES + late_frames {
                     m.playout.pop_front();
                     rec.rx_dropped += 1;
                 }
