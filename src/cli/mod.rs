@@ -27,6 +27,9 @@ pub enum Command {
     SimSwitch(sim::SimArgs),
     /// Run the demo campaign (built-in simulator unless --esl is given).
     Demo(demo::DemoArgs),
+    /// Benchmarks that print figures (`aicall bench leads`, ...).
+    #[command(subcommand)]
+    Bench(bench::BenchTarget),
     /// Print the version and exit.
     Version,
     /// Lead scoring, segments, best time to call and lookalikes.
@@ -34,6 +37,7 @@ pub enum Command {
     Leads(leads::LeadsCommand),
 }
 
+pub mod bench;
 pub mod demo;
 pub mod esl;
 pub mod sim;
@@ -45,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::Esl(args) => esl::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
         Command::Demo(args) => demo::run(cli.config.as_deref(), args),
+        Command::Bench(target) => bench::run(target),
         Command::Version => {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,18 @@
+//! `aicall bench <part>`: one entry point for the figure-printing benchmarks of each part.
+//! Each prints its figures and, as its last line, the `key=value` summary its issue names.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Lead scoring: fit time (1 and 2 threads), scoring rows/s, CV AUC/log loss, LightGBM.
+    Leads(super::leads::BenchArgs),
+}
+
+pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
+    match target {
+        BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
+    }
+}
