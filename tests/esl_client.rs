@@ -671,3 +671,108 @@ async fn silent_switch_times_out_and_malformed_frames_are_survived() {
     assert!(saw_disconnect >= 1);
     client.close().await;
 }
+
+/// The reader never falls behind: a client that does not read while thousands of events
+/// arrive gets every one of them afterwards, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_application_loses_no_events_and_custom_events_flow() {
+    let sim = sim_with(vec![]).await;
+    let (sender, _s_events) = EslClient::connect(config(sim.addr()))
+        .await
+        .expect("sender");
+    let (reader, mut events) = EslClient::connect(config(sim.addr()))
+        .await
+        .expect("reader");
+    reader
+        .subscribe(&["CUSTOM", "aicall::turn"])
+        .await
+        .expect("subscribe");
+    const N: usize = 3000;
+    for i in 0..N {
+        let mut h = aicall::esl::Headers::default();
+        h.push("Event-Subclass", "aicall::turn");
+        h.push("X-Seq", &i.to_string());
+        sender
+            .sendevent("CUSTOM", h, Some("回复: 好的".into()))
+            .await
+            .expect("sendevent");
+    }
+    // Only now does the application start reading.
+    for i in 0..N {
+        let ev = loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Some(ClientEvent::Event(ev))) => break ev,
+                Ok(Some(_)) => continue,
+                other => panic!("event {i} missing: {other:?}"),
+            }
+        };
+        assert_eq!(
+            ev.kind(),
+            EventKind::Custom {
+                subclass: "aicall::turn"
+            }
+        );
+        assert_eq!(ev.get("X-Seq"), Some(i.to_string().as_str()));
+        assert_eq!(ev.body.as_deref(), Some("回复: 好的"));
+    }
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hupall_myevents_and_voicemail() {
+    let sim = sim_with(vec![
+        callee("13800000041", Outcome::Answer, 20, vec![]),
+        callee("13800000042", Outcome::Voicemail, 20, vec![]),
+    ])
+    .await;
+    let (client, _events) = EslClient::connect(config(sim.addr()))
+        .await
+        .expect("connects");
+    let (watcher, mut mine) = EslClient::connect(config(sim.addr()))
+        .await
+        .expect("watcher");
+    let a = uuid::Uuid::new_v4().to_string();
+    let b = uuid::Uuid::new_v4().to_string();
+    for (uuid, number) in [(&a, "13800000041"), (&b, "13800000042")] {
+        let body = client
+            .api(&format!(
+                "originate {{origination_uuid={uuid}}}sofia/gateway/gw1/{number} &park()"
+            ))
+            .await
+            .expect("originate");
+        assert_eq!(
+            body.trim(),
+            format!("+OK {uuid}"),
+            "voicemail answers like a person"
+        );
+    }
+    watcher.myevents(&b).await.expect("myevents");
+    let out = client.api("hupall MANAGER_REQUEST").await.expect("hupall");
+    assert_eq!(out, "+OK hangup all channels with cause MANAGER_REQUEST\n");
+    // myevents: only b's events reach the watcher.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, mine.recv()).await {
+        if let ClientEvent::Event(ev) = ev {
+            assert_eq!(ev.unique_id(), Some(b.as_str()), "{} leaked", ev.name());
+            seen.push(ev.name().to_owned());
+            if ev.name() == "CHANNEL_DESTROY" {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "CHANNEL_HANGUP",
+            "CHANNEL_HANGUP_COMPLETE",
+            "CHANNEL_DESTROY"
+        ]
+    );
+    assert_eq!(sim.live_channels(), 0);
+    assert!(sim
+        .cdrs()
+        .iter()
+        .all(|c| c.cause == HangupCause::ManagerRequest && c.answered));
+    sim.stop().await;
+}

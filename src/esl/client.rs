@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::command::Command;
 use super::event::{Event, EventFormat};
-use super::frame::{Frame, FrameDecoder, FrameError, Peer};
+use super::frame::{Frame, FrameDecoder, FrameError, Headers, Peer};
 
 /// Errors of the ESL client.
 #[derive(Debug, thiserror::Error)]
@@ -633,6 +633,31 @@ impl EslClient {
         })
         .await
         .map(drop)
+    }
+
+    /// Restricts this connection's events to one channel (`myevents <uuid>`).
+    pub async fn myevents(&self, uuid: &str) -> Result<(), EslError> {
+        let cmd = Command::MyEvents {
+            uuid: uuid.to_owned(),
+            format: self.cfg.format,
+        };
+        self.request_ok(&cmd).await.map(drop)
+    }
+
+    /// Fires an event into FreeSWITCH (`sendevent`), e.g. CUSTOM `aicall::*` events that any
+    /// `fs_cli` can watch.
+    pub async fn sendevent(
+        &self,
+        name: &str,
+        headers: Headers,
+        body: Option<String>,
+    ) -> Result<(), EslError> {
+        let cmd = Command::SendEvent {
+            name: name.to_owned(),
+            headers,
+            body: body.map(bytes::Bytes::from),
+        };
+        self.request_ok(&cmd).await.map(drop)
     }
 
     /// `sendmsg` with any call-command.
