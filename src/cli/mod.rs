@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod nlu;
+
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
 #[command(name = "aicall", version, about)]
@@ -21,6 +23,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the version and exit.
     Version,
+    /// Understand one callee reply: intent, confidence, sentiment, slots, keywords.
+    Intent(nlu::IntentArgs),
+    /// Train a model.
+    #[command(subcommand)]
+    Train(nlu::TrainTarget),
+    /// Evaluate a model on a labelled file.
+    #[command(subcommand)]
+    Eval(nlu::EvalTarget),
 }
 
 /// Entry point of the binary.
@@ -31,6 +41,9 @@ pub fn main() -> ExitCode {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Intent(args) => nlu::intent(args),
+        Command::Train(target) => nlu::train_cmd(target),
+        Command::Eval(target) => nlu::eval_cmd(target),
     };
     match result {
         Ok(code) => code,
