@@ -395,6 +395,69 @@ EN_MORE = {
               "i'm walking the dog", "what's the weather like"],
 }
 
+
+# Third pass: situations the first two passes under-covered (who decides, numbers that changed
+# hands, enrolment elsewhere, small talk, broken promises, English question forms).
+ZH_THIRD = {
+    "affirm": ["我觉得挺有兴趣的", "听起来可以", "蛮感兴趣的", "有点意思你说说", "这个我要",
+               "好那就麻烦你了", "行你帮我弄吧", "可以啊我正好想了解"],
+    "deny": ["这种我都不要", "不需要的谢谢了", "家里用不着", "我没这个打算的", "真的不用了",
+             "别介绍了我不要"],
+    "busy_callback": ["等我到家再打", "开完会再说", "我这会在外头", "你换个时间打", "下班后打给我",
+                      "我这两天都忙下周再说", "现在接不了电话"],
+    "hesitate": ["我说了不算", "得家里人拿主意", "我要问问孩子", "要请示一下领导", "我自己定不了",
+                 "给我几天时间", "容我考虑几天", "我还得再想想", "拿不准", "犹犹豫豫的",
+                 "心里没底", "我想想再给你答复", "这个嘛不好说", "我先看看别家的",
+                 "再研究一下吧", "我跟朋友商量下"],
+    "ask_price": ["有没有减免", "能不能打个折", "优惠多少", "要付多少", "首付要多少钱",
+                  "价钱贵不贵", "收费标准是什么", "一节课多少钱"],
+    "ask_detail": ["这是干啥的", "你们这个是做什么的", "讲讲具体怎么操作", "有什么好处",
+                   "都包含哪些", "需要办什么手续", "怎么开通", "靠不靠谱", "具体内容讲一下",
+                   "能说具体点吗", "这个有啥用啊"],
+    "ask_identity": ["你们是哪个单位的", "你是什么公司", "你到底是谁", "你是真人吗",
+                     "是机器人在说话吗", "你是不是自动语音", "哪里的电话"],
+    "complaint": ["答应我的事一直没兑现", "说好的优惠没给", "上次的钱还没退",
+                  "你们说话不算话", "骗我好几次了", "问题一直没人处理", "都拖了一个月了",
+                  "一直打扰我", "你们真是没完了"],
+    "dnc_request": ["把我号码拉黑", "号码删掉别再打", "别再拨打我的号码", "不要再给我来电"],
+    "wrong_person": ["这号码现在是我在用", "他早就不用这个号了", "号码换主人了", "这里没这个人",
+                     "你说的这个人我不认识", "没有叫这个名字的", "我不是机主", "他号码停了这是我的"],
+    "already_have": ["在别的地方报名了", "已经在其他机构办了", "我有了不用了", "已经买过别家的",
+                     "我已经有一个了不要", "早就在用了", "别家已经给我办了", "我们公司统一办了"],
+    "request_human": ["有没有真人", "找个真人来", "有人工吗我不跟机器说", "转个真人",
+                      "我不和机器人说", "有没有人工服务", "叫个人工过来"],
+    "repeat": ["你刚才讲啥", "没听见再说", "听不清楚你讲慢点", "说啥呢没听到"],
+    "other": ["我在菜市场", "我在商场呢", "我在外面逛街", "今天好冷啊", "你在哪个城市",
+              "我刚到公司", "狗在叫", "门铃响了", "你吃饭没有", "我在厨房", "我在开门",
+              "我快递到了", "天气不错", "你们那边几点了"],
+}
+
+EN_THIRD = {
+    "affirm": ["yes that would be nice", "okay i'm listening", "sounds interesting tell me"],
+    "deny": ["no i don't want that", "not interested bye", "i'm all set no thanks"],
+    "busy_callback": ["can you call me back another time", "i'm at work call later",
+                      "this is a bad time call next week", "i can't talk i'm driving"],
+    "hesitate": ["i have to ask my wife first", "let me check with my husband", "i need to think it over",
+                 "i'll talk to my family first", "i'm not the one who decides",
+                 "maybe i'm not sure", "let me think about it first"],
+    "ask_price": ["what's the cost", "is there a discount available", "does it cost money",
+                  "are there any fees", "what's the price of it"],
+    "ask_detail": ["what are you offering exactly", "what's included in it", "what does it include",
+                   "how does this work", "what do i have to do to join", "what do i need to apply",
+                   "what's the plan about", "what would i get"],
+    "ask_identity": ["who am i talking to", "what company is calling", "who are you people",
+                     "are you a robot or a person"],
+    "complaint": ["this is ridiculous", "you keep calling me every day", "i'll file a complaint",
+                  "stop harassing me", "your service is awful"],
+    "wrong_person": ["i'm not that person", "i'm not him", "she doesn't have this number anymore",
+                     "no one by that name lives here", "this isn't their phone"],
+    "already_have": ["got one already", "i already have one thanks", "we signed up already"],
+    "request_human": ["i want to talk to a human", "get me a person", "real person please"],
+    "repeat": ["sorry i didn't hear", "could you say that again", "i missed that"],
+    "other": ["my phone is about to die", "someone's at the door", "what time is it",
+              "i'm at the supermarket", "it's really cold today", "i just got back"],
+}
+
 # Compositions: a reason followed by a request, as callees often say two things at once.
 BUSY_REASONS = ["我在开会", "我在开车", "我在忙", "现在有事", "在上班", "在外面", "在吃饭",
                 "我在带孩子", "正在忙工作", "我在路上"]
@@ -551,9 +614,9 @@ def main():
                     held.add(key)
     rows = []
     for label in ZH:
-        ZH[label] = ZH[label] + ZH_MORE[label]
+        ZH[label] = ZH[label] + ZH_MORE[label] + ZH_THIRD.get(label, [])
     for label in EN:
-        EN[label] = EN[label] + EN_MORE[label]
+        EN[label] = EN[label] + EN_MORE[label] + EN_THIRD.get(label, [])
     for _ in range(250):
         rows.append((fill(R.choice(GENERIC_ZH)), noise_zh(fill(R.choice(BUSY_REASONS) + R.choice(BUSY_ASKS))), "busy_callback"))
         rows.append((fill(R.choice(GENERIC_ZH)), noise_zh(R.choice(AFFIRM_ACKS) + R.choice(AFFIRM_CONTS)), "affirm"))

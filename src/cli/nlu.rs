@@ -61,9 +61,12 @@ pub struct TrainIntentArgs {
     /// Fine-tune the model in --out on these newly labelled replies instead of training anew.
     #[arg(long)]
     pub incremental: Option<PathBuf>,
-    /// Model directory written (and read with --incremental).
+    /// Model directory written (and, with --incremental and no --base, the model fine-tuned).
     #[arg(long, default_value = DEFAULT_MODEL_DIR)]
     pub out: PathBuf,
+    /// With --incremental: the model to start from, when it is not the one in --out.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     #[arg(long, default_value_t = 20261123)]
     pub seed: u64,
     #[arg(long)]
@@ -204,7 +207,7 @@ pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut model = match &args.incremental {
+    let model = match &args.incremental {
         None => {
             eprintln!(
                 "training on {} ({} examples)",
@@ -236,7 +239,7 @@ pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
         }
         Some(new_path) => {
             let new = corpus::load(new_path).context("reading the new labelled replies")?;
-            let base = load_model(&args.out)?;
+            let base = load_model(args.base.as_deref().unwrap_or(&args.out))?;
             opts.learning_rate = 5e-4;
             opts.max_epochs = args.max_epochs.unwrap_or(8);
             opts.patience = 3;
@@ -284,7 +287,6 @@ pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
         model.manifest().version,
         args.out.display()
     );
-    let _ = &mut model;
     Ok(ExitCode::SUCCESS)
 }
 

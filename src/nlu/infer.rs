@@ -236,7 +236,8 @@ impl IntentModel {
     ) -> Result<([f32; 15], bool), NluError> {
         let cfg = &self.manifest.config;
         let reply = self.tokenizer.encode(text, cfg.max_len, false);
-        if reply.ids.is_empty() {
+        // Emoji alone carry no words to classify (ASR never produces them; typed input might).
+        if reply.ids.iter().all(|&id| id == super::tokenizer::SYM) {
             return Err(NluError::EmptyText);
         }
         let prompt = self

@@ -120,7 +120,9 @@ impl FromStr for Intent {
 /// Everything that can go wrong understanding a reply, loading or training a model.
 #[derive(Debug, thiserror::Error)]
 pub enum NluError {
-    #[error("the reply is empty (nothing but whitespace, punctuation or symbols)")]
+    #[error(
+        "the reply is empty (nothing but whitespace, punctuation or emoji): nothing to classify"
+    )]
     EmptyText,
     #[error(
         "unknown intent label {label:?}; expected one of affirm, deny, busy_callback, hesitate, \

@@ -270,6 +270,7 @@ pub struct IntentNet {
     cfg: ModelConfig,
     embed: Embedding,
     pos: Tensor,
+    prompt_score: Linear,
     ctx_proj: Linear,
     layers: Vec<Layer>,
     ln_f: Norm,
@@ -305,7 +306,8 @@ impl IntentNet {
             cfg: cfg.clone(),
             embed,
             pos,
-            ctx_proj: linear(d + TIME_FEATURES + 1, d, vb.pp("ctx_proj"))?,
+            prompt_score: linear(d, 1, vb.pp("prompt_score"))?,
+            ctx_proj: linear(2 * d + TIME_FEATURES + 1, d, vb.pp("ctx_proj"))?,
             layers,
             ln_f: Norm::new(d, vb.pp("ln_f"))?,
             pool_query: linear(d, d, vb.pp("pool_query"))?,
@@ -335,19 +337,36 @@ impl IntentNet {
         if let Some(t) = train.as_deref_mut() {
             x = dropout(&x, t.dropout, &mut t.rng)?;
         }
-        // Context vector: mean of the prompt's token embeddings, time features, prompt present.
+        // Context vector from the prompt: the mean of its token embeddings, plus an attention
+        // pooling that learns which prompt words carry the question (a name in "is this david"
+        // versus "a good time" in "is this a good time"), the time features and "has a prompt".
+        let p_len = batch.prompt.dims2()?.1.min(self.cfg.max_len);
         let pm = batch.prompt_mask.unsqueeze(2)?;
         let p_count = batch.prompt_mask.sum_keepdim(1)?;
-        let bag = self
-            .embed
-            .forward(&batch.prompt)?
-            .broadcast_mul(&pm)?
+        let pe = self.embed.forward(&batch.prompt.narrow(1, 0, p_len)?)?;
+        let bag = pe
+            .broadcast_mul(&pm.narrow(1, 0, p_len)?)?
             .sum(1)?
             .broadcast_div(&(&p_count + 1e-6)?)?;
+        let pe_pos = pe.broadcast_add(&self.pos.narrow(0, 0, p_len)?.unsqueeze(0)?)?;
+        let p_scores = self
+            .prompt_score
+            .forward(&pe_pos.tanh()?)?
+            .squeeze(2)?
+            .broadcast_add(&batch.prompt_mask.narrow(1, 0, p_len)?.affine(1e4, -1e4)?)?;
         let has_prompt = batch.prompt_mask.max_keepdim(1)?;
+        let p_weights = softmax(&p_scores, train.is_some())?.unsqueeze(1)?;
+        // With no prompt every position is masked; the pooled vector is zeroed, not averaged pads.
+        let attended = p_weights
+            .matmul(&pe)?
+            .squeeze(1)?
+            .broadcast_mul(&has_prompt)?;
         let c = self
             .ctx_proj
-            .forward(&Tensor::cat(&[&bag, &batch.time, &has_prompt], 1)?)?
+            .forward(&Tensor::cat(
+                &[&bag, &attended, &batch.time, &has_prompt],
+                1,
+            )?)?
             .tanh()?;
         let mask_bias = batch.mask.affine(1e4, -1e4)?.reshape((b, 1, 1, l))?;
         for layer in &self.layers {

@@ -265,15 +265,16 @@ fn progress_bar(total: u64, show: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// Runs epochs of mini-batch AdamW over `train`, stopping early on `val` accuracy, and leaves
-/// the best weights in `vm`. Returns (epochs run, best epoch, best validation accuracy).
+/// Runs epochs of mini-batch AdamW over `train` (mixed with `replay`), stopping early when
+/// `score` (higher is better, measured after each epoch) stops improving, and leaves the best
+/// weights in `vm`. Returns (epochs run, best epoch, best score).
 #[allow(clippy::too_many_arguments)]
 fn fit(
     net: &IntentNet,
     vm: &VarMap,
     train: &[Encoded],
     replay: &[Encoded],
-    val: &[Encoded],
+    score: &dyn Fn(&IntentNet) -> candle_core::Result<f64>,
     opts: &TrainOptions,
     epochs: usize,
     patience: usize,
@@ -335,9 +336,9 @@ fn fit(
             loss_sum += loss.to_scalar::<f32>()? as f64;
             bar.inc(1);
         }
-        let acc = accuracy(&all_logits(net, val)?, val);
+        let acc = score(net)?;
         let line = format!(
-            "epoch {epoch:>2} loss {:.4} val_acc {acc:.4}",
+            "epoch {epoch:>2} loss {:.4} score {acc:.4}",
             loss_sum / steps.max(1) as f64
         );
         bar.println(&line);
@@ -436,12 +437,13 @@ pub fn train(
     let vm = VarMap::new();
     let net = IntentNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))?;
     seed_variables(&vm, opts.seed)?;
+    let val_accuracy = |n: &IntentNet| Ok(accuracy(&all_logits(n, &val_enc)?, &val_enc));
     let (epochs_run, best_epoch, _) = fit(
         &net,
         &vm,
         &train_enc,
         &[],
-        &val_enc,
+        &val_accuracy,
         opts,
         opts.max_epochs,
         opts.patience,
@@ -559,15 +561,19 @@ pub fn fine_tune(
     restore(&vm, base.weights())?;
     let base_val_before = accuracy(&all_logits(&net, &val_enc)?, &val_enc);
     let new_before = accuracy(&all_logits(&net, &new_enc)?, &new_enc);
-    // Early stopping watches the mix: base validation plus the new data, so neither the new
-    // behaviour nor the old one is given up for the other.
-    let watch: Vec<Encoded> = val_enc.iter().chain(new_enc.iter()).cloned().collect();
+    // The epoch kept is the one that learnt the new data best among those that kept the base
+    // validation accuracy within one point; a larger drop is penalised hard.
+    let guarded = |n: &IntentNet| {
+        let base = accuracy(&all_logits(n, &val_enc)?, &val_enc);
+        let fresh = accuracy(&all_logits(n, &new_enc)?, &new_enc);
+        Ok(fresh + base - 10.0 * (base_val_before - 0.01 - base).max(0.0))
+    };
     let (epochs_run, _, _) = fit(
         &net,
         &vm,
         &new_enc,
         &replay,
-        &watch,
+        &guarded,
         opts,
         opts.max_epochs,
         opts.patience,
