@@ -31,6 +31,7 @@
 //!
 //! - [`esl`]: ESL frame model, codec, client and server side.
 //! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
+//! - [`nlu`]: intent, sentiment, slots and keywords of a callee's reply.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
 //!   logging set-up, the command line.
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod logging;
+pub mod nlu;
 pub mod pii;
 pub mod profile;
 pub mod sim;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod leads;
+pub mod nlu;
 
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
@@ -35,6 +36,14 @@ pub enum Command {
     /// Lead scoring, segments, best time to call and lookalikes.
     #[command(subcommand)]
     Leads(leads::LeadsCommand),
+    /// Understand one callee reply: intent, confidence, sentiment, slots, keywords.
+    Intent(nlu::IntentArgs),
+    /// Train a model.
+    #[command(subcommand)]
+    Train(nlu::TrainTarget),
+    /// Evaluate a model on a labelled file.
+    #[command(subcommand)]
+    Eval(nlu::EvalTarget),
 }
 
 pub mod bench;
@@ -55,6 +64,9 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Leads(cmd) => leads::run(cmd),
+        Command::Intent(args) => nlu::intent(args),
+        Command::Train(target) => nlu::train_cmd(target),
+        Command::Eval(target) => nlu::eval_cmd(target),
     };
     match result {
         Ok(code) => code,

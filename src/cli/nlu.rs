@@ -1,0 +1,341 @@
+//! `aicall intent`, `aicall train intent` and `aicall eval intent`: thin wrappers over
+//! [`crate::nlu`] that read files and flags, print reports and turn errors into messages.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use clap::{Args, Subcommand};
+
+use crate::nlu::{corpus, eval, train, Intent, IntentModel, Utterance};
+
+/// Where the committed model lives, relative to the repository root.
+pub const DEFAULT_MODEL_DIR: &str = "models/intent";
+pub const DEFAULT_CORPUS: &str = "models/corpus/train.tsv";
+pub const DEFAULT_HELDOUT: &str = "models/corpus/heldout.tsv";
+
+#[derive(Debug, Args)]
+pub struct IntentArgs {
+    /// The callee's reply (an ASR transcript).
+    pub text: String,
+    /// The bot's last prompt, which decides what short replies mean.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Local hour of the call (0-23); defaults to the hour of --now.
+    #[arg(long)]
+    pub hour: Option<u8>,
+    /// Call time (RFC 3339) to resolve callback times against; defaults to the clock.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// The callee's time zone (IANA name).
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub tz: String,
+    #[command(flatten)]
+    pub model: ModelDir,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelDir {
+    /// Directory with manifest.json and model.safetensors.
+    #[arg(long = "model", env = "AICALL_INTENT_MODEL", default_value = DEFAULT_MODEL_DIR)]
+    pub dir: PathBuf,
+}
+
+/// What `aicall train` can train. Other models (lead scoring) are meant to join this enum.
+#[derive(Debug, Subcommand)]
+pub enum TrainTarget {
+    /// Train the intent model from the corpus, or fine-tune it on new labelled replies.
+    Intent(TrainIntentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainIntentArgs {
+    /// Training corpus (TSV: prompt, text, label).
+    #[arg(long, default_value = DEFAULT_CORPUS)]
+    pub corpus: PathBuf,
+    /// Held-out file evaluated (never trained on) for the report; skipped when missing.
+    #[arg(long, default_value = DEFAULT_HELDOUT)]
+    pub heldout: PathBuf,
+    /// Fine-tune the model in --out on these newly labelled replies instead of training anew.
+    #[arg(long)]
+    pub incremental: Option<PathBuf>,
+    /// Model directory written (and, with --incremental and no --base, the model fine-tuned).
+    #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+    pub out: PathBuf,
+    /// With --incremental: the model to start from, when it is not the one in --out.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    #[arg(long, default_value_t = 20261123)]
+    pub seed: u64,
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// Width of the model (default 64).
+    #[arg(long)]
+    pub d_model: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What `aicall eval` can evaluate.
+#[derive(Debug, Subcommand)]
+pub enum EvalTarget {
+    /// Score the intent model on a labelled TSV file.
+    Intent(EvalIntentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalIntentArgs {
+    /// `text<TAB>label` or `prompt<TAB>text<TAB>label` lines.
+    pub file: PathBuf,
+    /// Ignore the prompts (measures the model without context).
+    #[arg(long)]
+    pub no_context: bool,
+    /// Also list every misclassified line (before the report).
+    #[arg(long)]
+    pub errors: bool,
+    #[command(flatten)]
+    pub model: ModelDir,
+}
+
+fn load_model(dir: &Path) -> anyhow::Result<IntentModel> {
+    IntentModel::load(dir)
+        .with_context(|| format!("loading the intent model from {}", dir.display()))
+}
+
+pub fn intent(args: IntentArgs) -> anyhow::Result<ExitCode> {
+    let tz: Tz = args
+        .tz
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--tz {:?} is not an IANA time zone: {e}", args.tz))?;
+    let now = match &args.now {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .with_context(|| {
+                format!("--now {s:?} is not an RFC 3339 time (2026-11-23T10:15:00+08:00)")
+            })?
+            .with_timezone(&tz),
+        None => Utc::now().with_timezone(&tz),
+    };
+    if args.hour.is_some_and(|h| h > 23) {
+        bail!("--hour must be 0..=23");
+    }
+    let model = load_model(&args.model.dir)?;
+    let u = Utterance {
+        text: &args.text,
+        prompt: args.prompt.as_deref(),
+        hour: args.hour,
+        now: Some(now),
+    };
+    let r = model.classify(&u).context("understanding the reply")?;
+    if r.truncated {
+        eprintln!(
+            "note: the reply is longer than the model reads; only its first {} tokens were used",
+            model.manifest().config.max_len
+        );
+    }
+    println!("label: {}", r.label);
+    println!("confidence: {:.4}", r.confidence);
+    if r.abstained {
+        println!(
+            "abstained: best guess {} is below the threshold {:.2}",
+            r.top,
+            model.manifest().abstain_below
+        );
+    }
+    println!(
+        "sentiment: {} ({:+.2})",
+        r.sentiment.polarity.as_str(),
+        r.sentiment.score
+    );
+    match &r.slots.callback {
+        Some(c) => println!(
+            "callback: {}{}",
+            c.at.format("%Y-%m-%d %H:%M %Z"),
+            if c.precise { "" } else { " (approximate)" }
+        ),
+        None => println!("callback: none"),
+    }
+    let amounts: Vec<String> = r
+        .slots
+        .amounts
+        .iter()
+        .map(|a| format!("{} ({})", a.value, a.text))
+        .collect();
+    println!(
+        "amounts: {}",
+        if amounts.is_empty() {
+            "none".into()
+        } else {
+            amounts.join(", ")
+        }
+    );
+    println!(
+        "keywords: {}",
+        if r.keywords.is_empty() {
+            "none".into()
+        } else {
+            r.keywords.join(", ")
+        }
+    );
+    let mut ranked: Vec<(Intent, f32)> = Intent::ALL.iter().copied().zip(r.probs).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top: Vec<String> = ranked
+        .iter()
+        .take(3)
+        .map(|(l, p)| format!("{l} {p:.3}"))
+        .collect();
+    println!("top: {}", top.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
+    let TrainTarget::Intent(args) = target;
+    let examples = corpus::load(&args.corpus).context("reading the training corpus")?;
+    let mut opts = train::TrainOptions {
+        seed: args.seed,
+        progress: !args.quiet,
+        d_model: args.d_model,
+        ..Default::default()
+    };
+    if let Some(e) = args.max_epochs {
+        opts.max_epochs = e;
+    }
+    let heldout = if args.heldout.is_file() {
+        Some(corpus::load(&args.heldout).context("reading the held-out file")?)
+    } else {
+        None
+    };
+    let model = match &args.incremental {
+        None => {
+            eprintln!(
+                "training on {} ({} examples)",
+                args.corpus.display(),
+                examples.len()
+            );
+            let (model, report) = train::train(&examples, &opts)?;
+            println!("{report}");
+            let mut metrics = serde_json::json!({
+                "corpus": args.corpus.display().to_string(),
+                "seed": args.seed,
+                "train_examples": report.train_examples,
+                "val_examples": report.val_examples,
+                "parameters": report.parameters,
+                "epochs_run": report.epochs_run,
+                "best_epoch": report.best_epoch,
+                "train_seconds": (report.seconds * 10.0).round() / 10.0,
+                "val_accuracy": round4(report.val.accuracy()),
+                "val_macro_f1": round4(report.val.macro_f1()),
+                "ece_before": round4(report.ece_before),
+                "ece_after": round4(report.ece_after),
+            });
+            if let Some(h) = &heldout {
+                add_heldout(&model, h, &mut metrics);
+            }
+            let mut model = model;
+            model.set_metrics(metrics);
+            model
+        }
+        Some(new_path) => {
+            let new = corpus::load(new_path).context("reading the new labelled replies")?;
+            let base = load_model(args.base.as_deref().unwrap_or(&args.out))?;
+            opts.learning_rate = 5e-4;
+            opts.max_epochs = args.max_epochs.unwrap_or(8);
+            opts.patience = 3;
+            opts.seed = base
+                .manifest()
+                .metrics
+                .get("seed")
+                .and_then(|s| s.as_u64())
+                .unwrap_or(args.seed);
+            eprintln!(
+                "fine-tuning model v{} on {} ({} replies)",
+                base.manifest().version,
+                new_path.display(),
+                new.len()
+            );
+            let (model, report) = train::fine_tune(&base, &examples, &new, &opts)?;
+            println!("{report}");
+            let mut metrics = base.manifest().metrics.clone();
+            if let Some(m) = metrics.as_object_mut() {
+                m.insert(
+                    format!("incremental_v{}", model.manifest().version),
+                    serde_json::json!({
+                        "file": new_path.display().to_string(),
+                        "new_examples": report.new_examples,
+                        "base_val_before": round4(report.base_val_before),
+                        "base_val_after": round4(report.base_val_after),
+                        "new_before": round4(report.new_before),
+                        "new_after": round4(report.new_after),
+                    }),
+                );
+            }
+            if let Some(h) = &heldout {
+                add_heldout(&model, h, &mut metrics);
+            }
+            let mut model = model;
+            model.set_metrics(metrics);
+            model
+        }
+    };
+    model
+        .save(&args.out)
+        .with_context(|| format!("writing the model to {}", args.out.display()))?;
+    println!(
+        "model v{} written to {}",
+        model.manifest().version,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn add_heldout(model: &IntentModel, heldout: &[corpus::Example], metrics: &mut serde_json::Value) {
+    let with = eval::evaluate(model, heldout, true);
+    let without = eval::evaluate(model, heldout, false);
+    println!("held-out with context:    {}", with.summary_line());
+    println!("held-out without context: {}", without.summary_line());
+    if let Some(m) = metrics.as_object_mut() {
+        m.insert("heldout_accuracy".into(), round4(with.accuracy()).into());
+        m.insert("heldout_macro_f1".into(), round4(with.macro_f1()).into());
+        m.insert(
+            "heldout_accuracy_no_context".into(),
+            round4(without.accuracy()).into(),
+        );
+        m.insert("heldout_n".into(), with.n().into());
+    }
+}
+
+pub fn eval_cmd(target: EvalTarget) -> anyhow::Result<ExitCode> {
+    let EvalTarget::Intent(args) = target;
+    let examples = corpus::load(&args.file).context("reading the evaluation file")?;
+    if examples.is_empty() {
+        bail!("{} has no labelled lines", args.file.display());
+    }
+    let model = load_model(&args.model.dir)?;
+    if args.errors {
+        for e in &examples {
+            let u = Utterance {
+                text: &e.text,
+                prompt: (!args.no_context && !e.prompt.is_empty()).then_some(e.prompt.as_str()),
+                hour: e.hour,
+                now: None,
+            };
+            match model.classify(&u) {
+                Ok(r) if r.label != e.label => println!(
+                    "error: {:?} after {:?}: expected {}, got {} ({:.2})",
+                    e.text, e.prompt, e.label, r.label, r.confidence
+                ),
+                Ok(_) => {}
+                Err(err) => println!("error: {:?}: {err}", e.text),
+            }
+        }
+    }
+    let report = eval::evaluate(&model, &examples, !args.no_context);
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,174 @@
+//! Scoring a model on labelled replies: accuracy, per-label precision/recall/F1, macro-F1 and
+//! the most frequent confusions, printed by `aicall eval intent` with the summary line
+//! `accuracy=0.xxxx macro_f1=0.xxxx n=N` last. Depends on the label set and the loaded model.
+
+use std::fmt;
+
+use super::corpus::Example;
+use super::infer::{IntentModel, Utterance};
+use super::Intent;
+
+const N: usize = Intent::ALL.len();
+
+/// Confusion matrix and the figures derived from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalReport {
+    /// `confusion[truth][predicted]`.
+    pub confusion: [[usize; N]; N],
+    /// Replies that could not be classified (empty after normalisation); counted as wrong.
+    pub failed: usize,
+}
+
+impl EvalReport {
+    pub fn n(&self) -> usize {
+        self.confusion.iter().flatten().sum::<usize>() + self.failed
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        let hits: usize = (0..N).map(|i| self.confusion[i][i]).sum();
+        hits as f64 / self.n().max(1) as f64
+    }
+
+    /// (precision, recall, f1, support) of one label.
+    pub fn per_label(&self, label: Intent) -> (f64, f64, f64, usize) {
+        let i = label.index();
+        let tp = self.confusion[i][i] as f64;
+        let predicted: usize = (0..N).map(|t| self.confusion[t][i]).sum();
+        let support: usize = self.confusion[i].iter().sum();
+        let p = if predicted > 0 {
+            tp / predicted as f64
+        } else {
+            0.0
+        };
+        let r = if support > 0 {
+            tp / support as f64
+        } else {
+            0.0
+        };
+        let f = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        (p, r, f, support)
+    }
+
+    /// Mean F1 over the labels that occur in the data or in the predictions.
+    pub fn macro_f1(&self) -> f64 {
+        let present: Vec<f64> = Intent::ALL
+            .iter()
+            .filter(|&&l| {
+                let i = l.index();
+                self.confusion[i].iter().sum::<usize>() > 0
+                    || (0..N).any(|t| self.confusion[t][i] > 0)
+            })
+            .map(|&l| self.per_label(l).2)
+            .collect();
+        present.iter().sum::<f64>() / present.len().max(1) as f64
+    }
+
+    /// The `k` most frequent (truth, predicted, count) errors.
+    pub fn top_confusions(&self, k: usize) -> Vec<(Intent, Intent, usize)> {
+        let mut errs: Vec<(Intent, Intent, usize)> = (0..N)
+            .flat_map(|t| (0..N).map(move |p| (t, p)))
+            .filter(|&(t, p)| t != p && self.confusion[t][p] > 0)
+            .map(|(t, p)| (Intent::ALL[t], Intent::ALL[p], self.confusion[t][p]))
+            .collect();
+        errs.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        errs.truncate(k);
+        errs
+    }
+
+    /// The summary line, exactly `accuracy=0.xxxx macro_f1=0.xxxx n=N`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "accuracy={:.4} macro_f1={:.4} n={}",
+            self.accuracy(),
+            self.macro_f1(),
+            self.n()
+        )
+    }
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<14} {:>9} {:>9} {:>9} {:>8}",
+            "label", "precision", "recall", "f1", "support"
+        )?;
+        for &l in &Intent::ALL {
+            let (p, r, f1, s) = self.per_label(l);
+            writeln!(f, "{:<14} {p:>9.4} {r:>9.4} {f1:>9.4} {s:>8}", l.as_str())?;
+        }
+        if self.failed > 0 {
+            writeln!(
+                f,
+                "unclassifiable (empty after normalisation): {}",
+                self.failed
+            )?;
+        }
+        writeln!(f, "most frequent confusions (truth -> predicted: count):")?;
+        let top = self.top_confusions(8);
+        if top.is_empty() {
+            writeln!(f, "  none")?;
+        }
+        for (t, p, c) in top {
+            writeln!(f, "  {t} -> {p}: {c}")?;
+        }
+        write!(f, "{}", self.summary_line())
+    }
+}
+
+/// Classifies every example (with its prompt when `use_context`) and tallies the results.
+pub fn evaluate(model: &IntentModel, examples: &[Example], use_context: bool) -> EvalReport {
+    let mut report = EvalReport {
+        confusion: [[0; N]; N],
+        failed: 0,
+    };
+    for e in examples {
+        let u = Utterance {
+            text: &e.text,
+            prompt: use_context
+                .then_some(e.prompt.as_str())
+                .filter(|p| !p.is_empty()),
+            hour: e.hour,
+            now: None,
+        };
+        match model.classify(&u) {
+            Ok(r) => report.confusion[e.label.index()][r.label.index()] += 1,
+            Err(_) => report.failed += 1,
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_from_a_known_confusion_matrix() {
+        let mut r = EvalReport {
+            confusion: [[0; N]; N],
+            failed: 0,
+        };
+        let (a, d) = (Intent::Affirm.index(), Intent::Deny.index());
+        r.confusion[a][a] = 3;
+        r.confusion[a][d] = 1;
+        r.confusion[d][d] = 4;
+        assert_eq!(r.n(), 8);
+        assert!((r.accuracy() - 0.875).abs() < 1e-9);
+        let (p, rec, _, s) = r.per_label(Intent::Deny);
+        assert!((p - 0.8).abs() < 1e-9 && (rec - 1.0).abs() < 1e-9 && s == 4);
+        // affirm f1 = 2*1*0.75/1.75, deny f1 = 2*0.8/1.8
+        let expected = (1.5 / 1.75 + 1.6 / 1.8) / 2.0;
+        assert!((r.macro_f1() - expected).abs() < 1e-9);
+        assert_eq!(r.top_confusions(3), vec![(Intent::Affirm, Intent::Deny, 1)]);
+        assert_eq!(
+            r.summary_line(),
+            format!("accuracy=0.8750 macro_f1={expected:.4} n=8")
+        );
+        assert!(r.to_string().ends_with(&r.summary_line()));
+    }
+}

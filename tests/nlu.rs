@@ -1,0 +1,382 @@
+//! Integration tests of the intent module against the committed model and the real binary:
+//! held-out accuracy, context, bad inputs, model files, incremental learning.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aicall::nlu::corpus::{self, Example};
+use aicall::nlu::train::{self, TrainOptions};
+use aicall::nlu::{eval, Intent, IntentModel, NluError, Utterance};
+use chrono::TimeZone;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn committed() -> IntentModel {
+    IntentModel::load(repo("models/intent")).expect("the committed model loads")
+}
+
+fn utter<'a>(text: &'a str, prompt: Option<&'a str>) -> Utterance<'a> {
+    Utterance {
+        text,
+        prompt,
+        hour: Some(11),
+        now: None,
+    }
+}
+
+#[test]
+fn committed_model_is_accurate_on_the_held_out_split() {
+    let model = committed();
+    let heldout = corpus::load(&repo("models/corpus/heldout.tsv")).expect("held-out file");
+    assert!(heldout.len() >= 200);
+    let with = eval::evaluate(&model, &heldout, true);
+    let without = eval::evaluate(&model, &heldout, false);
+    eprintln!(
+        "held-out with context {} / without {}",
+        with.summary_line(),
+        without.summary_line()
+    );
+    // The issue's goal is 0.92 on unseen colloquial replies; the committed model is fixed, so
+    // these bounds only move when a retrained model is committed.
+    assert!(with.accuracy() >= 0.92, "{}", with.summary_line());
+    assert!(with.macro_f1() >= 0.92, "{}", with.summary_line());
+    assert!(without.accuracy() >= 0.88, "{}", without.summary_line());
+}
+
+#[test]
+fn held_out_texts_never_occur_in_the_training_corpus() {
+    let norm = |e: &Example| aicall::nlu::tokenizer::normalize(&e.text);
+    let train = corpus::load(&repo("models/corpus/train.tsv")).expect("train file");
+    let train_texts: std::collections::HashSet<String> = train
+        .iter()
+        .filter(|e| e.prompt.is_empty())
+        .map(norm)
+        .collect();
+    let train_pairs: std::collections::HashSet<(String, String)> =
+        train.iter().map(|e| (e.prompt.clone(), norm(e))).collect();
+    let heldout = corpus::load(&repo("models/corpus/heldout.tsv")).expect("held-out file");
+    for e in &heldout {
+        if e.prompt.is_empty() {
+            assert!(
+                !train_texts.contains(&norm(e)),
+                "held-out reply in training: {:?}",
+                e.text
+            );
+        } else {
+            assert!(
+                !train_pairs.contains(&(e.prompt.clone(), norm(e))),
+                "leak: {e:?}"
+            );
+        }
+    }
+}
+
+/// The callee replies in the shared synthesised-speech set were written by someone else: an
+/// independent check (their texts only; `backchannel` is not one of our labels).
+#[test]
+fn committed_model_on_independent_shared_texts() {
+    let index = repo("../shared/data/speech/callee/index.tsv");
+    let Ok(content) = std::fs::read_to_string(&index) else {
+        eprintln!("skipping: {} not present", index.display());
+        return;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let examples: Vec<Example> = content
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            let label = cols.get(2)?.parse::<Intent>().ok()?;
+            let text = cols.get(3)?.to_string();
+            seen.insert(text.clone()).then_some(Example {
+                prompt: String::new(),
+                text,
+                label,
+                hour: None,
+            })
+        })
+        .collect();
+    assert!(examples.len() >= 50);
+    let r = eval::evaluate(&committed(), &examples, false);
+    eprintln!("shared callee texts: {}", r.summary_line());
+    assert!(r.accuracy() >= 0.9, "{}", r.summary_line());
+}
+
+#[test]
+fn the_prompt_decides_short_replies() {
+    let m = committed();
+    let label = |text, prompt| {
+        m.classify(&utter(text, Some(prompt)))
+            .expect("classify")
+            .label
+    };
+    assert_eq!(label("不是", "您好请问是王先生吗"), Intent::WrongPerson);
+    assert_eq!(label("不是", "您对我们这个保险感兴趣吗"), Intent::Deny);
+    assert_eq!(label("可以", "明天下午方便吗"), Intent::Affirm);
+    assert_eq!(label("no", "is this david"), Intent::WrongPerson);
+    assert_eq!(label("no", "are you interested in the plan"), Intent::Deny);
+}
+
+#[test]
+fn understanding_carries_calibrated_probabilities_and_slots() {
+    let m = committed();
+    let now = chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .single()
+        .expect("valid local time");
+    let u = Utterance {
+        text: "我在开会你明天下午三点再打吧",
+        prompt: None,
+        hour: None,
+        now: Some(now),
+    };
+    let r = m.classify(&u).expect("classify");
+    assert_eq!(r.label, Intent::BusyCallback);
+    let sum: f32 = r.probs.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
+    assert!(r.confidence > 0.5 && r.confidence <= 1.0);
+    let cb = r.slots.callback.expect("callback time");
+    assert_eq!(
+        cb.at.format("%Y-%m-%d %H:%M").to_string(),
+        "2026-11-24 15:00"
+    );
+    assert!(r.keywords.contains(&"没时间"));
+}
+
+#[test]
+fn bad_text_is_an_error_or_handled_never_a_panic() {
+    let m = committed();
+    for empty in ["", "   ", "\t\n", "，。！？", "😀😀"] {
+        assert!(
+            matches!(m.classify(&utter(empty, None)), Err(NluError::EmptyText)),
+            "{empty:?}"
+        );
+    }
+    let long = "我在开会".repeat(200);
+    let r = m
+        .classify(&utter(&long, None))
+        .expect("long text is truncated, not refused");
+    assert!(r.truncated);
+    for odd in [
+        "ok好的👍",
+        "Да нет",
+        "ＯＫ没问题",
+        "\u{0}\u{200b}好",
+        "ｈｏｗ ｍｕｃｈ 多少钱",
+    ] {
+        let r = m
+            .classify(&utter(odd, Some("😀")))
+            .expect("mixed scripts and symbols");
+        assert!(!r.truncated);
+    }
+}
+
+fn copy_model(to: &Path) {
+    for f in ["manifest.json", "model.safetensors"] {
+        std::fs::copy(repo("models/intent").join(f), to.join(f)).expect("copy model file");
+    }
+}
+
+#[test]
+fn corrupt_missing_and_mismatched_model_files_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(matches!(
+        IntentModel::load(dir.path()),
+        Err(NluError::ModelMissing { .. })
+    ));
+
+    copy_model(dir.path());
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"not a safetensors file",
+    )
+    .expect("write");
+    let err = IntentModel::load(dir.path()).expect_err("corrupt weights");
+    assert!(matches!(err, NluError::ModelCorrupt { .. }), "{err}");
+
+    copy_model(dir.path());
+    let weights = std::fs::read(dir.path().join("model.safetensors")).expect("read");
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .expect("write");
+    assert!(matches!(
+        IntentModel::load(dir.path()),
+        Err(NluError::ModelCorrupt { .. })
+    ));
+
+    copy_model(dir.path());
+    std::fs::write(dir.path().join("manifest.json"), "{\"format\": ").expect("write");
+    assert!(matches!(
+        IntentModel::load(dir.path()),
+        Err(NluError::ModelCorrupt { .. })
+    ));
+
+    copy_model(dir.path());
+    let mpath = dir.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mpath).expect("read")).expect("json");
+    manifest["config"]["d_model"] = 32.into();
+    std::fs::write(&mpath, manifest.to_string()).expect("write");
+    let err = IntentModel::load(dir.path()).expect_err("mismatched shapes");
+    assert!(matches!(err, NluError::ModelMismatch { .. }), "{err}");
+
+    manifest["config"]["d_model"] = 64.into();
+    manifest["labels"][0] = "yes".into();
+    std::fs::write(&mpath, manifest.to_string()).expect("write");
+    assert!(matches!(
+        IntentModel::load(dir.path()),
+        Err(NluError::ModelMismatch { .. })
+    ));
+}
+
+#[test]
+fn save_and_load_round_trip_gives_identical_probabilities() {
+    let m = committed();
+    let dir = tempfile::tempdir().expect("temp dir");
+    m.save(dir.path()).expect("save");
+    let back = IntentModel::load(dir.path()).expect("load what was saved");
+    for (t, p) in [
+        ("多少钱", None),
+        ("不是", Some("请问是李女士吗")),
+        ("call me later", None),
+    ] {
+        let a = m.classify(&utter(t, p)).expect("a");
+        let b = back.classify(&utter(t, p)).expect("b");
+        assert_eq!(a.probs, b.probs, "{t}");
+    }
+    assert_eq!(back.manifest().version, m.manifest().version);
+}
+
+/// Novel English phrasings a model trained on a corpus subset does not know, with labels.
+const NEW: &str = "catch you later\tbusy_callback
+ring me tomorrow\tbusy_callback
+hit me up next week\tbusy_callback
+swamped right now ring later\tbusy_callback
+not my thing\tdeny
+hard pass\tdeny
+i'm game\taffirm
+count on me\taffirm
+how pricey is it\task_price
+what's the damage\task_price
+who dis\task_identity
+lose my digits\tdnc_request
+scrub my digits\tdnc_request
+gimme a human\trequest_human
+patch me through to a rep\trequest_human
+";
+
+#[test]
+fn incremental_learning_learns_new_data_without_forgetting() {
+    let all = corpus::load(&repo("models/corpus/train.tsv")).expect("corpus");
+    // A small base model keeps the test fast; the mechanism is the one the CLI uses.
+    let base_corpus: Vec<Example> = all.into_iter().take(2500).collect();
+    let opts = TrainOptions {
+        max_epochs: 8,
+        patience: 8,
+        learning_rate: 3e-3,
+        d_model: Some(32),
+        progress: false,
+        ..Default::default()
+    };
+    let (base, report) = train::train(&base_corpus, &opts).expect("base training");
+    assert!(report.val.accuracy() > 0.7, "base model learnt: {report}");
+    let new = corpus::parse(NEW, Path::new("new.tsv")).expect("new data");
+    let new: Vec<Example> = new.iter().cycle().take(new.len() * 2).cloned().collect();
+    let ft_opts = TrainOptions {
+        learning_rate: 1e-3,
+        max_epochs: 8,
+        patience: 8,
+        ..opts.clone()
+    };
+    let (tuned, r) = train::fine_tune(&base, &base_corpus, &new, &ft_opts).expect("fine-tune");
+    eprintln!("{r}");
+    assert!(
+        r.new_after > r.new_before + 0.2,
+        "new data: {:.3} -> {:.3}",
+        r.new_before,
+        r.new_after
+    );
+    assert!(r.new_after >= 0.8, "new data learnt: {:.3}", r.new_after);
+    assert!(
+        r.base_val_after >= r.base_val_before - 0.02,
+        "base validation {:.4} -> {:.4}",
+        r.base_val_before,
+        r.base_val_after
+    );
+    assert_eq!(tuned.manifest().version, base.manifest().version + 1);
+}
+
+fn aicall(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run the aicall binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_eval_ends_with_the_summary_line() {
+    let (ok, out, err) = aicall(&["eval", "intent", "models/corpus/heldout.tsv"]);
+    assert!(ok, "{err}");
+    let last = out.lines().last().expect("output");
+    let parts: Vec<&str> = last.split(' ').collect();
+    assert_eq!(parts.len(), 3, "{last}");
+    let acc: f64 = parts[0]
+        .strip_prefix("accuracy=")
+        .and_then(|v| v.parse().ok())
+        .expect("accuracy");
+    let f1 = parts[1].strip_prefix("macro_f1=").expect("macro_f1");
+    assert_eq!(f1.len(), 6, "four decimals: {last}");
+    assert!(parts[2]
+        .strip_prefix("n=")
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some());
+    assert!((0.0..=1.0).contains(&acc));
+}
+
+#[test]
+fn cli_reports_bad_input_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "好的\taffirm\n嗯\tbackchannel\n").expect("write");
+    let (ok, _, err) = aicall(&["eval", "intent", bad.to_str().expect("utf-8 path")]);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.tsv:2") && err.contains("backchannel"),
+        "{err}"
+    );
+
+    let (ok, _, err) = aicall(&["intent", "   "]);
+    assert!(!ok);
+    assert!(err.contains("empty"), "{err}");
+
+    let (ok, _, err) = aicall(&[
+        "intent",
+        "好的",
+        "--model",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("aicall train intent"), "{err}");
+
+    let (ok, out, _) = aicall(&[
+        "intent",
+        "明天下午三点再打吧",
+        "--now",
+        "2026-11-23T10:00:00+08:00",
+    ]);
+    assert!(ok);
+    assert!(
+        out.contains("label: busy_callback") && out.contains("2026-11-24 15:00"),
+        "{out}"
+    );
+}
