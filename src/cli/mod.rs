@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod asr;
+
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
 #[command(name = "aicall", version, about)]
@@ -21,6 +23,13 @@ pub struct Cli {
 pub enum Command {
     /// Print the version and exit.
     Version,
+    /// Transcribe a WAV file with the offline Whisper recogniser.
+    Transcribe(asr::TranscribeArgs),
+    /// Manage offline models.
+    #[command(subcommand)]
+    Models(asr::ModelsCommand),
+    /// Measure ASR accuracy (CER/WER) and latency on the shared speech fixtures.
+    AsrBench(asr::BenchArgs),
 }
 
 /// Entry point of the binary.
@@ -31,6 +40,9 @@ pub fn main() -> ExitCode {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Transcribe(args) => asr::transcribe(&args),
+        Command::Models(cmd) => asr::models(&cmd),
+        Command::AsrBench(args) => asr::asr_bench(&args),
     };
     match result {
         Ok(code) => code,
