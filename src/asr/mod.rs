@@ -3,7 +3,8 @@
 //!
 //! Owns the Whisper-on-candle engine and everything around it: the CTranslate2 → candle
 //! converter ([`ct2`]), the log-mel front end ([`mel`]), the BPE tokenizer ([`tokenizer`]),
-//! decoding policy and hallucination guards ([`decode`]), the engine itself ([`whisper`]), the
+//! decoding policy and hallucination guards ([`decode`]), the cached text decoder
+//! ([`decoder`]), the engine itself ([`whisper`]), the
 //! engine-neutral [`Recognizer`] contract ([`recognizer`]), the bounded decode pool shared by
 //! all calls ([`pool`]), text normalisation for NLU ([`normalize`]), WAV input for files
 //! ([`wav`]) and accuracy/latency measurement ([`eval`]). May depend on candle, hound, tokio's
@@ -12,6 +13,7 @@
 
 pub mod ct2;
 pub mod decode;
+pub mod decoder;
 pub mod eval;
 pub mod mel;
 pub mod normalize;

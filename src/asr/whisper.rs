@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::whisper::{self as cw, model, quantized_model};
 
 use super::ct2::{CONFIG_FILE, GGUF_Q8_FILE, SAFETENSORS_FILE, TOKENIZER_FILE};
 use super::decode::{self, compression_ratio, energy_gate, loop_cut, strip_prompt_echo, LogitMask};
+use super::decoder::TextDecoder;
 use super::mel::{LogMel, FRAMES_30S, HOP, SAMPLE_RATE};
 use super::normalize::clean_transcript;
 use super::recognizer::{
@@ -82,11 +83,14 @@ pub enum AsrError {
 /// Weight precision used for inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// f32 compute from the f16 checkpoint.
-    #[default]
+    /// f32 everywhere (from the f16 checkpoint).
     F32,
-    /// 8-bit q8_0 matrices (GGUF twin written by the converter).
+    /// q8_0 decoder matrices (memory-bound, one token at a time), f32 encoder (compute-bound,
+    /// where candle's f32 GEMM beats its q8 kernels).
+    #[default]
     Q8,
+    /// q8_0 in the encoder too (the converter's GGUF twin).
+    Q8All,
 }
 
 impl std::str::FromStr for Precision {
@@ -95,7 +99,10 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Self::F32),
             "q8" | "q8_0" | "int8" => Ok(Self::Q8),
-            other => Err(format!("unknown precision {other:?}; use f32 or q8")),
+            "q8-all" | "q8all" => Ok(Self::Q8All),
+            other => Err(format!(
+                "unknown precision {other:?}; use f32, q8 or q8-all"
+            )),
         }
     }
 }
@@ -121,30 +128,16 @@ impl Default for EngineConfig {
 }
 
 #[derive(Debug, Clone)]
-enum Net {
-    F32(model::Whisper),
-    Q8(quantized_model::Whisper),
+enum Encoder {
+    F32(model::AudioEncoder),
+    Q8(quantized_model::AudioEncoder),
 }
 
-impl Net {
-    fn encode(&mut self, mel: &Tensor) -> candle_core::Result<Tensor> {
+impl Encoder {
+    fn forward(&mut self, mel: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::F32(m) => m.encoder.forward(mel, true),
-            Self::Q8(m) => m.encoder.forward(mel, true),
-        }
-    }
-
-    fn decode(&mut self, tokens: &Tensor, xa: &Tensor, flush: bool) -> candle_core::Result<Tensor> {
-        match self {
-            Self::F32(m) => m.decoder.forward(tokens, xa, flush),
-            Self::Q8(m) => m.decoder.forward(tokens, xa, flush),
-        }
-    }
-
-    fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Self::F32(m) => m.decoder.final_linear(hidden),
-            Self::Q8(m) => m.decoder.final_linear(hidden),
+            Self::F32(m) => m.forward(mel, true),
+            Self::Q8(m) => m.forward(mel, true),
         }
     }
 }
@@ -164,7 +157,8 @@ struct Specials {
 
 #[derive(Debug)]
 struct Shared {
-    net: Net,
+    encoder: Encoder,
+    decoder: TextDecoder,
     tokenizer: Tokenizer,
     specials: Specials,
     mask: LogitMask,
@@ -210,10 +204,6 @@ impl WhisperModel {
         }
         let cfg_path = require(dir, CONFIG_FILE)?;
         let tok_path = require(dir, TOKENIZER_FILE)?;
-        let weights = match config.precision {
-            Precision::F32 => require(dir, SAFETENSORS_FILE)?,
-            Precision::Q8 => require(dir, GGUF_Q8_FILE)?,
-        };
         let dims: super::ct2::WhisperDims =
             serde_json::from_slice(&read(&cfg_path)?).map_err(|source| ModelError::Config {
                 path: cfg_path.clone(),
@@ -255,25 +245,44 @@ impl WhisperModel {
             decoder_layers: dims.decoder_layers,
             suppress_tokens: dims.suppress_tokens.clone(),
         };
-        let werr = |source| ModelError::Weights {
-            path: weights.clone(),
-            source,
+        let st_path = require(dir, SAFETENSORS_FILE)?;
+        let werr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Weights { path, source }
         };
-        let net = match config.precision {
-            Precision::F32 => {
-                let vb = candle_nn::VarBuilder::from_buffered_safetensors(
-                    read(&weights)?,
-                    DType::F32,
-                    &Device::Cpu,
+        let vb = candle_nn::VarBuilder::from_buffered_safetensors(
+            read(&st_path)?,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .map_err(werr(&st_path))?;
+        let decoder = TextDecoder::load(
+            &vb,
+            dims.d_model,
+            dims.decoder_attention_heads,
+            dims.decoder_layers,
+            dims.vocab_size,
+            dims.max_target_positions,
+            config.precision != Precision::F32,
+        )
+        .map_err(werr(&st_path))?;
+        // candle's Whisper loads a decoder too; only its encoder is kept.
+        let encoder = match config.precision {
+            Precision::F32 | Precision::Q8 => Encoder::F32(
+                model::Whisper::load(&vb, cfg)
+                    .map_err(werr(&st_path))?
+                    .encoder,
+            ),
+            Precision::Q8All => {
+                let gguf = require(dir, GGUF_Q8_FILE)?;
+                let qvb =
+                    quantized_model::VarBuilder::from_gguf_buffer(&read(&gguf)?, &Device::Cpu)
+                        .map_err(werr(&gguf))?;
+                Encoder::Q8(
+                    quantized_model::Whisper::load(&qvb, cfg)
+                        .map_err(werr(&gguf))?
+                        .encoder,
                 )
-                .map_err(werr)?;
-                Net::F32(model::Whisper::load(&vb, cfg).map_err(werr)?)
-            }
-            Precision::Q8 => {
-                let vb =
-                    quantized_model::VarBuilder::from_gguf_buffer(&read(&weights)?, &Device::Cpu)
-                        .map_err(werr)?;
-                Net::Q8(quantized_model::Whisper::load(&vb, cfg).map_err(werr)?)
             }
         };
         // Everything from <|endoftext|> up is special or a timestamp; only EOT may be emitted.
@@ -286,7 +295,8 @@ impl WhisperModel {
         let begin_mask = mask.with(&dims.begin_suppress_tokens);
         Ok(Self {
             shared: Arc::new(Shared {
-                net,
+                encoder,
+                decoder,
                 tokenizer,
                 specials,
                 mask,
@@ -301,7 +311,7 @@ impl WhisperModel {
     /// A recogniser for one worker thread; weights are shared, caches are its own.
     pub fn engine(&self) -> WhisperEngine {
         WhisperEngine {
-            net: self.shared.net.clone(),
+            encoder: self.shared.encoder.clone(),
             mel: LogMel::new(self.shared.n_mels),
             shared: Arc::clone(&self.shared),
         }
@@ -315,7 +325,7 @@ impl WhisperModel {
 /// One worker's recogniser.
 #[derive(Debug)]
 pub struct WhisperEngine {
-    net: Net,
+    encoder: Encoder,
     mel: LogMel,
     shared: Arc<Shared>,
 }
@@ -332,15 +342,6 @@ struct WindowResult {
 const WINDOW_SAMPLES: usize = FRAMES_30S * HOP;
 
 impl WhisperEngine {
-    fn logits_at(&self, hidden: &Tensor, pos: usize) -> Result<Vec<f32>, AsrError> {
-        let h = hidden.i((..1, pos..pos + 1))?;
-        let logits = self.net.logits(&h)?.flatten_all()?.to_vec1::<f32>()?;
-        if logits.is_empty() {
-            return Err(AsrError::EmptyLogits);
-        }
-        Ok(logits)
-    }
-
     fn decode_window(
         &mut self,
         samples: &[f32],
@@ -358,15 +359,15 @@ impl WhisperEngine {
         };
         let mel = self.mel.compute(samples, n_frames);
         let mel = Tensor::from_vec(mel, (1, sh.n_mels, n_frames), &Device::Cpu)?;
-        let xa = self.net.encode(&mel)?;
+        let xa = self.encoder.forward(&mel)?;
+        let dec = &sh.decoder;
+        let mut state = dec.start(&xa)?;
 
-        let mut flush = true;
         let language = match options.language {
             Language::Auto => {
-                let sot = Tensor::new(&[[sp.sot]], &Device::Cpu)?;
-                let hidden = self.net.decode(&sot, &xa, flush)?;
-                flush = false;
-                let logits = self.logits_at(&hidden, 0)?;
+                let mut probe = state.clone();
+                let hidden = dec.step(&mut probe, &[sp.sot])?;
+                let logits = dec.logits(&hidden, 0)?;
                 let score = |id: u32| logits.get(id as usize).copied().unwrap_or(f32::MIN);
                 // Campaigns are Mandarin or English; choosing between the two keeps 8 kHz
                 // Mandarin from being "detected" as Cantonese or Japanese.
@@ -401,20 +402,23 @@ impl WhisperEngine {
         let sample_begin = tokens.len();
         let secs = samples.len() as f32 / SAMPLE_RATE as f32;
         // Speech rarely exceeds ~15 tokens/s; a tight cap bounds the cost of a runaway loop.
-        let max_new = ((12.0 + 15.0 * secs) as usize).min(sh.max_target - sample_begin - 1);
+        let max_new =
+            ((12.0 + 15.0 * secs) as usize).min(dec.max_tokens().saturating_sub(sample_begin + 1));
 
         let mut sum_logprob = 0.0f32;
         let mut no_speech_prob = 0.0f32;
         let mut suppressed = None;
         for step in 0..max_new {
-            let input = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-            let hidden = self.net.decode(&input, &xa, flush)?;
-            flush = false;
-            if step == 0 {
-                let sot_logits = self.logits_at(&hidden, sot_index)?;
+            let logits = if step == 0 {
+                let hidden = dec.step(&mut state, &tokens)?;
+                let sot_logits = dec.logits(&hidden, sot_index)?;
                 no_speech_prob = decode::probability(&sot_logits, sp.no_speech);
-            }
-            let logits = self.logits_at(&hidden, tokens.len() - 1)?;
+                dec.logits(&hidden, tokens.len() - 1)?
+            } else {
+                let last = tokens[tokens.len() - 1];
+                let hidden = dec.step(&mut state, &[last])?;
+                dec.logits(&hidden, 0)?
+            };
             let mask = if step == 0 { &sh.begin_mask } else { &sh.mask };
             let (id, logprob) = mask.argmax(&logits).ok_or(AsrError::EmptyLogits)?;
             if id == sp.eot {
