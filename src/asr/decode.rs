@@ -79,11 +79,16 @@ pub fn probability(logits: &[f32], id: u32) -> f32 {
         .map_or(0.0, |&l| (l - max).exp() / sum)
 }
 
-/// If the tail of `tokens` is a loop — one token repeated 4+ times, or a 2–12 token unit
-/// repeated 3+ times — the length to cut to: the end of the unit's first occurrence.
+/// If the tail of `tokens` is a loop — one token repeated 4+ times, a 2–4 token unit repeated
+/// 3+ times, or a 5–24 token phrase said twice in a row — the length to cut to: the end of the
+/// unit's first occurrence.
 pub fn loop_cut(tokens: &[u32]) -> Option<usize> {
-    for unit in 1..=12usize {
-        let min_repeats = if unit == 1 { 4 } else { 3 };
+    for unit in 1..=24usize {
+        let min_repeats = match unit {
+            1 => 4,
+            2..=4 => 3,
+            _ => 2,
+        };
         if tokens.len() < unit * min_repeats {
             continue;
         }
@@ -137,17 +142,33 @@ pub fn strip_prompt_echo(text: &str, prompt: Option<&str>) -> (String, bool) {
     if t.is_empty() {
         return (text.to_string(), false);
     }
-    if t.chars().count() >= 5 && p.contains(&t) {
+    let items: Vec<String> = prompt
+        .split(['。', '.', '!', '?', '！', '？', '，', ','])
+        .map(content_chars)
+        .filter(|i| !i.is_empty())
+        .collect();
+    let first = items.first().cloned().unwrap_or_default();
+    let is_hot_word = items.iter().skip(1).any(|i| *i == t);
+    // Wholly prompt: any ≥ 2-character piece of the leading sentence ("普通话"), or a
+    // ≥ 5-character piece of the rest that is not exactly one hot word.
+    if !is_hot_word
+        && ((t.chars().count() >= 2 && first.contains(&t))
+            || (t.chars().count() >= 5 && p.contains(&t)))
+    {
         return (String::new(), true);
     }
-    // The first prompt sentence glued to a real transcript: drop it, keep the rest.
-    let first = prompt
-        .split(['。', '.', '!', '?', '！', '？'])
-        .next()
-        .unwrap_or(prompt)
-        .trim();
-    if !first.is_empty() && text.trim_start().starts_with(first) {
-        let rest = text.trim_start()[first.len()..]
+    // A ≥ 3-character piece of the leading sentence glued before the transcript: drop it.
+    let chars: Vec<char> = text.trim_start().chars().collect();
+    let mut cut = 0;
+    for n in 3..chars.len() {
+        let head: String = chars[..n].iter().collect();
+        if first.contains(&content_chars(&head)) && content_chars(&head).chars().count() == n {
+            cut = n;
+        }
+    }
+    if cut > 0 {
+        let rest: String = chars[cut..].iter().collect();
+        let rest = rest
             .trim_start_matches(['。', '.', '，', ',', ' '])
             .to_string();
         return (rest, true);
@@ -214,6 +235,8 @@ mod tests {
         assert_eq!(loop_cut(&[5, 5, 5]), None);
         assert_eq!(loop_cut(&[1, 2, 3, 2, 3, 2, 3]), Some(3));
         assert_eq!(loop_cut(&[1, 2, 3, 4, 5, 6]), None);
+        assert_eq!(loop_cut(&[9, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5]), Some(6));
+        assert_eq!(loop_cut(&[1, 2, 1, 2]), None);
     }
 
     #[test]
@@ -239,6 +262,15 @@ mod tests {
             ("安心保".to_string(), false)
         );
         assert_eq!(strip_prompt_echo("是的", None), ("是的".to_string(), false));
+        assert_eq!(strip_prompt_echo("普通话", p), (String::new(), true));
+        assert_eq!(
+            strip_prompt_echo("普通话可以。", p),
+            ("可以。".to_string(), true)
+        );
+        assert_eq!(
+            strip_prompt_echo("好的，可以。", p),
+            ("好的，可以。".to_string(), false)
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Linear {
         q8: bool,
     ) -> candle_core::Result<Self> {
         let w = vb.get((out_dim, in_dim), "weight")?;
-        let w = if q8 && in_dim % 32 == 0 {
+        let w = if q8 && in_dim.is_multiple_of(32) {
             QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?
         } else {
             QMatMul::Tensor(w)

@@ -276,6 +276,8 @@ pub struct BenchOptions {
     pub callee_limit: usize,
     /// Latency repetitions per utterance length.
     pub latency_runs: usize,
+    /// Accuracy only: skip the latency and concurrency runs (their figures print as 0).
+    pub accuracy_only: bool,
     pub verbose: bool,
 }
 
@@ -326,6 +328,12 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
             s.audio_s,
             s.decode_s
         );
+    }
+
+    let rtf = total_decode / total_audio.max(1e-9);
+    if opts.accuracy_only {
+        let _ = write!(out, "rtf={rtf:.3} p50_ms_2s=0 p95_ms_2s=0 concurrent=0");
+        return Ok(out);
     }
 
     // Latency on real Mandarin speech cut to fixed lengths.
@@ -399,7 +407,6 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
             break;
         }
     }
-    let rtf = total_decode / total_audio.max(1e-9);
     let _ = write!(
         out,
         "rtf={rtf:.3} p50_ms_2s={p50_2s:.0} p95_ms_2s={p95_2s:.0} concurrent={sustained}"

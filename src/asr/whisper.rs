@@ -346,11 +346,12 @@ impl WhisperEngine {
         &mut self,
         samples: &[f32],
         options: &RecognizeOptions,
+        full_window: bool,
     ) -> Result<WindowResult, AsrError> {
         let sh = Arc::clone(&self.shared);
         let sp = sh.specials;
         let cfg = sh.config;
-        let n_frames = if cfg.trim {
+        let n_frames = if cfg.trim && !full_window {
             let pad = cfg.pad_ms as usize * SAMPLE_RATE / 1000;
             let frames = (samples.len() + pad).div_ceil(HOP);
             (frames + frames % 2).clamp(2, FRAMES_30S)
@@ -510,7 +511,13 @@ impl Recognizer for WhisperEngine {
         let (mut logprob_sum, mut windows, mut no_speech) = (0.0f32, 0usize, 0.0f32);
         let mut suppressed = None;
         for (i, window) in voiced.chunks(WINDOW_SAMPLES).enumerate() {
-            let r = self.decode_window(window, options)?;
+            let mut r = self.decode_window(window, options, false)?;
+            // A loop on trimmed input usually means too little context after the speech; the
+            // 30 s window Whisper was trained on is the fallback (Whisper's own fallback,
+            // sampling at higher temperature, invents text instead).
+            if self.shared.config.trim && r.suppressed == Some(Suppression::Repetition) {
+                r = self.decode_window(window, options, true)?;
+            }
             language = r.language;
             logprob_sum += r.avg_logprob;
             no_speech = no_speech.max(r.no_speech_prob);

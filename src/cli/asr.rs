@@ -140,6 +140,9 @@ pub struct BenchArgs {
     /// Repetitions per utterance length for latency percentiles.
     #[arg(long, default_value_t = 10)]
     pub latency_runs: usize,
+    /// Accuracy only: skip latency and concurrency (their figures print as 0).
+    #[arg(long)]
+    pub accuracy_only: bool,
     /// Print every clip's reference and hypothesis to stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -155,6 +158,7 @@ pub fn asr_bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             speech_dir: args.speech_dir.clone(),
             callee_limit: args.callee_limit,
             latency_runs: args.latency_runs.max(1),
+            accuracy_only: args.accuracy_only,
             verbose: args.verbose,
         },
     )?;
