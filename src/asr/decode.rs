@@ -83,6 +83,12 @@ pub fn probability(logits: &[f32], id: u32) -> f32 {
 /// 3+ times, or a 5–24 token phrase said twice in a row — the length to cut to: the end of the
 /// unit's first occurrence.
 pub fn loop_cut(tokens: &[u32]) -> Option<usize> {
+    loop_cut_kind(tokens).map(|(cut, _)| cut)
+}
+
+/// Like [`loop_cut`], also telling whether it was a true loop (3+ repeats, the decoder is
+/// stuck) rather than a phrase said twice (the decoder re-reading short input).
+pub fn loop_cut_kind(tokens: &[u32]) -> Option<(usize, bool)> {
     for unit in 1..=24usize {
         let min_repeats = match unit {
             1 => 4,
@@ -100,7 +106,7 @@ pub fn loop_cut(tokens: &[u32]) -> Option<usize> {
             end -= unit;
         }
         if repeats >= min_repeats {
-            return Some(end + unit);
+            return Some((end + unit, repeats >= 3));
         }
     }
     None

@@ -16,7 +16,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::whisper::{self as cw, model, quantized_model};
 
 use super::ct2::{CONFIG_FILE, GGUF_Q8_FILE, SAFETENSORS_FILE, TOKENIZER_FILE};
-use super::decode::{self, compression_ratio, energy_gate, loop_cut, strip_prompt_echo, LogitMask};
+use super::decode::{
+    self, compression_ratio, energy_gate, loop_cut_kind, strip_prompt_echo, LogitMask,
+};
 use super::decoder::TextDecoder;
 use super::mel::{LogMel, FRAMES_30S, HOP, SAMPLE_RATE};
 use super::normalize::clean_transcript;
@@ -337,6 +339,8 @@ struct WindowResult {
     avg_logprob: f32,
     no_speech_prob: f32,
     suppressed: Option<Suppression>,
+    /// The decoder got stuck (3+ repeats or a compressible output): worth a retry.
+    looped: bool,
 }
 
 const WINDOW_SAMPLES: usize = FRAMES_30S * HOP;
@@ -346,14 +350,20 @@ impl WhisperEngine {
         &mut self,
         samples: &[f32],
         options: &RecognizeOptions,
-        full_window: bool,
+        long_window: bool,
     ) -> Result<WindowResult, AsrError> {
         let sh = Arc::clone(&self.shared);
         let sp = sh.specials;
         let cfg = sh.config;
-        let n_frames = if cfg.trim && !full_window {
+        let n_frames = if cfg.trim {
             let pad = cfg.pad_ms as usize * SAMPLE_RATE / 1000;
             let frames = (samples.len() + pad).div_ceil(HOP);
+            // The retry window: at least 10 s, a third of the 30 s window's cost.
+            let frames = if long_window {
+                frames.max(FRAMES_30S / 3)
+            } else {
+                frames
+            };
             (frames + frames % 2).clamp(2, FRAMES_30S)
         } else {
             FRAMES_30S
@@ -409,6 +419,7 @@ impl WhisperEngine {
         let mut sum_logprob = 0.0f32;
         let mut no_speech_prob = 0.0f32;
         let mut suppressed = None;
+        let mut stuck_loop = false;
         for step in 0..max_new {
             let logits = if step == 0 {
                 let hidden = dec.step(&mut state, &tokens)?;
@@ -427,9 +438,10 @@ impl WhisperEngine {
             }
             tokens.push(id);
             sum_logprob += logprob;
-            if let Some(cut) = loop_cut(&tokens[sample_begin..]) {
+            if let Some((cut, stuck)) = loop_cut_kind(&tokens[sample_begin..]) {
                 tokens.truncate(sample_begin + cut);
                 suppressed = Some(Suppression::Repetition);
+                stuck_loop = stuck;
                 break;
             }
         }
@@ -451,12 +463,18 @@ impl WhisperEngine {
             text.clear();
             suppressed = Some(Suppression::Repetition);
         }
+        // A loop cut to its first occurrence is usually the right text ("你是哪位？" ×3); only
+        // a loop that leaves nothing usable is worth a second, longer pass.
+        let looped = suppressed == Some(Suppression::Repetition)
+            && (stuck_loop || text.is_empty())
+            && text.chars().filter(|c| c.is_alphanumeric()).count() < 2;
         Ok(WindowResult {
             text,
             language,
             avg_logprob,
             no_speech_prob,
             suppressed,
+            looped,
         })
     }
 }
@@ -512,10 +530,10 @@ impl Recognizer for WhisperEngine {
         let mut suppressed = None;
         for (i, window) in voiced.chunks(WINDOW_SAMPLES).enumerate() {
             let mut r = self.decode_window(window, options, false)?;
-            // A loop on trimmed input usually means too little context after the speech; the
-            // 30 s window Whisper was trained on is the fallback (Whisper's own fallback,
-            // sampling at higher temperature, invents text instead).
-            if self.shared.config.trim && r.suppressed == Some(Suppression::Repetition) {
+            // A loop on trimmed input usually means too little context after the speech; a
+            // longer, silence-padded window is the fallback (Whisper's own fallback, sampling
+            // at higher temperature, tends to invent text instead).
+            if self.shared.config.trim && r.looped {
                 r = self.decode_window(window, options, true)?;
             }
             language = r.language;
