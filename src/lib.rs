@@ -31,11 +31,13 @@
 //!
 //! - [`esl`]: ESL frame model, codec, client and server side.
 //! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
+//! - [`asr`]: offline speech recognition (Whisper base on candle), decode pool.
 //! - [`nlu`]: intent, sentiment, slots and keywords of a callee's reply.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
 //!   logging set-up, the command line.
 
+pub mod asr;
 pub mod cli;
 pub mod config;
 pub mod esl;

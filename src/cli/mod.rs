@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod asr;
 pub mod leads;
 pub mod nlu;
 
@@ -44,6 +45,13 @@ pub enum Command {
     /// Evaluate a model on a labelled file.
     #[command(subcommand)]
     Eval(nlu::EvalTarget),
+    /// Transcribe a WAV file with the offline Whisper recogniser.
+    Transcribe(asr::TranscribeArgs),
+    /// Manage offline models.
+    #[command(subcommand)]
+    Models(asr::ModelsCommand),
+    /// Measure ASR accuracy (CER/WER) and latency on the shared speech fixtures.
+    AsrBench(asr::BenchArgs),
 }
 
 pub mod bench;
@@ -67,6 +75,9 @@ pub fn main() -> ExitCode {
         Command::Intent(args) => nlu::intent(args),
         Command::Train(target) => nlu::train_cmd(target),
         Command::Eval(target) => nlu::eval_cmd(target),
+        Command::Transcribe(args) => asr::transcribe(&args),
+        Command::Models(cmd) => asr::models(&cmd),
+        Command::AsrBench(args) => asr::asr_bench(&args),
     };
     match result {
         Ok(code) => code,

