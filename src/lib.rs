@@ -28,12 +28,14 @@
 //! ```
 //!
 //! Modules present today: [`esl`] (frame model, codec, client, server side), [`sim`] (the
-//! FreeSWITCH 1.10 simulator used by tests and the demo), [`config`], [`pii`], [`logging`] and
+//! FreeSWITCH 1.10 simulator used by tests and the demo), [`media`] (unicast call audio, prompt
+//! playback, VAD, barge-in), [`config`], [`pii`], [`logging`] and
 //! [`cli`]. Each module's header says what it owns and what it may depend on.
 
 pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod logging;
+pub mod media;
 pub mod pii;
 pub mod sim;
