@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Talk to FreeSWITCH (or aicall's console) over the Event Socket, like `fs_cli -x`.
     Esl(esl::EslArgs),
+    /// The media engine's tools (`aicall media bench`).
+    Media(media::MediaArgs),
     /// Run the FreeSWITCH 1.10 switch simulator.
     SimSwitch(sim::SimArgs),
     /// Print the version and exit.
@@ -28,6 +30,7 @@ pub enum Command {
 }
 
 pub mod esl;
+pub mod media;
 pub mod sim;
 
 /// Entry point of the binary.
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Esl(args) => esl::run(cli.config.as_deref(), args),
+        Command::Media(args) => media::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
         Command::Version => {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
