@@ -29,8 +29,14 @@ fn media_config() -> MediaConfig {
         first_frame_ms: 1500,
         dead_after_ms: 800,
         analysis_workers: 1,
+        // With the second detector built in, every call runs it (set-up fetched the model).
+        silero_model: cfg!(feature = "silero").then(silero_model),
         ..MediaConfig::default()
     }
+}
+
+fn silero_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/silero/silero_vad.onnx")
 }
 
 fn callee(name: &str, rate: u32, outcome: Outcome, script: Vec<Step>) -> Callee {
@@ -310,6 +316,13 @@ async fn barge_in_stops_the_prompt(rate: u32) {
     };
     assert_eq!(seg.samples.len() as u64, seg.duration_ms() * 16);
     assert!(seg.voiced_ms >= 800, "{} ms voiced", seg.voiced_ms);
+    if cfg!(feature = "silero") {
+        let silero = seg.silero_speech_ms.expect("Silero ran on the segment");
+        assert!(
+            silero >= 600,
+            "Silero heard {silero} ms of speech in {seg:?}"
+        );
+    }
     rig.esl
         .hangup(&uuid, "NORMAL_CLEARING")
         .await
@@ -586,4 +599,26 @@ async fn wait_ports_free(engine: &MediaEngine) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{} ports still in use", engine.ports_in_use());
+}
+
+#[cfg(feature = "silero")]
+#[test]
+fn silero_second_opinion_on_real_speech_and_on_noise() {
+    use aicall::media::silero::{SecondDetector, Silero};
+    let silero = Silero::load(&silero_model(), 0.5).expect("model (run scripts/setup)");
+    let mut detector = silero.instance().expect("sherpa-onnx creates the VAD");
+    let wav = aicall::media::prompt::load_wav(&speech("callee/affirm_00_baker_f.wav"), 16000)
+        .expect("speech");
+    // The file holds about 1.4 s of speech between 0.22 s and 1.61 s.
+    let ms = detector.speech_ms(wav.samples()).expect("speech measured");
+    assert!((900..=1930).contains(&ms), "Silero found {ms} ms of speech");
+    let mut seed = 3u32;
+    let hiss: Vec<i16> = (0..32_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 16) % 2001) as i16 - 1000
+        })
+        .collect();
+    let ms = detector.speech_ms(&hiss).expect("noise measured");
+    assert!(ms < 300, "Silero called {ms} ms of hiss speech");
 }
