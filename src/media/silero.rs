@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 /// SHA-256 of `silero_vad/data/silero_vad.onnx` in the PyPI wheel silero-vad 5.1.2.
 pub const SILERO_SHA256: &str = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f";
 
+/// Samples per Silero model window at 16 kHz.
+#[cfg(feature = "silero")]
+const SILERO_WINDOW: usize = 512;
+
 /// Errors of the second detector.
 #[derive(Debug, thiserror::Error)]
 pub enum SileroError {
@@ -108,7 +112,7 @@ impl SecondDetector for Silero {
             min_speech_duration: 0.1,
             max_speech_duration: 30.0,
             sample_rate: 16_000,
-            window_size: 512,
+            window_size: SILERO_WINDOW as i32,
             ..Default::default()
         };
         let vad =
@@ -135,11 +139,19 @@ struct SherpaSilero {
 impl SecondInstance for SherpaSilero {
     fn speech_ms(&mut self, samples: &[i16]) -> Option<u32> {
         self.vad.clear();
-        // sherpa-rs takes the samples by value: one buffer per segment (not per frame).
-        let pcm: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
-        self.vad.accept_waveform(pcm);
-        self.vad.flush();
         let mut speech = 0usize;
+        // One model window at a time, draining finished segments as they come: sherpa-onnx
+        // keeps only the last segment of a single large call. sherpa-rs takes each window by
+        // value, so this allocates per 32 ms window — on the worker, once per segment.
+        for window in samples.chunks(SILERO_WINDOW) {
+            self.vad
+                .accept_waveform(window.iter().map(|&s| s as f32 / 32768.0).collect());
+            while !self.vad.is_empty() {
+                speech += self.vad.front().samples.len();
+                self.vad.pop();
+            }
+        }
+        self.vad.flush();
         while !self.vad.is_empty() {
             speech += self.vad.front().samples.len();
             self.vad.pop();
