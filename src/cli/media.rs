@@ -93,9 +93,10 @@ pub fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         m.speech_segments
     );
     println!(
-        "barge-in: {} measured ({} missing), onset→last prompt frame at the callee p50 {:.1} ms p95 {:.1} ms; aicall-side p50 {:.1} ms p95 {:.1} ms",
+        "barge-in: {} measured ({} stopped before the onset, {} callees silent), onset→last prompt frame at the callee p50 {:.1} ms p95 {:.1} ms; aicall-side p50 {:.1} ms p95 {:.1} ms",
         report.barge_ins,
         report.barge_in_missing,
+        report.callee_silent,
         report.barge_in_p50_ms,
         report.barge_in_p95_ms,
         m.barge_in_p50_ms,

@@ -84,8 +84,10 @@ pub struct BenchReport {
     pub barge_ins: usize,
     pub barge_in_p50_ms: f64,
     pub barge_in_p95_ms: f64,
-    /// Calls whose barge-in latency could not be measured (no barge-in happened).
+    /// Calls whose prompt had stopped before the callee spoke (latency not measurable).
     pub barge_in_missing: usize,
+    /// Calls hung up before the simulated callee spoke.
+    pub callee_silent: usize,
     pub metrics: MetricsSnapshot,
     pub cpu_seconds: f64,
 }
@@ -149,13 +151,24 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
         ],
         max_call_ms: Some(opts.seconds * 1000 + 30_000),
     });
-    let sim = SimSwitch::start(SimConfig {
-        scenarios,
-        record_audio: false,
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(BenchError::Sim)?;
+    // The simulator plays FreeSWITCH, a separate process in production: it gets its own
+    // runtime thread, so its work (it loads and resamples a WAV on the reactor when a callee
+    // speaks) cannot stall the engine's pacing and be mistaken for the engine's jitter.
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sim")
+        .enable_all()
+        .build()
+        .map_err(BenchError::Sim)?;
+    let sim = sim_rt
+        .spawn(SimSwitch::start(SimConfig {
+            scenarios,
+            record_audio: false,
+            ..SimConfig::default()
+        }))
+        .await
+        .map_err(|e| BenchError::Sim(std::io::Error::other(e.to_string())))?
+        .map_err(BenchError::Sim)?;
     let (esl, _events) = EslClient::connect(ClientConfig {
         addr: sim.addr().to_string(),
         command_timeout: Duration::from_secs(30),
@@ -248,6 +261,7 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
     let mut lost_out = 0u64;
     let mut barge = Histogram::default();
     let mut missing = 0;
+    let mut no_speech = 0;
     for (uuid, report, _barged) in &finished {
         let Some(rec) = sim.recording(uuid) else {
             continue;
@@ -263,12 +277,14 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
             (Some(on), Some(last)) if last >= on => {
                 barge.record(Duration::from_secs_f64((last - on) / 1000.0));
             }
+            (None, _) => no_speech += 1,
             _ => missing += 1,
         }
     }
     let metrics = engine.metrics().snapshot();
     lost_out += metrics.tx_failed;
-    sim.stop().await;
+    let _ = sim_rt.spawn(sim.stop()).await;
+    sim_rt.shutdown_background();
     Ok(BenchReport {
         calls: opts.calls,
         answered: finished.len(),
@@ -281,6 +297,7 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
         barge_in_p50_ms: barge.quantile_ms(0.5),
         barge_in_p95_ms: barge.quantile_ms(0.95),
         barge_in_missing: missing,
+        callee_silent: no_speech,
         metrics,
         cpu_seconds: cpu,
     })

@@ -250,11 +250,15 @@ impl CallTask {
         tokio::pin!(tx_sleep);
         let dead_sleep = tokio::time::sleep_until(far_future);
         tokio::pin!(dead_sleep);
+        // Timers are re-armed only when their deadline changes: resetting a tokio timer takes
+        // the timer wheel's lock, and a reset per datagram would make a thousand calls contend
+        // on it. The dead-stream timer is checked lazily when it fires.
+        let mut dead_armed = self
+            .monitor
+            .dead_deadline(self.first_within, self.dead_after);
+        dead_sleep.as_mut().reset(Instant::from_std(dead_armed));
+        let mut tx_armed: Option<std::time::Instant> = None;
         let reason = loop {
-            let dead_at = self
-                .monitor
-                .dead_deadline(self.first_within, self.dead_after);
-            dead_sleep.as_mut().reset(Instant::from_std(dead_at));
             if self.player.is_active() && pacer.deadline().is_none() {
                 pacer.start(Instant::now().into_std());
             } else if !self.player.is_active() {
@@ -262,7 +266,10 @@ impl CallTask {
             }
             let pacing = pacer.deadline();
             if let Some(d) = pacing {
-                tx_sleep.as_mut().reset(Instant::from_std(d));
+                if tx_armed != Some(d) {
+                    tx_sleep.as_mut().reset(Instant::from_std(d));
+                    tx_armed = Some(d);
+                }
             }
             tokio::select! {
                 biased;
@@ -377,7 +384,13 @@ impl CallTask {
                 },
                 _ = &mut dead_sleep => {
                     let now = Instant::now().into_std();
-                    if self.monitor.is_dead(now, self.first_within, self.dead_after) {
+                    if !self.monitor.is_dead(now, self.first_within, self.dead_after) {
+                        // Frames came since the timer was armed: wait for the new deadline.
+                        dead_armed = self.monitor.dead_deadline(self.first_within, self.dead_after);
+                        dead_sleep.as_mut().reset(Instant::from_std(dead_armed));
+                        continue;
+                    }
+                    {
                         let silent_for = match self.monitor.first_frame_at() {
                             Some(_) => self.dead_after,
                             None => self.first_within,
