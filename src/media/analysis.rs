@@ -96,7 +96,7 @@ impl Analyzer {
                         s.detected_ms = s.detected_ms.saturating_sub(delay_ms);
                         // The channel frame holding the onset: 20 ms channel frames.
                         let onset_frame = (s.onset_ms + delay_ms) / 20;
-                        if frames - onset_frame <= 64 {
+                        if onset_frame < frames && frames - onset_frame <= 64 {
                             onset_arrived = arrivals[(onset_frame % 64) as usize];
                         }
                     }

@@ -287,4 +287,25 @@ mod tests {
         assert!(m.is_dead(t0 + FRAME + dead, first, dead));
         assert_eq!(m.dead_deadline(first, dead), t0 + FRAME + dead);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_datagram_from_anyone_is_classified_without_panic(
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..2000),
+            from_switch in proptest::bool::ANY,
+            rate in proptest::sample::select(vec![8000u32, 16000]),
+            step_us in 0u64..100_000,
+        ) {
+            let t0 = Instant::now();
+            let mut m = StreamMonitor::new(rate, SW.into(), t0);
+            let mut out = [0i16; MAX_FRAME_SAMPLES];
+            let from: SocketAddr = if from_switch { SW.into() } else { ([10, 1, 2, 3], 9).into() };
+            for k in 0..3u64 {
+                let now = t0 + Duration::from_micros(step_us * k);
+                let _ = m.on_datagram(from, &payload, now, &mut out);
+            }
+            let s = m.stats();
+            proptest::prop_assert_eq!(s.frames + s.duplicates + s.unknown_source + s.odd_sized, 3);
+        }
+    }
 }

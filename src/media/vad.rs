@@ -436,7 +436,8 @@ impl Segmenter {
         };
         // Keep `tail_ms` of silence after the last speech frame, drop the rest.
         let keep_until = (last_voiced + 1 + self.tail_frames as u64).min(idx + 1);
-        let keep = ((keep_until - seg_start_frame) as usize * self.frame_len).min(seg.len());
+        let keep =
+            (keep_until.saturating_sub(seg_start_frame) as usize * self.frame_len).min(seg.len());
         seg.truncate(keep);
         SpeechSegment {
             start_ms: self.ms(seg_start_frame),
@@ -585,5 +586,44 @@ mod tests {
             later.iter().filter(|&&v| v).count() > later.len() / 2,
             "{decisions:?}"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn events_alternate_and_segments_are_consistent(
+            decisions in proptest::collection::vec(proptest::bool::ANY, 0..600),
+            level in 0i16..4000,
+        ) {
+            let mut s = Segmenter::new(&cfg());
+            let frame = [level; 320];
+            let mut open = false;
+            let check = |e: VadEvent, open: &mut bool| -> Result<(), proptest::test_runner::TestCaseError> {
+                match e {
+                    VadEvent::Start(st) => {
+                        proptest::prop_assert!(!*open);
+                        proptest::prop_assert!(st.onset_ms < st.detected_ms);
+                        *open = true;
+                    }
+                    VadEvent::End(seg) => {
+                        proptest::prop_assert!(*open);
+                        proptest::prop_assert!(seg.start_ms <= seg.speech_start_ms);
+                        proptest::prop_assert!(seg.speech_start_ms < seg.speech_end_ms);
+                        proptest::prop_assert!(seg.speech_end_ms <= seg.end_ms);
+                        proptest::prop_assert_eq!(seg.samples.len() as u64, (seg.end_ms - seg.start_ms) * 16);
+                        *open = false;
+                    }
+                }
+                Ok(())
+            };
+            for &d in &decisions {
+                if let Some(e) = s.push(&frame, d) {
+                    check(e, &mut open)?;
+                }
+            }
+            if let Some(seg) = s.flush() {
+                check(VadEvent::End(seg), &mut open)?;
+            }
+            proptest::prop_assert!(!open);
+        }
     }
 }
