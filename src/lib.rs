@@ -31,6 +31,7 @@
 //!
 //! - [`esl`]: ESL frame model, codec, client and server side.
 //! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
+//! - [`media`]: unicast call audio both ways, prompt playback, resampling, VAD, barge-in.
 //! - [`asr`]: offline speech recognition (Whisper base on candle), decode pool.
 //! - [`nlu`]: intent, sentiment, slots and keywords of a callee's reply.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
@@ -42,6 +43,7 @@ pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod logging;
+pub mod media;
 pub mod nlu;
 pub mod pii;
 pub mod profile;

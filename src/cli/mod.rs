@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Talk to FreeSWITCH (or aicall's console) over the Event Socket, like `fs_cli -x`.
     Esl(esl::EslArgs),
+    /// The media engine's tools (`aicall media bench`).
+    Media(media::MediaArgs),
     /// Run the FreeSWITCH 1.10 switch simulator.
     SimSwitch(sim::SimArgs),
     /// Run the demo campaign (built-in simulator unless --esl is given).
@@ -57,6 +59,7 @@ pub enum Command {
 pub mod bench;
 pub mod demo;
 pub mod esl;
+pub mod media;
 pub mod sim;
 
 /// Entry point of the binary.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Esl(args) => esl::run(cli.config.as_deref(), args),
+        Command::Media(args) => media::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
         Command::Demo(args) => demo::run(cli.config.as_deref(), args),
         Command::Bench(target) => bench::run(target),

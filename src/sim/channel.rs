@@ -58,6 +58,8 @@ pub struct Recording {
     pub callee_speech: Vec<SpeechSpan>,
     pub first_bot_voice_ms: Option<f64>,
     pub last_bot_voice_ms: Option<f64>,
+    /// The last datagram from aicall (voiced or not), kept even when not recording audio.
+    pub last_rx_ms: Option<f64>,
     pub unicast_started_ms: Option<f64>,
     pub playbacks: Vec<String>,
 }
@@ -855,6 +857,7 @@ async fn media_clock(sw: Arc<Switch>, ch: Arc<Channel>) {
                     .iter()
                     .any(|s| s.unsigned_abs() > VOICE_PEAK as u16);
                 rec.rx_datagrams += 1;
+                rec.last_rx_ms = Some(at_ms);
                 if n != spf * 2 {
                     rec.rx_odd_sized += 1;
                 }
