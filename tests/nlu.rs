@@ -380,3 +380,31 @@ fn cli_reports_bad_input_clearly() {
         "{out}"
     );
 }
+
+fn shared_model() -> &'static IntentModel {
+    static MODEL: std::sync::OnceLock<IntentModel> = std::sync::OnceLock::new();
+    MODEL.get_or_init(committed)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Any text — any script, control characters, emoji, numerals, clock-like strings — is
+    /// understood or refused with an error; nothing panics.
+    #[test]
+    fn arbitrary_text_never_panics(
+        text in "(\\PC|[0-9一二三四五六七八九十百千万点半号周下午明天:. ]){0,80}",
+        prompt in "\\PC{0,40}",
+    ) {
+        let now = chrono_tz::America::New_York
+            .with_ymd_and_hms(2026, 3, 7, 23, 59, 0)
+            .single()
+            .expect("valid local time");
+        let u = Utterance { text: &text, prompt: Some(&prompt), hour: Some(23), now: Some(now) };
+        match shared_model().classify(&u) {
+            Ok(r) => proptest::prop_assert!((r.probs.iter().sum::<f32>() - 1.0).abs() < 1e-3),
+            Err(e) => proptest::prop_assert!(matches!(e, NluError::EmptyText), "{e}"),
+        }
+        let _ = aicall::nlu::slots::extract(&text, Some(&now));
+    }
+}

@@ -190,7 +190,8 @@ pub fn amounts(text: &str) -> Vec<Amount> {
                 Some('点' | '号' | '分' | '个' | '天' | '周' | '月' | '年' | '遍' | '次')
             )
             || next2 == "小时"
-            || matches!(prev, Some('周' | '期' | '拜'));
+            || matches!(prev, Some('周' | '期' | '拜'))
+            || english_time_context(&chars[..start], &chars[j..]);
         if is_time {
             continue;
         }
@@ -237,6 +238,22 @@ pub fn amounts(text: &str) -> Vec<Amount> {
         }
     }
     out
+}
+
+/// "at 10", "by 5", "in 2 hours", "3 pm": an English number that is a time, not an amount.
+fn english_time_context(before: &[char], after: &[char]) -> bool {
+    let before: String = before.iter().collect();
+    let after: String = after.iter().take(10).collect();
+    let last_word = before.split_whitespace().last().unwrap_or("");
+    matches!(
+        last_word,
+        "at" | "by" | "after" | "around" | "in" | "before" | "until"
+    ) && before.ends_with(' ')
+        || [
+            "am", "pm", "hour", "min", "o'clock", "day", "week", "month", "year", ":",
+        ]
+        .iter()
+        .any(|w| after.trim_start().starts_with(w))
 }
 
 /// A decimal's unit sits after the fraction (三点五万 = 3.5 × 10⁴): returns the integer part
@@ -662,5 +679,12 @@ mod tests {
         assert_eq!(v("等一下"), Vec::<f64>::new(), "一下 is no amount");
         assert_eq!(v("明天下午三点"), Vec::<f64>::new(), "a time is no amount");
         assert_eq!(v("about 2000 dollars"), vec![2000.0]);
+        assert_eq!(
+            v("call me tomorrow at 10"),
+            Vec::<f64>::new(),
+            "a clock time is no amount"
+        );
+        assert_eq!(v("in 2 hours"), Vec::<f64>::new());
+        assert_eq!(v("3pm is fine"), Vec::<f64>::new());
     }
 }
