@@ -372,32 +372,31 @@ fn bin_categorical(column: &[f64]) -> BinnedFeature {
 /// (feature f's bins start at `BinnedFeature::offset`).
 #[derive(Debug, Clone, Default)]
 struct Hist {
-    g: Vec<f64>,
-    h: Vec<f64>,
+    /// [gradient sum, hessian sum] per bin, side by side so an update touches one line.
+    gh: Vec<[f64; 2]>,
     n: Vec<u32>,
 }
 
 impl Hist {
     fn zeroed(n: usize) -> Hist {
         Hist {
-            g: vec![0.0; n],
-            h: vec![0.0; n],
+            gh: vec![[0.0; 2]; n],
             n: vec![0; n],
         }
     }
 
     fn add(&mut self, other: &Hist) {
         for b in 0..self.n.len() {
-            self.g[b] += other.g[b];
-            self.h[b] += other.h[b];
+            self.gh[b][0] += other.gh[b][0];
+            self.gh[b][1] += other.gh[b][1];
             self.n[b] += other.n[b];
         }
     }
 
     fn subtract(&mut self, other: &Hist) {
         for b in 0..self.n.len() {
-            self.g[b] -= other.g[b];
-            self.h[b] -= other.h[b];
+            self.gh[b][0] -= other.gh[b][0];
+            self.gh[b][1] -= other.gh[b][1];
             self.n[b] -= other.n[b];
         }
     }
@@ -405,8 +404,7 @@ impl Hist {
     fn view(&self, bf: &BinnedFeature) -> HistView<'_> {
         let r = bf.offset..bf.offset + bf.n_bins;
         HistView {
-            g: &self.g[r.clone()],
-            h: &self.h[r.clone()],
+            gh: &self.gh[r.clone()],
             n: &self.n[r],
         }
     }
@@ -415,8 +413,7 @@ impl Hist {
 /// One feature's part of a [`Hist`].
 #[derive(Debug, Clone, Copy)]
 struct HistView<'a> {
-    g: &'a [f64],
-    h: &'a [f64],
+    gh: &'a [[f64; 2]],
     n: &'a [u32],
 }
 
@@ -447,8 +444,8 @@ struct Grower<'a> {
     /// `row_bins[r * n_features + f]`: the bins of row r, row by row.
     row_bins: &'a [u16],
     total_bins: usize,
-    grad: &'a [f64],
-    hess: &'a [f64],
+    /// [gradient, hessian] of each row.
+    gh: &'a [[f64; 2]],
     active: &'a [usize],
     p: &'a GbmParams,
 }
@@ -465,12 +462,13 @@ impl Grower<'_> {
         let mut hist = Hist::zeroed(self.total_bins);
         for &r in rows {
             let r = r as usize;
-            let (g, h) = (self.grad[r], self.hess[r]);
+            let [g, h] = self.gh[r];
             let row = &self.row_bins[r * nf..(r + 1) * nf];
             for &f in self.active {
                 let i = self.bins[f].offset + row[f] as usize;
-                hist.g[i] += g;
-                hist.h[i] += h;
+                let bin = &mut hist.gh[i];
+                bin[0] += g;
+                bin[1] += h;
                 hist.n[i] += 1;
             }
         }
@@ -520,13 +518,13 @@ impl Grower<'_> {
         };
         for &missing_left in missing_options {
             let (mut gl, mut hl, mut nl) = if missing_left {
-                (hist.g[0], hist.h[0], hist.n[0])
+                (hist.gh[0][0], hist.gh[0][1], hist.n[0])
             } else {
                 (0.0, 0.0, 0)
             };
             for b in 1..bf.n_bins.saturating_sub(1) {
-                gl += hist.g[b];
-                hl += hist.h[b];
+                gl += hist.gh[b][0];
+                hl += hist.gh[b][1];
                 nl += hist.n[b];
                 if hist.n[b] == 0 {
                     continue;
@@ -583,8 +581,8 @@ impl Grower<'_> {
         let consider = |left: &[usize], l2: f64, best: &mut Option<Candidate>| {
             let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0u32);
             for &b in left {
-                gl += hist.g[b];
-                hl += hist.h[b];
+                gl += hist.gh[b][0];
+                hl += hist.gh[b][1];
                 nl += hist.n[b];
             }
             let nr = n - nl;
@@ -620,8 +618,8 @@ impl Grower<'_> {
             .filter(|&b| hist.n[b] as usize >= p.min_data_per_group)
             .collect();
         used.sort_by(|&a, &b| {
-            let ra = hist.g[a] / (hist.h[a] + p.cat_smooth);
-            let rb = hist.g[b] / (hist.h[b] + p.cat_smooth);
+            let ra = hist.gh[a][0] / (hist.gh[a][1] + p.cat_smooth);
+            let rb = hist.gh[b][0] / (hist.gh[b][1] + p.cat_smooth);
             ra.total_cmp(&rb).then(a.cmp(&b))
         });
         let max_k = p.max_cat_threshold.min(used.len().div_ceil(2)).max(1);
@@ -670,7 +668,8 @@ impl Grower<'_> {
         let p = self.p;
         let leaf_value = |g: f64, h: f64| -g / (h + p.lambda_l2) * p.learning_rate;
         let (g0, h0) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
-            (g + self.grad[r as usize], h + self.hess[r as usize])
+            let [gr, hr] = self.gh[r as usize];
+            (g + gr, h + hr)
         });
         let mut nodes = vec![Node::Leaf {
             value: leaf_value(g0, h0),
@@ -870,8 +869,7 @@ impl Gbm {
         let mean = y.iter().sum::<f64>() / n as f64;
         let init_score = (mean / (1.0 - mean)).ln();
         let mut raw = vec![init_score; n];
-        let mut grad = vec![0.0; n];
-        let mut hess = vec![0.0; n];
+        let mut gh = vec![[0.0f64; 2]; n];
         let mut valid_raw = valid.map(|(v, _)| vec![init_score; v.n_rows]);
         let valid_rows: Option<Vec<Vec<f64>>> =
             valid.map(|(v, _)| (0..v.n_rows).map(|r| v.row(r)).collect());
@@ -882,13 +880,11 @@ impl Gbm {
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         let mut scratch = Vec::with_capacity(n);
         for round in 0..params.num_rounds {
-            grad.par_iter_mut()
-                .zip(hess.par_iter_mut())
+            gh.par_iter_mut()
                 .zip(raw.par_iter().zip(y.par_iter()))
-                .for_each(|((g, h), (&f, &t))| {
+                .for_each(|(d, (&f, &t))| {
                     let p = sigmoid(f);
-                    *g = p - t;
-                    *h = (p * (1.0 - p)).max(1e-16);
+                    *d = [p - t, (p * (1.0 - p)).max(1e-16)];
                 });
             rows.clear();
             if params.bagging_fraction < 1.0 {
@@ -910,8 +906,7 @@ impl Gbm {
                 bins: &bins,
                 row_bins: &row_bins,
                 total_bins,
-                grad: &grad,
-                hess: &hess,
+                gh: &gh,
                 active: &active,
                 p: params,
             };
