@@ -2,6 +2,7 @@
 //! benchmark the booster against LightGBM. A thin layer over [`crate::profile`].
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -262,7 +263,17 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     let mut unseen = Unseen::default();
-    println!("row;probability;segment;best_hours;top_reasons");
+    // Rows go through a buffered writer; a closed pipe (`| head`) ends the output quietly.
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_line = |line: String| -> anyhow::Result<bool> {
+        match writeln!(out, "{line}") {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    };
+    write_line("row;probability;segment;best_hours;top_reasons".into())?;
     for r in 0..table.rows.len() {
         let s = model.score(&record(&table, r));
         for col in &s.unseen {
@@ -274,7 +285,7 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             .map(|h| besttime::label(h.hour))
             .collect();
         let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
-        println!(
+        let line = format!(
             "{};{:.6};{};{};{}",
             r + 1,
             s.probability,
@@ -282,6 +293,13 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             hours.join(" "),
             reasons.join(" | ")
         );
+        if !write_line(line)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     if !unseen.is_empty() {
         let mut counts: HashMap<String, usize> = HashMap::new();
