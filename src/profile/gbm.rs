@@ -967,10 +967,19 @@ impl Gbm {
 
     /// Probabilities for every row of `data` (parallel over rows).
     pub fn predict_proba(&self, data: &Dataset) -> Vec<f64> {
-        (0..data.n_rows)
-            .into_par_iter()
-            .map(|r| sigmoid(self.predict_raw_row(&data.row(r))))
-            .collect()
+        let mut out = vec![0.0; data.n_rows];
+        // Chunks of rows, each reusing one row buffer instead of allocating per row.
+        out.par_chunks_mut(1024).enumerate().for_each(|(c, chunk)| {
+            let mut row = vec![0.0; data.n_features()];
+            for (i, p) in chunk.iter_mut().enumerate() {
+                let r = c * 1024 + i;
+                for (v, col) in row.iter_mut().zip(&data.columns) {
+                    *v = col[r];
+                }
+                *p = sigmoid(self.predict_raw_row(&row));
+            }
+        });
+        out
     }
 
     /// Total split gain per feature, normalised to sum to 1.
