@@ -344,3 +344,50 @@ fn cli_train_then_eval_prints_the_contract_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn interaction_history_becomes_model_features() {
+    use aicall::profile::history::{aggregate, join, Interaction};
+    let mut t = bank_sample(0.08, 11);
+    t.headers.push("id".into());
+    for (i, r) in t.rows.iter_mut().enumerate() {
+        r.push(format!("c{i}"));
+    }
+    // Every third contact was called before, two or three times, answered once (Wed 11h).
+    let mut calls = Vec::new();
+    for i in (0..t.rows.len()).step_by(3) {
+        for k in 0..(2 + (i / 3) % 2) as i64 {
+            let answered = k == 1;
+            calls.push(Interaction {
+                contact_id: format!("c{i}"),
+                at_unix: 1_000_000 + k * 86_400 + i as i64,
+                hour_of_week: hour_of_week(2, 11),
+                answered,
+                talk_seconds: if answered {
+                    30.0 + (i % 50) as f64
+                } else {
+                    0.0
+                },
+                disposition: if answered { "callback" } else { "no_answer" }.into(),
+                intent: None,
+            });
+        }
+    }
+    let history = aggregate(&calls, 2_000_000);
+    let joined = join(&t, "id", &history).expect("joins");
+    let mut opts = quick_options();
+    opts.exclude.push("id".into());
+    let model = LeadModel::train(&joined, &opts, &mut |_| {}).expect("trains");
+    let enc_names: Vec<&str> = model
+        .encoder
+        .features
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(enc_names.contains(&"hist_attempts"), "{enc_names:?}");
+    assert!(enc_names.contains(&"hist_mean_talk_seconds"));
+    // A contact with history and one without both score.
+    let with = model.score(&record(&joined, 0));
+    let without = model.score(&record(&joined, 1));
+    assert!(with.probability.is_finite() && without.probability.is_finite());
+}

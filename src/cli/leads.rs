@@ -2,6 +2,7 @@
 //! benchmark the booster against LightGBM. A thin layer over [`crate::profile`].
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,17 +15,19 @@ use crate::profile::encode::{parse_target, Encoder, Unseen};
 use crate::profile::gbm::{with_threads, Gbm, GbmParams};
 use crate::profile::metrics::{auc, logloss};
 use crate::profile::model::{cross_validate, describe_params};
-use crate::profile::{besttime, csv, pu, LeadModel, TrainOptions};
+use crate::profile::{besttime, csv, history, pu, LeadModel, TrainOptions};
 
 #[derive(Debug, Subcommand)]
 pub enum LeadsCommand {
     /// Train a lead model: selection report, CV table, importance; writes a model directory.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// One probability per row plus the top reasons, segment and best hours (CSV on stdout).
     Score {
         /// Model directory written by `train`.
         model: PathBuf,
         file: PathBuf,
+        #[command(flatten)]
+        history: HistoryArgs,
     },
     /// Evaluate on a labelled file; the last line is `auc=… logloss=… n=…`.
     Eval {
@@ -33,6 +36,8 @@ pub enum LeadsCommand {
         /// Target column (default: the one the model was trained on).
         #[arg(long)]
         target: Option<String>,
+        #[command(flatten)]
+        history: HistoryArgs,
     },
     /// Describe the model's segments; with a file, count its rows per segment.
     Segments {
@@ -44,6 +49,43 @@ pub enum LeadsCommand {
     Lookalikes(LookalikeArgs),
     /// Fit time (1 and 2 threads), scoring rows/s and CV AUC/log loss, beside LightGBM.
     Bench(BenchArgs),
+}
+
+/// aicall's own call records, aggregated into `hist_*` contact features.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Interactions CSV: contact_id, at_unix, hour_of_week, answered, talk_seconds,
+    /// disposition[, intent].
+    #[arg(long, requires = "id_column")]
+    history: Option<PathBuf>,
+    /// Column of the contact file that holds the contact id.
+    #[arg(long = "id-column")]
+    id_column: Option<String>,
+    /// "Now" for recency, seconds since the epoch (default: the current time).
+    #[arg(long)]
+    now: Option<i64>,
+}
+
+impl HistoryArgs {
+    /// The contact table with the history columns joined on, when a history was given.
+    fn apply(&self, table: csv::Table) -> anyhow::Result<csv::Table> {
+        let (Some(path), Some(id)) = (&self.history, &self.id_column) else {
+            return Ok(table);
+        };
+        let calls = history::from_table(&csv::read_path(path)?)?;
+        let now = self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+        let agg = history::aggregate(&calls, now);
+        eprintln!(
+            "history: {} interactions of {} contacts joined on `{id}`",
+            calls.len(),
+            agg.len()
+        );
+        Ok(history::join(&table, id, &agg)?)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +112,8 @@ pub struct TrainArgs {
     /// Columns to build segments from (default: the model's features).
     #[arg(long, value_delimiter = ',')]
     segment_features: Option<Vec<String>>,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -114,13 +158,18 @@ pub struct BenchArgs {
 
 pub fn run(cmd: LeadsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        LeadsCommand::Train(a) => train(a),
-        LeadsCommand::Score { model, file } => score(&model, &file),
+        LeadsCommand::Train(a) => train(*a),
+        LeadsCommand::Score {
+            model,
+            file,
+            history,
+        } => score(&model, &file, &history),
         LeadsCommand::Eval {
             model,
             file,
             target,
-        } => eval(&model, &file, target),
+            history,
+        } => eval(&model, &file, target, &history),
         LeadsCommand::Segments { model, file } => segments(&model, file.as_deref()),
         LeadsCommand::Lookalikes(a) => lookalikes(a),
         LeadsCommand::Bench(a) => bench(a),
@@ -138,7 +187,7 @@ fn report_unseen(unseen: &Unseen) {
 
 fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut table = csv::read_path(&a.file)?;
+    let mut table = a.history.apply(csv::read_path(&a.file)?)?;
     eprintln!(
         "read {} rows × {} columns from {}",
         table.rows.len(),
@@ -249,9 +298,9 @@ fn record(table: &csv::Table, r: usize) -> HashMap<String, String> {
         .collect()
 }
 
-fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
-    let table = csv::read_path(file)?;
+    let table = history.apply(csv::read_path(file)?)?;
     for f in &model.used {
         let name = &model.encoder.features[*f].name;
         if table.column(name).is_none() {
@@ -262,7 +311,17 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     let mut unseen = Unseen::default();
-    println!("row;probability;segment;best_hours;top_reasons");
+    // Rows go through a buffered writer; a closed pipe (`| head`) ends the output quietly.
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_line = |line: String| -> anyhow::Result<bool> {
+        match writeln!(out, "{line}") {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    };
+    write_line("row;probability;segment;best_hours;top_reasons".into())?;
     for r in 0..table.rows.len() {
         let s = model.score(&record(&table, r));
         for col in &s.unseen {
@@ -274,7 +333,7 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             .map(|h| besttime::label(h.hour))
             .collect();
         let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
-        println!(
+        let line = format!(
             "{};{:.6};{};{};{}",
             r + 1,
             s.probability,
@@ -282,6 +341,13 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             hours.join(" "),
             reasons.join(" | ")
         );
+        if !write_line(line)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     if !unseen.is_empty() {
         let mut counts: HashMap<String, usize> = HashMap::new();
@@ -297,12 +363,17 @@ fn score(model_dir: &Path, file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn eval(model_dir: &Path, file: &Path, target: Option<String>) -> anyhow::Result<ExitCode> {
+fn eval(
+    model_dir: &Path,
+    file: &Path,
+    target: Option<String>,
+    history: &HistoryArgs,
+) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
     let target = target
         .or_else(|| model.manifest.as_ref().map(|m| m.target.clone()))
         .unwrap_or_else(|| "y".into());
-    let table = csv::read_path(file)?;
+    let table = history.apply(csv::read_path(file)?)?;
     let y = parse_target(&table, &target)?;
     let t0 = Instant::now();
     let (probs, unseen) = model.predict_table(&table)?;

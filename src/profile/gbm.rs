@@ -208,7 +208,7 @@ impl Tree {
         0.0
     }
 
-    fn predict_binned(&self, bins: &[BinnedFeature], r: usize) -> f64 {
+    fn predict_binned(&self, row: &[u16]) -> f64 {
         let mut i = 0;
         loop {
             match &self.nodes[i] {
@@ -220,7 +220,7 @@ impl Tree {
                     right,
                     ..
                 } => {
-                    i = if rule.bin_goes_left(bins[*feature].bins[r]) {
+                    i = if rule.bin_goes_left(row[*feature]) {
                         *left
                     } else {
                         *right
@@ -279,12 +279,15 @@ pub struct FitLog {
 
 #[derive(Debug, Clone)]
 struct BinnedFeature {
+    /// Column of bins while binning; moved into the row-major matrix before growing.
     bins: Vec<u16>,
     /// Number of bins including the missing bin 0.
     n_bins: usize,
     /// Numeric: upper bound of bins 1..n_bins (last is +inf). Empty for categorical.
     upper: Vec<f64>,
     categorical: bool,
+    /// Where this feature's bins start in a [`Hist`].
+    offset: usize,
 }
 
 fn bin_numeric(column: &[f64], max_bins: usize) -> BinnedFeature {
@@ -336,6 +339,7 @@ fn bin_numeric(column: &[f64], max_bins: usize) -> BinnedFeature {
         n_bins: upper.len() + 1,
         upper,
         categorical: false,
+        offset: 0,
     }
 }
 
@@ -360,24 +364,57 @@ fn bin_categorical(column: &[f64]) -> BinnedFeature {
         n_bins: max_code.min(cap - 1) + 2,
         upper: Vec::new(),
         categorical: true,
+        offset: 0,
     }
 }
 
+/// Gradient, hessian and row-count sums per bin, all features in one flat array each
+/// (feature f's bins start at `BinnedFeature::offset`).
 #[derive(Debug, Clone, Default)]
 struct Hist {
-    g: Vec<f64>,
-    h: Vec<f64>,
+    /// [gradient sum, hessian sum] per bin, side by side so an update touches one line.
+    gh: Vec<[f64; 2]>,
     n: Vec<u32>,
 }
 
 impl Hist {
     fn zeroed(n: usize) -> Hist {
         Hist {
-            g: vec![0.0; n],
-            h: vec![0.0; n],
+            gh: vec![[0.0; 2]; n],
             n: vec![0; n],
         }
     }
+
+    fn add(&mut self, other: &Hist) {
+        for b in 0..self.n.len() {
+            self.gh[b][0] += other.gh[b][0];
+            self.gh[b][1] += other.gh[b][1];
+            self.n[b] += other.n[b];
+        }
+    }
+
+    fn subtract(&mut self, other: &Hist) {
+        for b in 0..self.n.len() {
+            self.gh[b][0] -= other.gh[b][0];
+            self.gh[b][1] -= other.gh[b][1];
+            self.n[b] -= other.n[b];
+        }
+    }
+
+    fn view(&self, bf: &BinnedFeature) -> HistView<'_> {
+        let r = bf.offset..bf.offset + bf.n_bins;
+        HistView {
+            gh: &self.gh[r.clone()],
+            n: &self.n[r],
+        }
+    }
+}
+
+/// One feature's part of a [`Hist`].
+#[derive(Debug, Clone, Copy)]
+struct HistView<'a> {
+    gh: &'a [[f64; 2]],
+    n: &'a [u32],
 }
 
 #[derive(Debug, Clone)]
@@ -385,6 +422,9 @@ struct Candidate {
     gain: f64,
     feature: usize,
     rule: Rule,
+    /// Gradient and hessian sums of the rows the split sends left.
+    left_g: f64,
+    left_h: f64,
 }
 
 #[derive(Debug)]
@@ -395,51 +435,78 @@ struct LeafState {
     depth: usize,
     g: f64,
     h: f64,
-    hist: Vec<Hist>,
+    hist: Hist,
     best: Option<Candidate>,
 }
 
 struct Grower<'a> {
     bins: &'a [BinnedFeature],
-    grad: &'a [f64],
-    hess: &'a [f64],
+    /// `row_bins[r * n_features + f]`: the bins of row r, row by row.
+    row_bins: &'a [u16],
+    total_bins: usize,
+    /// [gradient, hessian] of each row.
+    gh: &'a [[f64; 2]],
     active: &'a [usize],
     p: &'a GbmParams,
 }
 
-/// Leaves smaller than this build their histograms on one thread: rayon's overhead would
-/// dominate.
+/// Leaves smaller than this search their splits on one thread: rayon's overhead would dominate.
 const PARALLEL_MIN_ROWS: usize = 4096;
+/// Rows per parallel histogram chunk (fixed, for thread-independent sums).
+const HIST_CHUNK: usize = 4096;
 
 impl Grower<'_> {
-    fn build_hist(&self, rows: &[u32]) -> Vec<Hist> {
-        let one = |f: usize| -> Hist {
-            if !self.active.contains(&f) {
-                return Hist::default();
+    /// One pass over `rows` (row-major bins, so each row's bins share a cache line).
+    fn fill_hist(&self, rows: &[u32]) -> Hist {
+        let nf = self.bins.len();
+        let mut hist = Hist::zeroed(self.total_bins);
+        for &r in rows {
+            let r = r as usize;
+            let [g, h] = self.gh[r];
+            let row = &self.row_bins[r * nf..(r + 1) * nf];
+            for &f in self.active {
+                let i = self.bins[f].offset + row[f] as usize;
+                let bin = &mut hist.gh[i];
+                bin[0] += g;
+                bin[1] += h;
+                hist.n[i] += 1;
             }
-            let bf = &self.bins[f];
-            let mut hist = Hist::zeroed(bf.n_bins);
-            for &r in rows {
-                let r = r as usize;
-                let b = bf.bins[r] as usize;
-                hist.g[b] += self.grad[r];
-                hist.h[b] += self.hess[r];
-                hist.n[b] += 1;
-            }
-            hist
-        };
-        if rows.len() >= PARALLEL_MIN_ROWS {
-            (0..self.bins.len()).into_par_iter().map(one).collect()
-        } else {
-            (0..self.bins.len()).map(one).collect()
         }
+        hist
+    }
+
+    /// Histograms of a leaf. Large leaves are cut into fixed chunks filled in parallel and
+    /// summed in chunk order, so the sums do not depend on the number of threads.
+    fn build_hist(&self, rows: &[u32]) -> Hist {
+        if rows.len() < 2 * HIST_CHUNK {
+            return self.fill_hist(rows);
+        }
+        let parts: Vec<Hist> = rows
+            .par_chunks(HIST_CHUNK)
+            .map(|c| self.fill_hist(c))
+            .collect();
+        let mut parts = parts.into_iter();
+        let mut acc = parts
+            .next()
+            .unwrap_or_else(|| Hist::zeroed(self.total_bins));
+        for part in parts {
+            acc.add(&part);
+        }
+        acc
     }
 
     fn score(g: f64, h: f64, l2: f64) -> f64 {
         g * g / (h + l2)
     }
 
-    fn best_numeric(&self, f: usize, hist: &Hist, g: f64, h: f64, n: u32) -> Option<Candidate> {
+    fn best_numeric(
+        &self,
+        f: usize,
+        hist: HistView<'_>,
+        g: f64,
+        h: f64,
+        n: u32,
+    ) -> Option<Candidate> {
         let p = self.p;
         let bf = &self.bins[f];
         let parent = Self::score(g, h, p.lambda_l2);
@@ -451,13 +518,13 @@ impl Grower<'_> {
         };
         for &missing_left in missing_options {
             let (mut gl, mut hl, mut nl) = if missing_left {
-                (hist.g[0], hist.h[0], hist.n[0])
+                (hist.gh[0][0], hist.gh[0][1], hist.n[0])
             } else {
                 (0.0, 0.0, 0)
             };
             for b in 1..bf.n_bins.saturating_sub(1) {
-                gl += hist.g[b];
-                hl += hist.h[b];
+                gl += hist.gh[b][0];
+                hl += hist.gh[b][1];
                 nl += hist.n[b];
                 if hist.n[b] == 0 {
                     continue;
@@ -491,6 +558,8 @@ impl Grower<'_> {
                             bin: b as u16,
                             missing_left,
                         },
+                        left_g: gl,
+                        left_h: hl,
                     });
                 }
             }
@@ -498,15 +567,22 @@ impl Grower<'_> {
         best
     }
 
-    fn best_categorical(&self, f: usize, hist: &Hist, g: f64, h: f64, n: u32) -> Option<Candidate> {
+    fn best_categorical(
+        &self,
+        f: usize,
+        hist: HistView<'_>,
+        g: f64,
+        h: f64,
+        n: u32,
+    ) -> Option<Candidate> {
         let p = self.p;
         let present: Vec<usize> = (1..hist.n.len()).filter(|&b| hist.n[b] > 0).collect();
         let mut best: Option<Candidate> = None;
         let consider = |left: &[usize], l2: f64, best: &mut Option<Candidate>| {
             let (mut gl, mut hl, mut nl) = (0.0, 0.0, 0u32);
             for &b in left {
-                gl += hist.g[b];
-                hl += hist.h[b];
+                gl += hist.gh[b][0];
+                hl += hist.gh[b][1];
                 nl += hist.n[b];
             }
             let nr = n - nl;
@@ -526,6 +602,8 @@ impl Grower<'_> {
                     gain,
                     feature: f,
                     rule: Rule::In { codes },
+                    left_g: gl,
+                    left_h: hl,
                 });
             }
         };
@@ -540,8 +618,8 @@ impl Grower<'_> {
             .filter(|&b| hist.n[b] as usize >= p.min_data_per_group)
             .collect();
         used.sort_by(|&a, &b| {
-            let ra = hist.g[a] / (hist.h[a] + p.cat_smooth);
-            let rb = hist.g[b] / (hist.h[b] + p.cat_smooth);
+            let ra = hist.gh[a][0] / (hist.gh[a][1] + p.cat_smooth);
+            let rb = hist.gh[b][0] / (hist.gh[b][1] + p.cat_smooth);
             ra.total_cmp(&rb).then(a.cmp(&b))
         });
         let max_k = p.max_cat_threshold.min(used.len().div_ceil(2)).max(1);
@@ -562,7 +640,7 @@ impl Grower<'_> {
         }
         let n = leaf.len as u32;
         let per_feature = |&f: &usize| -> Option<Candidate> {
-            let hist = &leaf.hist[f];
+            let hist = leaf.hist.view(&self.bins[f]);
             if self.bins[f].categorical {
                 self.best_categorical(f, hist, leaf.g, leaf.h, n)
             } else {
@@ -584,11 +662,14 @@ impl Grower<'_> {
             })
     }
 
-    fn grow(&self, rows: &mut [u32], scratch: &mut Vec<u32>) -> Tree {
+    /// Grows one tree over `rows` (reordered so that each leaf's rows are contiguous) and
+    /// returns it with each leaf's row range and value.
+    fn grow(&self, rows: &mut [u32], scratch: &mut Vec<u32>) -> (Tree, Vec<(usize, usize, f64)>) {
         let p = self.p;
         let leaf_value = |g: f64, h: f64| -g / (h + p.lambda_l2) * p.learning_rate;
         let (g0, h0) = rows.iter().fold((0.0, 0.0), |(g, h), &r| {
-            (g + self.grad[r as usize], h + self.hess[r as usize])
+            let [gr, hr] = self.gh[r as usize];
+            (g + gr, h + hr)
         });
         let mut nodes = vec![Node::Leaf {
             value: leaf_value(g0, h0),
@@ -625,10 +706,13 @@ impl Grower<'_> {
             let slice = &mut rows[parent.start..parent.start + parent.len];
             scratch.clear();
             let mut n_left = 0;
-            let bf = &self.bins[cand.feature];
+            let nf = self.bins.len();
             for i in 0..slice.len() {
                 let r = slice[i];
-                if cand.rule.bin_goes_left(bf.bins[r as usize]) {
+                if cand
+                    .rule
+                    .bin_goes_left(self.row_bins[r as usize * nf + cand.feature])
+                {
                     slice[n_left] = r;
                     n_left += 1;
                 } else {
@@ -637,23 +721,13 @@ impl Grower<'_> {
             }
             slice[n_left..].copy_from_slice(scratch);
             let (left_rows, right_rows) = slice.split_at(n_left);
-            let sums = |rs: &[u32]| {
-                rs.iter().fold((0.0, 0.0), |(g, h), &r| {
-                    (g + self.grad[r as usize], h + self.hess[r as usize])
-                })
-            };
-            let (gl, hl) = sums(left_rows);
-            let (gr, hr) = sums(right_rows);
+            // The children's sums come from the histogram scan that chose the split.
+            let (gl, hl) = (cand.left_g, cand.left_h);
+            let (gr, hr) = (parent.g - gl, parent.h - hl);
             let small_is_left = left_rows.len() <= right_rows.len();
             let small_hist = self.build_hist(if small_is_left { left_rows } else { right_rows });
             let mut large_hist = std::mem::take(&mut parent.hist);
-            for (lh, sh) in large_hist.iter_mut().zip(&small_hist) {
-                for b in 0..sh.n.len() {
-                    lh.g[b] -= sh.g[b];
-                    lh.h[b] -= sh.h[b];
-                    lh.n[b] -= sh.n[b];
-                }
-            }
+            large_hist.subtract(&small_hist);
             let (hist_l, hist_r) = if small_is_left {
                 (small_hist, large_hist)
             } else {
@@ -705,7 +779,17 @@ impl Grower<'_> {
             leaves.push(left);
             leaves.push(right);
         }
-        Tree { nodes }
+        let ranges = leaves
+            .iter()
+            .map(|l| {
+                let value = match nodes[l.node] {
+                    Node::Leaf { value, .. } => value,
+                    Node::Split { .. } => 0.0,
+                };
+                (l.start, l.len, value)
+            })
+            .collect();
+        (Tree { nodes }, ranges)
     }
 }
 
@@ -759,7 +843,7 @@ impl Gbm {
             }
         }
         let n = train.n_rows;
-        let bins: Vec<BinnedFeature> = train
+        let mut bins: Vec<BinnedFeature> = train
             .columns
             .par_iter()
             .zip(&train.categorical)
@@ -771,11 +855,21 @@ impl Gbm {
                 }
             })
             .collect();
+        let n_feat = train.n_features();
+        let mut row_bins = vec![0u16; n * n_feat];
+        let mut total_bins = 0;
+        for (f, bf) in bins.iter_mut().enumerate() {
+            bf.offset = total_bins;
+            total_bins += bf.n_bins;
+            for (r, &b) in bf.bins.iter().enumerate() {
+                row_bins[r * n_feat + f] = b;
+            }
+            bf.bins = Vec::new();
+        }
         let mean = y.iter().sum::<f64>() / n as f64;
         let init_score = (mean / (1.0 - mean)).ln();
         let mut raw = vec![init_score; n];
-        let mut grad = vec![0.0; n];
-        let mut hess = vec![0.0; n];
+        let mut gh = vec![[0.0f64; 2]; n];
         let mut valid_raw = valid.map(|(v, _)| vec![init_score; v.n_rows]);
         let valid_rows: Option<Vec<Vec<f64>>> =
             valid.map(|(v, _)| (0..v.n_rows).map(|r| v.row(r)).collect());
@@ -785,15 +879,12 @@ impl Gbm {
         let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
         let mut rows: Vec<u32> = Vec::with_capacity(n);
         let mut scratch = Vec::with_capacity(n);
-        let n_feat = train.n_features();
         for round in 0..params.num_rounds {
-            grad.par_iter_mut()
-                .zip(hess.par_iter_mut())
+            gh.par_iter_mut()
                 .zip(raw.par_iter().zip(y.par_iter()))
-                .for_each(|((g, h), (&f, &t))| {
+                .for_each(|(d, (&f, &t))| {
                     let p = sigmoid(f);
-                    *g = p - t;
-                    *h = (p * (1.0 - p)).max(1e-16);
+                    *d = [p - t, (p * (1.0 - p)).max(1e-16)];
                 });
             rows.clear();
             if params.bagging_fraction < 1.0 {
@@ -813,15 +904,25 @@ impl Gbm {
             }
             let grower = Grower {
                 bins: &bins,
-                grad: &grad,
-                hess: &hess,
+                row_bins: &row_bins,
+                total_bins,
+                gh: &gh,
                 active: &active,
                 p: params,
             };
-            let tree = grower.grow(&mut rows, &mut scratch);
-            raw.par_iter_mut()
-                .enumerate()
-                .for_each(|(r, f)| *f += tree.predict_binned(&bins, r));
+            let (tree, ranges) = grower.grow(&mut rows, &mut scratch);
+            if rows.len() == n {
+                // Every row is in some leaf's range: add the leaf values directly.
+                for (start, len, value) in ranges {
+                    for &r in &rows[start..start + len] {
+                        raw[r as usize] += value;
+                    }
+                }
+            } else {
+                raw.par_iter_mut()
+                    .zip(row_bins.par_chunks(n_feat))
+                    .for_each(|(f, row)| *f += tree.predict_binned(row));
+            }
             if let (Some(vr), Some(rows_v), Some((_, vy))) =
                 (valid_raw.as_mut(), valid_rows.as_ref(), valid)
             {
@@ -866,10 +967,19 @@ impl Gbm {
 
     /// Probabilities for every row of `data` (parallel over rows).
     pub fn predict_proba(&self, data: &Dataset) -> Vec<f64> {
-        (0..data.n_rows)
-            .into_par_iter()
-            .map(|r| sigmoid(self.predict_raw_row(&data.row(r))))
-            .collect()
+        let mut out = vec![0.0; data.n_rows];
+        // Chunks of rows, each reusing one row buffer instead of allocating per row.
+        out.par_chunks_mut(1024).enumerate().for_each(|(c, chunk)| {
+            let mut row = vec![0.0; data.n_features()];
+            for (i, p) in chunk.iter_mut().enumerate() {
+                let r = c * 1024 + i;
+                for (v, col) in row.iter_mut().zip(&data.columns) {
+                    *v = col[r];
+                }
+                *p = sigmoid(self.predict_raw_row(&row));
+            }
+        });
+        out
     }
 
     /// Total split gain per feature, normalised to sum to 1.

@@ -44,6 +44,7 @@ pub mod csv;
 pub mod cv;
 pub mod encode;
 pub mod gbm;
+pub mod history;
 pub mod kmeans;
 pub mod linear;
 pub mod metrics;
