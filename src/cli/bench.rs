@@ -7,12 +7,18 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
+    /// Media: simulated full-duplex calls; tx jitter, lost frames, barge-in latency.
+    Media(super::media::BenchArgs),
+    /// Speech recognition: CER/WER, decode latency, real-time factor, concurrent callees.
+    Asr(super::asr::BenchArgs),
     /// Lead scoring: fit time (1 and 2 threads), scoring rows/s, CV AUC/log loss, LightGBM.
     Leads(super::leads::BenchArgs),
 }
 
 pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
+        BenchTarget::Media(args) => super::media::run_bench(args),
+        BenchTarget::Asr(args) => super::asr::asr_bench(&args),
         BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
     }
 }
