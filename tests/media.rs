@@ -539,7 +539,16 @@ async fn ports_are_released_on_every_way_a_call_ends() {
         &mut seen,
     )
     .await;
-    assert!(dead.is_some(), "{seen:?}");
+    assert!(
+        matches!(
+            dead,
+            Some(MediaEvent::StreamDead {
+                channel_exists: Some(false),
+                ..
+            })
+        ),
+        "the channel is gone: {seen:?}"
+    );
     let report = media.close().await.expect("report");
     assert_eq!(report.reason, aicall::media::EndReason::StreamDead);
     assert_eq!(rig.engine.ports_in_use(), 0);
@@ -585,7 +594,16 @@ async fn ports_are_released_on_every_way_a_call_ends() {
             &mut seen,
         )
         .await;
-        assert!(dead.is_some(), "{seen:?}");
+        assert!(
+            matches!(
+                dead,
+                Some(MediaEvent::StreamDead {
+                    channel_exists: None,
+                    ..
+                })
+            ),
+            "FreeSWITCH cannot be asked: {seen:?}"
+        );
         media.close().await.expect("report");
     }
     assert_eq!(rig.engine.ports_in_use(), 0);
@@ -621,4 +639,51 @@ fn silero_second_opinion_on_real_speech_and_on_noise() {
         .collect();
     let ms = detector.speech_ms(&hiss).expect("noise measured");
     assert!(ms < 300, "Silero called {ms} ms of hiss speech");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeswitch_playback_tears_unicast_down_and_the_stream_is_reported_dead() {
+    let mut rig = rig(vec![callee("parked", 8000, Outcome::Answer, vec![])]).await;
+    let rate = rig.call("pb-1", "parked").await.expect("answered");
+    let (media, mut rx) = rig
+        .engine
+        .open(&rig.esl, "pb-1", rate)
+        .await
+        .expect("media");
+    let mut seen = Vec::new();
+    next_event(
+        &mut rx,
+        Duration::from_secs(3),
+        |e| matches!(e, MediaEvent::StreamStarted { .. }),
+        &mut seen,
+    )
+    .await
+    .expect("stream started");
+    // As on a real FreeSWITCH, a `playback` on the leg stops unicast for good; no event says
+    // so, only the silence of the socket.
+    let wav = speech("prompts/8k/prompt_10_repeat_kumo_m.wav");
+    rig.esl
+        .execute("pb-1", "playback", &wav.display().to_string())
+        .await
+        .expect("playback accepted");
+    let dead = next_event(
+        &mut rx,
+        Duration::from_secs(5),
+        |e| matches!(e, MediaEvent::StreamDead { .. }),
+        &mut seen,
+    )
+    .await;
+    assert!(
+        matches!(
+            dead,
+            Some(MediaEvent::StreamDead {
+                channel_exists: Some(true),
+                ..
+            })
+        ),
+        "the channel lives on without unicast: {seen:?}"
+    );
+    let report = media.close().await.expect("report");
+    assert_eq!(report.reason, aicall::media::EndReason::StreamDead);
+    assert_eq!(rig.engine.ports_in_use(), 0);
 }

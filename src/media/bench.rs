@@ -9,6 +9,9 @@
 //! callee speech onset (the `say` start on the simulator's timeline plus the WAV's own
 //! leading silence) → the last prompt datagram the simulator received.
 //!
+//! `AICALL_BENCH_DEBUG=1` prints each barge-in and each call whose latency could not be
+//! measured, with the simulator's timeline, to standard error.
+//!
 //! Depends on [`crate::esl`] and [`crate::sim`] (the peers) and the engine itself.
 
 use std::path::{Path, PathBuf};
@@ -228,8 +231,11 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 1);
             let mut barged = false;
             while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                if matches!(ev, MediaEvent::BargeIn(_)) {
+                if let MediaEvent::BargeIn(b) = &ev {
                     barged = true;
+                    if std::env::var_os("AICALL_BENCH_DEBUG").is_some() {
+                        eprintln!("{uuid}: barge-in {b:?}");
+                    }
                 }
             }
             let _ = esl.hangup(&uuid, "NORMAL_CLEARING").await;
@@ -278,7 +284,12 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
                 barge.record(Duration::from_secs_f64((last - on) / 1000.0));
             }
             (None, _) => no_speech += 1,
-            _ => missing += 1,
+            (on, last) => {
+                if std::env::var_os("AICALL_BENCH_DEBUG").is_some() {
+                    eprintln!("{uuid}: onset {on:?} last prompt datagram {last:?} speech {:?} first bot voice {:?} unicast {:?}", rec.callee_speech, rec.first_bot_voice_ms, rec.unicast_started_ms);
+                }
+                missing += 1
+            }
         }
     }
     let metrics = engine.metrics().snapshot();

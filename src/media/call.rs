@@ -27,6 +27,7 @@ use super::ports::PortLease;
 use super::prompt::Prompt;
 use super::vad::{SpeechSegment, SpeechStart, VadEvent};
 use super::MAX_FRAME_SAMPLES;
+use crate::esl::EslClient;
 
 /// Capacity of a call's command queue.
 pub(crate) const COMMANDS: usize = 16;
@@ -65,10 +66,14 @@ pub enum MediaEvent {
         bytes: usize,
         announced: u32,
     },
-    /// No audio for the configured time: the call is treated as gone; reconcile it with
-    /// FreeSWITCH (`uuid_exists`). The media task has ended.
+    /// No audio for the configured time: the media task has ended. `channel_exists` is
+    /// FreeSWITCH's answer to `uuid_exists` at that moment: `Some(false)` — the call is gone
+    /// (missed hangup); `Some(true)` — the channel lives but unicast died (a `playback` or
+    /// `uuid_break` ran on it: re-park and start media again); `None` — FreeSWITCH did not
+    /// answer (ESL down).
     StreamDead {
         silent_for: Duration,
+        channel_exists: Option<bool>,
     },
 }
 
@@ -192,6 +197,8 @@ impl CallMedia {
 
 /// Everything a call task owns.
 pub(crate) struct CallTask {
+    pub uuid: String,
+    pub esl: EslClient,
     pub socket: UdpSocket,
     pub lease: PortLease,
     pub rate: u32,
@@ -229,6 +236,22 @@ impl CallTask {
                 total_ms,
             },
         });
+    }
+
+    /// Asks FreeSWITCH whether the channel still exists (reconciliation of a dead stream).
+    async fn channel_exists(&self) -> Option<bool> {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.esl.api(&format!("uuid_exists {}", self.uuid)),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        match reply.trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
     }
 
     /// Runs until the call's media ends.
@@ -396,7 +419,8 @@ impl CallTask {
                             None => self.first_within,
                         };
                         self.metrics.dead_streams.fetch_add(1, Ordering::Relaxed);
-                        self.emit(MediaEvent::StreamDead { silent_for });
+                        let channel_exists = self.channel_exists().await;
+                        self.emit(MediaEvent::StreamDead { silent_for, channel_exists });
                         break EndReason::StreamDead;
                     }
                 }

@@ -284,7 +284,7 @@ impl MediaEngine {
                 uuid: uuid.to_owned(),
                 source,
             })?;
-        Ok(self.spawn(lease, socket, uuid, rate, unicast_sent))
+        Ok(self.spawn(lease, socket, esl, uuid, rate, unicast_sent))
     }
 
     /// [`MediaEngine::prepare`] then [`MediaEngine::start`].
@@ -302,6 +302,7 @@ impl MediaEngine {
         &self,
         lease: PortLease,
         socket: UdpSocket,
+        esl: &EslClient,
         uuid: &str,
         rate: u32,
         unicast_sent: tokio::time::Instant,
@@ -314,6 +315,8 @@ impl MediaEngine {
         let now = unicast_sent.into_std();
         self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         let task = call::CallTask {
+            uuid: uuid.to_owned(),
+            esl: esl.clone(),
             socket,
             monitor: ingress::StreamMonitor::new(rate, switch, now),
             lease,
