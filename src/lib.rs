@@ -32,9 +32,12 @@
 //! - [`esl`]: ESL frame model, codec, client and server side.
 //! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
+//! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
+//!   compliance, retries, ordering, pacing and the dialer driver.
 //! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
 //!   logging set-up, the command line.
 
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod esl;
@@ -42,3 +45,4 @@ pub mod logging;
 pub mod pii;
 pub mod profile;
 pub mod sim;
+pub mod store;
