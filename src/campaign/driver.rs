@@ -404,10 +404,12 @@ impl Driver {
                 Err(wait) => {
                     debug!(?wait, "pacing");
                     let mut back = entry;
-                    back.next_at = match wait {
-                        Wait::NoLine { until: Some(ms) } => ms / 1000,
-                        _ => now,
-                    };
+                    // Back to the due set: a slot may free up on any call end, so the
+                    // contact is looked at again on the next tick (a bounded batch).
+                    back.next_at = now;
+                    if let Wait::NoLine { until: Some(ms) } = wait {
+                        debug!(resume_ms = ms, "every line pool is full or paused");
+                    }
                     self.queue.push(back);
                     break;
                 }
