@@ -704,3 +704,196 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
     let _ = HangupCause::NormalClearing;
     sim.stop().await;
 }
+
+// ---------------------------------------------------------------- import edge cases
+
+mod import {
+    use super::*;
+    use aicall::campaign::import::{import_file, ImportError, ImportOptions};
+    use aicall::campaign::phone::region;
+
+    fn setup() -> (tempfile::TempDir, Arc<SledStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open_store(&dir.path().join("db"));
+        store
+            .create_campaign(&CampaignSettings::default().record("c1", 0))
+            .expect("campaign");
+        (dir, store)
+    }
+
+    fn opts() -> ImportOptions {
+        ImportOptions::new("c1", region("CN").expect("CN"))
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write fixture");
+        p
+    }
+
+    #[test]
+    fn csv_with_bom_semicolons_bad_rows_and_duplicates() {
+        let (dir, store) = setup();
+        let text = "\u{feff}姓名;手机号;城市\n\
+                    张三;138 0013 8000;北京\n\
+                    李四;;上海\n\
+                    王五;12345;广州\n\
+                    张三;+86 13800138000;\n\
+                    赵六;13900139000;深圳;extra\n\
+                    钱七;010-65529988;北京\n";
+        let path = write(&dir, "list.csv", text.as_bytes());
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+        assert_eq!(report.rows, 6);
+        assert_eq!(report.imported, 2);
+        assert_eq!(report.merged, 1);
+        let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 4, 6]);
+        assert!(
+            report.rejected[0].reason.contains("empty"),
+            "{:?}",
+            report.rejected
+        );
+        assert!(
+            report.rejected[2].reason.contains("fields"),
+            "{:?}",
+            report.rejected
+        );
+        let file = std::fs::read_to_string(report.report_file.expect("report file")).expect("read");
+        assert_eq!(file.lines().count(), 4);
+        let contacts = store.contacts("c1").expect("contacts");
+        let zs = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+8613800138000")
+            .expect("merged contact");
+        assert_eq!(zs.pii.name.as_deref(), Some("张三"));
+        assert_eq!(zs.pii.fields.get("城市").map(String::as_str), Some("北京"));
+        let landline = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+861065529988")
+            .expect("landline");
+        assert_eq!(landline.line_type, LineType::Landline);
+        // Importing again merges into the existing contacts instead of duplicating them.
+        let again = import_file(store.as_ref(), &path, &opts()).expect("re-import");
+        assert_eq!((again.imported, again.merged), (0, 3));
+        assert_eq!(store.contacts("c1").expect("contacts").len(), 2);
+    }
+
+    #[test]
+    fn gbk_tabs_and_column_mapping() {
+        let (dir, store) = setup();
+        let (gbk, _, _) =
+            encoding_rs::GBK.encode("客户\t联系方式\t备注\n张三\t13800138000\t老客户\n");
+        let path = write(&dir, "gbk.csv", &gbk);
+        // Wrong column names: a clear error naming the columns that exist.
+        let err = import_file(store.as_ref(), &path, &opts()).expect_err("no phone column");
+        assert!(matches!(err, ImportError::NoPhoneColumn { .. }));
+        assert!(err.to_string().contains("联系方式"), "{err}");
+        let mut o = opts();
+        o.map = ImportOptions::parse_map("phone=联系方式,name=客户").expect("map");
+        let report = import_file(store.as_ref(), &path, &o).expect("imports with --map");
+        assert_eq!(report.imported, 1);
+        let c = &store.contacts("c1").expect("contacts")[0];
+        assert_eq!(c.pii.name.as_deref(), Some("张三"));
+        assert_eq!(c.pii.fields.get("备注").map(String::as_str), Some("老客户"));
+        o.map = ImportOptions::parse_map("phone=电话").expect("map");
+        assert!(matches!(
+            import_file(store.as_ref(), &path, &o),
+            Err(ImportError::MappedColumnMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn broken_quoting_empty_and_binary_files() {
+        let (dir, store) = setup();
+        let text = "phone,name\n13800138000,\"ok\"\n13900139000,\"unclosed\n13700137000,next\n";
+        let path = write(&dir, "quotes.csv", text.as_bytes());
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports the rest");
+        assert_eq!(report.imported, 1);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].line, 3);
+        assert!(
+            report.rejected[0].reason.contains("quot"),
+            "{:?}",
+            report.rejected
+        );
+
+        let empty = write(&dir, "empty.csv", b"");
+        assert!(matches!(
+            import_file(store.as_ref(), &empty, &opts()),
+            Err(ImportError::Empty { .. })
+        ));
+        let binary = write(
+            &dir,
+            "a.csv",
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00garbage",
+        );
+        assert!(matches!(
+            import_file(store.as_ref(), &binary, &opts()),
+            Err(ImportError::Binary { .. })
+        ));
+        let fake_xlsx = write(&dir, "b.xlsx", b"PK\x03\x04 not really a zip");
+        assert!(matches!(
+            import_file(store.as_ref(), &fake_xlsx, &opts()),
+            Err(ImportError::Xlsx { .. })
+        ));
+        let header_only = write(&dir, "h.csv", b"phone\n");
+        let r = import_file(store.as_ref(), &header_only, &opts()).expect("nothing to import");
+        assert_eq!((r.rows, r.imported), (0, 0));
+    }
+
+    #[test]
+    fn xlsx_with_several_sheets_and_merged_cells() {
+        let (dir, store) = setup();
+        let path = dir.path().join("list.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("客户").expect("name");
+            for (c, h) in ["手机号", "姓名", "城市"].iter().enumerate() {
+                ws.write_string(0, c as u16, *h).expect("header");
+            }
+            // Numbers typed as numbers, as Excel users do.
+            ws.write_number(1, 0, 13800138000.0).expect("cell");
+            ws.write_string(1, 1, "张三").expect("cell");
+            ws.write_number(2, 0, 13900139000.0).expect("cell");
+            ws.write_string(2, 1, "李四").expect("cell");
+            // One city merged over both rows.
+            ws.merge_range(1, 2, 2, 2, "北京", &rust_xlsxwriter::Format::new())
+                .expect("merge");
+            ws.write_string(3, 0, "not a number").expect("cell");
+        }
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("Notes").expect("name");
+            ws.write_string(0, 0, "comment").expect("cell");
+            ws.write_string(1, 0, "no phone column here").expect("cell");
+        }
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("More").expect("name");
+            ws.write_string(0, 0, "phone").expect("cell");
+            ws.write_string(1, 0, "+44 20 7946 0958").expect("cell");
+            ws.write_string(2, 0, "13800138000").expect("cell");
+        }
+        wb.save(&path).expect("xlsx written");
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+        assert_eq!(report.imported, 3);
+        assert_eq!(report.merged, 1);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].location, "客户 row 4");
+        let contacts = store.contacts("c1").expect("contacts");
+        for n in ["+8613800138000", "+8613900139000"] {
+            let c = contacts.iter().find(|c| c.pii.phone == n).expect("contact");
+            assert_eq!(
+                c.pii.fields.get("城市").map(String::as_str),
+                Some("北京"),
+                "{n}"
+            );
+        }
+        let uk = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+442079460958")
+            .expect("uk");
+        assert_eq!((uk.region.as_str(), uk.utc_offset_min), ("GB", 0));
+    }
+}

@@ -490,8 +490,10 @@ mod tests {
 
     #[test]
     fn bad_windows_are_errors() {
-        let mut w = CallingWindow::default();
-        w.days = vec![8];
+        let w = CallingWindow {
+            days: vec![8],
+            ..CallingWindow::default()
+        };
         assert_eq!(
             Rules::new(&w, &FrequencyCaps::default(), 1).err(),
             Some(RulesError::Weekday(8))
@@ -502,8 +504,10 @@ mod tests {
             Rules::new(&w, &FrequencyCaps::default(), 1),
             Err(RulesError::EmptyRange { .. })
         ));
-        let mut w = CallingWindow::default();
-        w.holidays = vec!["2026-02-30".into()];
+        let w = CallingWindow {
+            holidays: vec!["2026-02-30".into()],
+            ..CallingWindow::default()
+        };
         assert!(Rules::new(&w, &FrequencyCaps::default(), 1).is_err());
     }
 }

@@ -22,7 +22,7 @@
 // pub mod bench;
 pub mod compliance;
 pub mod driver;
-// pub mod import;
+pub mod import;
 pub mod pacing;
 pub mod phone;
 pub mod queue;

@@ -61,7 +61,7 @@ pub fn normalise(raw: &str, default_region: Id) -> Result<Normalised, PhoneError
         _ => cleaned,
     };
     let digits = cleaned.chars().filter(char::is_ascii_digit).count();
-    if digits < 5 || digits > 17 {
+    if !(5..=17).contains(&digits) {
         return Err(PhoneError::Unparseable(
             crate::pii::Pii(trimmed).to_string(),
         ));
