@@ -19,7 +19,7 @@
 //!
 //! May depend on `store`, `esl`, `profile` (lead scores), `pii`; `sim` only in `bench`.
 
-// pub mod bench;
+pub mod bench;
 pub mod compliance;
 pub mod driver;
 pub mod import;

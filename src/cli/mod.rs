@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod campaign;
 pub mod leads;
 
 /// aicall — AI outbound-calling engine for FreeSWITCH.
@@ -32,6 +33,14 @@ pub enum Command {
     /// Lead scoring, segments, best time to call and lookalikes.
     #[command(subcommand)]
     Leads(leads::LeadsCommand),
+    /// Import a contact list (CSV or XLSX) into a campaign.
+    Import(campaign::ImportArgs),
+    /// Campaigns: create, start (the dialer), pause, resume, stop, status, bench.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
+    /// Do-not-call, black and gray lists.
+    #[command(subcommand)]
+    Dnc(campaign::DncCommand),
 }
 
 pub mod demo;
@@ -50,6 +59,9 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Leads(cmd) => leads::run(cmd),
+        Command::Import(args) => campaign::import(args),
+        Command::Campaign(cmd) => campaign::run(cli.config.as_deref(), cmd),
+        Command::Dnc(cmd) => campaign::dnc(cmd),
     };
     match result {
         Ok(code) => code,
