@@ -410,7 +410,7 @@ fn cfg() -> DriverConfig {
 /// Outcomes and retries per cause, a DNC number refused with its reason, and slot release on
 /// every hangup path (answer, busy, no answer, rejected, unallocated).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_per_cause_gateway_down_dnc_and_slot_release() {
+async fn retries_per_cause_dnc_and_slot_release() {
     let outcomes = [
         Outcome::Answer,
         Outcome::Busy,
@@ -477,6 +477,8 @@ async fn retries_per_cause_gateway_down_dnc_and_slot_release() {
     assert_eq!(by_number[&dnc].state, ContactState::Blocked);
     assert_eq!(by_number[&dnc].attempts, 0);
     assert!(summary.refused >= 1);
+    // Every hangup path gave its slot back.
+    assert_eq!(summary.slots_in_use, 0);
     let trail = store.audit_trail(by_number[&dnc].id).expect("audit");
     assert!(
         trail.iter().any(|a| a.reason.contains("do-not-call")),
@@ -619,7 +621,8 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
         let handle = tokio::spawn(driver::run(store.clone(), client.clone(), events, cfg()));
         tokio::time::sleep(Duration::from_millis(next(30, 400))).await;
         if handle.is_finished() {
-            handle.await.expect("driver task").expect("driver run");
+            let s = handle.await.expect("driver task").expect("driver run");
+            assert_eq!(s.slots_in_use, 0);
             client.close().await;
             finished = true;
             break;
@@ -633,13 +636,14 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
     if !finished {
         let store = open_store(dir.path());
         let (client, events) = connect(&sim).await;
-        tokio::time::timeout(
+        let s = tokio::time::timeout(
             Duration::from_secs(90),
             driver::run(store.clone(), client.clone(), events, cfg()),
         )
         .await
         .expect("campaign finishes after the last restart")
         .expect("driver runs");
+        assert_eq!(s.slots_in_use, 0);
         client.close().await;
     }
     assert!(

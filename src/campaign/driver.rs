@@ -9,6 +9,10 @@
 //! the call may have happened). An attempt is therefore never dialled twice, and no contact is
 //! left in flight.
 //!
+//! What the call itself decided (the AI call sets the channel variable `aicall_disposition`
+//! to `dnc_request`, `voicemail`, `callback:<unix time>` or `completed` before it hangs up)
+//! overrides the hangup cause; a DNC request puts the number on the DNC list for every campaign.
+//!
 //! Slots (concurrency, line-pool channel) are held by a [`SlotGuard`] that gives them back
 //! when dropped, on every end path: normal hangup, originate failure, timeout, task abort.
 
@@ -28,8 +32,8 @@ use super::{CampaignSettings, SettingsError};
 use crate::esl::{ClientEvent, EslClient, EslError, EventKind, EventStream, HangupCause};
 use crate::pii::Pii;
 use crate::store::{
-    Attempt, AttemptState, AuditEntry, CampaignState, CdrRecord, ContactState, Disposition, Store,
-    StoreError,
+    Attempt, AttemptState, AuditEntry, CampaignState, CdrRecord, ContactState, Disposition,
+    ListEntry, ListKind, Store, StoreError,
 };
 
 /// Errors that stop the driver.
@@ -82,6 +86,8 @@ pub struct RunSummary {
     pub refused: u64,
     pub reconciled_live: u64,
     pub reconciled_lost: u64,
+    /// Concurrency slots still held when the run returned (0 unless a slot leaked).
+    pub slots_in_use: u32,
 }
 
 /// How a call ended, as its task reports it.
@@ -89,6 +95,8 @@ pub struct RunSummary {
 struct CallEnd {
     uuid: String,
     cause: Option<HangupCause>,
+    /// What the AI call decided (`aicall_disposition` channel variable), if anything.
+    decided: Option<Disposition>,
     answered: bool,
     billsec: u64,
     /// The originate was never sent (no connection): the attempt does not count.
@@ -98,6 +106,7 @@ struct CallEnd {
 #[derive(Debug)]
 struct Hangup {
     cause: Option<HangupCause>,
+    decided: Option<Disposition>,
     billsec: u64,
 }
 
@@ -141,6 +150,8 @@ struct Driver {
     waiters: Waiters,
     /// Attempts in flight → their pool.
     in_flight: HashMap<String, usize>,
+    /// In-flight attempts FreeSWITCH reported answered (checked against `show channels`).
+    answered: HashSet<String>,
     tasks: JoinSet<()>,
     ends_tx: mpsc::UnboundedSender<CallEnd>,
     summary: RunSummary,
@@ -196,6 +207,7 @@ pub async fn run(
         settings,
         waiters: Arc::default(),
         in_flight: HashMap::new(),
+        answered: HashSet::new(),
         tasks: JoinSet::new(),
         ends_tx,
         summary: RunSummary::default(),
@@ -211,6 +223,8 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state = CampaignState::Running;
     let mut last_state_check = 0i64;
+    let mut sweep = tokio::time::interval(Duration::from_secs(30));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -218,6 +232,7 @@ pub async fn run(
                 None => return Err(DriverError::Esl(EslError::Disconnected)),
             },
             Some(end) = ends_rx.recv() => d.on_call_end(end)?,
+            _ = sweep.tick() => d.sweep().await?,
             _ = tick.tick() => {
                 let (now, now_ms) = unix_now();
                 if now_ms - last_state_check >= 500 {
@@ -229,12 +244,12 @@ pub async fn run(
                     CampaignState::Paused => {}
                     CampaignState::Stopped => {
                         if d.in_flight.is_empty() {
-                            return Ok(d.summary);
+                            return Ok(d.finish_run());
                         }
                     }
                 }
                 if d.cfg.exit_when_done && d.queue.is_empty() && d.in_flight.is_empty() {
-                    return Ok(d.summary);
+                    return Ok(d.finish_run());
                 }
                 // Reap finished tasks so the set does not grow.
                 while d.tasks.try_join_next().is_some() {}
@@ -244,6 +259,12 @@ pub async fn run(
 }
 
 impl Driver {
+    fn finish_run(&mut self) -> RunSummary {
+        let mut s = self.summary.clone();
+        s.slots_in_use = lock(&self.pacer).in_flight();
+        s
+    }
+
     fn next_jitter(&mut self) -> u64 {
         // SplitMix64: a deterministic spread from the configured seed.
         self.jitter = self.jitter.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -295,18 +316,23 @@ impl Driver {
                 let ends = self.ends_tx.clone();
                 let uuid = attempt.uuid.clone();
                 let answered = attempt.state == AttemptState::Answered;
+                if answered {
+                    self.answered.insert(attempt.uuid.clone());
+                }
                 self.tasks.spawn(async move {
-                    let _guard = guard;
                     let end = match rx.await {
                         Ok(h) => CallEnd {
                             uuid,
                             cause: h.cause,
+                            decided: h.decided,
                             answered: answered || h.billsec > 0,
                             billsec: h.billsec,
                             not_sent: false,
                         },
                         Err(_) => lost(uuid, answered),
                     };
+                    // The slot is free before the driver hears of the end.
+                    drop(guard);
                     let _ = ends.send(end);
                 });
             } else {
@@ -318,6 +344,25 @@ impl Driver {
         Ok(())
     }
 
+    /// Periodic reconciliation with FreeSWITCH's channel list: an answered call whose channel
+    /// is gone lost its hangup event; resolve it so its slot and pool channel come back.
+    async fn sweep(&mut self) -> Result<(), DriverError> {
+        if self.answered.is_empty() {
+            return Ok(());
+        }
+        let live: HashSet<String> = match self.client.channels().await {
+            Ok(chans) => chans.into_iter().map(|c| c.uuid).collect(),
+            // Not connected: the reconnect reconciles instead.
+            Err(_) => return Ok(()),
+        };
+        let mut waiters = lock(&self.waiters);
+        for uuid in self.answered.iter().filter(|u| !live.contains(*u)) {
+            warn!(%uuid, "answered call vanished without a hangup event");
+            waiters.remove(uuid);
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, ev: ClientEvent) -> Result<(), DriverError> {
         match ev {
             ClientEvent::Event(e) => match e.kind() {
@@ -325,6 +370,7 @@ impl Driver {
                     if let Some(uuid) = e.unique_id() {
                         if self.in_flight.contains_key(uuid) {
                             self.store.mark_answered(uuid)?;
+                            self.answered.insert(uuid.to_owned());
                         }
                     }
                 }
@@ -337,6 +383,7 @@ impl Driver {
                                 .unwrap_or(0);
                             let _ = tx.send(Hangup {
                                 cause: e.hangup_cause(),
+                                decided: e.variable("aicall_disposition").and_then(decided),
                                 billsec,
                             });
                         }
@@ -538,6 +585,7 @@ impl Driver {
 
     fn on_call_end(&mut self, end: CallEnd) -> Result<(), DriverError> {
         lock(&self.waiters).remove(&end.uuid);
+        self.answered.remove(&end.uuid);
         let pool = self.in_flight.remove(&end.uuid);
         if end.answered {
             self.summary.answered += 1;
@@ -554,6 +602,8 @@ impl Driver {
         let mut contact = self.store.contact(attempt.contact_id)?;
         let disposition = if end.not_sent {
             Disposition::GatewayDown
+        } else if let Some(d) = end.decided {
+            d
         } else {
             match end.cause {
                 Some(cause) => {
@@ -577,6 +627,19 @@ impl Driver {
             contact.attempts = attempt.number.saturating_sub(1);
             self.compliance
                 .forget_dial(&contact.phone_key, attempt.started_at);
+        }
+        if disposition == Disposition::DncRequested {
+            // The callee asked not to be called again: every campaign honours it from now on.
+            self.store.list_add(
+                &contact.phone_key,
+                &ListEntry {
+                    kind: ListKind::Dnc,
+                    added_at: now,
+                    source: format!("dnc_request in campaign {}", self.cfg.campaign),
+                },
+            )?;
+            self.compliance
+                .set_listed(contact.phone_key, ListKind::Dnc, true);
         }
         let jitter = self.next_jitter();
         let next = self.settings.retry.next(
@@ -653,6 +716,7 @@ fn lost(uuid: String, answered: bool) -> CallEnd {
     CallEnd {
         uuid,
         cause: None,
+        decided: None,
         answered,
         billsec: 0,
         not_sent: false,
@@ -674,6 +738,7 @@ async fn place_call(
             return CallEnd {
                 uuid,
                 cause: None,
+                decided: None,
                 answered: false,
                 billsec: 0,
                 not_sent: true,
@@ -691,6 +756,7 @@ async fn place_call(
             CallEnd {
                 uuid,
                 cause: Some(cause),
+                decided: None,
                 answered: false,
                 billsec: 0,
                 not_sent: false,
@@ -719,10 +785,43 @@ async fn follow(
         Ok(Ok(h)) => CallEnd {
             uuid,
             cause: h.cause,
+            decided: h.decided,
             answered: answered || h.billsec > 0,
             billsec: h.billsec,
             not_sent: false,
         },
         _ => lost(uuid, answered),
+    }
+}
+
+/// Parses the `aicall_disposition` channel variable the AI call sets before hanging up:
+/// `dnc_request`, `voicemail`, `callback:<unix time>`, `completed`.
+fn decided(v: &str) -> Option<Disposition> {
+    let v = v.trim();
+    match v {
+        "dnc_request" => Some(Disposition::DncRequested),
+        "voicemail" => Some(Disposition::Voicemail),
+        "completed" => Some(Disposition::Completed),
+        _ => v
+            .strip_prefix("callback:")
+            .and_then(|t| t.parse().ok())
+            .map(Disposition::Callback),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_decided_by_the_call() {
+        assert_eq!(decided("dnc_request"), Some(Disposition::DncRequested));
+        assert_eq!(
+            decided("callback:1795400000"),
+            Some(Disposition::Callback(1_795_400_000))
+        );
+        assert_eq!(decided("voicemail"), Some(Disposition::Voicemail));
+        assert_eq!(decided("callback:soon"), None);
+        assert_eq!(decided(""), None);
     }
 }
