@@ -384,10 +384,11 @@ fn ingest(
         fresh.push((n, name, fields));
     }
     // Contacts already in the campaign: merge into them rather than duplicate.
+    let existing_keys = store.phone_index(&opts.campaign)?;
     let ids = store.reserve_ids(fresh.len() as u64)?;
     for (i, (n, name, fields)) in fresh.into_iter().enumerate() {
         let key = store.phone_key(&n.e164);
-        if let Some(existing) = store.contact_by_phone(&opts.campaign, &key)? {
+        if let Some(&existing) = existing_keys.get(&key) {
             let mut c = store.contact(existing)?;
             report.merged += 1;
             merge(&mut c, name, fields);

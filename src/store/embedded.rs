@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `campaigns` | name | JSON [`CampaignRecord`] |
 //! | `contacts` | id | JSON header, then the sealed [`ContactPii`] |
-//! | `by_phone` | campaign, 0, phone key | id |
+//! | `by_campaign` | campaign, 0, id | — |
 //! | `attempts` | uuid | JSON [`Attempt`] |
 //! | `attempts_by_contact` | id, number, uuid | — |
 //! | `open_attempts` | campaign, 0, uuid | — |
@@ -15,6 +15,7 @@
 //! | `lists` | kind tag, phone key | JSON [`ListEntry`] |
 //! | `audit` | contact id, sequence | JSON [`AuditEntry`] |
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -35,7 +36,7 @@ pub struct SledStore {
     cipher: PiiCipher,
     campaigns: Tree,
     contacts: Tree,
-    by_phone: Tree,
+    by_campaign: Tree,
     attempts: Tree,
     attempts_by_contact: Tree,
     open_attempts: Tree,
@@ -150,7 +151,7 @@ impl SledStore {
         Ok(Self {
             campaigns: t("campaigns")?,
             contacts: t("contacts")?,
-            by_phone: t("by_phone")?,
+            by_campaign: t("by_campaign")?,
             attempts: t("attempts")?,
             attempts_by_contact: t("attempts_by_contact")?,
             open_attempts: t("open_attempts")?,
@@ -187,7 +188,11 @@ impl SledStore {
         out
     }
 
-    fn decode_contact(&self, key: &[u8], bytes: &[u8]) -> Result<Contact, StoreError> {
+    fn decode_header<'a>(
+        &self,
+        key: &[u8],
+        bytes: &'a [u8],
+    ) -> Result<(ContactHeader, &'a [u8]), StoreError> {
         let len_bytes: [u8; 4] = bytes
             .get(..4)
             .and_then(|b| b.try_into().ok())
@@ -196,10 +201,14 @@ impl SledStore {
         let header = bytes
             .get(4..4 + len)
             .ok_or_else(|| corrupt(key, "truncated header"))?;
-        let h: ContactHeader = from_json(key, header)?;
+        Ok((from_json(key, header)?, &bytes[4 + len..]))
+    }
+
+    fn decode_contact(&self, key: &[u8], bytes: &[u8]) -> Result<Contact, StoreError> {
+        let (h, sealed) = self.decode_header(key, bytes)?;
         let plain = self
             .cipher
-            .open(&bytes[4 + len..])
+            .open(sealed)
             .ok_or_else(|| StoreError::Decrypt {
                 key: format!("contact {}", h.id),
             })?;
@@ -220,6 +229,21 @@ impl SledStore {
             next_at: h.next_at,
             note: h.note,
         })
+    }
+
+    /// Ids of a campaign's contacts, in import order. The index is keyed by campaign and id,
+    /// so an import appends to it (sled is much faster at in-order inserts).
+    fn campaign_ids(&self, campaign: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = prefixed(campaign, &[]);
+        let mut ids = Vec::new();
+        for kv in self.by_campaign.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            let id_bytes: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| corrupt(&k, "bad campaign index key"))?;
+            ids.push(u64::from_be_bytes(id_bytes));
+        }
+        Ok(ids)
     }
 
     fn tx_contact(&self, t: &TransactionalTree, id: u64) -> TxResult<Contact> {
@@ -291,7 +315,7 @@ impl Store for SledStore {
 
     fn put_contacts(&self, contacts: &[Contact]) -> Result<(), StoreError> {
         let mut main = sled::Batch::default();
-        let mut by_phone = sled::Batch::default();
+        let mut by_campaign = sled::Batch::default();
         // Sealing and JSON encoding dominate a large import: spread them over the cores.
         let encoded: Vec<Vec<u8>> = contacts
             .par_iter()
@@ -299,10 +323,10 @@ impl Store for SledStore {
             .collect();
         for (c, value) in contacts.iter().zip(encoded) {
             main.insert(&c.id.to_be_bytes(), value);
-            by_phone.insert(prefixed(&c.campaign, &c.phone_key.0), &c.id.to_be_bytes());
+            by_campaign.insert(prefixed(&c.campaign, &c.id.to_be_bytes()), &[]);
         }
         self.contacts.apply_batch(main)?;
-        self.by_phone.apply_batch(by_phone)?;
+        self.by_campaign.apply_batch(by_campaign)?;
         Ok(())
     }
 
@@ -318,29 +342,24 @@ impl Store for SledStore {
         }
     }
 
-    fn contact_by_phone(&self, campaign: &str, key: &PhoneKey) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .by_phone
-            .get(prefixed(campaign, &key.0))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+    fn phone_index(&self, campaign: &str) -> Result<HashMap<PhoneKey, u64>, StoreError> {
+        let mut out = HashMap::new();
+        for id in self.campaign_ids(campaign)? {
+            let key = id.to_be_bytes();
+            let Some(v) = self.contacts.get(key)? else {
+                continue;
+            };
+            let h = self.decode_header(&key, &v)?.0;
+            out.insert(h.phone_key, h.id);
+        }
+        Ok(out)
     }
 
     fn contacts(&self, campaign: &str) -> Result<Vec<Contact>, StoreError> {
-        // The phone index doubles as the campaign's contact list (one write less per contact
-        // on import); ids sorted for import order.
-        let prefix = prefixed(campaign, &[]);
-        let mut ids = Vec::new();
-        for kv in self.by_phone.scan_prefix(&prefix) {
-            let (k, v) = kv?;
-            let id_bytes: [u8; 8] = v
-                .as_ref()
-                .try_into()
-                .map_err(|_| corrupt(&k, "bad phone index value"))?;
-            ids.push(u64::from_be_bytes(id_bytes));
-        }
-        ids.sort_unstable();
-        ids.into_iter().map(|id| self.contact(id)).collect()
+        self.campaign_ids(campaign)?
+            .into_iter()
+            .map(|id| self.contact(id))
+            .collect()
     }
 
     fn begin_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
@@ -643,8 +662,8 @@ mod tests {
         assert_eq!(s.contact(1).expect("get"), c);
         assert_eq!(s.contacts("c").expect("list"), vec![c.clone()]);
         assert_eq!(
-            s.contact_by_phone("c", &c.phone_key).expect("by phone"),
-            Some(1)
+            s.phone_index("c").expect("by phone").get(&c.phone_key),
+            Some(&1)
         );
         s.flush().expect("flush");
         drop(s);

@@ -14,7 +14,7 @@
 pub mod crypto;
 pub mod embedded;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -284,8 +284,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Inserts or replaces contacts (one batch, one write).
     fn put_contacts(&self, contacts: &[Contact]) -> Result<(), StoreError>;
     fn contact(&self, id: u64) -> Result<Contact, StoreError>;
-    /// The campaign's contact id for a number, if imported.
-    fn contact_by_phone(&self, campaign: &str, key: &PhoneKey) -> Result<Option<u64>, StoreError>;
+    /// Phone key → contact id of every contact of a campaign (one scan; for merging an
+    /// import into the contacts already there).
+    fn phone_index(&self, campaign: &str) -> Result<HashMap<PhoneKey, u64>, StoreError>;
     /// Every contact of a campaign, decrypted.
     fn contacts(&self, campaign: &str) -> Result<Vec<Contact>, StoreError>;
     fn put_contact(&self, contact: &Contact) -> Result<(), StoreError>;
