@@ -186,8 +186,13 @@ pub fn import_file(
     let mut report = ImportReport::default();
     let mut imported_any_table = false;
     let mut first_error = None;
-    let mut by_phone: HashMap<String, usize> = HashMap::new();
-    let mut contacts: Vec<Contact> = Vec::new();
+    let mut sink = Sink {
+        store,
+        existing: store.phone_index(&opts.campaign)?,
+        by_phone: HashMap::new(),
+        buffer: Vec::with_capacity(BATCH),
+        buffer_index: HashMap::new(),
+    };
     for table in tables {
         let cols = match Columns::find(path, &table.header, &opts.map) {
             Ok(c) => c,
@@ -197,16 +202,9 @@ pub fn import_file(
             }
         };
         imported_any_table = true;
-        ingest(
-            store,
-            opts,
-            table,
-            &cols,
-            &mut report,
-            &mut by_phone,
-            &mut contacts,
-        )?;
+        ingest(opts, table, &cols, &mut report, &mut sink)?;
     }
+    sink.flush()?;
     if !imported_any_table {
         if let Some(e) = first_error {
             return Err(e);
@@ -215,12 +213,6 @@ pub fn import_file(
             path: path.to_owned(),
         });
     }
-    let progress = progress_bar(opts.progress, contacts.len() as u64);
-    for chunk in contacts.chunks(BATCH) {
-        store.put_contacts(chunk)?;
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish_and_clear();
     if !report.rejected.is_empty() {
         let out = opts.report_path.clone().unwrap_or_else(|| {
             let mut p = path.as_os_str().to_owned();
@@ -311,115 +303,142 @@ impl Columns {
     }
 }
 
+/// Where accepted rows go: merged with earlier rows and existing contacts, written in batches
+/// so that memory stays bounded on large files.
+struct Sink<'a> {
+    store: &'a dyn Store,
+    /// Contacts of the campaign before this import.
+    existing: HashMap<crate::store::PhoneKey, u64>,
+    /// E.164 → id of contacts created or touched by this import.
+    by_phone: HashMap<String, u64>,
+    buffer: Vec<Contact>,
+    /// Contact id → index in `buffer`.
+    buffer_index: HashMap<u64, usize>,
+}
+
+impl Sink<'_> {
+    fn flush(&mut self) -> Result<(), ImportError> {
+        if !self.buffer.is_empty() {
+            self.store.put_contacts(&self.buffer)?;
+            self.buffer.clear();
+            self.buffer_index.clear();
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, c: Contact) -> Result<(), ImportError> {
+        self.buffer_index.insert(c.id, self.buffer.len());
+        self.by_phone.insert(c.pii.phone.clone(), c.id);
+        self.buffer.push(c);
+        if self.buffer.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Merges into contact `id`, wherever it is.
+    fn merge_into(
+        &mut self,
+        id: u64,
+        name: Option<String>,
+        fields: BTreeMap<String, String>,
+    ) -> Result<(), ImportError> {
+        if let Some(&i) = self.buffer_index.get(&id) {
+            merge(&mut self.buffer[i], name, fields);
+            return Ok(());
+        }
+        let mut c = self.store.contact(id)?;
+        merge(&mut c, name, fields);
+        self.push(c)
+    }
+}
+
 fn ingest(
-    store: &dyn Store,
     opts: &ImportOptions,
-    table: Table,
+    mut table: Table,
     cols: &Columns,
     report: &mut ImportReport,
-    by_phone: &mut HashMap<String, usize>,
-    contacts: &mut Vec<Contact>,
+    sink: &mut Sink<'_>,
 ) -> Result<(), ImportError> {
     report.rows += table.rows.len() as u64;
     let progress = progress_bar(opts.progress, table.rows.len() as u64);
-    progress.set_message("checking numbers");
     let region = opts.default_region;
-    let parsed: Vec<Result<Normalised, String>> = table
-        .rows
-        .par_iter()
-        .map(|row| {
-            if let Some(why) = &row.broken {
-                return Err(why.clone());
-            }
-            let raw = row.cells.get(cols.phone).map(String::as_str).unwrap_or("");
-            phone::normalise(raw, region).map_err(|e| e.to_string())
-        })
-        .collect();
-    progress.finish_and_clear();
-    let mut fresh: Vec<(Normalised, Option<String>, BTreeMap<String, String>)> = Vec::new();
-    let mut fresh_index: HashMap<String, usize> = HashMap::new();
-    for (row, parsed) in table.rows.into_iter().zip(parsed) {
-        let n = match parsed {
-            Ok(n) => n,
-            Err(reason) => {
-                report.rejected.push(Rejected {
-                    location: row.location,
-                    line: row.line,
-                    reason,
-                });
+    let first_id = sink.store.reserve_ids(table.rows.len() as u64)?;
+    let mut next_id = first_id;
+    for chunk in table.rows.chunks_mut(BATCH) {
+        let parsed: Vec<Result<Normalised, String>> = chunk
+            .par_iter()
+            .map(|row| {
+                if let Some(why) = &row.broken {
+                    return Err(why.clone());
+                }
+                let raw = row.cells.get(cols.phone).map(String::as_str).unwrap_or("");
+                phone::normalise(raw, region).map_err(|e| e.to_string())
+            })
+            .collect();
+        for (row, parsed) in chunk.iter_mut().zip(parsed) {
+            let n = match parsed {
+                Ok(n) => n,
+                Err(reason) => {
+                    report.rejected.push(Rejected {
+                        location: std::mem::take(&mut row.location),
+                        line: row.line,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let cells = std::mem::take(&mut row.cells);
+            let name = cols
+                .name
+                .and_then(|i| cells.get(i))
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let fields: BTreeMap<String, String> = cells
+                .into_iter()
+                .enumerate()
+                .filter(|(i, v)| *i != cols.phone && Some(*i) != cols.name && !v.trim().is_empty())
+                .filter_map(|(i, v)| cols.header.get(i).map(|h| (h.clone(), v.trim().to_owned())))
+                .filter(|(h, _)| !h.is_empty())
+                .collect();
+            if let Some(&id) = sink.by_phone.get(&n.e164) {
+                report.merged += 1;
+                sink.merge_into(id, name, fields)?;
                 continue;
             }
-        };
-        let name = cols
-            .name
-            .and_then(|i| row.cells.get(i))
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        let fields: BTreeMap<String, String> = row
-            .cells
-            .into_iter()
-            .enumerate()
-            .filter(|(i, v)| *i != cols.phone && Some(*i) != cols.name && !v.trim().is_empty())
-            .filter_map(|(i, v)| cols.header.get(i).map(|h| (h.clone(), v.trim().to_owned())))
-            .filter(|(h, _)| !h.is_empty())
-            .collect();
-        if let Some(&idx) = by_phone.get(&n.e164) {
-            report.merged += 1;
-            merge(&mut contacts[idx], name, fields);
-            continue;
-        }
-        if let Some(&idx) = fresh_index.get(&n.e164) {
-            report.merged += 1;
-            let (_, first_name, first_fields): &mut (Normalised, Option<String>, BTreeMap<_, _>) =
-                &mut fresh[idx];
-            if first_name.is_none() {
-                *first_name = name;
+            let key = sink.store.phone_key(&n.e164);
+            if let Some(&id) = sink.existing.get(&key) {
+                report.merged += 1;
+                sink.merge_into(id, name, fields)?;
+                continue;
             }
-            for (k, v) in fields {
-                first_fields.entry(k).or_insert(v);
-            }
-            continue;
+            let id = next_id;
+            next_id += 1;
+            report.imported += 1;
+            sink.push(Contact {
+                id,
+                campaign: opts.campaign.clone(),
+                phone_key: key,
+                pii: ContactPii {
+                    phone: n.e164,
+                    name,
+                    fields,
+                },
+                line_type: n.line_type,
+                region: n.region,
+                utc_offset_min: n.utc_offset_min,
+                seq: id,
+                score: None,
+                best_hour: None,
+                state: ContactState::Pending,
+                attempts: 0,
+                next_at: 0,
+                note: String::new(),
+            })?;
         }
-        fresh_index.insert(n.e164.clone(), fresh.len());
-        fresh.push((n, name, fields));
+        progress.inc(chunk.len() as u64);
     }
-    // Contacts already in the campaign: merge into them rather than duplicate.
-    let existing_keys = store.phone_index(&opts.campaign)?;
-    let ids = store.reserve_ids(fresh.len() as u64)?;
-    for (i, (n, name, fields)) in fresh.into_iter().enumerate() {
-        let key = store.phone_key(&n.e164);
-        if let Some(&existing) = existing_keys.get(&key) {
-            let mut c = store.contact(existing)?;
-            report.merged += 1;
-            merge(&mut c, name, fields);
-            by_phone.insert(n.e164, contacts.len());
-            contacts.push(c);
-            continue;
-        }
-        let id = ids + i as u64;
-        report.imported += 1;
-        by_phone.insert(n.e164.clone(), contacts.len());
-        contacts.push(Contact {
-            id,
-            campaign: opts.campaign.clone(),
-            phone_key: key,
-            pii: ContactPii {
-                phone: n.e164,
-                name,
-                fields,
-            },
-            line_type: n.line_type,
-            region: n.region,
-            utc_offset_min: n.utc_offset_min,
-            seq: id,
-            score: None,
-            best_hour: None,
-            state: ContactState::Pending,
-            attempts: 0,
-            next_at: 0,
-            note: String::new(),
-        });
-    }
+    progress.finish_and_clear();
     Ok(())
 }
 

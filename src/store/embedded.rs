@@ -140,8 +140,10 @@ impl SledStore {
 
     /// Opens with an explicit cipher.
     pub fn open_with(dir: &Path, cipher: PiiCipher) -> Result<Self, StoreError> {
+        // A bounded page cache: sled's default (1 GiB) lets a large import balloon.
         let db = sled::Config::new()
             .path(dir.join("db"))
+            .cache_capacity(128 * 1024 * 1024)
             .open()
             .map_err(|source| StoreError::Open {
                 path: dir.display().to_string(),
