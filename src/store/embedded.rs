@@ -144,6 +144,8 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(128 * 1024 * 1024)
+            // Imports write hundreds of thousands of records at once: favour write speed.
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|source| StoreError::Open {
                 path: dir.display().to_string(),
