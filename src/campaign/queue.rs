@@ -68,6 +68,16 @@ impl QueueEntry {
 
 type DueKey = (Reverse<u32>, u64, u64);
 
+/// Takes the profile model's verdict into a contact: its conversion probability orders the
+/// queue, and its best hour (hour of week, callee's local time) becomes the hour of day at
+/// which it is preferred.
+pub fn apply_lead_score(contact: &mut Contact, score: &crate::profile::model::LeadScore) {
+    if score.probability.is_finite() {
+        contact.score = Some(score.probability.clamp(0.0, 1.0) as f32);
+    }
+    contact.best_hour = score.best_hours.first().map(|h| (h.hour % 24) as u8);
+}
+
 /// A decision for one batch.
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
@@ -299,6 +309,42 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, vec![4, 2, 1, 3]);
+    }
+
+    #[test]
+    fn lead_scores_become_priority_and_best_hour() {
+        let mut c = Contact {
+            id: 1,
+            campaign: "c".into(),
+            phone_key: PhoneKey([0; 32]),
+            pii: Default::default(),
+            line_type: crate::store::LineType::Mobile,
+            region: "CN".into(),
+            utc_offset_min: 480,
+            seq: 1,
+            score: None,
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        };
+        let score = crate::profile::LeadScore {
+            probability: 0.73,
+            segment: 0,
+            segment_description: String::new(),
+            // Tuesday 10:00 local.
+            best_hours: vec![crate::profile::besttime::HourScore {
+                hour: 34,
+                probability: 0.4,
+            }],
+            top_reasons: vec![],
+            unseen: vec![],
+        };
+        apply_lead_score(&mut c, &score);
+        assert_eq!((c.score, c.best_hour), (Some(0.73), Some(10)));
+        // 10:00 in Beijing is 02:00 UTC: that is the contact's bucket.
+        assert_eq!(QueueEntry::of(&c).bucket(), 2);
     }
 
     #[test]

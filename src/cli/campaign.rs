@@ -96,6 +96,16 @@ pub enum CampaignCommand {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Score every pending contact with a lead model (`aicall leads train`): the dialer then
+    /// calls the likeliest first, at their best hour.
+    Score {
+        name: String,
+        /// Model directory.
+        #[arg(long, default_value = "models/leads")]
+        model: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Measure import, next-batch decision and originate rate; the last line is
     /// `import_1m_s=X next_batch_ms=X originate_per_s=X`.
     Bench(BenchArgs),
@@ -393,6 +403,30 @@ pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCo
         CampaignCommand::Stop { name, db } => set_state(&db, &name, CampaignState::Stopped, "stop"),
         CampaignCommand::Status { name, db } => status(&db, &name),
         CampaignCommand::Bench(args) => bench_cmd(args),
+        CampaignCommand::Score { name, model, db } => {
+            let model = crate::profile::LeadModel::load(&model)?;
+            let store = open(&db)?;
+            let mut scored = Vec::new();
+            for mut c in store.contacts(&name)? {
+                if c.state != crate::store::ContactState::Pending {
+                    continue;
+                }
+                let mut fields: std::collections::HashMap<String, String> =
+                    c.pii.fields.clone().into_iter().collect();
+                if let Some(n) = &c.pii.name {
+                    fields.insert("name".into(), n.clone());
+                }
+                let score = model.score(&fields);
+                crate::campaign::queue::apply_lead_score(&mut c, &score);
+                scored.push(c);
+            }
+            for chunk in scored.chunks(10_000) {
+                store.put_contacts(chunk)?;
+            }
+            store.flush()?;
+            println!("campaign {name}: {} pending contacts scored", scored.len());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
