@@ -35,10 +35,13 @@
 //! - [`asr`]: offline speech recognition (Whisper base on candle), decode pool.
 //! - [`nlu`]: intent, sentiment, slots and keywords of a callee's reply.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
+//! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
+//!   compliance, retries, ordering, pacing and the dialer driver.
 //! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
 //!   logging set-up, the command line.
 
 pub mod asr;
+pub mod campaign;
 pub mod cli;
 pub mod config;
 pub mod esl;
@@ -48,3 +51,4 @@ pub mod nlu;
 pub mod pii;
 pub mod profile;
 pub mod sim;
+pub mod store;

@@ -11,6 +11,8 @@ pub enum BenchTarget {
     Media(super::media::BenchArgs),
     /// Speech recognition: CER/WER, decode latency, real-time factor, concurrent callees.
     Asr(super::asr::BenchArgs),
+    /// Dialer: import of 1M rows, next-batch decision over 1M contacts, originate rate.
+    Dialer(super::campaign::BenchArgs),
     /// Lead scoring: fit time (1 and 2 threads), scoring rows/s, CV AUC/log loss, LightGBM.
     Leads(super::leads::BenchArgs),
 }
@@ -19,6 +21,7 @@ pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
         BenchTarget::Media(args) => super::media::run_bench(args),
         BenchTarget::Asr(args) => super::asr::asr_bench(&args),
+        BenchTarget::Dialer(args) => super::campaign::bench_cmd(args),
         BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod asr;
+pub mod campaign;
 pub mod leads;
 pub mod nlu;
 
@@ -54,6 +55,14 @@ pub enum Command {
     Models(asr::ModelsCommand),
     /// Measure ASR accuracy (CER/WER) and latency on the shared speech fixtures.
     AsrBench(asr::BenchArgs),
+    /// Import a contact list (CSV or XLSX) into a campaign.
+    Import(campaign::ImportArgs),
+    /// Campaigns: create, start (the dialer), pause, resume, stop, status, bench.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
+    /// Do-not-call, black and gray lists.
+    #[command(subcommand)]
+    Dnc(campaign::DncCommand),
 }
 
 pub mod bench;
@@ -82,6 +91,9 @@ pub fn main() -> ExitCode {
         Command::Transcribe(args) => asr::transcribe(&args),
         Command::Models(cmd) => asr::models(&cmd),
         Command::AsrBench(args) => asr::asr_bench(&args),
+        Command::Import(args) => campaign::import(args),
+        Command::Campaign(cmd) => campaign::run(cli.config.as_deref(), cmd),
+        Command::Dnc(cmd) => campaign::dnc(cmd),
     };
     match result {
         Ok(code) => code,

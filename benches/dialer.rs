@@ -1,0 +1,69 @@
+//! Criterion benches of the dialer's hot decisions: the next-batch decision over a large
+//! queue, one compliance check, and phone-number normalisation (the import's inner loop).
+//! `aicall campaign bench` measures the end-to-end figures (1M-row import, originate rate).
+
+use aicall::campaign::compliance::{CallingWindow, FrequencyCaps, Rules};
+use aicall::campaign::phone::{normalise, region};
+use aicall::campaign::queue::{Queue, QueueEntry};
+use aicall::campaign::Compliance;
+use aicall::store::{ListFlags, ListKind, PhoneKey};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+
+// Tuesday 2026-11-24 10:00 in Beijing.
+const NOW: i64 = 1_795_392_000 + 86_400 + 2 * 3600;
+
+fn queue(n: u64) -> (Queue, Compliance) {
+    let mut q = Queue::new();
+    let mut c = Compliance::new();
+    for i in 0..n {
+        let mut k = [0u8; 32];
+        k[..8].copy_from_slice(&i.to_le_bytes());
+        if i % 50 == 0 {
+            c.set_listed(PhoneKey(k), ListKind::Dnc, true);
+        }
+        q.push(QueueEntry {
+            id: i,
+            phone_key: PhoneKey(k),
+            utc_offset_min: if i % 5 == 0 { 0 } else { 480 },
+            attempts: (i % 3) as u32,
+            seq: i,
+            score: (i % 3 == 0).then_some((i % 1000) as f32 / 1000.0),
+            best_hour: (i % 7 == 0).then_some((i % 24) as u8),
+            next_at: NOW - 60,
+        });
+    }
+    (q, c)
+}
+
+fn benches(crit: &mut Criterion) {
+    let rules = Rules::new(&CallingWindow::default(), &FrequencyCaps::default(), 3)
+        .expect("default rules are valid");
+    let (mut q, c) = queue(100_000);
+    q.next_batch(NOW, 1, &rules, &c);
+    crit.bench_function("next_batch_100_of_100k", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                let batch = q.next_batch(NOW, 100, &rules, &c);
+                for e in batch.dial {
+                    q.push(QueueEntry {
+                        next_at: NOW - 1,
+                        ..e
+                    });
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let history = [NOW - 90_000, NOW - 200_000];
+    crit.bench_function("compliance_check", |b| {
+        b.iter(|| rules.check(ListFlags::default(), 1, 480, &history, NOW))
+    });
+    let cn = region("CN").expect("CN");
+    crit.bench_function("normalise_cn_mobile", |b| {
+        b.iter(|| normalise("138 0013 8000", cn))
+    });
+}
+
+criterion_group!(dialer, benches);
+criterion_main!(dialer);

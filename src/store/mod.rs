@@ -1,0 +1,330 @@
+//! Durable state of the dialer: campaigns, contacts, attempts, CDRs, the DNC / black / gray
+//! lists and the audit trail, behind the [`Store`] trait.
+//!
+//! [`SledStore`] (module `embedded`) is the embedded default. Personal data (phone numbers,
+//! names, every imported field) is encrypted at rest with ChaCha20-Poly1305 ([`crypto`]); a
+//! keyed BLAKE3 hash of the E.164 number ([`PhoneKey`]) is the lookup key for lists and
+//! frequency history, so nothing in an index reveals a number.
+//!
+//! The operations that make dialling exactly-once are single transactions here:
+//! [`Store::begin_attempt`] (contact → in flight, attempt written as `dialing`, dial recorded in
+//! the per-number history, re-checking the DNC and blacklist in the same transaction) and
+//! [`Store::finish_attempt`]. Depends on nothing else in aicall.
+
+pub mod crypto;
+pub mod embedded;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+pub use crypto::{KeyError, PhoneKey, PiiCipher};
+pub use embedded::SledStore;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] sled::Error),
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("personal data could not be decrypted (wrong key file?) for {key}")]
+    Decrypt { key: String },
+    #[error("campaign `{0}` does not exist (create it with `aicall campaign create`)")]
+    NoCampaign(String),
+    #[error("campaign `{0}` already exists")]
+    CampaignExists(String),
+    #[error("contact {0} does not exist")]
+    NoContact(u64),
+    #[error("attempt {0} does not exist")]
+    NoAttempt(String),
+    #[error("contact {contact} cannot start attempt {attempt}: {reason}")]
+    AttemptConflict {
+        contact: u64,
+        attempt: u32,
+        reason: String,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// What a campaign is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CampaignState {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// A stored campaign: its state plus the settings (an opaque JSON document owned by
+/// `campaign`, so the store does not depend on it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub name: String,
+    pub state: CampaignState,
+    pub created_at: i64,
+    pub settings: serde_json::Value,
+}
+
+/// Kind of telephone line, from the number plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineType {
+    Mobile,
+    Landline,
+    Other,
+}
+
+/// Where a contact is in its campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactState {
+    /// Waiting for `next_at`.
+    Pending,
+    /// An attempt is in flight (written before the originate).
+    InFlight,
+    /// Reached and finished (answered, or callback handled): no more attempts.
+    Done,
+    /// Max attempts used without success.
+    Exhausted,
+    /// The number cannot be dialled (unallocated, invalid).
+    Invalid,
+    /// Refused for good: DNC, blacklist, or a window that never opens.
+    Blocked,
+}
+
+impl ContactState {
+    /// No further attempt will ever be made.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ContactState::Done
+                | ContactState::Exhausted
+                | ContactState::Invalid
+                | ContactState::Blocked
+        )
+    }
+}
+
+/// Personal data of a contact: encrypted at rest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPii {
+    /// E.164, e.g. `+8613800138000`.
+    pub phone: String,
+    pub name: Option<String>,
+    /// Every other imported column.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A contact of one campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: u64,
+    pub campaign: String,
+    pub phone_key: PhoneKey,
+    pub pii: ContactPii,
+    pub line_type: LineType,
+    /// ISO 3166 region of the number, e.g. `CN`.
+    pub region: String,
+    /// The callee's UTC offset in minutes (from the number's region).
+    pub utc_offset_min: i32,
+    /// Import order: FIFO when there is no score.
+    pub seq: u64,
+    /// Lead score (probability of conversion), when the profile model supplied one.
+    pub score: Option<f32>,
+    /// Best local hour of day (0–23) to reach this callee, when known.
+    pub best_hour: Option<u8>,
+    pub state: ContactState,
+    /// Attempts that reached the network (a gateway that was down does not count).
+    pub attempts: u32,
+    /// Earliest next attempt, unix seconds.
+    pub next_at: i64,
+    /// Why the contact is where it is (last refusal or outcome), for `status` and audits.
+    pub note: String,
+}
+
+/// Where an attempt is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttemptState {
+    /// Written before the originate: the call may or may not exist yet.
+    Dialing,
+    /// FreeSWITCH answered the originate: the channel is up.
+    Answered,
+    Ended,
+}
+
+/// How an attempt ended, as the retry policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Disposition {
+    Completed,
+    Busy,
+    NoAnswer,
+    Rejected,
+    InvalidNumber,
+    NetworkFailure,
+    /// The gateway was down: the call never left; not counted as an attempt.
+    GatewayDown,
+    Cancelled,
+    Voicemail,
+    /// The callee asked to be called back at this unix time.
+    Callback(i64),
+    /// The callee asked not to be called again (the `dnc_request` intent).
+    DncRequested,
+    /// The dialer crashed or lost FreeSWITCH while the call was in flight and the channel is
+    /// gone: the call may have happened, so the attempt counts.
+    Unknown,
+}
+
+/// One dial attempt; its id is the channel UUID given to FreeSWITCH (`origination_uuid`), so
+/// the attempt and the channel can always be matched after a crash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub uuid: String,
+    pub contact_id: u64,
+    pub campaign: String,
+    /// 1-based number among the contact's counted attempts.
+    pub number: u32,
+    pub state: AttemptState,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub cause: Option<String>,
+    pub disposition: Option<Disposition>,
+    pub gateway: String,
+    pub caller_id: String,
+}
+
+/// A call detail record written when an attempt ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CdrRecord {
+    pub uuid: String,
+    pub contact_id: u64,
+    pub campaign: String,
+    pub cause: String,
+    pub answered: bool,
+    pub billsec: u64,
+    pub started_at: i64,
+    pub ended_at: i64,
+}
+
+/// The lists compliance consults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ListKind {
+    /// Do not call (the callee asked, or a regulator's list).
+    Dnc,
+    /// Never call (fraud, complaints).
+    Black,
+    /// Call less often (the campaign's graylist cap applies).
+    Gray,
+}
+
+impl ListKind {
+    fn tag(self) -> u8 {
+        match self {
+            ListKind::Dnc => b'd',
+            ListKind::Black => b'b',
+            ListKind::Gray => b'g',
+        }
+    }
+}
+
+/// An entry of a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub kind: ListKind,
+    pub added_at: i64,
+    pub source: String,
+}
+
+/// Which lists a number is on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListFlags {
+    pub dnc: bool,
+    pub black: bool,
+    pub gray: bool,
+}
+
+/// One line of the audit trail: why a number was or was not called at a moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub campaign: String,
+    pub contact_id: u64,
+    /// `dial`, `refuse`, `outcome`, `list`.
+    pub action: String,
+    pub reason: String,
+}
+
+/// Counts of a campaign's contacts and attempts, for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CampaignCounts {
+    pub contacts: u64,
+    pub by_state: BTreeMap<String, u64>,
+    pub attempts: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+}
+
+/// Storage of everything the dialer must not lose. Implementations are crash-consistent per
+/// call: after a crash every operation either happened or did not.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    fn phone_key(&self, e164: &str) -> PhoneKey;
+
+    fn create_campaign(&self, record: &CampaignRecord) -> Result<(), StoreError>;
+    fn campaign(&self, name: &str) -> Result<CampaignRecord, StoreError>;
+    fn put_campaign(&self, record: &CampaignRecord) -> Result<(), StoreError>;
+    fn campaigns(&self) -> Result<Vec<CampaignRecord>, StoreError>;
+
+    /// Reserves `n` consecutive contact ids.
+    fn reserve_ids(&self, n: u64) -> Result<u64, StoreError>;
+    /// Inserts or replaces contacts (one batch, one write).
+    fn put_contacts(&self, contacts: &[Contact]) -> Result<(), StoreError>;
+    fn contact(&self, id: u64) -> Result<Contact, StoreError>;
+    /// Phone key → contact id of every contact of a campaign (one scan; for merging an
+    /// import into the contacts already there).
+    fn phone_index(&self, campaign: &str) -> Result<HashMap<PhoneKey, u64>, StoreError>;
+    /// Every contact of a campaign, decrypted.
+    fn contacts(&self, campaign: &str) -> Result<Vec<Contact>, StoreError>;
+    fn put_contact(&self, contact: &Contact) -> Result<(), StoreError>;
+
+    /// In one transaction: checks the contact is pending with `attempt.number - 1` counted
+    /// attempts and on no DNC/blacklist, marks it in flight, writes the attempt as `dialing`,
+    /// and records the dial time in the number's history.
+    fn begin_attempt(&self, attempt: &Attempt) -> Result<(), StoreError>;
+    /// Marks an answered attempt.
+    fn mark_answered(&self, uuid: &str) -> Result<(), StoreError>;
+    /// In one transaction: ends the attempt, writes its CDR and the contact's new state.
+    fn finish_attempt(
+        &self,
+        attempt: &Attempt,
+        cdr: &CdrRecord,
+        contact: &Contact,
+    ) -> Result<(), StoreError>;
+    fn attempt(&self, uuid: &str) -> Result<Attempt, StoreError>;
+    /// Attempts of a campaign still `dialing` or `answered` (to reconcile after a crash).
+    fn open_attempts(&self, campaign: &str) -> Result<Vec<Attempt>, StoreError>;
+    fn attempts_of(&self, contact_id: u64) -> Result<Vec<Attempt>, StoreError>;
+    fn cdr(&self, uuid: &str) -> Result<Option<CdrRecord>, StoreError>;
+
+    /// Dial times (unix s) of a number across every campaign, at or after `since`.
+    fn dial_history(&self, key: &PhoneKey, since: i64) -> Result<Vec<i64>, StoreError>;
+    /// Every number's dial times at or after `since` (the dialer's in-memory cap state).
+    fn all_dial_history(&self, since: i64) -> Result<Vec<(PhoneKey, i64)>, StoreError>;
+
+    fn list_add(&self, key: &PhoneKey, entry: &ListEntry) -> Result<(), StoreError>;
+    fn list_remove(&self, key: &PhoneKey, kind: ListKind) -> Result<bool, StoreError>;
+    fn list_flags(&self, key: &PhoneKey) -> Result<ListFlags, StoreError>;
+    /// Every listed number, for the dialer's in-memory compliance state.
+    fn list_all(&self) -> Result<Vec<(PhoneKey, ListKind)>, StoreError>;
+
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    fn audit_trail(&self, contact_id: u64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    fn counts(&self, campaign: &str) -> Result<CampaignCounts, StoreError>;
+    /// Makes every write so far durable (fsync). Called before originates are sent.
+    fn flush(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,903 @@
+//! The campaign dialer: compliance properties over random contacts, clocks, time zones,
+//! windows and histories; the driver against the switch simulator (outcomes and retries per
+//! cause, gateway down, slot release), and the crash test (driver aborted at random moments,
+//! store reopened, restarted many times).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aicall::campaign::compliance::{CallingWindow, Compliance, FrequencyCaps, Rules, TimeRange};
+use aicall::campaign::driver::{self, DriverConfig};
+use aicall::campaign::pacing::{LinePool, PacingConfig, Predictive, PredictiveConfig};
+use aicall::campaign::queue::{Queue, QueueEntry};
+use aicall::campaign::retry::RetryPolicy;
+use aicall::campaign::CampaignSettings;
+use aicall::esl::{ClientConfig, EslClient, HangupCause};
+use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
+use aicall::store::{
+    Contact, ContactPii, ContactState, Disposition, LineType, ListFlags, ListKind, PhoneKey,
+    PiiCipher, SledStore, Store,
+};
+use proptest::prelude::*;
+
+const DAY: i64 = 86_400;
+
+// ---------------------------------------------------------------- compliance properties
+
+fn arb_rules() -> impl Strategy<Value = (CallingWindow, FrequencyCaps, u32)> {
+    let range = (0u16..24 * 60, 1u16..12 * 60).prop_map(|(s, len)| {
+        let e = (s + len).min(24 * 60);
+        let fmt = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        TimeRange {
+            start: fmt(s),
+            end: fmt(e.max(s + 1)),
+        }
+    });
+    (
+        proptest::collection::btree_set(1u8..=7, 0..=7),
+        proptest::collection::vec(range, 0..3),
+        proptest::collection::vec(0i64..60, 0..4),
+        proptest::option::of(1u32..4),
+        proptest::option::of(1u32..8),
+        1u32..3,
+        1u32..5,
+    )
+        .prop_map(|(days, ranges, holidays, per_day, per_week, gray, max)| {
+            let holidays = holidays
+                .into_iter()
+                .map(|d| {
+                    let date =
+                        time::Date::from_julian_day((2_461_000 + d) as i32).expect("date in range");
+                    format!(
+                        "{:04}-{:02}-{:02}",
+                        date.year(),
+                        u8::from(date.month()),
+                        date.day()
+                    )
+                })
+                .collect();
+            (
+                CallingWindow {
+                    days: days.into_iter().collect(),
+                    ranges,
+                    holidays,
+                },
+                FrequencyCaps {
+                    per_day,
+                    per_week,
+                    gray_per_week: gray,
+                },
+                max,
+            )
+        })
+}
+
+const OFFSETS: [i32; 8] = [480, 0, -300, 330, 345, 540, -180, 720];
+
+/// An independent reading of the rules: is `now` inside the window for this offset?
+fn window_allows(w: &CallingWindow, now: i64, offset_min: i32) -> bool {
+    let local = time::OffsetDateTime::from_unix_timestamp(now).expect("valid time")
+        + time::Duration::minutes(i64::from(offset_min));
+    let weekday = local.weekday().number_from_monday();
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day()
+    );
+    let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
+    let parse = |s: &str| {
+        let (h, m) = s.split_once(':').expect("HH:MM");
+        h.parse::<u16>().expect("hour") * 60 + m.parse::<u16>().expect("minute")
+    };
+    w.days.contains(&weekday)
+        && !w.holidays.contains(&date)
+        && w.ranges
+            .iter()
+            .any(|r| minute >= parse(&r.start) && minute < parse(&r.end))
+}
+
+fn count_within(history: &[i64], now: i64, span: i64) -> usize {
+    history
+        .iter()
+        .filter(|&&t| t > now - span && t <= now)
+        .count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// A single decision: allowed only if every rule holds; a temporary refusal names a
+    /// moment that is really later, and a window opening is really inside the window.
+    #[test]
+    fn a_dial_is_allowed_only_when_every_rule_holds(
+        (window, caps, max) in arb_rules(),
+        now in 1_750_000_000i64..1_800_000_000,
+        offset in proptest::sample::select(OFFSETS.to_vec()),
+        back in proptest::collection::vec(0i64..10 * DAY, 0..8),
+        flags in (any::<bool>(), any::<bool>(), any::<bool>()),
+        attempts in 0u32..6,
+    ) {
+        let rules = Rules::new(&window, &caps, max).expect("generated rules are valid");
+        let mut history: Vec<i64> = back.iter().map(|b| now - b).collect();
+        history.sort_unstable();
+        let lists = ListFlags { dnc: flags.0, black: flags.1, gray: flags.2 };
+        match rules.check(lists, attempts, offset, &history, now) {
+            Ok(()) => {
+                prop_assert!(!lists.dnc && !lists.black);
+                prop_assert!(attempts < max);
+                prop_assert!(window_allows(&window, now, offset));
+                if let Some(d) = caps.per_day {
+                    prop_assert!(count_within(&history, now, DAY) < d as usize);
+                }
+                if let Some(wk) = caps.per_week {
+                    prop_assert!(count_within(&history, now, 7 * DAY) < wk as usize);
+                }
+                if lists.gray {
+                    prop_assert!(count_within(&history, now, 7 * DAY) < caps.gray_per_week as usize);
+                }
+            }
+            Err(refusal) => {
+                if let Some(at) = refusal.retry_at() {
+                    prop_assert!(at > now || window_allows(&window, at, offset));
+                }
+                if let aicall::campaign::Refusal::OutsideWindow { opens_at: Some(t) } = refusal {
+                    prop_assert!(window_allows(&window, t, offset), "opens_at {t} is not open");
+                }
+            }
+        }
+    }
+
+    /// A whole campaign on simulated time: random contacts in random time zones, some listed,
+    /// with random earlier dials from other campaigns. Every dial the queue hands out is
+    /// checked against an independent reading of the rules with the full history at that
+    /// moment (including the dials made during the run).
+    #[test]
+    fn a_simulated_campaign_never_dials_against_the_rules(
+        (window, caps, max) in arb_rules(),
+        start in 1_750_000_000i64..1_800_000_000,
+        contacts in proptest::collection::vec(
+            (proptest::sample::select(OFFSETS.to_vec()), 0u8..10, proptest::collection::vec(0i64..8 * DAY, 0..3), proptest::option::of(0.0f32..1.0), proptest::option::of(0u8..24)),
+            1..25),
+        step in 600i64..4 * 3600,
+    ) {
+        let rules = Rules::new(&window, &caps, max).expect("valid rules");
+        let mut compliance = Compliance::new();
+        let mut queue = Queue::new();
+        let mut attempts: HashMap<u64, u32> = HashMap::new();
+        let mut offsets = HashMap::new();
+        let mut listed = HashMap::new();
+        for (i, (offset, list, back, score, best)) in contacts.iter().enumerate() {
+            let id = i as u64 + 1;
+            let key = PhoneKey([id as u8; 32]);
+            let flags = ListFlags { dnc: *list == 0, black: *list == 1, gray: *list == 2 };
+            for (kind, on) in [(ListKind::Dnc, flags.dnc), (ListKind::Black, flags.black), (ListKind::Gray, flags.gray)] {
+                if on { compliance.set_listed(key, kind, true); }
+            }
+            for b in back { compliance.record_dial(key, start - b); }
+            listed.insert(id, flags);
+            offsets.insert(id, *offset);
+            queue.push(QueueEntry {
+                id, phone_key: key, utc_offset_min: *offset, attempts: 0, seq: id,
+                score: *score, best_hour: *best, next_at: start,
+            });
+        }
+        let mut now = start;
+        for _ in 0..200 {
+            let batch = queue.next_batch(now, 3, &rules, &compliance);
+            for e in batch.dial {
+                let flags = listed[&e.id];
+                prop_assert!(!flags.dnc && !flags.black, "dialled a listed number");
+                prop_assert!(window_allows(&window, now, offsets[&e.id]), "dialled outside the window");
+                let made = attempts.entry(e.id).or_default();
+                prop_assert!(*made < max, "over max attempts");
+                let h = compliance.history(&e.phone_key);
+                if let Some(d) = caps.per_day { prop_assert!(count_within(h, now, DAY) < d as usize); }
+                if let Some(w) = caps.per_week { prop_assert!(count_within(h, now, 7 * DAY) < w as usize); }
+                if flags.gray { prop_assert!(count_within(h, now, 7 * DAY) < caps.gray_per_week as usize); }
+                *made += 1;
+                compliance.record_dial(e.phone_key, now);
+                // Every call fails (no answer): retry in an hour.
+                let mut again = e.clone();
+                again.attempts = *made;
+                again.next_at = now + 3600;
+                queue.push(again);
+            }
+            if queue.is_empty() { break; }
+            now += step;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- predictive pacing
+
+/// A simulated agent pool: agents talk for a random time; each placed call rings for a step
+/// and is answered with probability 0.3; an answered call with no free agent is abandoned.
+#[test]
+fn predictive_pacing_keeps_abandons_under_the_cap_and_still_overdials() {
+    let mut p = Predictive::new(PredictiveConfig::default());
+    let agents = 20u32;
+    let mut busy: Vec<u32> = Vec::new(); // remaining talk steps per busy agent
+    let mut ringing = 0u32;
+    let mut seed = 42u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 10_000) as f64 / 10_000.0
+    };
+    let (mut placed, mut answered_total, mut abandoned_total) = (0u64, 0u64, 0u64);
+    for _ in 0..5000 {
+        // Calls placed last step finish ringing now.
+        let mut answers = 0;
+        for _ in 0..ringing {
+            let a = rand() < 0.3;
+            p.record_dial(a);
+            answers += u32::from(a);
+        }
+        ringing = 0;
+        for _ in 0..answers {
+            let free = agents as usize - busy.len();
+            let abandoned = free == 0;
+            p.record_answered(abandoned);
+            answered_total += 1;
+            if abandoned {
+                abandoned_total += 1;
+            } else {
+                busy.push(3 + (rand() * 10.0) as u32);
+            }
+        }
+        busy.retain_mut(|t| {
+            *t -= 1;
+            *t > 0
+        });
+        let free = agents - busy.len() as u32;
+        let soon = busy.iter().filter(|t| **t == 1).count() as u32;
+        let n = p.calls_to_place(free, soon, ringing);
+        ringing += n;
+        placed += u64::from(n);
+    }
+    let rate = abandoned_total as f64 / answered_total as f64;
+    assert!(rate <= 0.03, "abandon rate {rate:.4} over the 3% cap");
+    assert!(p.abandon_rate() <= 0.03 + 1e-9);
+    // Over-dialling happened: more calls than one per agent-turn would give.
+    assert!(
+        placed as f64 > answered_total as f64 * 2.0,
+        "placed {placed}, answered {answered_total}"
+    );
+}
+
+// ---------------------------------------------------------------- driver against the simulator
+
+fn fast_settings(max_attempts: u32, pools: Vec<LinePool>) -> CampaignSettings {
+    CampaignSettings {
+        default_region: "CN".into(),
+        window: CallingWindow {
+            days: vec![1, 2, 3, 4, 5, 6, 7],
+            ranges: vec![TimeRange {
+                start: "00:00".into(),
+                end: "24:00".into(),
+            }],
+            holidays: vec![],
+        },
+        caps: FrequencyCaps {
+            per_day: None,
+            per_week: None,
+            gray_per_week: 1,
+        },
+        max_attempts,
+        retry: RetryPolicy {
+            busy_s: 0,
+            no_answer_s: 0,
+            rejected_s: None,
+            network_failure_s: 0,
+            cancelled_s: 0,
+            voicemail_s: Some(0),
+            unknown_s: 0,
+            gateway_down_s: 0,
+            jitter_pct: 0,
+            max_delay_s: 10,
+        },
+        pacing: PacingConfig {
+            max_concurrent: 8,
+            calls_per_s: 200.0,
+            pools,
+            originate_timeout_s: 5,
+            gateway_down_pause_s: 1,
+            ..PacingConfig::default()
+        },
+    }
+}
+
+fn pool(name: &str, capacity: u32, backup: bool) -> LinePool {
+    LinePool {
+        name: name.into(),
+        gateway: name.into(),
+        capacity,
+        caller_ids: vec!["4000".into(), "4001".into()],
+        backup,
+    }
+}
+
+fn callee(number: &str, outcome: Outcome, ring_ms: u64) -> Callee {
+    Callee {
+        number: Some(number.into()),
+        name: None,
+        outcome: Some(outcome),
+        ring_ms: Some(ring_ms),
+        rate: Some(8000),
+        script: if outcome == Outcome::Answer {
+            vec![Step::SilenceMs(150), Step::Hangup("NORMAL_CLEARING".into())]
+        } else {
+            vec![]
+        },
+        max_call_ms: None,
+    }
+}
+
+async fn sim_with(callees: &[Callee]) -> SimSwitch {
+    let mut scenarios = Scenarios::default();
+    for c in callees {
+        scenarios.insert(c.clone());
+    }
+    SimSwitch::start(SimConfig {
+        scenarios,
+        record_audio: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn open_store(dir: &std::path::Path) -> Arc<SledStore> {
+    Arc::new(SledStore::open_with(dir, PiiCipher::new([9u8; 32])).expect("store opens"))
+}
+
+fn seed_campaign(store: &SledStore, settings: &CampaignSettings, numbers: &[String]) {
+    store
+        .create_campaign(&settings.record("c1", 0))
+        .expect("campaign created");
+    let first = store.reserve_ids(numbers.len() as u64).expect("ids");
+    let contacts: Vec<Contact> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Contact {
+            id: first + i as u64,
+            campaign: "c1".into(),
+            phone_key: store.phone_key(n),
+            pii: ContactPii {
+                phone: n.clone(),
+                name: Some(format!("contact {i}")),
+                fields: BTreeMap::new(),
+            },
+            line_type: LineType::Mobile,
+            region: "CN".into(),
+            utc_offset_min: 480,
+            seq: i as u64,
+            score: None,
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        })
+        .collect();
+    store.put_contacts(&contacts).expect("contacts stored");
+}
+
+fn number(i: usize) -> String {
+    format!("+86138{:08}", 10_000 + i)
+}
+
+async fn connect(sim: &SimSwitch) -> (EslClient, aicall::esl::EventStream) {
+    EslClient::connect(ClientConfig {
+        addr: sim.addr().to_string(),
+        ..ClientConfig::default()
+    })
+    .await
+    .expect("client connects")
+}
+
+fn cfg() -> DriverConfig {
+    DriverConfig {
+        tick: Duration::from_millis(20),
+        exit_when_done: true,
+        ..DriverConfig::new("c1")
+    }
+}
+
+/// Outcomes and retries per cause, a DNC number refused with its reason, and slot release on
+/// every hangup path (answer, busy, no answer, rejected, unallocated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_per_cause_dnc_and_slot_release() {
+    let outcomes = [
+        Outcome::Answer,
+        Outcome::Busy,
+        Outcome::NoAnswer,
+        Outcome::Rejected,
+        Outcome::Unallocated,
+        Outcome::Answer,
+    ];
+    let numbers: Vec<String> = (0..outcomes.len()).map(number).collect();
+    let callees: Vec<Callee> = numbers
+        .iter()
+        .zip(outcomes)
+        .map(|(n, o)| callee(n, o, 80))
+        .collect();
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let settings = fast_settings(2, vec![pool("primary", 4, false), pool("backup", 4, true)]);
+    seed_campaign(&store, &settings, &numbers);
+    let dnc = number(99);
+    seed_extra(&store, &dnc);
+    store
+        .list_add(
+            &store.phone_key(&dnc),
+            &aicall::store::ListEntry {
+                kind: ListKind::Dnc,
+                added_at: 0,
+                source: "test".into(),
+            },
+        )
+        .expect("dnc");
+    let (client, events) = connect(&sim).await;
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        driver::run(store.clone(), client.clone(), events, cfg()),
+    )
+    .await
+    .expect("campaign finishes")
+    .expect("driver runs");
+    client.close().await;
+    let by_number: HashMap<String, Contact> = store
+        .contacts("c1")
+        .expect("contacts")
+        .into_iter()
+        .map(|c| (c.pii.phone.clone(), c))
+        .collect();
+    let expect = [
+        (0, ContactState::Done, 1),
+        (1, ContactState::Exhausted, 2),
+        (2, ContactState::Exhausted, 2),
+        (3, ContactState::Exhausted, 1),
+        (4, ContactState::Invalid, 1),
+        (5, ContactState::Done, 1),
+    ];
+    for (i, state, attempts) in expect {
+        let c = &by_number[&number(i)];
+        assert_eq!(
+            (c.state, c.attempts),
+            (state, attempts),
+            "contact {i}: {}",
+            c.note
+        );
+    }
+    assert_eq!(by_number[&dnc].state, ContactState::Blocked);
+    assert_eq!(by_number[&dnc].attempts, 0);
+    assert!(summary.refused >= 1);
+    // Every hangup path gave its slot back.
+    assert_eq!(summary.slots_in_use, 0);
+    let trail = store.audit_trail(by_number[&dnc].id).expect("audit");
+    assert!(
+        trail.iter().any(|a| a.reason.contains("do-not-call")),
+        "{trail:?}"
+    );
+    // Every channel is gone and the driver's accounting matched: sim CDRs = our attempts.
+    assert_eq!(sim.live_channels(), 0);
+    let cdrs = sim.cdrs();
+    let attempts_total: u32 = expect.iter().map(|e| e.2).sum();
+    assert_eq!(cdrs.len() as u32, attempts_total);
+    let busy = store
+        .attempts_of(by_number[&number(1)].id)
+        .expect("attempts");
+    assert!(busy.iter().all(
+        |a| a.disposition == Some(Disposition::Busy) && a.cause.as_deref() == Some("USER_BUSY")
+    ));
+    sim.stop().await;
+}
+
+fn seed_extra(store: &SledStore, n: &str) {
+    let id = store.reserve_ids(1).expect("id");
+    store
+        .put_contact(&Contact {
+            id,
+            campaign: "c1".into(),
+            phone_key: store.phone_key(n),
+            pii: ContactPii {
+                phone: n.into(),
+                name: None,
+                fields: BTreeMap::new(),
+            },
+            line_type: LineType::Mobile,
+            region: "CN".into(),
+            utc_offset_min: 480,
+            seq: 1000,
+            score: None,
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        })
+        .expect("contact");
+}
+
+/// GATEWAY_DOWN on the primary pool: the pool is paused, the attempts do not count, and the
+/// backup pool reaches every contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_gateway_pauses_its_pool_instead_of_burning_contacts() {
+    let numbers: Vec<String> = (0..6).map(number).collect();
+    let mut callees: Vec<Callee> = numbers
+        .iter()
+        .map(|n| callee(n, Outcome::Answer, 50))
+        .collect();
+    callees.push(Callee {
+        number: None,
+        name: Some("dead".into()),
+        outcome: Some(Outcome::GatewayDown),
+        ring_ms: Some(0),
+        rate: None,
+        script: vec![],
+        max_call_ms: None,
+    });
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    // The gateway name doubles as the simulator scenario: "dead" is down, "live" answers.
+    let mut settings = fast_settings(1, vec![pool("dead", 4, false), pool("live", 4, true)]);
+    settings.pacing.gateway_down_pause_s = 3600;
+    settings.pacing.dial_template =
+        "{sim_scenario=${gateway}}sofia/gateway/${gateway}/${phone}".into();
+    seed_campaign(&store, &settings, &numbers);
+    let (client, events) = connect(&sim).await;
+    let ran = tokio::time::timeout(
+        Duration::from_secs(20),
+        driver::run(store.clone(), client.clone(), events, cfg()),
+    )
+    .await;
+    let states: Vec<_> = store
+        .contacts("c1")
+        .expect("contacts")
+        .iter()
+        .map(|c| (c.state, c.attempts, c.note.clone()))
+        .collect();
+    ran.unwrap_or_else(|_| panic!("campaign did not finish: {states:?}"))
+        .expect("driver runs");
+    client.close().await;
+    for c in store.contacts("c1").expect("contacts") {
+        // max_attempts = 1: a counted gateway failure would have exhausted the contact.
+        assert_eq!((c.state, c.attempts), (ContactState::Done, 1), "{}", c.note);
+        let attempts = store.attempts_of(c.id).expect("attempts");
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].gateway, "live");
+    }
+    sim.stop().await;
+}
+
+/// The crash test: the driver is aborted at random moments and the store closed and
+/// reopened, many times, while calls are up in the simulator; afterwards every contact is
+/// terminal with the attempts the policy allows, no attempt was dialled twice, every dial
+/// was written before it was sent, and known outcomes match the switch's records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
+    let mix = [
+        (Outcome::Answer, 300),
+        (Outcome::Busy, 60),
+        (Outcome::NoAnswer, 250),
+        (Outcome::Unallocated, 0),
+        (Outcome::Answer, 120),
+    ];
+    let numbers: Vec<String> = (0..30).map(number).collect();
+    let callees: Vec<Callee> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| callee(n, mix[i % mix.len()].0, mix[i % mix.len()].1))
+        .collect();
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let max_attempts = 3;
+    {
+        let store = open_store(dir.path());
+        seed_campaign(
+            &store,
+            &fast_settings(max_attempts, vec![pool("gw", 6, false)]),
+            &numbers,
+        );
+    }
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    let mut restarts = 0;
+    let mut finished = false;
+    while restarts < 12 {
+        let store = open_store(dir.path());
+        let (client, events) = connect(&sim).await;
+        let handle = tokio::spawn(driver::run(store.clone(), client.clone(), events, cfg()));
+        tokio::time::sleep(Duration::from_millis(next(30, 400))).await;
+        if handle.is_finished() {
+            let s = handle.await.expect("driver task").expect("driver run");
+            assert_eq!(s.slots_in_use, 0);
+            client.close().await;
+            finished = true;
+            break;
+        }
+        handle.abort();
+        let _ = handle.await;
+        client.close().await;
+        drop(store);
+        restarts += 1;
+    }
+    if !finished {
+        let store = open_store(dir.path());
+        let (client, events) = connect(&sim).await;
+        let s = tokio::time::timeout(
+            Duration::from_secs(90),
+            driver::run(store.clone(), client.clone(), events, cfg()),
+        )
+        .await
+        .expect("campaign finishes after the last restart")
+        .expect("driver runs");
+        assert_eq!(s.slots_in_use, 0);
+        client.close().await;
+    }
+    assert!(
+        restarts >= 3,
+        "only {restarts} restarts: the campaign ended too soon"
+    );
+    // Let calls of aborted runs that are still up in the switch end (they are tracked by the
+    // final run, which only returns when none is open).
+    let store = open_store(dir.path());
+    let cdrs = sim.cdrs();
+    let mut dialled: HashMap<String, usize> = HashMap::new();
+    for c in &cdrs {
+        *dialled.entry(c.uuid.clone()).or_default() += 1;
+    }
+    assert!(
+        dialled.values().all(|n| *n == 1),
+        "a channel UUID was dialled twice"
+    );
+    let mut known: HashSet<String> = HashSet::new();
+    let retry = fast_settings(max_attempts, vec![]).retry;
+    for c in store.contacts("c1").expect("contacts") {
+        assert!(c.state.is_terminal(), "contact {} left {:?}", c.id, c.state);
+        let attempts = store.attempts_of(c.id).expect("attempts");
+        assert_eq!(attempts.len() as u32, c.attempts, "contact {}", c.id);
+        assert!(c.attempts >= 1 && c.attempts <= max_attempts);
+        // Replaying the recorded dispositions through the policy gives the same end.
+        let mut state = ContactState::Pending;
+        for (i, a) in attempts.iter().enumerate() {
+            assert_eq!(a.number as usize, i + 1);
+            let d = a.disposition.expect("every attempt resolved");
+            state = match retry.next(d, a.number, max_attempts, 0, 0) {
+                aicall::campaign::retry::Next::Stop(s) => s,
+                aicall::campaign::retry::Next::RetryAt(_) => ContactState::Pending,
+            };
+            if i + 1 < attempts.len() {
+                assert_eq!(
+                    state,
+                    ContactState::Pending,
+                    "attempt after a final outcome"
+                );
+            }
+            known.insert(a.uuid.clone());
+            // Known outcomes agree with the switch.
+            if let Some(cdr) = cdrs.iter().find(|x| x.uuid == a.uuid) {
+                if d != Disposition::Unknown {
+                    let expected = if cdr.answered {
+                        Disposition::Completed
+                    } else {
+                        aicall::campaign::retry::disposition_of(cdr.cause)
+                    };
+                    assert_eq!(d, expected, "attempt {} ({:?})", a.uuid, cdr.cause);
+                }
+            }
+        }
+        assert_eq!(state, c.state, "contact {} ends as the policy says", c.id);
+    }
+    // Every call the switch saw was recorded as an attempt before it was sent.
+    for uuid in dialled.keys() {
+        assert!(known.contains(uuid), "dial {uuid} has no attempt record");
+    }
+    assert_eq!(sim.live_channels(), 0);
+    let _ = HangupCause::NormalClearing;
+    sim.stop().await;
+}
+
+// ---------------------------------------------------------------- import edge cases
+
+mod import {
+    use super::*;
+    use aicall::campaign::import::{import_file, ImportError, ImportOptions};
+    use aicall::campaign::phone::region;
+
+    fn setup() -> (tempfile::TempDir, Arc<SledStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open_store(&dir.path().join("db"));
+        store
+            .create_campaign(&CampaignSettings::default().record("c1", 0))
+            .expect("campaign");
+        (dir, store)
+    }
+
+    fn opts() -> ImportOptions {
+        ImportOptions::new("c1", region("CN").expect("CN"))
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write fixture");
+        p
+    }
+
+    #[test]
+    fn csv_with_bom_semicolons_bad_rows_and_duplicates() {
+        let (dir, store) = setup();
+        let text = "\u{feff}姓名;手机号;城市\n\
+                    张三;138 0013 8000;北京\n\
+                    李四;;上海\n\
+                    王五;12345;广州\n\
+                    张三;+86 13800138000;\n\
+                    赵六;13900139000;深圳;extra\n\
+                    钱七;010-65529988;北京\n";
+        let path = write(&dir, "list.csv", text.as_bytes());
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+        assert_eq!(report.rows, 6);
+        assert_eq!(report.imported, 2);
+        assert_eq!(report.merged, 1);
+        let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 4, 6]);
+        assert!(
+            report.rejected[0].reason.contains("empty"),
+            "{:?}",
+            report.rejected
+        );
+        assert!(
+            report.rejected[2].reason.contains("fields"),
+            "{:?}",
+            report.rejected
+        );
+        let file = std::fs::read_to_string(report.report_file.expect("report file")).expect("read");
+        assert_eq!(file.lines().count(), 4);
+        let contacts = store.contacts("c1").expect("contacts");
+        let zs = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+8613800138000")
+            .expect("merged contact");
+        assert_eq!(zs.pii.name.as_deref(), Some("张三"));
+        assert_eq!(zs.pii.fields.get("城市").map(String::as_str), Some("北京"));
+        let landline = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+861065529988")
+            .expect("landline");
+        assert_eq!(landline.line_type, LineType::Landline);
+        // Importing again merges into the existing contacts instead of duplicating them.
+        let again = import_file(store.as_ref(), &path, &opts()).expect("re-import");
+        assert_eq!((again.imported, again.merged), (0, 3));
+        assert_eq!(store.contacts("c1").expect("contacts").len(), 2);
+    }
+
+    #[test]
+    fn gbk_tabs_and_column_mapping() {
+        let (dir, store) = setup();
+        let (gbk, _, _) =
+            encoding_rs::GBK.encode("客户\t联系方式\t备注\n张三\t13800138000\t老客户\n");
+        let path = write(&dir, "gbk.csv", &gbk);
+        // Wrong column names: a clear error naming the columns that exist.
+        let err = import_file(store.as_ref(), &path, &opts()).expect_err("no phone column");
+        assert!(matches!(err, ImportError::NoPhoneColumn { .. }));
+        assert!(err.to_string().contains("联系方式"), "{err}");
+        let mut o = opts();
+        o.map = ImportOptions::parse_map("phone=联系方式,name=客户").expect("map");
+        let report = import_file(store.as_ref(), &path, &o).expect("imports with --map");
+        assert_eq!(report.imported, 1);
+        let c = &store.contacts("c1").expect("contacts")[0];
+        assert_eq!(c.pii.name.as_deref(), Some("张三"));
+        assert_eq!(c.pii.fields.get("备注").map(String::as_str), Some("老客户"));
+        o.map = ImportOptions::parse_map("phone=电话").expect("map");
+        assert!(matches!(
+            import_file(store.as_ref(), &path, &o),
+            Err(ImportError::MappedColumnMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn broken_quoting_empty_and_binary_files() {
+        let (dir, store) = setup();
+        let text = "phone,name\n13800138000,\"ok\"\n13900139000,\"unclosed\n13700137000,next\n";
+        let path = write(&dir, "quotes.csv", text.as_bytes());
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports the rest");
+        assert_eq!(report.imported, 1);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].line, 3);
+        assert!(
+            report.rejected[0].reason.contains("quot"),
+            "{:?}",
+            report.rejected
+        );
+
+        let empty = write(&dir, "empty.csv", b"");
+        assert!(matches!(
+            import_file(store.as_ref(), &empty, &opts()),
+            Err(ImportError::Empty { .. })
+        ));
+        let binary = write(
+            &dir,
+            "a.csv",
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00garbage",
+        );
+        assert!(matches!(
+            import_file(store.as_ref(), &binary, &opts()),
+            Err(ImportError::Binary { .. })
+        ));
+        let fake_xlsx = write(&dir, "b.xlsx", b"PK\x03\x04 not really a zip");
+        assert!(matches!(
+            import_file(store.as_ref(), &fake_xlsx, &opts()),
+            Err(ImportError::Xlsx { .. })
+        ));
+        let header_only = write(&dir, "h.csv", b"phone\n");
+        let r = import_file(store.as_ref(), &header_only, &opts()).expect("nothing to import");
+        assert_eq!((r.rows, r.imported), (0, 0));
+    }
+
+    #[test]
+    fn xlsx_with_several_sheets_and_merged_cells() {
+        let (dir, store) = setup();
+        let path = dir.path().join("list.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("客户").expect("name");
+            for (c, h) in ["手机号", "姓名", "城市"].iter().enumerate() {
+                ws.write_string(0, c as u16, *h).expect("header");
+            }
+            // Numbers typed as numbers, as Excel users do.
+            ws.write_number(1, 0, 13800138000.0).expect("cell");
+            ws.write_string(1, 1, "张三").expect("cell");
+            ws.write_number(2, 0, 13900139000.0).expect("cell");
+            ws.write_string(2, 1, "李四").expect("cell");
+            // One city merged over both rows.
+            ws.merge_range(1, 2, 2, 2, "北京", &rust_xlsxwriter::Format::new())
+                .expect("merge");
+            ws.write_string(3, 0, "not a number").expect("cell");
+        }
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("Notes").expect("name");
+            ws.write_string(0, 0, "comment").expect("cell");
+            ws.write_string(1, 0, "no phone column here").expect("cell");
+        }
+        {
+            let ws = wb.add_worksheet();
+            ws.set_name("More").expect("name");
+            ws.write_string(0, 0, "phone").expect("cell");
+            ws.write_string(1, 0, "+44 20 7946 0958").expect("cell");
+            ws.write_string(2, 0, "13800138000").expect("cell");
+        }
+        wb.save(&path).expect("xlsx written");
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+        assert_eq!(report.imported, 3);
+        assert_eq!(report.merged, 1);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].location, "客户 row 4");
+        let contacts = store.contacts("c1").expect("contacts");
+        for n in ["+8613800138000", "+8613900139000"] {
+            let c = contacts.iter().find(|c| c.pii.phone == n).expect("contact");
+            assert_eq!(
+                c.pii.fields.get("城市").map(String::as_str),
+                Some("北京"),
+                "{n}"
+            );
+        }
+        let uk = contacts
+            .iter()
+            .find(|c| c.pii.phone == "+442079460958")
+            .expect("uk");
+        assert_eq!((uk.region.as_str(), uk.utc_offset_min), ("GB", 0));
+    }
+}
