@@ -552,7 +552,13 @@ impl Recognizer for WhisperEngine {
             }
         }
         let sep = if language == Language::En { " " } else { "" };
-        let text = texts.join(sep);
+        let mut text = texts.join(sep);
+        let voiced_s = (extent.end - extent.start) as f32 / SAMPLE_RATE as f32;
+        if decode::implausibly_long(&text, voiced_s, language == Language::En) {
+            text.clear();
+            segments.clear();
+            suppressed = Some(Suppression::Implausible);
+        }
         let confidence = if text.is_empty() {
             0.0
         } else {
