@@ -28,9 +28,9 @@
 //! ```
 //!
 //! Modules present today: [`esl`] (frame model, codec, client, server side), [`sim`] (the
-//! FreeSWITCH 1.10 simulator used by tests and the demo), [`config`], [`pii`], [`logging`] and
-//! [`asr`] (offline Whisper speech recognition) and
-//! [`cli`]. Each module's header says what it owns and what it may depend on.
+//! FreeSWITCH 1.10 simulator used by tests and the demo), [`config`], [`pii`], [`logging`],
+//! [`asr`] (offline Whisper speech recognition) and [`cli`]. Each module's header says what it
+//! owns and what it may depend on.
 
 pub mod asr;
 pub mod cli;
