@@ -36,7 +36,7 @@ fn decode(c: &mut Criterion) {
     for (name, precision, trim) in [
         ("q8_trimmed", Precision::Q8, true),
         ("f32_trimmed", Precision::F32, true),
-        ("q8_30s_window", Precision::Q8, false),
+        ("f32_30s_window", Precision::F32, false),
     ] {
         let config = EngineConfig {
             precision,

@@ -167,7 +167,7 @@ fn corrupt_model_files_are_errors() {
         std::fs::copy(src.join(f), dir.path().join(f))
             .unwrap_or_else(|e| panic!("{f} from {}: {e}", src.display()));
     }
-    std::fs::write(dir.path().join("model-q8_0.gguf"), b"GGUF but not really").unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
     let err = WhisperModel::load(dir.path(), EngineConfig::default()).unwrap_err();
     assert!(matches!(err, ModelError::Weights { .. }), "{err}");
 }

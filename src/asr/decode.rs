@@ -182,6 +182,19 @@ pub fn strip_prompt_echo(text: &str, prompt: Option<&str>) -> (String, bool) {
     (text.to_string(), false)
 }
 
+/// True when `text` is more than `voiced_s` seconds of speech could carry: Mandarin rarely
+/// exceeds 6 characters per second, English 3.5 words per second; two units of slack cover
+/// clipped onsets. Catches hallucinated sentences on 嗯/对-length clips.
+pub fn implausibly_long(text: &str, voiced_s: f32, english: bool) -> bool {
+    let units = if english {
+        text.split_whitespace().count()
+    } else {
+        text.chars().filter(|c| c.is_alphanumeric()).count()
+    };
+    let per_second = if english { 4.0 } else { 7.0 };
+    units as f32 > 2.0 + per_second * voiced_s
+}
+
 /// Speech extent found by the energy gate, in samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VoicedExtent {
@@ -277,6 +290,18 @@ mod tests {
             strip_prompt_echo("好的，可以。", p),
             ("好的，可以。".to_string(), false)
         );
+    }
+
+    #[test]
+    fn implausible_lengths() {
+        assert!(implausibly_long("不能让人的事。", 0.46, false));
+        assert!(!implausibly_long("嗯", 0.26, false));
+        assert!(!implausibly_long("好的，可以。", 1.38, false));
+        assert!(!implausibly_long(
+            "ask not what your country can do",
+            2.0,
+            true
+        ));
     }
 
     #[test]

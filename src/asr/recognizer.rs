@@ -105,6 +105,8 @@ pub enum Suppression {
     Repetition,
     /// The decoder returned its own prompt instead of a transcript.
     PromptEcho,
+    /// More text than the voiced audio could hold (a hallucination on a short clip).
+    Implausible,
 }
 
 /// A final hypothesis for one segment.

@@ -21,8 +21,8 @@ pub struct EngineArgs {
     /// Converted Whisper model directory.
     #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "AICALL_WHISPER_DIR")]
     pub model_dir: PathBuf,
-    /// Weight precision: q8 (8-bit, fastest) or f32.
-    #[arg(long, default_value = "q8")]
+    /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too).
+    #[arg(long, default_value = "f32")]
     pub precision: Precision,
     /// Feed the encoder a full 30 s window instead of the audio's length (slower).
     #[arg(long)]
