@@ -41,6 +41,7 @@
 //!   logging set-up, the command line.
 
 pub mod asr;
+pub mod call;
 pub mod campaign;
 pub mod cli;
 pub mod config;

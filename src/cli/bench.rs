@@ -15,6 +15,9 @@ pub enum BenchTarget {
     Dialer(super::campaign::BenchArgs),
     /// Lead scoring: fit time (1 and 2 threads), scoring rows/s, CV AUC/log loss, LightGBM.
     Leads(super::leads::BenchArgs),
+    /// AI calls: barge-in decisions on real audio, then the demo campaign's turn and
+    /// barge-in latency.
+    Calls(super::demo::BenchCallsArgs),
 }
 
 pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
@@ -22,6 +25,7 @@ pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
         BenchTarget::Media(args) => super::media::run_bench(args),
         BenchTarget::Asr(args) => super::asr::asr_bench(&args),
         BenchTarget::Dialer(args) => super::campaign::bench_cmd(args),
+        BenchTarget::Calls(args) => super::demo::bench_calls(args),
         BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
     }
 }

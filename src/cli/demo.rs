@@ -1,23 +1,27 @@
-//! `aicall demo`: a small outbound campaign through the real ESL client and `unicast` media,
-//! against the built-in switch simulator (or a real FreeSWITCH with `--esl`).
-//!
-//! Today it shows the telephony layer end to end: originate by `bgapi` for several callee
-//! outcomes, channel events, a parked call's audio streamed both ways, the bot's prompt
-//! paced at 20 ms, the callee's reply detected on the stream, and hangup causes. The
-//! conversation itself (ASR, intent, script) joins as those modules land.
+//! `aicall demo`: the example campaign end to end — a Mandarin medical-insurance offer to 15
+//! contacts — through the real dialer (compliance, pacing, originate over ESL), the media
+//! engine (`unicast` L16 over UDP, VAD, barge-in), Whisper ASR, the intent model and the
+//! script engine, against the built-in switch simulator (or a real FreeSWITCH with `--esl`).
+//! Prints each call's transcript, intents, barge-ins and disposition, then a summary whose
+//! last line is `calls=N answered=N turn_p50_ms=X turn_p95_ms=X bargein_p95_ms=X`.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
+use crate::call::campaign::{self, CampaignResult, CampaignRun, Models};
+use crate::call::record::Speaker;
+use crate::call::service::percentile;
+use crate::campaign::compliance::{CallingWindow, FrequencyCaps, TimeRange};
+use crate::campaign::{CampaignSettings, LinePool, PacingConfig, RetryPolicy};
 use crate::config::Config;
-use crate::esl::{ClientEvent, EslClient, EventKind, HangupCause};
+use crate::media::MediaConfig;
 use crate::pii::Pii;
-use crate::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
+use crate::sim::{Scenarios, SimConfig, SimSwitch};
+use crate::store::{PiiCipher, SledStore, Store};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -26,117 +30,65 @@ pub struct DemoArgs {
     pub esl: Option<String>,
     #[arg(long, default_value = "ClueCon")]
     pub password: String,
-    /// Dial string template; `${phone}` is replaced by the contact's number.
-    #[arg(long, default_value = "sofia/gateway/demo/${phone}")]
+    /// Dial string template (`${phone}`, `${gateway}`, `${caller_id}`, contact fields).
+    #[arg(long, default_value = "sofia/gateway/${gateway}/${phone}")]
     pub dial: String,
     /// Address FreeSWITCH can reach aicall's media sockets on.
     #[arg(long, default_value = "127.0.0.1")]
     pub media_ip: String,
+    /// The example campaign's folder (script.toml, contacts.csv, callees.toml).
+    #[arg(long, default_value = "examples/insurance")]
+    pub campaign_dir: PathBuf,
+    /// Database folder; default: a fresh temporary one (the demo is repeatable).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[arg(long, default_value = crate::asr::whisper::DEFAULT_MODEL_DIR)]
+    pub whisper: PathBuf,
+    #[arg(long, default_value = crate::cli::nlu::DEFAULT_MODEL_DIR)]
+    pub intent: PathBuf,
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 6)]
+    pub concurrent: u32,
+    /// ASR decode threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub asr_workers: usize,
+    /// Print each call's decisions too.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
-struct Contact {
-    phone: &'static str,
-    outcome: Outcome,
-    says: &'static str,
-}
-
-const CONTACTS: &[Contact] = &[
-    Contact {
-        phone: "13800000001",
-        outcome: Outcome::Answer,
-        says: "replies after the prompt",
-    },
-    Contact {
-        phone: "13800000002",
-        outcome: Outcome::Busy,
-        says: "line busy",
-    },
-    Contact {
-        phone: "13800000003",
-        outcome: Outcome::NoAnswer,
-        says: "never picks up",
-    },
-    Contact {
-        phone: "13800000004",
-        outcome: Outcome::Answer,
-        says: "talks over the prompt",
-    },
-    Contact {
-        phone: "13800000005",
-        outcome: Outcome::Unallocated,
-        says: "number does not exist",
-    },
-    Contact {
-        phone: "13800000006",
-        outcome: Outcome::Rejected,
-        says: "rejects the call",
-    },
-];
-
-/// Writes a speech-like test signal (voiced harmonics with a syllable-rate envelope).
-fn write_signal(path: &Path, seconds: f32, pitch: f32) -> anyhow::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec)?;
-    let n = (seconds * 8000.0) as usize;
-    for i in 0..n {
-        let t = i as f32 / 8000.0;
-        let envelope = (std::f32::consts::PI * 4.0 * t).sin().abs();
-        let voiced: f32 = (1..5)
-            .map(|h| (std::f32::consts::TAU * pitch * h as f32 * t).sin() / h as f32)
-            .sum();
-        w.write_sample((voiced * envelope * 6000.0) as i16)?;
+/// The demo campaign's settings: every day, all day (the simulator's callees are always
+/// reachable; a real campaign keeps the default 09:00–12:00, 14:00–20:00 window), one
+/// attempt per contact.
+pub fn demo_settings(dial: &str, concurrent: u32) -> CampaignSettings {
+    CampaignSettings {
+        default_region: "CN".into(),
+        window: CallingWindow {
+            days: vec![1, 2, 3, 4, 5, 6, 7],
+            ranges: vec![TimeRange {
+                start: "00:00".into(),
+                end: "24:00".into(),
+            }],
+            holidays: vec![],
+        },
+        caps: FrequencyCaps::default(),
+        max_attempts: 1,
+        retry: RetryPolicy::default(),
+        pacing: PacingConfig {
+            max_concurrent: concurrent,
+            calls_per_s: 4.0,
+            pools: vec![LinePool {
+                name: "demo".into(),
+                gateway: "demo".into(),
+                capacity: 30,
+                caller_ids: vec!["4008001000".into()],
+                backup: false,
+            }],
+            dial_template: format!("{{origination_caller_id_number=${{caller_id}}}}{dial}"),
+            originate_timeout_s: 5,
+            ..PacingConfig::default()
+        },
     }
-    w.finalize()?;
-    Ok(())
-}
-
-fn scenarios(dir: &Path) -> anyhow::Result<Scenarios> {
-    let reply = dir.join("callee-reply.wav");
-    write_signal(&reply, 1.5, 180.0)?;
-    let mut s = Scenarios::default();
-    for (i, c) in CONTACTS.iter().enumerate() {
-        let script = match i {
-            0 => vec![
-                Step::WaitBotAudio(5000),
-                Step::WaitBotSilenceMs(500),
-                Step::Say(reply.clone()),
-                Step::SilenceMs(800),
-                Step::Hangup("NORMAL_CLEARING".into()),
-            ],
-            3 => vec![
-                Step::WaitBotAudio(5000),
-                Step::SilenceMs(600),
-                Step::Say(reply.clone()),
-                Step::Hangup("NORMAL_CLEARING".into()),
-            ],
-            _ => vec![],
-        };
-        s.insert(Callee {
-            number: Some(c.phone.into()),
-            name: None,
-            outcome: Some(c.outcome),
-            ring_ms: Some(300 + 200 * i as u64),
-            rate: Some(8000),
-            script,
-            max_call_ms: Some(20_000),
-        });
-    }
-    Ok(s)
-}
-
-struct CallReport {
-    phone: String,
-    says: &'static str,
-    result: String,
-    prompt_frames: usize,
-    callee_frames: usize,
-    reply_at_ms: Option<u64>,
-    cause: Option<HangupCause>,
 }
 
 pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -146,205 +98,279 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let dir = tempfile_dir()?;
-        let (sim, addr) = match &args.esl {
-            Some(addr) => (None, addr.clone()),
-            None => {
-                let sim = SimSwitch::start(SimConfig {
-                    scenarios: scenarios(&dir)?,
-                    ..SimConfig::default()
-                })
-                .await
-                .context("starting the switch simulator")?;
-                let addr = sim.addr().to_string();
-                println!("switch simulator (FreeSWITCH 1.10 behaviour) on {addr}");
-                (Some(sim), addr)
-            }
-        };
-        let mut client_cfg = cfg.esl.client(&addr);
-        client_cfg.password = args.password.clone();
-        let (client, mut events) = EslClient::connect(client_cfg).await?;
-        println!(
-            "{}",
-            client.api_ok("status").await?.lines().nth(1).unwrap_or("")
-        );
-        client
-            .subscribe(&["CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"])
-            .await?;
-        let prompt_path = dir.join("bot-prompt.wav");
-        write_signal(&prompt_path, 2.5, 120.0)?;
-        let prompt = crate::sim::load_wav_mono(&prompt_path, 8000).map_err(anyhow::Error::msg)?;
-
-        let mut calls = Vec::new();
-        for c in CONTACTS {
-            let client = client.clone();
-            let dial = args.dial.replace("${phone}", c.phone);
-            let media_ip = args.media_ip.clone();
-            let prompt = prompt.clone();
-            calls.push(tokio::spawn(async move {
-                run_call(&client, c, &dial, &media_ip, &prompt).await
-            }));
+        println!("loading models (Whisper base, intent model) …");
+        let models = load_models(&args)?;
+        let tmp = std::env::temp_dir().join(format!("aicall-demo-{}", std::process::id()));
+        let result = run_demo(&args, &models, &tmp).await;
+        if let Ok((r, store)) = &result {
+            print_report(r, store.as_ref(), args.verbose);
         }
-        let mut reports = Vec::new();
-        for call in calls {
-            reports.push(call.await.context("call task")??);
-        }
-        // Hangup causes from the events.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
-            if let ClientEvent::Event(ev) = ev {
-                if let EventKind::ChannelHangupComplete { cause, .. } = ev.kind() {
-                    let dest = ev.get("Caller-Destination-Number").unwrap_or("");
-                    if let Some(r) = reports.iter_mut().find(|r| r.phone == dest) {
-                        r.cause = Some(cause);
-                    }
-                }
-            }
-            if reports.iter().all(|r| r.cause.is_some()) {
-                break;
-            }
-        }
-        println!();
-        println!(
-            "{:<15} {:<24} {:<22} {:>7} {:>7} {:>9}  hangup",
-            "callee", "scenario", "originate", "prompt", "callee", "reply_ms"
-        );
-        for r in &reports {
-            println!(
-                "{:<15} {:<24} {:<22} {:>7} {:>7} {:>9}  {}",
-                Pii(&r.phone).to_string(),
-                r.says,
-                r.result,
-                r.prompt_frames,
-                r.callee_frames,
-                r.reply_at_ms.map_or("-".into(), |v| v.to_string()),
-                r.cause.map_or("-", |c| c.name()),
-            );
-        }
-        let answered = reports
-            .iter()
-            .filter(|r| r.result.starts_with("+OK"))
-            .count();
-        println!();
-        println!(
-            "calls={} answered={} failed={}",
-            reports.len(),
-            answered,
-            reports.len() - answered
-        );
-        client.close().await;
-        if let Some(sim) = sim {
-            sim.stop().await;
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&tmp);
+        result?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("aicall-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+fn load_models(args: &DemoArgs) -> anyhow::Result<Models> {
+    let workers = match args.asr_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    Models::load(&args.whisper, &args.intent, workers)
 }
 
-/// One call: originate, then for an answered call stream the prompt out and listen.
-async fn run_call(
-    client: &EslClient,
-    contact: &Contact,
-    dial: &str,
-    media_ip: &str,
-    prompt: &[i16],
-) -> anyhow::Result<CallReport> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let mut report = CallReport {
-        phone: contact.phone.to_owned(),
-        says: contact.says,
-        result: String::new(),
-        prompt_frames: 0,
-        callee_frames: 0,
-        reply_at_ms: None,
-        cause: None,
-    };
-    let job = client
-        .bgapi(&format!(
-            "originate {{origination_uuid={uuid},originate_timeout=3}}{dial} &park()"
-        ))
-        .await?;
-    let result = job.wait(Duration::from_secs(30)).await?;
-    report.result = if result.ok {
-        "+OK answered".into()
-    } else {
-        result.body.clone()
-    };
-    if !result.ok {
-        return Ok(report);
+/// Runs the example campaign (against the simulator unless `--esl`); the store is opened in
+/// `tmp` unless `--db` names one.
+async fn run_demo(
+    args: &DemoArgs,
+    models: &Models,
+    tmp: &Path,
+) -> anyhow::Result<(CampaignResult, Arc<dyn Store>)> {
+    let speech = Path::new(".setup/speech");
+    if args.esl.is_none() && !speech.join("callee").is_dir() {
+        anyhow::bail!(
+            "the demo's speech is not rendered ({} is missing): run scripts/setup (or \
+             scripts/demo, which runs it) from the repository root",
+            speech.join("callee").display()
+        );
     }
-    // aicall's media socket, and a port on the switch's side for unicast to bind.
-    let ours = UdpSocket::bind((media_ip, 0)).context("binding the media socket")?;
-    ours.set_read_timeout(Some(Duration::from_millis(4)))?;
-    let switch_side: SocketAddr = {
-        let probe = UdpSocket::bind((media_ip, 0))?;
-        probe.local_addr()?
+    let (sim, addr) = match &args.esl {
+        Some(addr) => (None, addr.clone()),
+        None => {
+            let scenarios = Scenarios::load(&args.campaign_dir.join("callees.toml"))
+                .context("loading the simulated callees")?;
+            let sim = SimSwitch::start(SimConfig {
+                scenarios,
+                record_audio: false,
+                ..SimConfig::default()
+            })
+            .await
+            .context("starting the switch simulator")?;
+            let addr = sim.addr().to_string();
+            println!("switch simulator (FreeSWITCH 1.10 behaviour) on {addr}");
+            (Some(sim), addr)
+        }
     };
-    client
-        .unicast(&uuid, switch_side, ours.local_addr()?)
-        .await?;
-    let started = Instant::now();
-    let media = tokio::task::spawn_blocking({
-        let prompt = prompt.to_vec();
-        move || exchange_audio(ours, switch_side, &prompt, started)
+    let store: Arc<dyn Store> = Arc::new(match &args.db {
+        Some(dir) => SledStore::open(dir)?,
+        None => SledStore::open_with(tmp, PiiCipher::new(rand::random()))?,
     });
-    let (sent, received, reply) = media.await.context("media task")?;
-    report.prompt_frames = sent;
-    report.callee_frames = received;
-    report.reply_at_ms = reply;
-    let _ = client.hangup(&uuid, "NORMAL_CLEARING").await;
-    Ok(report)
+    let media_ip = args.media_ip.parse().context("--media-ip")?;
+    let run = CampaignRun {
+        name: "insurance-demo".into(),
+        script: args.campaign_dir.join("script.toml"),
+        contacts: args.campaign_dir.join("contacts.csv"),
+        settings: demo_settings(&args.dial, args.concurrent),
+        esl_addr: addr,
+        esl_password: args.password.clone(),
+        media: MediaConfig {
+            media_ip,
+            switch_ip: media_ip,
+            ..MediaConfig::default()
+        },
+        transfer_to: "aicall_queue_{queue} XML default".into(),
+        tz: chrono_tz::Asia::Shanghai,
+    };
+    println!(
+        "campaign {}: script {}, contacts {}",
+        run.name,
+        run.script.display(),
+        run.contacts.display()
+    );
+    let result = campaign::run(store.clone(), models, &run).await;
+    if let Some(sim) = sim {
+        sim.stop().await;
+    }
+    Ok((result?, store))
 }
 
-/// Sends the prompt at one frame per 20 ms while reading the callee's stream, until the
-/// stream stops (the callee hung up) or ten seconds pass. Returns frames sent, frames
-/// received, and when the callee's voice was first heard after the prompt began.
-fn exchange_audio(
-    sock: UdpSocket,
-    switch_side: SocketAddr,
-    prompt: &[i16],
-    started: Instant,
-) -> (usize, usize, Option<u64>) {
-    let mut sent = 0;
-    let mut received = 0;
-    let mut reply = None;
-    let mut last_rx = Instant::now();
-    let mut buf = [0u8; 2048];
-    let mut out = [0u8; 320];
-    let mut frames = prompt.chunks(160);
-    while started.elapsed() < Duration::from_secs(10) {
-        let due = started + Duration::from_millis(20 * sent as u64);
-        if Instant::now() >= due {
-            if let Some(f) = frames.next() {
-                for (k, s) in f.iter().enumerate() {
-                    out[2 * k..2 * k + 2].copy_from_slice(&s.to_le_bytes());
-                }
-                let _ = sock.send_to(&out[..f.len() * 2], switch_side);
-                sent += 1;
+/// `aicall bench calls`.
+#[derive(Debug, Args)]
+pub struct BenchCallsArgs {
+    #[command(flatten)]
+    pub demo: DemoArgs,
+    /// Labelled callee clips (index.tsv) for the barge-in decision figures.
+    #[arg(long, default_value = "../shared/data/speech/callee")]
+    pub fixtures: PathBuf,
+}
+
+/// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
+pub fn bench_calls(args: BenchCallsArgs) -> anyhow::Result<ExitCode> {
+    crate::logging::init("warn", crate::logging::LogFormat::default());
+    let models = load_models(&args.demo)?;
+    let script = crate::call::Script::load(&args.demo.campaign_dir.join("script.toml"))?;
+    let options = crate::asr::RecognizeOptions::for_language(script.language);
+    let offer = script
+        .node_named("intro")
+        .and_then(|n| script.nodes[n].say.first().copied())
+        .and_then(|p| script.prompts[p].text.clone())
+        .unwrap_or_default();
+    if args.fixtures.join("index.tsv").is_file() {
+        let f =
+            crate::call::bench::barge_in_decisions(&models.asr, &options, &args.fixtures, &offer)?;
+        for e in &f.examples {
+            println!("  {e}");
+        }
+        println!(
+            "barge-in decisions: backchannels {}/{} and noises {}/{} would take the turn \
+             (false barge-in rate {:.1}%); real replies ignored {}/{} ({:.1}%)",
+            f.backchannel_false,
+            f.backchannels,
+            f.noise_false,
+            f.noises,
+            100.0 * f.false_rate(),
+            f.replies_missed,
+            f.replies,
+            100.0 * f.miss_rate()
+        );
+    } else {
+        println!(
+            "barge-in decisions: skipped ({} has no index.tsv)",
+            args.fixtures.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let tmp = std::env::temp_dir().join(format!("aicall-bench-calls-{}", std::process::id()));
+    let result = rt.block_on(run_demo(&args.demo, &models, &tmp));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (r, _) = result?;
+    let s = &r.summary;
+    println!(
+        "campaign: {} calls, {} answered in {:.1} s; turn latency p50 {} ms p95 {} ms ({} turns); \
+         barge-in p50 {} ms p95 {} ms ({} barge-ins, {} resumed)",
+        s.calls,
+        s.answered,
+        r.elapsed.as_secs_f64(),
+        percentile(&s.turn_ms, 0.5),
+        percentile(&s.turn_ms, 0.95),
+        s.turn_ms.len(),
+        percentile(&s.barge_in_ms, 0.5),
+        percentile(&s.barge_in_ms, 0.95),
+        s.barge_ins,
+        s.false_barge_ins
+    );
+    println!("{}", s.last_line());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &CampaignResult, store: &dyn Store, verbose: bool) {
+    println!(
+        "\nimport: {} rows, {} imported, {} rejected",
+        r.import.rows,
+        r.import.imported,
+        r.import.rejected.len()
+    );
+    for rej in &r.import.rejected {
+        println!("  {}: {}", rej.location, rej.reason);
+    }
+    let mut records: Vec<_> = r.records.iter().collect();
+    records.sort_by_key(|c| c.contact_id);
+    for c in &records {
+        let who = c
+            .contact_id
+            .and_then(|id| store.contact(id).ok())
+            .map(|k| {
+                format!(
+                    "{} {} ({})",
+                    Pii(&k.pii.phone),
+                    k.pii.name.unwrap_or_default(),
+                    k.pii.fields.get("note").cloned().unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| c.uuid.clone());
+        println!("\n── {who}");
+        for t in &c.turns {
+            let (who, extra) = match t.speaker {
+                Speaker::Bot => ("bot   ", t.note.clone().map(|n| format!("  [{n}]"))),
+                Speaker::Callee => (
+                    "callee",
+                    Some(match (&t.intent, t.confidence, &t.note) {
+                        (Some(i), Some(p), _) => format!(
+                            "  → {i} ({p:.2}; asr {} ms, nlu {} ms)",
+                            t.asr_ms.unwrap_or(0),
+                            t.nlu_ms.unwrap_or(0)
+                        ),
+                        (_, _, Some(n)) => format!("  [{n}]"),
+                        _ => String::new(),
+                    }),
+                ),
+            };
+            println!(
+                "  {:>6.1}s {who} {}{}",
+                t.at_ms as f64 / 1000.0,
+                t.text,
+                extra.unwrap_or_default()
+            );
+        }
+        for b in &c.barge_ins {
+            println!(
+                "  barge-in on `{}` after {} ms: {} ({})",
+                b.prompt, b.played_ms, b.verdict, b.mode
+            );
+        }
+        let mut end = format!(
+            "  disposition: {}",
+            c.disposition.map_or("none", |d| d.as_str())
+        );
+        if let Some(q) = &c.transferred_to {
+            end.push_str(&format!(" → queue {q}"));
+        }
+        if let Some(at) = c.callback_at {
+            if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
+                end.push_str(&format!(
+                    " at {}",
+                    t.with_timezone(&chrono_tz::Asia::Shanghai)
+                        .format("%Y-%m-%d %H:%M")
+                ));
             }
         }
-        match sock.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                received += 1;
-                last_rx = Instant::now();
-                let peak = buf[..n]
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
-                    .max()
-                    .unwrap_or(0);
-                if peak > 1500 && reply.is_none() {
-                    reply = Some(started.elapsed().as_millis() as u64);
-                }
+        if !c.tags.is_empty() {
+            end.push_str(&format!("; tags {}", c.tags.join(",")));
+        }
+        end.push_str(&format!("; path {}", c.path.join(" → ")));
+        println!("{end}");
+        if verbose {
+            for d in &c.decisions {
+                println!(
+                    "    {:>6.1}s [{}] {}",
+                    d.at_ms as f64 / 1000.0,
+                    d.node,
+                    d.what
+                );
             }
-            Err(_) if last_rx.elapsed() > Duration::from_millis(600) && received > 0 => break,
-            Err(_) => {}
         }
     }
-    (sent, received, reply)
+    let s = &r.summary;
+    println!("\nsummary ({:.1} s)", r.elapsed.as_secs_f64());
+    println!(
+        "  dialled {}, answered {} ({:.0}%), refused {}",
+        r.dialer.originated,
+        s.answered,
+        100.0 * s.answered as f64 / (r.dialer.originated.max(1)) as f64,
+        r.dialer.refused
+    );
+    let join = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("  intents: {}", join(&s.intents));
+    println!("  dispositions: {}", join(&s.dispositions));
+    println!(
+        "  turn latency (end of callee speech → next prompt): p50 {} ms, p95 {} ms over {} turns",
+        percentile(&s.turn_ms, 0.5),
+        percentile(&s.turn_ms, 0.95),
+        s.turn_ms.len()
+    );
+    println!(
+        "  barge-in (speech onset → prompt stopped): p50 {} ms, p95 {} ms; {} barge-ins, {} false (resumed)",
+        percentile(&s.barge_in_ms, 0.5),
+        percentile(&s.barge_in_ms, 0.95),
+        s.barge_ins,
+        s.false_barge_ins
+    );
+    println!("{}", s.last_line());
 }

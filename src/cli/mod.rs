@@ -10,6 +10,7 @@ pub mod asr;
 pub mod campaign;
 pub mod leads;
 pub mod nlu;
+pub mod script;
 
 /// aicall — AI outbound-calling engine for FreeSWITCH.
 #[derive(Debug, Parser)]
@@ -63,6 +64,9 @@ pub enum Command {
     /// Do-not-call, black and gray lists.
     #[command(subcommand)]
     Dnc(campaign::DncCommand),
+    /// Call scripts: validate, graph.
+    #[command(subcommand)]
+    Script(script::ScriptCommand),
 }
 
 pub mod bench;
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => campaign::import(args),
         Command::Campaign(cmd) => campaign::run(cli.config.as_deref(), cmd),
         Command::Dnc(cmd) => campaign::dnc(cmd),
+        Command::Script(cmd) => script::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -46,6 +46,8 @@ pub struct SimConfig {
     /// Keep every sample the callee heard and every datagram's arrival (tests). Off for load
     /// benchmarks, where only counters and timings are kept.
     pub record_audio: bool,
+    /// After `uuid_transfer` into the dialplan, the simulated agent talks this long.
+    pub agent_talk_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -56,6 +58,7 @@ impl Default for SimConfig {
             scenarios: Scenarios::default(),
             hostname: "aicall-sim".into(),
             record_audio: true,
+            agent_talk_ms: 1500,
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Switch {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
     scenarios: Scenarios,
     record_audio: bool,
+    agent_talk_ms: u64,
     sessions_total: AtomicU64,
     peak: AtomicU64,
     recordings: Mutex<HashMap<String, Arc<Mutex<Recording>>>>,
@@ -106,6 +110,7 @@ impl SimSwitch {
             channels: Mutex::new(HashMap::new()),
             scenarios: cfg.scenarios,
             record_audio: cfg.record_audio,
+            agent_talk_ms: cfg.agent_talk_ms,
             sessions_total: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             recordings: Mutex::new(HashMap::new()),
@@ -370,7 +375,25 @@ impl Switch {
                     self.emit(ch.event(self, "CHANNEL_PARK"));
                     "+OK\n".into()
                 }
-                Some(_) => "-ERR the simulator only transfers to `park inline`\n".into(),
+                Some(ch) if words.len() >= 2 => {
+                    // Into the dialplan (an agent queue): the call leaves aicall's park and its
+                    // unicast stream; the simulated agent talks for `agent_talk_ms`, then the
+                    // call ends normally.
+                    let dest = words[1..].join(" ");
+                    ch.set_var("sim_transferred_to", &dest);
+                    ch.break_media();
+                    self.emit(ch.event_with_app(self, "CHANNEL_EXECUTE", "transfer", &dest, None));
+                    let (sw, ch) = (Arc::clone(self), Arc::clone(&ch));
+                    let talk = Duration::from_millis(self.agent_talk_ms);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(talk).await;
+                        sw.hangup(&ch, HangupCause::NormalClearing);
+                    });
+                    "+OK\n".into()
+                }
+                Some(_) => {
+                    "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n".into()
+                }
                 None => "-ERR No such channel!\n".into(),
             },
             "uuid_exists" => {

@@ -603,6 +603,39 @@ impl Store for SledStore {
         Ok(counts)
     }
 
+    // Call records: tree `calls`, key `campaign \0 uuid`, value sealed with the PII key.
+    fn put_call_record(&self, campaign: &str, uuid: &str, record: &[u8]) -> Result<(), StoreError> {
+        let calls = self.db.open_tree("calls")?;
+        calls.insert(
+            prefixed(campaign, uuid.as_bytes()),
+            self.cipher.seal(record),
+        )?;
+        Ok(())
+    }
+
+    fn call_record(&self, campaign: &str, uuid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let calls = self.db.open_tree("calls")?;
+        let key = prefixed(campaign, uuid.as_bytes());
+        match calls.get(&key)? {
+            Some(v) => self.cipher.open(&v).map(Some).ok_or(StoreError::Decrypt {
+                key: format!("call {uuid}"),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    fn call_records(&self, campaign: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let calls = self.db.open_tree("calls")?;
+        let mut out = Vec::new();
+        for kv in calls.scan_prefix(prefixed(campaign, b"")) {
+            let (k, v) = kv?;
+            out.push(self.cipher.open(&v).ok_or_else(|| StoreError::Decrypt {
+                key: format!("call {}", String::from_utf8_lossy(&k)),
+            })?);
+        }
+        Ok(out)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

@@ -325,6 +325,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn audit_trail(&self, contact_id: u64) -> Result<Vec<AuditEntry>, StoreError>;
 
     fn counts(&self, campaign: &str) -> Result<CampaignCounts, StoreError>;
+
+    /// Stores a call's record (CDR, transcript, path, decisions — personal data: sealed with
+    /// the PII key), replacing an earlier one for the same channel.
+    fn put_call_record(&self, campaign: &str, uuid: &str, record: &[u8]) -> Result<(), StoreError>;
+    /// A call's record, opened.
+    fn call_record(&self, campaign: &str, uuid: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every call record of a campaign, opened, in channel-UUID order.
+    fn call_records(&self, campaign: &str) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Makes every write so far durable (fsync). Called before originates are sent.
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -1,0 +1,600 @@
+//! The call driver: one tokio task per answered call. It turns what happens on the call —
+//! ESL channel events (DTMF, hangup), media events (prompt started/finished, speech start,
+//! barge-in, speech segments), recogniser and intent results, timers — into inputs of the
+//! pure [`CallMachine`], and carries out its directives: play and stop prompts through the
+//! media engine, transfer and hang up over ESL, put the number on the DNC list, and write the
+//! call record to the store.
+//!
+//! Recognition never blocks the task: each speech segment goes to the shared decode pool and
+//! its result comes back on the task's own queue; a pool that is full or fails is a `Failed`
+//! input, which the machine answers with a safe re-prompt or a polite goodbye — the call never
+//! goes silent. Every path out (hangup, transfer, dead stream, ESL loss) ends the media and
+//! saves the record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::machine::{CallMachine, Directive, Input, Reply, Timer};
+use super::prompts::{from_offset, PromptSet};
+use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
+use super::script::{Disposition, Script};
+use crate::asr::pool::DecodePool;
+use crate::asr::{Hypothesis, RecognizeOptions};
+use crate::esl::EslClient;
+use crate::media::{CallMedia, MediaEngine, MediaEvent, PromptId};
+use crate::nlu::{IntentModel, Utterance};
+use crate::store::{ListEntry, ListKind, PhoneKey, Store};
+
+/// What every call of a campaign shares.
+#[derive(Debug)]
+pub struct CallDeps {
+    pub campaign: String,
+    pub script: Arc<Script>,
+    pub prompts: PromptSet,
+    pub media: Arc<MediaEngine>,
+    pub asr: Arc<DecodePool>,
+    pub asr_options: RecognizeOptions,
+    pub nlu: Arc<IntentModel>,
+    pub store: Option<Arc<dyn Store>>,
+    pub esl: EslClient,
+    /// `uuid_transfer` destination; `{queue}` is replaced by the node's queue.
+    pub transfer_to: String,
+    /// The callees' time zone (callback times are resolved in it).
+    pub tz: Tz,
+}
+
+/// An answered channel to converse on.
+#[derive(Clone, Debug)]
+pub struct CallStart {
+    pub uuid: String,
+    /// `Channel-Read-Codec-Rate` of the answer.
+    pub rate: u32,
+    pub contact_id: Option<u64>,
+    pub phone_key: Option<PhoneKey>,
+    /// Values for the prompts' `{placeholders}` (contact fields).
+    pub values: HashMap<String, String>,
+}
+
+/// Channel events the service routes to a call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChannelInput {
+    Dtmf(char),
+    Hangup { cause: String },
+}
+
+/// A recognised (or failed) reply coming back from the decode pool.
+struct HeardBack {
+    speech_end: Instant,
+    result: Result<(Hypothesis, Option<crate::nlu::Understanding>), String>,
+    nlu_ms: u64,
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Call {
+    deps: Arc<CallDeps>,
+    start: CallStart,
+    machine: CallMachine,
+    media: Option<CallMedia>,
+    t0: Instant,
+    /// Wall time of the callee stream's first frame (stream ms 0).
+    stream0: Option<Instant>,
+    /// End of the callee's last reply, until the next prompt starts.
+    reply_end: Option<Instant>,
+    timers: Vec<(Timer, Instant)>,
+    /// Prompt ids we stopped ourselves (their interruption is not a barge-in).
+    stopping: Vec<PromptId>,
+    prompt_of: HashMap<PromptId, usize>,
+    record: CallRecord,
+    heard_tx: mpsc::Sender<HeardBack>,
+    ended: bool,
+    /// A prompt was queued since the flag was cleared (turn latency bookkeeping).
+    played: bool,
+}
+
+/// Runs one call to its end and returns its record (also saved to the store when there is
+/// one).
+pub async fn run(
+    deps: Arc<CallDeps>,
+    start: CallStart,
+    mut channel: mpsc::Receiver<ChannelInput>,
+) -> CallRecord {
+    let (heard_tx, mut heard_rx) = mpsc::channel(8);
+    let record = CallRecord {
+        uuid: start.uuid.clone(),
+        campaign: deps.campaign.clone(),
+        contact_id: start.contact_id,
+        script: deps.script.name.clone(),
+        answered_at: unix_ms(),
+        ended_at: 0,
+        disposition: None,
+        hangup_cause: None,
+        transferred_to: None,
+        callback_at: None,
+        tags: Vec::new(),
+        path: Vec::new(),
+        turns: Vec::new(),
+        decisions: Vec::new(),
+        barge_ins: Vec::new(),
+        turn_latency_ms: Vec::new(),
+        barge_in_latency_ms: Vec::new(),
+        dtmf: String::new(),
+    };
+    let mut call = Call {
+        machine: CallMachine::new(deps.script.clone()),
+        deps,
+        start,
+        media: None,
+        t0: Instant::now(),
+        stream0: None,
+        reply_end: None,
+        timers: Vec::new(),
+        stopping: Vec::new(),
+        prompt_of: HashMap::new(),
+        record,
+        heard_tx,
+        ended: false,
+        played: false,
+    };
+    let mut media_rx = match call
+        .deps
+        .media
+        .open(&call.deps.esl, &call.start.uuid, call.start.rate)
+        .await
+    {
+        Ok((media, rx)) => {
+            call.media = Some(media);
+            rx
+        }
+        Err(e) => {
+            warn!(uuid = %call.start.uuid, error = %e, "no media for the call: hanging up");
+            call.record.disposition = Some(Disposition::Failed);
+            let _ = call
+                .deps
+                .esl
+                .hangup(&call.start.uuid, "DESTINATION_OUT_OF_ORDER")
+                .await;
+            return call.finish().await;
+        }
+    };
+    call.input(Input::Answered).await;
+    let far = Instant::now() + Duration::from_secs(86_400);
+    while !call.ended {
+        let next_timer = call.timers.iter().map(|t| t.1).min().unwrap_or(far);
+        tokio::select! {
+            ev = media_rx.recv() => match ev {
+                Some(ev) => call.on_media(ev).await,
+                None => {
+                    debug!(uuid = %call.start.uuid, "media ended");
+                    call.ended = true;
+                }
+            },
+            Some(h) = heard_rx.recv() => call.on_heard(h).await,
+            c = channel.recv() => match c {
+                Some(ChannelInput::Dtmf(d)) => {
+                    call.record.dtmf.push(d);
+                    call.input(Input::Dtmf(d)).await;
+                }
+                Some(ChannelInput::Hangup { cause }) => {
+                    call.record.hangup_cause = Some(cause);
+                    call.input(Input::CalleeHungUp).await;
+                    call.ended = true;
+                }
+                None => call.ended = true,
+            },
+            _ = tokio::time::sleep_until(next_timer) => {
+                let now = Instant::now();
+                let due: Vec<Timer> = call.timers.iter().filter(|t| t.1 <= now).map(|t| t.0).collect();
+                call.timers.retain(|t| t.1 > now);
+                for t in due {
+                    call.input(Input::Timer(t)).await;
+                }
+            }
+        }
+    }
+    call.finish().await
+}
+
+impl Call {
+    fn now_ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    async fn input(&mut self, input: Input) {
+        let now = self.now_ms();
+        let directives = self.machine.step(now, input);
+        for d in directives {
+            self.carry_out(d).await;
+        }
+    }
+
+    async fn carry_out(&mut self, d: Directive) {
+        let uuid = self.start.uuid.clone();
+        match d {
+            Directive::Play {
+                id,
+                prompt,
+                from_ms,
+                barge_in,
+            } => {
+                let deps = self.deps.clone();
+                let (rate, values) = (self.start.rate, self.start.values.clone());
+                let audio =
+                    tokio::task::spawn_blocking(move || deps.prompts.audio(prompt, rate, &values))
+                        .await;
+                let audio = match audio {
+                    Ok(Ok(a)) => from_offset(&a, from_ms),
+                    Ok(Err(e)) => {
+                        warn!(%uuid, error = %e, "prompt unavailable");
+                        return Box::pin(self.input(Input::Failed(e.to_string()))).await;
+                    }
+                    Err(e) => {
+                        warn!(%uuid, error = %e, "prompt task failed");
+                        return;
+                    }
+                };
+                self.prompt_of.insert(id, prompt);
+                self.played = true;
+                if let Some(m) = &self.media {
+                    if let Err(e) = m.play(id, audio, barge_in).await {
+                        warn!(%uuid, error = %e, "cannot queue the prompt");
+                    }
+                }
+            }
+            Directive::Stop => {
+                if let Some(m) = &self.media {
+                    self.stopping.extend(self.prompt_of.keys().copied());
+                    let _ = m.stop(true).await;
+                }
+            }
+            Directive::Arm { timer, at_ms } => {
+                self.timers.retain(|t| {
+                    !matches!(
+                        (t.0, timer),
+                        (Timer::NoInput(_), Timer::NoInput(_)) | (Timer::MaxCall, Timer::MaxCall)
+                    )
+                });
+                self.timers
+                    .push((timer, self.t0 + Duration::from_millis(at_ms)));
+            }
+            Directive::Tag(t) => {
+                if !self.record.tags.contains(&t) {
+                    self.record.tags.push(t);
+                }
+            }
+            Directive::AddDnc => match (&self.deps.store, &self.start.phone_key) {
+                (Some(store), Some(key)) => {
+                    let entry = ListEntry {
+                        kind: ListKind::Dnc,
+                        added_at: unix_ms() / 1000,
+                        source: format!("call {uuid}: callee asked"),
+                    };
+                    match store.list_add(key, &entry) {
+                        Ok(()) => info!(%uuid, "number added to the DNC list"),
+                        Err(e) => warn!(%uuid, error = %e, "cannot record the DNC request"),
+                    }
+                }
+                _ => warn!(%uuid, "DNC requested but the call has no contact in the store"),
+            },
+            Directive::ScheduleCallback { at } => {
+                let at = at.unwrap_or(unix_ms() / 1000 + 2 * 3600);
+                self.record.callback_at = Some(at);
+            }
+            Directive::Transfer { queue, skills } => {
+                let dest = self.deps.transfer_to.replace("{queue}", &queue);
+                self.record.transferred_to = Some(queue.clone());
+                self.sync_record();
+                let vars = [
+                    ("aicall_disposition", "completed".to_string()),
+                    ("aicall_queue", queue.clone()),
+                    ("aicall_skills", skills.join(",")),
+                    ("aicall_conversation", self.record.conversation()),
+                ];
+                for (k, v) in vars {
+                    let v = v.replace(['\n', '\r'], " ");
+                    let _ = self
+                        .deps
+                        .esl
+                        .api(&format!("uuid_setvar {uuid} {k} {v}"))
+                        .await;
+                }
+                match self
+                    .deps
+                    .esl
+                    .api_ok(&format!("uuid_transfer {uuid} {dest}"))
+                    .await
+                {
+                    Ok(_) => info!(%uuid, %queue, "transferred to an agent queue"),
+                    Err(e) => {
+                        warn!(%uuid, error = %e, "transfer failed: hanging up");
+                        self.record.disposition = Some(Disposition::Failed);
+                        let _ = self.deps.esl.hangup(&uuid, "NORMAL_CLEARING").await;
+                    }
+                }
+                self.ended = true;
+            }
+            Directive::Hangup { disposition } => {
+                let decided = match disposition {
+                    Disposition::Dnc => "dnc_request".to_string(),
+                    Disposition::Voicemail => "voicemail".to_string(),
+                    Disposition::Callback => format!(
+                        "callback:{}",
+                        self.record
+                            .callback_at
+                            .unwrap_or(unix_ms() / 1000 + 2 * 3600)
+                    ),
+                    _ => "completed".to_string(),
+                };
+                let _ = self
+                    .deps
+                    .esl
+                    .api(&format!("uuid_setvar {uuid} aicall_disposition {decided}"))
+                    .await;
+                let _ = self
+                    .deps
+                    .esl
+                    .api(&format!(
+                        "uuid_setvar {uuid} aicall_outcome {}",
+                        disposition.as_str()
+                    ))
+                    .await;
+                if let Err(e) = self.deps.esl.hangup(&uuid, "NORMAL_CLEARING").await {
+                    warn!(%uuid, error = %e, "hangup failed");
+                }
+                self.ended = true;
+            }
+        }
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::StreamStarted { .. } => {
+                self.stream0 = Some(Instant::now());
+            }
+            MediaEvent::PromptStarted { id } => {
+                if let Some(end) = self.reply_end.take() {
+                    let ms = Instant::now().saturating_duration_since(end).as_millis() as u32;
+                    self.record.turn_latency_ms.push(ms);
+                }
+                if let Some(&p) = self.prompt_of.get(&id) {
+                    let text = self.deps.prompts.text(p, &self.start.values);
+                    self.record.turns.push(Turn {
+                        at_ms: self.now_ms(),
+                        speaker: Speaker::Bot,
+                        text,
+                        prompt: Some(self.deps.script.prompt(p).key.clone()),
+                        intent: None,
+                        confidence: None,
+                        asr_ms: None,
+                        nlu_ms: None,
+                        note: None,
+                    });
+                }
+                self.input(Input::PromptStarted { id }).await;
+            }
+            MediaEvent::PromptFinished { id, .. } => {
+                self.prompt_of.remove(&id);
+                self.input(Input::PromptFinished { id }).await;
+            }
+            MediaEvent::PromptInterrupted { id, played_ms, .. } => {
+                self.prompt_of.remove(&id);
+                if !self.stopping.contains(&id) {
+                    self.note_cut(id, played_ms);
+                }
+                self.stopping.retain(|&s| s != id);
+            }
+            MediaEvent::BargeIn(b) => {
+                self.record
+                    .barge_in_latency_ms
+                    .push(b.latency.as_millis() as u32);
+                self.note_cut(b.prompt, b.played_ms);
+                self.input(Input::BargedIn {
+                    id: b.prompt,
+                    played_ms: b.played_ms,
+                })
+                .await;
+            }
+            MediaEvent::SpeechStart(_) => self.input(Input::SpeechStarted).await,
+            MediaEvent::SpeechEnd(seg) => {
+                let end = match self.stream0 {
+                    Some(s0) => s0 + Duration::from_millis(seg.speech_end_ms),
+                    None => Instant::now(),
+                };
+                self.recognise(seg.samples, end);
+            }
+            MediaEvent::StreamDead {
+                channel_exists: Some(true),
+                ..
+            } => {
+                warn!(uuid = %self.start.uuid, "callee audio stopped on a live channel: ending the call");
+                let _ = self
+                    .deps
+                    .esl
+                    .hangup(&self.start.uuid, "NORMAL_CLEARING")
+                    .await;
+                self.record.disposition = Some(Disposition::Failed);
+                self.ended = true;
+            }
+            MediaEvent::StreamDead { .. } => {
+                self.input(Input::CalleeHungUp).await;
+                self.ended = true;
+            }
+            MediaEvent::RateMismatch { bytes, announced } => {
+                warn!(uuid = %self.start.uuid, bytes, announced, "media frames do not match the channel rate");
+            }
+        }
+    }
+
+    /// Marks the last bot line as cut by the callee.
+    fn note_cut(&mut self, _id: PromptId, played_ms: u32) {
+        if let Some(t) = self
+            .record
+            .turns
+            .iter_mut()
+            .rev()
+            .find(|t| t.speaker == Speaker::Bot)
+        {
+            t.note = Some(format!("cut after {played_ms} ms"));
+        }
+    }
+
+    /// Sends a segment to the decode pool; the result comes back on `heard_tx`.
+    fn recognise(&mut self, samples: Vec<i16>, speech_end: Instant) {
+        let f: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let tx = self.heard_tx.clone();
+        let ticket = self.deps.asr.try_submit(f, self.deps.asr_options.clone());
+        let deps = self.deps.clone();
+        let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
+        tokio::spawn(async move {
+            let result = match ticket {
+                Err(e) => Err(format!("recogniser: {e}")),
+                Ok(t) => match t.wait().await {
+                    Err(e) => Err(format!("recogniser: {e}")),
+                    Ok(h) => Ok(h),
+                },
+            };
+            let back = match result {
+                Err(e) => HeardBack {
+                    speech_end,
+                    result: Err(e),
+                    nlu_ms: 0,
+                },
+                Ok(h) if h.text.trim().is_empty() => HeardBack {
+                    speech_end,
+                    result: Ok((h, None)),
+                    nlu_ms: 0,
+                },
+                Ok(h) => {
+                    let started = std::time::Instant::now();
+                    let text = h.text.clone();
+                    let understood = tokio::task::spawn_blocking(move || {
+                        let now = Utc::now().with_timezone(&deps.tz);
+                        deps.nlu.classify(&Utterance {
+                            text: &text,
+                            prompt: prompt_text.as_deref(),
+                            hour: None,
+                            now: Some(now),
+                        })
+                    })
+                    .await;
+                    let nlu_ms = started.elapsed().as_millis() as u64;
+                    match understood {
+                        Ok(Ok(u)) => HeardBack {
+                            speech_end,
+                            result: Ok((h, Some(u))),
+                            nlu_ms,
+                        },
+                        Ok(Err(e)) => HeardBack {
+                            speech_end,
+                            result: Err(format!("intent model: {e}")),
+                            nlu_ms,
+                        },
+                        Err(e) => HeardBack {
+                            speech_end,
+                            result: Err(format!("intent task: {e}")),
+                            nlu_ms,
+                        },
+                    }
+                }
+            };
+            let _ = tx.send(back).await;
+        });
+    }
+
+    async fn on_heard(&mut self, h: HeardBack) {
+        self.reply_end = Some(h.speech_end);
+        let at_ms = h.speech_end.saturating_duration_since(self.t0).as_millis() as u64;
+        match h.result {
+            Err(e) => {
+                self.record.turns.push(Turn {
+                    at_ms,
+                    speaker: Speaker::Callee,
+                    text: String::new(),
+                    prompt: None,
+                    intent: None,
+                    confidence: None,
+                    asr_ms: None,
+                    nlu_ms: None,
+                    note: Some(format!("not understood: {e}")),
+                });
+                self.input(Input::Failed(e)).await;
+            }
+            Ok((hyp, None)) => {
+                debug!(uuid = %self.start.uuid, suppressed = ?hyp.suppressed, "speech without text");
+                self.reply_end = None;
+                self.input(Input::Unintelligible).await;
+            }
+            Ok((hyp, Some(u))) => {
+                let reply = Reply::new(&hyp.text, &u);
+                self.record.turns.push(Turn {
+                    at_ms,
+                    speaker: Speaker::Callee,
+                    text: hyp.text.clone(),
+                    prompt: None,
+                    intent: Some(u.label.as_str().to_owned()),
+                    confidence: Some(u.confidence),
+                    asr_ms: Some(hyp.decode_ms),
+                    nlu_ms: Some(h.nlu_ms),
+                    note: None,
+                });
+                self.played = false;
+                self.input(Input::Heard(reply)).await;
+                if !self.played {
+                    // Not a turn (a backchannel over a prompt, a held reply): no latency.
+                    self.reply_end = None;
+                }
+            }
+        }
+    }
+
+    fn sync_record(&mut self) {
+        self.record.path = self.machine.path().to_vec();
+        self.record.decisions = self
+            .machine
+            .decisions()
+            .iter()
+            .map(DecisionLine::from)
+            .collect();
+        self.record.barge_ins = self
+            .machine
+            .barge_ins()
+            .iter()
+            .map(BargeLine::from)
+            .collect();
+        if self.record.disposition.is_none() {
+            self.record.disposition = self.machine.disposition();
+        }
+        if self.record.callback_at.is_none() {
+            self.record.callback_at = self.machine.callback_at();
+        }
+    }
+
+    async fn finish(mut self) -> CallRecord {
+        if !self.machine.is_ended() {
+            let now = self.now_ms();
+            self.machine.step(now, Input::CalleeHungUp);
+        }
+        self.sync_record();
+        self.record.ended_at = unix_ms();
+        if let Some(m) = self.media.take() {
+            m.close().await;
+        }
+        if let Some(store) = &self.deps.store {
+            if let Err(e) = self.record.save(store.as_ref()) {
+                warn!(uuid = %self.record.uuid, error = %e, "cannot save the call record");
+            }
+        }
+        self.record
+    }
+}

@@ -1,0 +1,172 @@
+//! The call record: what the supervisor, the agent who takes a transfer, and the feedback loop
+//! (lead scores, script quality) read about one call — its CDR, the transcript with timings,
+//! intents and barge-ins, the path through the graph, every decision, and the latency figures.
+//! Stored as JSON sealed with the PII key (transcripts are personal data).
+
+use serde::{Deserialize, Serialize};
+
+use super::machine::{BargeRecord, Decision};
+use super::script::Disposition;
+use crate::store::{Store, StoreError};
+
+/// Who spoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Bot,
+    Callee,
+}
+
+/// One line of the transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// Call time (ms after answer) the line started.
+    pub at_ms: u64,
+    pub speaker: Speaker,
+    pub text: String,
+    /// The bot's prompt key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The callee's intent and its confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// Recognition and understanding time of a callee line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nlu_ms: Option<u64>,
+    /// The bot's prompt was cut by the callee (played ms), or the callee's line was held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Everything about one answered call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub uuid: String,
+    pub campaign: String,
+    pub contact_id: Option<u64>,
+    pub script: String,
+    /// Unix ms.
+    pub answered_at: i64,
+    pub ended_at: i64,
+    pub disposition: Option<Disposition>,
+    pub hangup_cause: Option<String>,
+    pub transferred_to: Option<String>,
+    pub callback_at: Option<i64>,
+    pub tags: Vec<String>,
+    pub path: Vec<String>,
+    pub turns: Vec<Turn>,
+    pub decisions: Vec<DecisionLine>,
+    pub barge_ins: Vec<BargeLine>,
+    /// End of the callee's speech → first frame of the bot's next prompt, per turn.
+    pub turn_latency_ms: Vec<u32>,
+    /// Speech onset → prompt stopped, per barge-in by speech.
+    pub barge_in_latency_ms: Vec<u32>,
+    pub dtmf: String,
+}
+
+/// A decision, stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionLine {
+    pub at_ms: u64,
+    pub node: String,
+    pub what: String,
+}
+
+impl From<&Decision> for DecisionLine {
+    fn from(d: &Decision) -> Self {
+        DecisionLine {
+            at_ms: d.at_ms,
+            node: d.node.clone(),
+            what: d.what.clone(),
+        }
+    }
+}
+
+/// A barge-in, stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BargeLine {
+    pub at_ms: u64,
+    pub prompt: String,
+    pub played_ms: u32,
+    pub verdict: String,
+    pub mode: String,
+}
+
+impl From<&BargeRecord> for BargeLine {
+    fn from(b: &BargeRecord) -> Self {
+        BargeLine {
+            at_ms: b.at_ms,
+            prompt: b.prompt.clone(),
+            played_ms: b.played_ms,
+            verdict: format!("{:?}", b.verdict).to_lowercase(),
+            mode: b.mode.to_owned(),
+        }
+    }
+}
+
+impl CallRecord {
+    /// Writes the record (sealed) to the store.
+    pub fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
+        // A struct of strings, numbers and vectors always serialises.
+        let json = serde_json::to_vec(self).map_err(|e| StoreError::Corrupt {
+            key: format!("call {}", self.uuid),
+            reason: e.to_string(),
+        })?;
+        store.put_call_record(&self.campaign, &self.uuid, &json)
+    }
+
+    /// Reads a call's record.
+    pub fn load(
+        store: &dyn Store,
+        campaign: &str,
+        uuid: &str,
+    ) -> Result<Option<CallRecord>, StoreError> {
+        match store.call_record(campaign, uuid)? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: format!("call {uuid}"),
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of a campaign.
+    pub fn all(store: &dyn Store, campaign: &str) -> Result<Vec<CallRecord>, StoreError> {
+        store
+            .call_records(campaign)?
+            .iter()
+            .map(|b| {
+                serde_json::from_slice(b).map_err(|e| StoreError::Corrupt {
+                    key: format!("call record of {campaign}"),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The conversation so far as an agent reads it on transfer: one line per turn.
+    pub fn conversation(&self) -> String {
+        self.turns
+            .iter()
+            .map(|t| {
+                let who = match t.speaker {
+                    Speaker::Bot => "bot",
+                    Speaker::Callee => "callee",
+                };
+                match &t.intent {
+                    Some(i) => format!("{who}: {} [{i}]", t.text),
+                    None => format!("{who}: {}", t.text),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}

@@ -1,0 +1,194 @@
+//! The AI call end to end through the switch simulator: the real dialer, ESL client, media
+//! engine (unicast L16 over UDP), Whisper ASR, intent model and script engine, with the demo
+//! campaign's rendered Mandarin prompts and callee replies (`scripts/setup` renders them into
+//! `.setup/speech`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aicall::call::campaign::{self, CampaignRun, Models};
+use aicall::call::script::Disposition;
+use aicall::cli::demo::demo_settings;
+use aicall::media::MediaConfig;
+use aicall::sim::{Scenarios, SimConfig, SimSwitch};
+use aicall::store::{PiiCipher, SledStore, Store};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn callee(number: &str, steps: &str) -> String {
+    format!("[[callee]]\nnumber = \"{number}\"\nrate = 8000\nring_ms = 300\nscript = [{steps}]\n\n")
+}
+
+fn say(file: &str) -> String {
+    let p = root().join(".setup/speech/callee").join(file);
+    assert!(p.is_file(), "{} missing: run scripts/setup", p.display());
+    format!("{{ say = \"{}\" }}", p.display())
+}
+
+const WAIT: &str = "{ wait_bot_audio = 8000 }, { wait_bot_silence_ms = 700 }";
+
+#[test]
+fn a_campaign_converses_through_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    // Five callees: interested → transfer; price question → answer → affirm → transfer;
+    // busy → callback slot; DNC request → DNC list; talks over the greeting → barge-in.
+    let callees = [
+        callee(
+            "13900000001",
+            &format!("{WAIT}, {}, {WAIT}, {}, {{ silence_ms = 15000 }}", say("affirm_start.wav"), say("interested.wav")),
+        ),
+        callee(
+            "13900000002",
+            &format!(
+                "{WAIT}, {}, {WAIT}, {}, {WAIT}, {}, {{ silence_ms = 15000 }}",
+                say("affirm_start.wav"),
+                say("ask_price.wav"),
+                say("affirm_ok.wav")
+            ),
+        ),
+        callee("13900000003", &format!("{WAIT}, {}, {{ silence_ms = 15000 }}", say("busy.wav"))),
+        callee("13900000004", &format!("{WAIT}, {}, {{ silence_ms = 15000 }}", say("dnc.wav"))),
+        callee(
+            "13900000005",
+            &format!(
+                "{{ wait_bot_audio = 8000 }}, {{ silence_ms = 1200 }}, {}, {WAIT}, {}, {{ silence_ms = 15000 }}",
+                say("who.wav"),
+                say("deny.wav")
+            ),
+        ),
+    ]
+    .concat();
+    let scenarios = Scenarios::parse(&callees, dir.path()).unwrap();
+    let contacts = dir.path().join("contacts.csv");
+    std::fs::write(
+        &contacts,
+        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n",
+    )
+    .unwrap();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let models = Models::load(
+        &root().join("models/whisper-base"),
+        &root().join("models/intent"),
+        workers,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sim = SimSwitch::start(SimConfig {
+            scenarios,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SledStore::open_with(&dir.path().join("db"), PiiCipher::new([7; 32])).unwrap(),
+        );
+        let run = CampaignRun {
+            name: "e2e".into(),
+            script: root().join("examples/insurance/script.toml"),
+            contacts: contacts.clone(),
+            settings: demo_settings("sofia/gateway/${gateway}/${phone}", 5),
+            esl_addr: sim.addr().to_string(),
+            esl_password: "ClueCon".into(),
+            media: MediaConfig {
+                port_first: 31_000,
+                switch_port_first: 35_000,
+                ..MediaConfig::default()
+            },
+            transfer_to: "aicall_queue_{queue} XML default".into(),
+            tz: chrono_tz::Asia::Shanghai,
+        };
+        let result = campaign::run(store.clone(), &models, &run).await.unwrap();
+        sim.stop().await;
+
+        assert_eq!(result.dialer.originated, 5);
+        assert_eq!(result.records.len(), 5, "every call answered");
+        let by_contact = |phone_tail: &str| {
+            let c = store
+                .contacts("e2e")
+                .unwrap()
+                .into_iter()
+                .find(|c| c.pii.phone.ends_with(phone_tail))
+                .unwrap();
+            let r = result
+                .records
+                .iter()
+                .find(|r| r.contact_id == Some(c.id))
+                .unwrap()
+                .clone();
+            (c, r)
+        };
+        let show = |r: &aicall::call::CallRecord| {
+            format!(
+                "path {:?}\nturns {:#?}\ndecisions {:#?}",
+                r.path, r.turns, r.decisions
+            )
+        };
+
+        // Interested → transfer to the sales queue, tagged.
+        let (_, r) = by_contact("0001");
+        assert_eq!(
+            r.disposition,
+            Some(Disposition::Transferred),
+            "{}",
+            show(&r)
+        );
+        assert_eq!(r.transferred_to.as_deref(), Some("sales"), "{}", show(&r));
+        assert!(r.tags.contains(&"interested".to_string()));
+
+        // Price question → price answer → affirm → transfer.
+        let (_, r) = by_contact("0002");
+        assert!(r.path.contains(&"price".to_string()), "{}", show(&r));
+        assert_eq!(r.transferred_to.as_deref(), Some("sales"), "{}", show(&r));
+
+        // Busy → callback at the time named (tomorrow 15:00 Shanghai). (The demo settings
+        // allow one attempt; with attempts left the dialer schedules it: tests/dialer.rs.)
+        let (_, r) = by_contact("0003");
+        assert_eq!(r.disposition, Some(Disposition::Callback), "{}", show(&r));
+        let at = r.callback_at.expect("callback time");
+        let local = chrono::DateTime::from_timestamp(at, 0)
+            .unwrap()
+            .with_timezone(&chrono_tz::Asia::Shanghai);
+        assert_eq!(local.format("%H:%M").to_string(), "15:00", "{}", show(&r));
+
+        // DNC → the number is on the DNC list.
+        let (c, r) = by_contact("0004");
+        assert_eq!(r.disposition, Some(Disposition::Dnc), "{}", show(&r));
+        assert!(store.list_flags(&c.phone_key).unwrap().dnc);
+
+        // Barge-in on the greeting: stopped by speech, answered, then the callee declined.
+        let (_, r) = by_contact("0005");
+        let b = r
+            .barge_ins
+            .first()
+            .unwrap_or_else(|| panic!("no barge-in: {}", show(&r)));
+        assert_eq!(b.prompt, "greeting");
+        assert_eq!(b.verdict, "real");
+        assert!(r.path.contains(&"identity".to_string()), "{}", show(&r));
+        assert_eq!(
+            r.disposition,
+            Some(Disposition::NotInterested),
+            "{}",
+            show(&r)
+        );
+        assert!(!r.barge_in_latency_ms.is_empty());
+
+        // Records are in the store (sealed), with latencies measured.
+        let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
+        assert_eq!(stored.len(), 5);
+        assert!(result.summary.turn_ms.len() >= 5);
+        let line = result.summary.last_line();
+        assert!(
+            line.starts_with("calls=5 answered=5 turn_p50_ms="),
+            "{line}"
+        );
+    });
+}
