@@ -71,6 +71,7 @@ pub enum ChannelInput {
 
 /// A recognised (or failed) reply coming back from the decode pool.
 struct HeardBack {
+    generation: u64,
     speech_end: Instant,
     result: Result<(Hypothesis, Option<crate::nlu::Understanding>), String>,
     nlu_ms: u64,
@@ -101,6 +102,12 @@ struct Call {
     ended: bool,
     /// A prompt was queued since the flag was cleared (turn latency bookkeeping).
     played: bool,
+    /// The callee's current turn so far (16 kHz): segments split by a pause are recognised
+    /// together when the callee goes on before the bot has answered.
+    utterance: Vec<i16>,
+    /// Generation of the recognition in flight; results of older ones are dropped.
+    generation: u64,
+    awaiting: bool,
 }
 
 /// Runs one call to its end and returns its record (also saved to the store when there is
@@ -146,6 +153,9 @@ pub async fn run(
         heard_tx,
         ended: false,
         played: false,
+        utterance: Vec::new(),
+        generation: 0,
+        awaiting: false,
     };
     let mut media_rx = match call
         .deps
@@ -405,13 +415,29 @@ impl Call {
                 })
                 .await;
             }
-            MediaEvent::SpeechStart(_) => self.input(Input::SpeechStarted).await,
+            MediaEvent::SpeechStart(_) => {
+                if self.awaiting {
+                    // The callee goes on after a pause before we answered: the reply in
+                    // flight is incomplete; it is recognised again with what follows.
+                    self.generation += 1;
+                    self.awaiting = false;
+                }
+                self.input(Input::SpeechStarted).await
+            }
             MediaEvent::SpeechEnd(seg) => {
                 let end = match self.stream0 {
                     Some(s0) => s0 + Duration::from_millis(seg.speech_end_ms),
                     None => Instant::now(),
                 };
-                self.recognise(seg.samples, end);
+                // Bound what a callee who never stops can pile up (30 s at 16 kHz).
+                if self.utterance.len() + seg.samples.len() > 30 * 16_000 {
+                    self.utterance.clear();
+                }
+                self.utterance.extend_from_slice(&seg.samples);
+                self.generation += 1;
+                self.awaiting = true;
+                let samples = self.utterance.clone();
+                self.recognise(samples, end);
             }
             MediaEvent::StreamDead {
                 channel_exists: Some(true),
@@ -456,6 +482,7 @@ impl Call {
         let ticket = self.deps.asr.try_submit(f, self.deps.asr_options.clone());
         let deps = self.deps.clone();
         let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
+        let generation = self.generation;
         tokio::spawn(async move {
             let result = match ticket {
                 Err(e) => Err(format!("recogniser: {e}")),
@@ -466,11 +493,13 @@ impl Call {
             };
             let back = match result {
                 Err(e) => HeardBack {
+                    generation,
                     speech_end,
                     result: Err(e),
                     nlu_ms: 0,
                 },
                 Ok(h) if h.text.trim().is_empty() => HeardBack {
+                    generation,
                     speech_end,
                     result: Ok((h, None)),
                     nlu_ms: 0,
@@ -491,16 +520,19 @@ impl Call {
                     let nlu_ms = started.elapsed().as_millis() as u64;
                     match understood {
                         Ok(Ok(u)) => HeardBack {
+                            generation,
                             speech_end,
                             result: Ok((h, Some(u))),
                             nlu_ms,
                         },
                         Ok(Err(e)) => HeardBack {
+                            generation,
                             speech_end,
                             result: Err(format!("intent model: {e}")),
                             nlu_ms,
                         },
                         Err(e) => HeardBack {
+                            generation,
                             speech_end,
                             result: Err(format!("intent task: {e}")),
                             nlu_ms,
@@ -513,6 +545,12 @@ impl Call {
     }
 
     async fn on_heard(&mut self, h: HeardBack) {
+        if h.generation != self.generation {
+            debug!(uuid = %self.start.uuid, "partial reply superseded by the rest of the turn");
+            return;
+        }
+        self.awaiting = false;
+        self.utterance.clear();
         self.reply_end = Some(h.speech_end);
         let at_ms = h.speech_end.saturating_duration_since(self.t0).as_millis() as u64;
         match h.result {

@@ -428,6 +428,16 @@ impl CallMachine {
     /// Every prompt of the current say has played.
     fn said(&mut self) {
         let deferred = self.deferred.take();
+        // Slots in a reply held over the prompt still count (明天下午三点 said after the
+        // callback confirmation began).
+        if let Some(r) = &deferred {
+            if let Some(at) = r.callback_at {
+                self.callback_at = Some(at);
+            }
+            if let Some(a) = r.amount {
+                self.amount = Some(a);
+            }
+        }
         let script = self.script.clone();
         let node = &script.nodes[self.node];
         match self.then {

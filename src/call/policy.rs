@@ -139,12 +139,28 @@ pub enum Interruption {
     Echo,
 }
 
+/// Characters that make even a one- or two-character reply a real turn (不, 别, 停 …).
+const TURN_TAKERS: &[char] = &['不', '别', '停', '等', '没', '谁', '啥', '喂', '什', '多', '钱', '要'];
+/// English words that take the turn however short the reply.
+const TURN_WORDS: &[&str] = &["no", "stop", "wait", "what", "who", "nope", "hello"];
+
+/// A very short reply (one or two characters, one English word) that is not a refusal or a
+/// question: over a prompt it is almost always an acknowledgement the recogniser misheard
+/// (嗯 → 诺, 哦 → 喔 …).
+fn is_short_acknowledgement(t: &str) -> bool {
+    if t.is_ascii() {
+        return !t.is_empty() && t.len() <= 6 && !TURN_WORDS.contains(&t);
+    }
+    t.chars().count() <= 2 && !t.chars().any(|c| TURN_TAKERS.contains(&c))
+}
+
 /// Classifies speech heard while a prompt plays.
 pub fn interruption(transcript: &str, playing_text: Option<&str>) -> Interruption {
-    if normalize(transcript).is_empty() {
+    let t = normalize(transcript);
+    if t.is_empty() {
         return Interruption::Noise;
     }
-    if is_backchannel(transcript) {
+    if is_backchannel(transcript) || is_short_acknowledgement(&t) {
         return Interruption::Backchannel;
     }
     if let Some(p) = playing_text {
@@ -209,6 +225,10 @@ mod tests {
     fn interruptions_are_classified() {
         let playing = "我们最近推出了一款百万医疗险，住院费用最高可以报销一百万";
         assert_eq!(interruption("", Some(playing)), Interruption::Noise);
+        assert_eq!(interruption("诺。", Some(playing)), Interruption::Backchannel);
+        assert_eq!(interruption("不用", Some(playing)), Interruption::Real);
+        assert_eq!(interruption("谁啊", Some(playing)), Interruption::Real);
+        assert_eq!(interruption("No.", Some(playing)), Interruption::Real);
         assert_eq!(
             interruption("嗯。", Some(playing)),
             Interruption::Backchannel

@@ -1,5 +1,5 @@
-//! The call service: listens on its own ESL connection for channels of a campaign being
-//! answered (the dialer originates them with `aicall_campaign` / `aicall_contact` channel
+//! The call service: listens on its own ESL connection for answered channels of a campaign
+//! entering the park loop (the dialer originates them with `aicall_campaign` / `aicall_contact` channel
 //! variables and `&park()`), starts a call driver for each, and routes each channel's DTMF and
 //! hangup events to its driver. Returns the call records when told to stop and every call has
 //! ended. Also computes the campaign summary figures (answer rate, intents, dispositions,
@@ -18,7 +18,7 @@ use crate::esl::{ClientEvent, EventKind, EventStream};
 use crate::pii::Pii;
 
 /// Events the service needs on its connection.
-pub const EVENTS: &[&str] = &["CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "DTMF"];
+pub const EVENTS: &[&str] = &["CHANNEL_PARK", "CHANNEL_HANGUP_COMPLETE", "DTMF"];
 
 /// Runs calls for `deps.campaign` until `stop` turns true and no call is live.
 pub async fn serve(
@@ -39,8 +39,12 @@ pub async fn serve(
                 Some(ClientEvent::Event(ev)) => {
                     let Some(uuid) = ev.unique_id().map(str::to_owned) else { continue };
                     match ev.kind() {
-                        EventKind::ChannelAnswer => {
-                            if ev.variable("aicall_campaign") != Some(deps.campaign.as_str()) {
+                        // Media starts in the park loop (FreeSWITCH accepts `unicast` only
+                        // there): the answered channel's `&park()`, not its answer.
+                        EventKind::ChannelPark => {
+                            if ev.variable("aicall_campaign") != Some(deps.campaign.as_str())
+                                || calls.contains_key(&uuid)
+                            {
                                 continue;
                             }
                             let rate = ev
