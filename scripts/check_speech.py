@@ -95,7 +95,9 @@ def transcribe(aicall, wav):
 
 
 def intent(aicall, text, prompt):
-    out = run(aicall, "intent", text or " ", "--prompt", prompt, "--now", NOW)
+    if not units(text):
+        return "(empty)"  # nothing to classify (aicall intent refuses an empty reply)
+    out = run(aicall, "intent", text, "--prompt", prompt, "--now", NOW)
     label = re.search(r"^label: (\S+)", out, re.M)
     slot = re.search(r"^callback: (.+)$", out, re.M)
     label = label.group(1) if label else "?"
