@@ -279,12 +279,13 @@ def render(rows, args):
         try:
             audio = tts.speak(text, voice, speed)
         except SpeechError as e:
+            write_index(args.out_dir, index)  # keep what is done for the next run
             raise SpeechError(f"{args.speech_tsv}:{no} ({file}): {e}")
         audio = normalise(trim_silence(resample(audio, args.rate), args.rate), args.rate)
         write_wav(out, audio, args.rate)
         seconds = len(audio) / args.rate
         print(f"  {file}  {seconds:.2f} s  ({voice} x{speed:g}, "
-              f"{time.monotonic() - started:.1f} s to render)")
+              f"{time.monotonic() - started:.1f} s to render)", flush=True)
         index.append((file, voice, speed, text, seconds, key))
         rendered += 1
     return index, rendered
