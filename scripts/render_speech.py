@@ -79,6 +79,8 @@ def read_speech_tsv(path):
         if re.search(r"[A-Za-z]", text):
             raise SpeechError(f"{where}: only Mandarin text is supported (Latin letters found); "
                               "write words like 'OK' in Chinese characters")
+        if not re.search(r"[\u4e00-\u9fff0-9]", text):
+            raise SpeechError(f"{where}: the text has nothing to say (no Chinese characters)")
         seen[file] = no
         rows.append((no, file, voice, text, speed))
     if not rows:
