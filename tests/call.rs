@@ -39,7 +39,7 @@ fn a_campaign_converses_through_the_simulator() {
     let callees = [
         callee(
             "13900000001",
-            &format!("{WAIT}, {}, {WAIT}, {}, {{ silence_ms = 15000 }}", say("affirm_start.wav"), say("interested.wav")),
+            &format!("{WAIT}, {}, {WAIT}, {}, {{ silence_ms = 15000 }}", say("affirm_start.wav"), say("affirm_ok.wav")),
         ),
         callee(
             "13900000002",

@@ -140,7 +140,9 @@ pub enum Interruption {
 }
 
 /// Characters that make even a one- or two-character reply a real turn (不, 别, 停 …).
-const TURN_TAKERS: &[char] = &['不', '别', '停', '等', '没', '谁', '啥', '喂', '什', '多', '钱', '要'];
+const TURN_TAKERS: &[char] = &[
+    '不', '别', '停', '等', '没', '谁', '啥', '喂', '什', '多', '钱', '要',
+];
 /// English words that take the turn however short the reply.
 const TURN_WORDS: &[&str] = &["no", "stop", "wait", "what", "who", "nope", "hello"];
 
@@ -225,7 +227,10 @@ mod tests {
     fn interruptions_are_classified() {
         let playing = "我们最近推出了一款百万医疗险，住院费用最高可以报销一百万";
         assert_eq!(interruption("", Some(playing)), Interruption::Noise);
-        assert_eq!(interruption("诺。", Some(playing)), Interruption::Backchannel);
+        assert_eq!(
+            interruption("诺。", Some(playing)),
+            Interruption::Backchannel
+        );
         assert_eq!(interruption("不用", Some(playing)), Interruption::Real);
         assert_eq!(interruption("谁啊", Some(playing)), Interruption::Real);
         assert_eq!(interruption("No.", Some(playing)), Interruption::Real);
