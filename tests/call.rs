@@ -103,7 +103,7 @@ fn a_campaign_converses_through_the_simulator() {
                 switch_port_first: 35_000,
                 ..MediaConfig::default()
             },
-            transfer_to: "aicall_queue_{queue} XML default".into(),
+            transfer_to: "aicall_queue_{queue} XML aicall".into(),
             tz: chrono_tz::Asia::Shanghai,
         };
         let result = campaign::run(store.clone(), &models, &run).await.unwrap();

@@ -168,7 +168,7 @@ async fn run_demo(
             switch_ip: media_ip,
             ..MediaConfig::default()
         },
-        transfer_to: "aicall_queue_{queue} XML default".into(),
+        transfer_to: "aicall_queue_{queue} XML aicall".into(),
         tz: chrono_tz::Asia::Shanghai,
     };
     println!(
