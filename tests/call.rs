@@ -60,13 +60,15 @@ fn a_campaign_converses_through_the_simulator() {
                 say("deny.wav")
             ),
         ),
+        // Presses 0 during the greeting: DTMF 0 transfers to a human.
+        callee("13900000006", "{ wait_bot_audio = 8000 }, { silence_ms = 1000 }, { dtmf = \"0\" }, { silence_ms = 15000 }"),
     ]
     .concat();
     let scenarios = Scenarios::parse(&callees, dir.path()).unwrap();
     let contacts = dir.path().join("contacts.csv");
     std::fs::write(
         &contacts,
-        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n",
+        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n13900000006,六\n",
     )
     .unwrap();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -95,7 +97,7 @@ fn a_campaign_converses_through_the_simulator() {
             name: "e2e".into(),
             script: root().join("examples/insurance/script.toml"),
             contacts: contacts.clone(),
-            settings: demo_settings("sofia/gateway/${gateway}/${phone}", 5),
+            settings: demo_settings("sofia/gateway/${gateway}/${phone}", 6),
             esl_addr: sim.addr().to_string(),
             esl_password: "ClueCon".into(),
             media: MediaConfig {
@@ -109,8 +111,8 @@ fn a_campaign_converses_through_the_simulator() {
         let result = campaign::run(store.clone(), &models, &run).await.unwrap();
         sim.stop().await;
 
-        assert_eq!(result.dialer.originated, 5);
-        assert_eq!(result.records.len(), 5, "every call answered");
+        assert_eq!(result.dialer.originated, 6);
+        assert_eq!(result.records.len(), 6, "every call answered");
         let by_contact = |phone_tail: &str| {
             let c = store
                 .contacts("e2e")
@@ -181,13 +183,18 @@ fn a_campaign_converses_through_the_simulator() {
         );
         assert!(!r.barge_in_latency_ms.is_empty());
 
+        // DTMF 0 during the greeting: stop, transfer to the service queue.
+        let (_, r) = by_contact("0006");
+        assert_eq!(r.dtmf, "0", "{}", show(&r));
+        assert_eq!(r.transferred_to.as_deref(), Some("service"), "{}", show(&r));
+
         // Records are in the store (sealed), with latencies measured.
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
-        assert_eq!(stored.len(), 5);
+        assert_eq!(stored.len(), 6);
         assert!(result.summary.turn_ms.len() >= 5);
         let line = result.summary.last_line();
         assert!(
-            line.starts_with("calls=5 answered=5 turn_p50_ms="),
+            line.starts_with("calls=6 answered=6 turn_p50_ms="),
             "{line}"
         );
     });

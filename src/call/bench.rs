@@ -80,6 +80,30 @@ pub fn noises() -> Vec<(String, Vec<f32>)> {
     out
 }
 
+/// Speech in a 16 kHz clip as the call's VAD counts it: the webrtc-vad segmenter with the
+/// media engine's default settings, voiced ms summed over segments.
+pub fn voiced_ms(samples: &[f32]) -> u32 {
+    use crate::media::vad::{Segmenter, VadEvent, WebRtcDetector};
+    let cfg = crate::media::VadConfig::default();
+    let mut detector = WebRtcDetector::new(&cfg);
+    let mut segmenter = Segmenter::new(&cfg);
+    let pcm: Vec<i16> = samples
+        .iter()
+        .map(|&x| (x * 32768.0).clamp(-32768.0, 32767.0) as i16)
+        .collect();
+    // Silence before (the detector's warm-up) and after (to close the last segment).
+    let (lead, tail) = (vec![0i16; 8000], vec![0i16; 16_000]);
+    let mut voiced = 0;
+    for part in [lead.as_slice(), &pcm, &tail] {
+        detector.push(part, |frame, v| {
+            if let Some(VadEvent::End(s)) = segmenter.push(frame, v) {
+                voiced += s.voiced_ms;
+            }
+        });
+    }
+    voiced
+}
+
 /// Runs the decision benchmark over the fixtures in `callee_dir` (with `index.tsv`).
 pub fn barge_in_decisions(
     pool: &DecodePool,
@@ -90,11 +114,12 @@ pub fn barge_in_decisions(
     let index = std::fs::read_to_string(callee_dir.join("index.tsv"))?;
     let mut f = BargeInFigures::default();
     let decide = |samples: Vec<f32>| -> anyhow::Result<(String, Interruption)> {
+        let voiced = voiced_ms(&samples);
         let h = pool
             .try_submit(samples, options.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .wait_blocking()?;
-        let v = interruption(&h.text, Some(playing));
+        let v = interruption(&h.text, Some(playing), Some(voiced));
         Ok((h.text, v))
     };
     for line in index.lines().skip(1) {

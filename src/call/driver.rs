@@ -105,6 +105,7 @@ struct Call {
     /// The callee's current turn so far (16 kHz): segments split by a pause are recognised
     /// together when the callee goes on before the bot has answered.
     utterance: Vec<i16>,
+    utterance_voiced_ms: u32,
     /// Generation of the recognition in flight; results of older ones are dropped.
     generation: u64,
     awaiting: bool,
@@ -154,6 +155,7 @@ pub async fn run(
         ended: false,
         played: false,
         utterance: Vec::new(),
+        utterance_voiced_ms: 0,
         generation: 0,
         awaiting: false,
     };
@@ -432,8 +434,10 @@ impl Call {
                 // Bound what a callee who never stops can pile up (30 s at 16 kHz).
                 if self.utterance.len() + seg.samples.len() > 30 * 16_000 {
                     self.utterance.clear();
+                    self.utterance_voiced_ms = 0;
                 }
                 self.utterance.extend_from_slice(&seg.samples);
+                self.utterance_voiced_ms += seg.voiced_ms;
                 self.generation += 1;
                 self.awaiting = true;
                 let samples = self.utterance.clone();
@@ -551,6 +555,7 @@ impl Call {
         }
         self.awaiting = false;
         self.utterance.clear();
+        let voiced_ms = std::mem::take(&mut self.utterance_voiced_ms);
         self.reply_end = Some(h.speech_end);
         let at_ms = h.speech_end.saturating_duration_since(self.t0).as_millis() as u64;
         match h.result {
@@ -574,7 +579,8 @@ impl Call {
                 self.input(Input::Unintelligible).await;
             }
             Ok((hyp, Some(u))) => {
-                let reply = Reply::new(&hyp.text, &u);
+                let mut reply = Reply::new(&hyp.text, &u);
+                reply.voiced_ms = Some(voiced_ms);
                 self.record.turns.push(Turn {
                     at_ms,
                     speaker: Speaker::Callee,

@@ -41,6 +41,8 @@ pub struct Reply {
     pub callback_text: Option<String>,
     pub amount: Option<f64>,
     pub keywords: Vec<String>,
+    /// Speech the VAD found in the reply, when known.
+    pub voiced_ms: Option<u32>,
 }
 
 impl Reply {
@@ -59,6 +61,7 @@ impl Reply {
                 .map(|c| c.at.format("%m月%d日 %H:%M").to_string()),
             amount: u.slots.amounts.first().map(|a| a.value),
             keywords: u.keywords.iter().map(|k| (*k).to_owned()).collect(),
+            voiced_ms: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl Reply {
             callback_text: None,
             amount: None,
             keywords: Vec::new(),
+            voiced_ms: None,
         }
     }
 }
@@ -563,7 +567,7 @@ impl CallMachine {
                     .stopped
                     .first()
                     .and_then(|q| self.script.prompts[q.prompt].text.clone());
-                match policy::interruption(&reply.text, stopped_text.as_deref()) {
+                match policy::interruption(&reply.text, stopped_text.as_deref(), reply.voiced_ms) {
                     Interruption::Real => {
                         self.record_barge(Interruption::Real, "speech");
                         self.stopped.clear();
@@ -579,7 +583,8 @@ impl CallMachine {
                 }
             }
             Phase::Speaking => {
-                let verdict = policy::interruption(&reply.text, playing.as_deref());
+                let verdict =
+                    policy::interruption(&reply.text, playing.as_deref(), reply.voiced_ms);
                 if verdict != Interruption::Real {
                     self.log(format!(
                         "heard {:?} over the prompt: {verdict:?}, prompt goes on",

@@ -156,13 +156,29 @@ fn is_short_acknowledgement(t: &str) -> bool {
     t.chars().count() <= 2 && !t.chars().any(|c| TURN_TAKERS.contains(&c))
 }
 
-/// Classifies speech heard while a prompt plays.
-pub fn interruption(transcript: &str, playing_text: Option<&str>) -> Interruption {
+/// Speech this short (voiced ms) over a prompt is an acknowledgement unless its words take the
+/// turn: the recogniser often turns a 嗯嗯 or 对对对 into a few random characters.
+pub const SHORT_SPEECH_MS: u32 = 700;
+
+fn takes_turn(t: &str) -> bool {
+    t.chars().any(|c| TURN_TAKERS.contains(&c)) || TURN_WORDS.iter().any(|w| t.contains(w))
+}
+
+/// Classifies speech heard while a prompt plays; `voiced_ms` is how much speech the VAD found
+/// in it, when known.
+pub fn interruption(
+    transcript: &str,
+    playing_text: Option<&str>,
+    voiced_ms: Option<u32>,
+) -> Interruption {
     let t = normalize(transcript);
     if t.is_empty() {
         return Interruption::Noise;
     }
     if is_backchannel(transcript) || is_short_acknowledgement(&t) {
+        return Interruption::Backchannel;
+    }
+    if voiced_ms.is_some_and(|v| v <= SHORT_SPEECH_MS) && !takes_turn(&t) {
         return Interruption::Backchannel;
     }
     if let Some(p) = playing_text {
@@ -226,28 +242,47 @@ mod tests {
     #[test]
     fn interruptions_are_classified() {
         let playing = "我们最近推出了一款百万医疗险，住院费用最高可以报销一百万";
-        assert_eq!(interruption("", Some(playing)), Interruption::Noise);
+        assert_eq!(interruption("", Some(playing), None), Interruption::Noise);
         assert_eq!(
-            interruption("诺。", Some(playing)),
-            Interruption::Backchannel
-        );
-        assert_eq!(interruption("不用", Some(playing)), Interruption::Real);
-        assert_eq!(interruption("谁啊", Some(playing)), Interruption::Real);
-        assert_eq!(interruption("No.", Some(playing)), Interruption::Real);
-        assert_eq!(
-            interruption("嗯。", Some(playing)),
+            interruption("诺。", Some(playing), None),
             Interruption::Backchannel
         );
         assert_eq!(
-            interruption("推出了一款百万医疗险", Some(playing)),
-            Interruption::Echo
-        );
-        assert_eq!(
-            interruption("不要再给我打电话了", Some(playing)),
+            interruption("不用", Some(playing), None),
             Interruption::Real
         );
         assert_eq!(
-            interruption("医疗险多少钱", Some(playing)),
+            interruption("谁啊", Some(playing), None),
+            Interruption::Real
+        );
+        assert_eq!(interruption("No.", Some(playing), None), Interruption::Real);
+        // Short speech heard as random words is an acknowledgement; short refusals are not.
+        assert_eq!(
+            interruption("年了呢", Some(playing), Some(450)),
+            Interruption::Backchannel
+        );
+        assert_eq!(
+            interruption("年了呢", Some(playing), Some(1200)),
+            Interruption::Real
+        );
+        assert_eq!(
+            interruption("不需要", Some(playing), Some(500)),
+            Interruption::Real
+        );
+        assert_eq!(
+            interruption("嗯。", Some(playing), None),
+            Interruption::Backchannel
+        );
+        assert_eq!(
+            interruption("推出了一款百万医疗险", Some(playing), None),
+            Interruption::Echo
+        );
+        assert_eq!(
+            interruption("不要再给我打电话了", Some(playing), None),
+            Interruption::Real
+        );
+        assert_eq!(
+            interruption("医疗险多少钱", Some(playing), None),
             Interruption::Real
         );
     }

@@ -1061,7 +1061,9 @@ impl Script {
             fields: h.fields.clone(),
             hot_words: h.hot_words.clone(),
         };
-        (Some(script), r.findings)
+        let mut findings = r.findings;
+        findings.sort_by_key(|f| f.line);
+        (Some(script), findings)
     }
 
     pub fn node(&self, i: usize) -> &Node {
