@@ -9,6 +9,11 @@ use aicall::campaign::Compliance;
 use aicall::store::{ListFlags, ListKind, PhoneKey};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
+const BEIJING: &[chrono_tz::Tz] = &[chrono_tz::Asia::Shanghai];
+const LONDON: &[chrono_tz::Tz] = &[chrono_tz::Europe::London];
+/// A US number whose area code straddles two zones: both are checked.
+const FLORIDA_850: &[chrono_tz::Tz] = &[chrono_tz::America::New_York, chrono_tz::America::Chicago];
+
 // Tuesday 2026-11-24 10:00 in Beijing.
 const NOW: i64 = 1_795_392_000 + 86_400 + 2 * 3600;
 
@@ -25,6 +30,7 @@ fn queue(n: u64) -> (Queue, Compliance) {
             id: i,
             phone_key: PhoneKey(k),
             utc_offset_min: if i % 5 == 0 { 0 } else { 480 },
+            zones: if i % 5 == 0 { LONDON } else { BEIJING },
             attempts: (i % 3) as u32,
             seq: i,
             score: (i % 3 == 0).then_some((i % 1000) as f32 / 1000.0),
@@ -57,7 +63,10 @@ fn benches(crit: &mut Criterion) {
     });
     let history = [NOW - 90_000, NOW - 200_000];
     crit.bench_function("compliance_check", |b| {
-        b.iter(|| rules.check(ListFlags::default(), 1, 480, &history, NOW))
+        b.iter(|| rules.check(ListFlags::default(), 1, BEIJING, &history, NOW))
+    });
+    crit.bench_function("compliance_check_two_zones_closed", |b| {
+        b.iter(|| rules.check(ListFlags::default(), 1, FLORIDA_850, &history, NOW))
     });
     let cn = region("CN").expect("CN");
     crit.bench_function("normalise_cn_mobile", |b| {

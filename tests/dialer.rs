@@ -21,6 +21,7 @@ use aicall::store::{
     Contact, ContactPii, ContactState, Disposition, LineType, ListFlags, ListKind, PhoneKey,
     PiiCipher, SledStore, Store,
 };
+use chrono_tz::Tz;
 use proptest::prelude::*;
 
 const DAY: i64 = 86_400;
@@ -75,30 +76,70 @@ fn arb_rules() -> impl Strategy<Value = (CallingWindow, FrequencyCaps, u32)> {
         })
 }
 
-const OFFSETS: [i32; 8] = [480, 0, -300, 330, 345, 540, -180, 720];
+/// Callee zone sets: single zones with and without daylight saving (north and south, 30- and
+/// 45-minute offsets, Lord Howe's 30-minute DST), and numbers that straddle zones.
+const ZONES: [&[Tz]; 12] = [
+    &[chrono_tz::Asia::Shanghai],
+    &[chrono_tz::Europe::London],
+    &[chrono_tz::America::New_York],
+    &[chrono_tz::Asia::Kolkata],
+    &[chrono_tz::Asia::Kathmandu],
+    &[chrono_tz::Australia::Sydney],
+    &[chrono_tz::Australia::Lord_Howe],
+    &[chrono_tz::America::St_Johns],
+    &[chrono_tz::America::Santiago],
+    &[chrono_tz::Pacific::Auckland],
+    &[chrono_tz::America::New_York, chrono_tz::America::Chicago],
+    &[chrono_tz::Europe::Berlin, chrono_tz::Asia::Shanghai],
+];
 
-/// An independent reading of the rules: is `now` inside the window for this offset?
-fn window_allows(w: &CallingWindow, now: i64, offset_min: i32) -> bool {
-    let local = time::OffsetDateTime::from_unix_timestamp(now).expect("valid time")
-        + time::Duration::minutes(i64::from(offset_min));
-    let weekday = local.weekday().number_from_monday();
-    let date = format!(
-        "{:04}-{:02}-{:02}",
-        local.year(),
-        u8::from(local.month()),
-        local.day()
-    );
-    let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
-    let parse = |s: &str| {
-        let (h, m) = s.split_once(':').expect("HH:MM");
-        h.parse::<u16>().expect("hour") * 60 + m.parse::<u16>().expect("minute")
-    };
-    w.days.contains(&weekday)
-        && !w.holidays.contains(&date)
-        && w.ranges
-            .iter()
-            .any(|r| minute >= parse(&r.start) && minute < parse(&r.end))
+/// An independent reading of the rules: is `now` inside the window in every zone? (chrono's
+/// calendar conversion of the instant, the window's strings read as written.)
+fn window_allows(w: &CallingWindow, now: i64, zones: &[Tz]) -> bool {
+    use chrono::{Datelike, TimeZone, Timelike};
+    !zones.is_empty()
+        && zones.iter().all(|tz| {
+            let local = tz
+                .timestamp_opt(now, 0)
+                .single()
+                .expect("an instant has one local time");
+            let weekday = local.weekday().number_from_monday() as u8;
+            let date = format!(
+                "{:04}-{:02}-{:02}",
+                local.year(),
+                local.month(),
+                local.day()
+            );
+            let minute = (local.hour() * 60 + local.minute()) as u16;
+            let parse = |s: &str| {
+                let (h, m) = s.split_once(':').expect("HH:MM");
+                h.parse::<u16>().expect("hour") * 60 + m.parse::<u16>().expect("minute")
+            };
+            w.days.contains(&weekday)
+                && !w.holidays.contains(&date)
+                && w.ranges
+                    .iter()
+                    .any(|r| minute >= parse(&r.start) && minute < parse(&r.end))
+        })
 }
+
+/// 2026 daylight-saving changes (UTC) of the zones above (checked against Python's zoneinfo).
+const DST_CHANGES: [i64; 14] = [
+    1_772_953_200, // 2026-03-08 07:00 New York spring
+    1_793_512_800, // 2026-11-01 06:00 New York fall
+    1_774_746_000, // 2026-03-29 01:00 EU spring
+    1_792_890_000, // 2026-10-25 01:00 EU fall
+    1_775_318_400, // 2026-04-04 16:00 Sydney fall
+    1_791_043_200, // 2026-10-03 16:00 Sydney spring
+    1_775_314_800, // 2026-04-04 15:00 Lord Howe fall (30 min)
+    1_791_041_400, // 2026-10-03 15:30 Lord Howe spring
+    1_775_358_000, // 2026-04-05 03:00 Santiago fall
+    1_788_667_200, // 2026-09-06 04:00 Santiago spring
+    1_775_311_200, // 2026-04-04 14:00 Auckland fall
+    1_790_431_200, // 2026-09-26 14:00 Auckland spring
+    1_772_947_800, // 2026-03-08 05:30 St John's spring
+    1_793_507_400, // 2026-11-01 04:30 St John's fall
+];
 
 fn count_within(history: &[i64], now: i64, span: i64) -> usize {
     history
@@ -116,7 +157,7 @@ proptest! {
     fn a_dial_is_allowed_only_when_every_rule_holds(
         (window, caps, max) in arb_rules(),
         now in 1_750_000_000i64..1_800_000_000,
-        offset in proptest::sample::select(OFFSETS.to_vec()),
+        zones in proptest::sample::select(ZONES.to_vec()),
         back in proptest::collection::vec(0i64..10 * DAY, 0..8),
         flags in (any::<bool>(), any::<bool>(), any::<bool>()),
         attempts in 0u32..6,
@@ -125,11 +166,12 @@ proptest! {
         let mut history: Vec<i64> = back.iter().map(|b| now - b).collect();
         history.sort_unstable();
         let lists = ListFlags { dnc: flags.0, black: flags.1, gray: flags.2 };
-        match rules.check(lists, attempts, offset, &history, now) {
+        prop_assert_eq!(rules.in_window(now, zones), window_allows(&window, now, zones));
+        match rules.check(lists, attempts, zones, &history, now) {
             Ok(()) => {
                 prop_assert!(!lists.dnc && !lists.black);
                 prop_assert!(attempts < max);
-                prop_assert!(window_allows(&window, now, offset));
+                prop_assert!(window_allows(&window, now, zones));
                 if let Some(d) = caps.per_day {
                     prop_assert!(count_within(&history, now, DAY) < d as usize);
                 }
@@ -142,10 +184,10 @@ proptest! {
             }
             Err(refusal) => {
                 if let Some(at) = refusal.retry_at() {
-                    prop_assert!(at > now || window_allows(&window, at, offset));
+                    prop_assert!(at > now || window_allows(&window, at, zones));
                 }
                 if let aicall::campaign::Refusal::OutsideWindow { opens_at: Some(t) } = refusal {
-                    prop_assert!(window_allows(&window, t, offset), "opens_at {t} is not open");
+                    prop_assert!(window_allows(&window, t, zones), "opens_at {t} is not open");
                 }
             }
         }
@@ -160,7 +202,7 @@ proptest! {
         (window, caps, max) in arb_rules(),
         start in 1_750_000_000i64..1_800_000_000,
         contacts in proptest::collection::vec(
-            (proptest::sample::select(OFFSETS.to_vec()), 0u8..10, proptest::collection::vec(0i64..8 * DAY, 0..3), proptest::option::of(0.0f32..1.0), proptest::option::of(0u8..24)),
+            (proptest::sample::select(ZONES.to_vec()), 0u8..10, proptest::collection::vec(0i64..8 * DAY, 0..3), proptest::option::of(0.0f32..1.0), proptest::option::of(0u8..24)),
             1..25),
         step in 600i64..4 * 3600,
     ) {
@@ -170,7 +212,7 @@ proptest! {
         let mut attempts: HashMap<u64, u32> = HashMap::new();
         let mut offsets = HashMap::new();
         let mut listed = HashMap::new();
-        for (i, (offset, list, back, score, best)) in contacts.iter().enumerate() {
+        for (i, (zones, list, back, score, best)) in contacts.iter().enumerate() {
             let id = i as u64 + 1;
             let key = PhoneKey([id as u8; 32]);
             let flags = ListFlags { dnc: *list == 0, black: *list == 1, gray: *list == 2 };
@@ -179,9 +221,9 @@ proptest! {
             }
             for b in back { compliance.record_dial(key, start - b); }
             listed.insert(id, flags);
-            offsets.insert(id, *offset);
+            offsets.insert(id, *zones);
             queue.push(QueueEntry {
-                id, phone_key: key, utc_offset_min: *offset, attempts: 0, seq: id,
+                id, phone_key: key, utc_offset_min: 0, zones, attempts: 0, seq: id,
                 score: *score, best_hour: *best, next_at: start,
             });
         }
@@ -208,6 +250,49 @@ proptest! {
             }
             if queue.is_empty() { break; }
             now += step;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Clocks near daylight-saving changes (±2 days, any minute), random windows and zones:
+    /// the window decision agrees with chrono's local time, and the next opening is inside
+    /// the window, later than now, and never skips an instant that is open: every minute
+    /// between now and the opening is closed.
+    #[test]
+    fn windows_around_daylight_saving_changes(
+        (window, caps, max) in arb_rules(),
+        change in proptest::sample::select(DST_CHANGES.to_vec()),
+        delta_min in -2 * 1440i64..2 * 1440,
+        zones in proptest::sample::select(ZONES.to_vec()),
+    ) {
+        let rules = Rules::new(&window, &caps, max).expect("valid rules");
+        let now = change + delta_min * 60;
+        let open = window_allows(&window, now, zones);
+        prop_assert_eq!(rules.in_window(now, zones), open);
+        match rules.next_open(now, zones) {
+            Some(t) if open => prop_assert_eq!(t, now),
+            Some(t) => {
+                prop_assert!(t > now);
+                prop_assert!(window_allows(&window, t, zones), "opening {t} is closed");
+                // Minute steps from the next whole minute up to the opening (bounded: a
+                // window may open weeks later when days and holidays say so).
+                let mut m = now - now.rem_euclid(60) + 60;
+                let mut steps = 0;
+                while m < t && steps < 3 * 1440 {
+                    prop_assert!(!window_allows(&window, m, zones), "open at {m}, before {t}");
+                    m += 60;
+                    steps += 1;
+                }
+            }
+            None => {
+                // Never opens: nothing in the next three days is open either.
+                for k in 0..3 * 24 * 4 {
+                    prop_assert!(!window_allows(&window, now + k * 900, zones));
+                }
+            }
         }
     }
 }
@@ -361,7 +446,10 @@ fn predictive_pacing_keeps_abandons_under_the_cap_and_beats_progressive_dialling
         );
         assert!(pred.answered > 1000, "{pred:?}");
         let rate = pred.abandoned as f64 / pred.answered as f64;
-        assert!(rate <= 0.03, "abandon rate {rate:.4} over the 3% cap: {pred:?}");
+        assert!(
+            rate <= 0.03,
+            "abandon rate {rate:.4} over the 3% cap: {pred:?}"
+        );
         assert!(
             pred.worst_window_rate <= 0.03 + 1e-9,
             "rolling window reached {:.4}",
@@ -742,12 +830,20 @@ async fn a_predictive_campaign_dials_for_the_agents_it_reads() {
         .expect("campaign finishes");
     let summary = run.await.expect("driver task").expect("driver runs");
     client.close().await;
-    assert!((1..=2).contains(&peak), "peak of {peak} ringing calls for 2 agents");
+    assert!(
+        (1..=2).contains(&peak),
+        "peak of {peak} ringing calls for 2 agents"
+    );
     assert_eq!(summary.originated, 6);
     assert_eq!(summary.slots_in_use, 0);
     assert_eq!(sim.cdrs().len(), 6);
     for c in store.contacts("c1").expect("contacts") {
-        assert_eq!((c.state, c.attempts), (ContactState::Exhausted, 1), "{}", c.note);
+        assert_eq!(
+            (c.state, c.attempts),
+            (ContactState::Exhausted, 1),
+            "{}",
+            c.note
+        );
     }
     sim.stop().await;
 }

@@ -5,6 +5,7 @@
 //! no sockets, clocks, tasks or database):
 //!
 //! - [`phone`]: numbers to E.164 with line type, region and UTC offset.
+//! - [`zones`]: the callee's IANA time zone(s) from the number (region, NANP area code…).
 //! - [`compliance`]: DNC / black / gray lists, frequency caps, calling windows in the callee's
 //!   local time, max attempts; every refusal has a reason and a "try again at".
 //! - [`retry`]: what happens after each outcome (by hangup cause / disposition), with jitter.
@@ -27,6 +28,7 @@ pub mod pacing;
 pub mod phone;
 pub mod queue;
 pub mod retry;
+pub mod zones;
 
 use serde::{Deserialize, Serialize};
 

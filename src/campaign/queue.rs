@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use super::compliance::{Compliance, Refusal, Rules};
+use super::zones::{zones_of, Zones};
 use crate::store::{Contact, ContactState, PhoneKey};
 
 const NO_BEST_HOUR: usize = 24;
@@ -22,7 +23,10 @@ const MAX_REFUSALS_PER_BATCH: usize = 4096;
 pub struct QueueEntry {
     pub id: u64,
     pub phone_key: PhoneKey,
+    /// Standard UTC offset, for the best-hour ordering only.
     pub utc_offset_min: i32,
+    /// The callee's time zones (from the number), for the calling window.
+    pub zones: Zones,
     pub attempts: u32,
     pub seq: u64,
     pub score: Option<f32>,
@@ -36,6 +40,7 @@ impl QueueEntry {
             id: c.id,
             phone_key: c.phone_key,
             utc_offset_min: c.utc_offset_min,
+            zones: zones_of(&c.region, &c.pii.phone),
             attempts: c.attempts,
             seq: c.seq,
             score: c.score,
@@ -192,13 +197,7 @@ impl Queue {
             let Some(entry) = self.entries.get(&id) else {
                 continue;
             };
-            match compliance.check(
-                rules,
-                &entry.phone_key,
-                entry.attempts,
-                entry.utc_offset_min,
-                now,
-            ) {
+            match compliance.check(rules, &entry.phone_key, entry.attempts, entry.zones, now) {
                 Ok(()) => {
                     if let Some(e) = self.entries.remove(&id) {
                         batch.dial.push(e);
@@ -251,6 +250,7 @@ mod tests {
             id,
             phone_key: PhoneKey([id as u8; 32]),
             utc_offset_min: 0,
+            zones: &[chrono_tz::UTC],
             attempts: 0,
             seq: id,
             score,

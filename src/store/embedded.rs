@@ -394,10 +394,7 @@ impl SledStore {
             Some(v) => {
                 return Err(corrupt(
                     LAYOUT_KEY,
-                    format!(
-                        "unknown database layout `{}`",
-                        String::from_utf8_lossy(&v)
-                    ),
+                    format!("unknown database layout `{}`", String::from_utf8_lossy(&v)),
                 ))
             }
             None if !contacts.is_empty() => {
@@ -530,7 +527,8 @@ impl SledStore {
         headers
             .into_iter()
             .map(|h| {
-                let pii = read_pii(&mut r).ok_or_else(|| corrupt(key, "bad block personal data"))?;
+                let pii =
+                    read_pii(&mut r).ok_or_else(|| corrupt(key, "bad block personal data"))?;
                 Ok(assemble(h, pii))
             })
             .collect()
@@ -691,10 +689,7 @@ impl Store for SledStore {
         for c in contacts {
             by_block.entry(c.id / BLOCK).or_default().insert(c.id, c);
         }
-        let _writer = self
-            .block_writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _writer = self.block_writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut changed: Vec<&Contact> = Vec::new();
         let mut fresh: Vec<(u64, Vec<&Contact>)> = Vec::new();
         let mut rewritten: Vec<(u64, Vec<Contact>, Vec<&Contact>)> = Vec::new();
@@ -748,10 +743,7 @@ impl Store for SledStore {
         }
         self.blocks.apply_batch(blocks)?;
         if !changed.is_empty() {
-            let values: Vec<Vec<u8>> = changed
-                .par_iter()
-                .map(|c| self.encode_contact(c))
-                .collect();
+            let values: Vec<Vec<u8>> = changed.par_iter().map(|c| self.encode_contact(c)).collect();
             let mut batch = sled::Batch::default();
             for (c, v) in changed.iter().zip(values) {
                 batch.insert(&c.id.to_be_bytes(), v);
@@ -1251,8 +1243,8 @@ mod tests {
                 .expect("insert");
             db.flush().expect("flush");
         }
-        let err = SledStore::open_with(dir.path(), PiiCipher::new([3u8; 32]))
-            .expect_err("old layout");
+        let err =
+            SledStore::open_with(dir.path(), PiiCipher::new([3u8; 32])).expect_err("old layout");
         assert!(err.to_string().contains("older aicall"), "{err}");
     }
 
