@@ -922,9 +922,17 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
         restarts >= 3,
         "only {restarts} restarts: the campaign ended too soon"
     );
-    // Let calls of aborted runs that are still up in the switch end (they are tracked by the
-    // final run, which only returns when none is open).
-    let store = open_store(dir.path());
+    assert_exactly_once(dir.path(), &sim, max_attempts);
+    sim.stop().await;
+}
+
+/// After a crash test: every contact is terminal with the attempts the policy allows, no
+/// channel UUID was dialled twice, every dial the switch saw was recorded before it was sent,
+/// and known outcomes agree with the switch's records.
+fn assert_exactly_once(dir: &std::path::Path, sim: &SimSwitch, max_attempts: u32) {
+    // Calls of killed runs that were still up were tracked to their end by the final run,
+    // which only returns when none is open.
+    let store = open_store(dir);
     let cdrs = sim.cdrs();
     let mut dialled: HashMap<String, usize> = HashMap::new();
     for c in &cdrs {
@@ -978,6 +986,113 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
     }
     assert_eq!(sim.live_channels(), 0);
     let _ = HangupCause::NormalClearing;
+}
+
+fn crash_mix() -> Vec<Callee> {
+    let mix = [
+        (Outcome::Answer, 300),
+        (Outcome::Busy, 60),
+        (Outcome::NoAnswer, 250),
+        (Outcome::Unallocated, 0),
+        (Outcome::Answer, 120),
+    ];
+    (0..30)
+        .map(|i| callee(&number(i), mix[i % mix.len()].0, mix[i % mix.len()].1))
+        .collect()
+}
+
+/// The crash test with a real process: `aicall campaign start` runs as a child against the
+/// simulator (which lives on, with the calls the child placed) and is killed with SIGKILL at
+/// random moments, many times; the next child reconciles. Afterwards the same exactly-once
+/// checks as above hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialer_process_killed_with_sigkill_many_times_dials_each_attempt_once() {
+    use std::process::{Command, Stdio};
+    let sim = sim_with(&crash_mix()).await;
+    let numbers: Vec<String> = (0..30).map(number).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let max_attempts = 3;
+    {
+        let store = open_store(dir.path());
+        seed_campaign(
+            &store,
+            &fast_settings(max_attempts, vec![pool("gw", 6, false)]),
+            &numbers,
+        );
+        store.flush().expect("flush");
+    }
+    let addr = sim.addr().to_string();
+    let child = || {
+        Command::new(env!("CARGO_BIN_EXE_aicall"))
+            .args(["campaign", "start", "c1", "--until-done", "--esl", &addr])
+            .arg("--db")
+            .arg(dir.path())
+            // The key the test's store uses ([9; 32]).
+            .env("AICALL_PII_KEY", "09".repeat(32))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aicall starts")
+    };
+    let mut rng = 0x0bad_cafe_f00d_1234u64;
+    let mut next = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    let mut kills = 0;
+    let mut up_at_kill = 0;
+    let mut finished = false;
+    while kills < 12 {
+        let mut c = child();
+        tokio::time::sleep(Duration::from_millis(next(80, 700))).await;
+        if let Some(status) = c.try_wait().expect("child state") {
+            let out = c.wait_with_output().expect("child output");
+            assert!(
+                status.success(),
+                "aicall failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            finished = true;
+            break;
+        }
+        c.kill().expect("SIGKILL");
+        c.wait().expect("reaped");
+        kills += 1;
+        let cdrs = sim.cdrs().len();
+        let live = sim.live_channels();
+        eprintln!("kill {kills}: {cdrs} calls ended, {live} up at the kill");
+        up_at_kill += live;
+    }
+    if !finished {
+        let mut c = child();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = c.try_wait().expect("child state") {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the last run did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let out = c.wait_with_output().expect("child output");
+        assert!(
+            status.success(),
+            "aicall failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the campaign ended too soon"
+    );
+    // The kills hit calls in flight (placed by the killed process, adopted by the next).
+    assert!(up_at_kill > 0, "no kill happened while calls were up");
+    assert_exactly_once(dir.path(), &sim, max_attempts);
     sim.stop().await;
 }
 
