@@ -12,7 +12,8 @@
 //! - [`queue`]: the in-memory schedule: ordering by lead score and best hour, else FIFO, and
 //!   the next-batch decision.
 //! - [`pacing`]: concurrency, calls per second, line pools with caller-ID rotation, the dial
-//!   string template, predictive pacing with an abandon-rate cap.
+//!   string template, predictive pacing with an abandon-rate cap (agents read through
+//!   [`AgentAvailability`], which the routing side implements).
 //!
 //! At the edges: [`import`] (CSV / XLSX files into the store, with a rejects report) and
 //! [`driver`] (the tokio task that carries decisions out over ESL and keeps the store
@@ -35,7 +36,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::{CampaignRecord, CampaignState};
 
 pub use compliance::{CallingWindow, Compliance, FrequencyCaps, Refusal, Rules, TimeRange};
-pub use pacing::{LinePool, PacingConfig, PredictiveConfig};
+pub use pacing::{
+    AgentAvailability, AgentSnapshot, LinePool, PacingConfig, PredictiveConfig, SharedAgents,
+};
 pub use retry::RetryPolicy;
 
 /// A campaign's settings (stored as JSON in its [`CampaignRecord`]).
