@@ -148,7 +148,51 @@ const REGIONS: &[(&str, &[&str])] = &[
     ("PR", &["America/Puerto_Rico"]),
     ("JM", &["America/Jamaica"]),
     ("DO", &["America/Santo_Domingo"]),
+    ("TT", &["America/Port_of_Spain"]),
+    ("BS", &["America/Nassau"]),
+    ("BB", &["America/Barbados"]),
+    ("CU", &["America/Havana"]),
+    ("VE", &["America/Caracas"]),
+    ("EC", &["America/Guayaquil", "Pacific/Galapagos"]),
+    ("UY", &["America/Montevideo"]),
+    ("PY", &["America/Asuncion"]),
+    ("BO", &["America/La_Paz"]),
+    ("CR", &["America/Costa_Rica"]),
+    ("PA", &["America/Panama"]),
+    ("GT", &["America/Guatemala"]),
+    ("HN", &["America/Tegucigalpa"]),
+    ("SV", &["America/El_Salvador"]),
+    ("NI", &["America/Managua"]),
+    ("DZ", &["Africa/Algiers"]),
+    ("TN", &["Africa/Tunis"]),
+    ("SN", &["Africa/Dakar"]),
+    ("CI", &["Africa/Abidjan"]),
+    ("CM", &["Africa/Douala"]),
+    ("TZ", &["Africa/Dar_es_Salaam"]),
+    ("UG", &["Africa/Kampala"]),
+    ("AO", &["Africa/Luanda"]),
+    ("ZW", &["Africa/Harare"]),
+    ("ZM", &["Africa/Lusaka"]),
+    ("MZ", &["Africa/Maputo"]),
+    ("CY", &["Asia/Nicosia", "Asia/Famagusta"]),
+    ("MT", &["Europe/Malta"]),
+    ("GE", &["Asia/Tbilisi"]),
+    ("AM", &["Asia/Yerevan"]),
+    ("AZ", &["Asia/Baku"]),
+    ("KG", &["Asia/Bishkek"]),
+    ("TJ", &["Asia/Dushanbe"]),
+    ("TM", &["Asia/Ashgabat"]),
+    ("AF", &["Asia/Kabul"]),
+    ("YE", &["Asia/Aden"]),
+    ("SY", &["Asia/Damascus"]),
+    ("PS", &["Asia/Gaza", "Asia/Hebron"]),
+    ("BT", &["Asia/Thimphu"]),
+    ("MV", &["Indian/Maldives"]),
+    ("FJ", &["Pacific/Fiji"]),
+    ("PG", &["Pacific/Port_Moresby", "Pacific/Bougainville"]),
     ("NZ", &["Pacific/Auckland"]),
+    // The Chatham Islands (+64 3 305): 45 minutes ahead of the rest of New Zealand.
+    ("NZ-CHATHAM", &["Pacific/Chatham"]),
     (
         "AU",
         &[
@@ -343,6 +387,11 @@ pub fn zones_of(region: &str, e164: &str) -> Zones {
             return z;
         }
     }
+    if region == "NZ" && digits.starts_with(b"643305") {
+        if let Some(z) = t.regions.get("NZ-CHATHAM") {
+            return z;
+        }
+    }
     t.regions.get(region).copied().unwrap_or(&[])
 }
 
@@ -400,6 +449,8 @@ mod tests {
         );
         assert_eq!(z("AU", "+61412345678").len(), 8);
         assert_eq!(z("GB", "+442079460958"), ["Europe/London"]);
+        assert_eq!(z("NZ", "+6493001234"), ["Pacific/Auckland"]);
+        assert_eq!(z("NZ", "+6433051234"), ["Pacific/Chatham"]);
         assert!(z("XX", "+999").is_empty());
     }
 }
