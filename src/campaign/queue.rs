@@ -347,6 +347,59 @@ mod tests {
         assert_eq!(QueueEntry::of(&c).bucket(), 2);
     }
 
+    /// The queue takes each callee's zone from their number: at 10:00 in Beijing a Chinese
+    /// number is dialled and a New York one (21:00 there) waits for 09:00 New York time; a
+    /// number of a region without a known zone is dropped with that reason.
+    #[test]
+    fn each_contact_is_checked_in_the_zone_of_its_number() {
+        let contact = |id: u64, region: &str, phone: &str| Contact {
+            id,
+            campaign: "c".into(),
+            phone_key: PhoneKey([id as u8; 32]),
+            pii: crate::store::ContactPii {
+                phone: phone.into(),
+                ..Default::default()
+            },
+            line_type: crate::store::LineType::Mobile,
+            region: region.into(),
+            utc_offset_min: 0,
+            seq: id,
+            score: None,
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        };
+        let contacts = [
+            contact(1, "CN", "+8613800138000"),
+            contact(2, "US", "+12125550123"),
+            contact(3, "", "+80012345678"),
+        ];
+        let mut q = Queue::from_contacts(&contacts);
+        let rules =
+            Rules::new(&CallingWindow::default(), &FrequencyCaps::default(), 3).expect("rules");
+        // Tuesday 2026-11-24 02:00 UTC.
+        let now = 1_795_392_000 + 86_400 + 2 * 3600;
+        let b = q.next_batch(now, 10, &rules, &Compliance::new());
+        assert_eq!(b.dial.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1]);
+        // 09:00 EST is 14:00 UTC.
+        assert_eq!(
+            b.parked,
+            vec![(
+                2,
+                Refusal::OutsideWindow {
+                    opens_at: Some(now + 12 * 3600)
+                }
+            )]
+        );
+        assert_eq!(b.dropped.len(), 1);
+        assert_eq!(
+            (b.dropped[0].0.id, b.dropped[0].1),
+            (3, Refusal::NoTimeZone)
+        );
+    }
+
     #[test]
     fn refused_contacts_are_parked_or_dropped_not_dialled() {
         let rules = always();
