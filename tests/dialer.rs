@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use aicall::campaign::compliance::{CallingWindow, Compliance, FrequencyCaps, Rules, TimeRange};
 use aicall::campaign::driver::{self, DriverConfig};
-use aicall::campaign::pacing::{LinePool, PacingConfig, Predictive, PredictiveConfig};
+use aicall::campaign::pacing::{
+    AgentSnapshot, LinePool, PacingConfig, PredictiveConfig, SharedAgents,
+};
 use aicall::campaign::queue::{Queue, QueueEntry};
 use aicall::campaign::retry::RetryPolicy;
 use aicall::campaign::CampaignSettings;
@@ -19,6 +21,7 @@ use aicall::store::{
     Contact, ContactPii, ContactState, Disposition, LineType, ListFlags, ListKind, PhoneKey,
     PiiCipher, SledStore, Store,
 };
+use chrono_tz::Tz;
 use proptest::prelude::*;
 
 const DAY: i64 = 86_400;
@@ -73,30 +76,70 @@ fn arb_rules() -> impl Strategy<Value = (CallingWindow, FrequencyCaps, u32)> {
         })
 }
 
-const OFFSETS: [i32; 8] = [480, 0, -300, 330, 345, 540, -180, 720];
+/// Callee zone sets: single zones with and without daylight saving (north and south, 30- and
+/// 45-minute offsets, Lord Howe's 30-minute DST), and numbers that straddle zones.
+const ZONES: [&[Tz]; 12] = [
+    &[chrono_tz::Asia::Shanghai],
+    &[chrono_tz::Europe::London],
+    &[chrono_tz::America::New_York],
+    &[chrono_tz::Asia::Kolkata],
+    &[chrono_tz::Asia::Kathmandu],
+    &[chrono_tz::Australia::Sydney],
+    &[chrono_tz::Australia::Lord_Howe],
+    &[chrono_tz::America::St_Johns],
+    &[chrono_tz::America::Santiago],
+    &[chrono_tz::Pacific::Auckland],
+    &[chrono_tz::America::New_York, chrono_tz::America::Chicago],
+    &[chrono_tz::Europe::Berlin, chrono_tz::Asia::Shanghai],
+];
 
-/// An independent reading of the rules: is `now` inside the window for this offset?
-fn window_allows(w: &CallingWindow, now: i64, offset_min: i32) -> bool {
-    let local = time::OffsetDateTime::from_unix_timestamp(now).expect("valid time")
-        + time::Duration::minutes(i64::from(offset_min));
-    let weekday = local.weekday().number_from_monday();
-    let date = format!(
-        "{:04}-{:02}-{:02}",
-        local.year(),
-        u8::from(local.month()),
-        local.day()
-    );
-    let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
-    let parse = |s: &str| {
-        let (h, m) = s.split_once(':').expect("HH:MM");
-        h.parse::<u16>().expect("hour") * 60 + m.parse::<u16>().expect("minute")
-    };
-    w.days.contains(&weekday)
-        && !w.holidays.contains(&date)
-        && w.ranges
-            .iter()
-            .any(|r| minute >= parse(&r.start) && minute < parse(&r.end))
+/// An independent reading of the rules: is `now` inside the window in every zone? (chrono's
+/// calendar conversion of the instant, the window's strings read as written.)
+fn window_allows(w: &CallingWindow, now: i64, zones: &[Tz]) -> bool {
+    use chrono::{Datelike, TimeZone, Timelike};
+    !zones.is_empty()
+        && zones.iter().all(|tz| {
+            let local = tz
+                .timestamp_opt(now, 0)
+                .single()
+                .expect("an instant has one local time");
+            let weekday = local.weekday().number_from_monday() as u8;
+            let date = format!(
+                "{:04}-{:02}-{:02}",
+                local.year(),
+                local.month(),
+                local.day()
+            );
+            let minute = (local.hour() * 60 + local.minute()) as u16;
+            let parse = |s: &str| {
+                let (h, m) = s.split_once(':').expect("HH:MM");
+                h.parse::<u16>().expect("hour") * 60 + m.parse::<u16>().expect("minute")
+            };
+            w.days.contains(&weekday)
+                && !w.holidays.contains(&date)
+                && w.ranges
+                    .iter()
+                    .any(|r| minute >= parse(&r.start) && minute < parse(&r.end))
+        })
 }
+
+/// 2026 daylight-saving changes (UTC) of the zones above (checked against Python's zoneinfo).
+const DST_CHANGES: [i64; 14] = [
+    1_772_953_200, // 2026-03-08 07:00 New York spring
+    1_793_512_800, // 2026-11-01 06:00 New York fall
+    1_774_746_000, // 2026-03-29 01:00 EU spring
+    1_792_890_000, // 2026-10-25 01:00 EU fall
+    1_775_318_400, // 2026-04-04 16:00 Sydney fall
+    1_791_043_200, // 2026-10-03 16:00 Sydney spring
+    1_775_314_800, // 2026-04-04 15:00 Lord Howe fall (30 min)
+    1_791_041_400, // 2026-10-03 15:30 Lord Howe spring
+    1_775_358_000, // 2026-04-05 03:00 Santiago fall
+    1_788_667_200, // 2026-09-06 04:00 Santiago spring
+    1_775_311_200, // 2026-04-04 14:00 Auckland fall
+    1_790_431_200, // 2026-09-26 14:00 Auckland spring
+    1_772_947_800, // 2026-03-08 05:30 St John's spring
+    1_793_507_400, // 2026-11-01 04:30 St John's fall
+];
 
 fn count_within(history: &[i64], now: i64, span: i64) -> usize {
     history
@@ -114,7 +157,7 @@ proptest! {
     fn a_dial_is_allowed_only_when_every_rule_holds(
         (window, caps, max) in arb_rules(),
         now in 1_750_000_000i64..1_800_000_000,
-        offset in proptest::sample::select(OFFSETS.to_vec()),
+        zones in proptest::sample::select(ZONES.to_vec()),
         back in proptest::collection::vec(0i64..10 * DAY, 0..8),
         flags in (any::<bool>(), any::<bool>(), any::<bool>()),
         attempts in 0u32..6,
@@ -123,11 +166,12 @@ proptest! {
         let mut history: Vec<i64> = back.iter().map(|b| now - b).collect();
         history.sort_unstable();
         let lists = ListFlags { dnc: flags.0, black: flags.1, gray: flags.2 };
-        match rules.check(lists, attempts, offset, &history, now) {
+        prop_assert_eq!(rules.in_window(now, zones), window_allows(&window, now, zones));
+        match rules.check(lists, attempts, zones, &history, now) {
             Ok(()) => {
                 prop_assert!(!lists.dnc && !lists.black);
                 prop_assert!(attempts < max);
-                prop_assert!(window_allows(&window, now, offset));
+                prop_assert!(window_allows(&window, now, zones));
                 if let Some(d) = caps.per_day {
                     prop_assert!(count_within(&history, now, DAY) < d as usize);
                 }
@@ -140,10 +184,10 @@ proptest! {
             }
             Err(refusal) => {
                 if let Some(at) = refusal.retry_at() {
-                    prop_assert!(at > now || window_allows(&window, at, offset));
+                    prop_assert!(at > now || window_allows(&window, at, zones));
                 }
                 if let aicall::campaign::Refusal::OutsideWindow { opens_at: Some(t) } = refusal {
-                    prop_assert!(window_allows(&window, t, offset), "opens_at {t} is not open");
+                    prop_assert!(window_allows(&window, t, zones), "opens_at {t} is not open");
                 }
             }
         }
@@ -158,7 +202,7 @@ proptest! {
         (window, caps, max) in arb_rules(),
         start in 1_750_000_000i64..1_800_000_000,
         contacts in proptest::collection::vec(
-            (proptest::sample::select(OFFSETS.to_vec()), 0u8..10, proptest::collection::vec(0i64..8 * DAY, 0..3), proptest::option::of(0.0f32..1.0), proptest::option::of(0u8..24)),
+            (proptest::sample::select(ZONES.to_vec()), 0u8..10, proptest::collection::vec(0i64..8 * DAY, 0..3), proptest::option::of(0.0f32..1.0), proptest::option::of(0u8..24)),
             1..25),
         step in 600i64..4 * 3600,
     ) {
@@ -168,7 +212,7 @@ proptest! {
         let mut attempts: HashMap<u64, u32> = HashMap::new();
         let mut offsets = HashMap::new();
         let mut listed = HashMap::new();
-        for (i, (offset, list, back, score, best)) in contacts.iter().enumerate() {
+        for (i, (zones, list, back, score, best)) in contacts.iter().enumerate() {
             let id = i as u64 + 1;
             let key = PhoneKey([id as u8; 32]);
             let flags = ListFlags { dnc: *list == 0, black: *list == 1, gray: *list == 2 };
@@ -177,9 +221,9 @@ proptest! {
             }
             for b in back { compliance.record_dial(key, start - b); }
             listed.insert(id, flags);
-            offsets.insert(id, *offset);
+            offsets.insert(id, *zones);
             queue.push(QueueEntry {
-                id, phone_key: key, utc_offset_min: *offset, attempts: 0, seq: id,
+                id, phone_key: key, utc_offset_min: 0, zones, attempts: 0, seq: id,
                 score: *score, best_hour: *best, next_at: start,
             });
         }
@@ -210,62 +254,216 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------- predictive pacing
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
 
-/// A simulated agent pool: agents talk for a random time; each placed call rings for a step
-/// and is answered with probability 0.3; an answered call with no free agent is abandoned.
-#[test]
-fn predictive_pacing_keeps_abandons_under_the_cap_and_still_overdials() {
-    let mut p = Predictive::new(PredictiveConfig::default());
-    let agents = 20u32;
-    let mut busy: Vec<u32> = Vec::new(); // remaining talk steps per busy agent
-    let mut ringing = 0u32;
-    let mut seed = 42u64;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % 10_000) as f64 / 10_000.0
-    };
-    let (mut placed, mut answered_total, mut abandoned_total) = (0u64, 0u64, 0u64);
-    for _ in 0..5000 {
-        // Calls placed last step finish ringing now.
-        let mut answers = 0;
-        for _ in 0..ringing {
-            let a = rand() < 0.3;
-            p.record_dial(a);
-            answers += u32::from(a);
-        }
-        ringing = 0;
-        for _ in 0..answers {
-            let free = agents as usize - busy.len();
-            let abandoned = free == 0;
-            p.record_answered(abandoned);
-            answered_total += 1;
-            if abandoned {
-                abandoned_total += 1;
-            } else {
-                busy.push(3 + (rand() * 10.0) as u32);
+    /// Clocks near daylight-saving changes (±2 days, any minute), random windows and zones:
+    /// the window decision agrees with chrono's local time, and the next opening is inside
+    /// the window, later than now, and never skips an instant that is open: every minute
+    /// between now and the opening is closed.
+    #[test]
+    fn windows_around_daylight_saving_changes(
+        (window, caps, max) in arb_rules(),
+        change in proptest::sample::select(DST_CHANGES.to_vec()),
+        delta_min in -2 * 1440i64..2 * 1440,
+        zones in proptest::sample::select(ZONES.to_vec()),
+    ) {
+        let rules = Rules::new(&window, &caps, max).expect("valid rules");
+        let now = change + delta_min * 60;
+        let open = window_allows(&window, now, zones);
+        prop_assert_eq!(rules.in_window(now, zones), open);
+        match rules.next_open(now, zones) {
+            Some(t) if open => prop_assert_eq!(t, now),
+            Some(t) => {
+                prop_assert!(t > now);
+                prop_assert!(window_allows(&window, t, zones), "opening {t} is closed");
+                // Minute steps from the next whole minute up to the opening (bounded: a
+                // window may open weeks later when days and holidays say so).
+                let mut m = now - now.rem_euclid(60) + 60;
+                let mut steps = 0;
+                while m < t && steps < 3 * 1440 {
+                    prop_assert!(!window_allows(&window, m, zones), "open at {m}, before {t}");
+                    m += 60;
+                    steps += 1;
+                }
+            }
+            None => {
+                // Never opens: nothing in the next three days is open either.
+                for k in 0..3 * 24 * 4 {
+                    prop_assert!(!window_allows(&window, now + k * 900, zones));
+                }
             }
         }
-        busy.retain_mut(|t| {
-            *t -= 1;
-            *t > 0
-        });
-        let free = agents - busy.len() as u32;
-        let soon = busy.iter().filter(|t| **t == 1).count() as u32;
-        let n = p.calls_to_place(free, soon, ringing);
-        ringing += n;
-        placed += u64::from(n);
     }
-    let rate = abandoned_total as f64 / answered_total as f64;
-    assert!(rate <= 0.03, "abandon rate {rate:.4} over the 3% cap");
-    assert!(p.abandon_rate() <= 0.03 + 1e-9);
-    // Over-dialling happened: more calls than one per agent-turn would give.
-    assert!(
-        placed as f64 > answered_total as f64 * 2.0,
-        "placed {placed}, answered {answered_total}"
-    );
+}
+
+// ---------------------------------------------------------------- predictive pacing
+
+/// What one run of the simulated agent pool measured.
+#[derive(Debug)]
+struct PoolRun {
+    placed: u64,
+    answered: u64,
+    abandoned: u64,
+    /// Talking agent-seconds over available agent-seconds.
+    utilisation: f64,
+    /// The highest abandon rate the pacer's rolling window showed once 100 calls had answered.
+    worst_window_rate: f64,
+}
+
+/// A simulated agent pool on a one-second clock, seeded. A placed call rings 3–12 s and is
+/// answered with probability `answer_p` (else it rings out after 20 s); an answered call goes
+/// to a free agent, who talks for an exponential time (mean `talk_mean_s`) then wraps up for
+/// 5 s (reported as "soon free"), or is abandoned when no agent is free. `predictive` false is
+/// progressive 1:1 dialling: one call per free agent not already covered by a ringing call.
+fn run_pool(
+    predictive: bool,
+    seed: u64,
+    agents: u32,
+    answer_p: f64,
+    talk_mean_s: f64,
+    seconds: u32,
+) -> PoolRun {
+    use aicall::campaign::pacing::{AgentSnapshot, Predictive, PredictiveConfig};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut p = Predictive::new(PredictiveConfig::default());
+    // Ringing calls: (second the ringing ends, answers?).
+    let mut ringing: Vec<(u32, bool)> = Vec::new();
+    // Per agent: talking until, or wrapping up until; None = free.
+    #[derive(Clone, Copy)]
+    enum Agent {
+        Free,
+        Talking { until: u32, since: u32 },
+        WrapUp { until: u32 },
+    }
+    let mut pool = vec![Agent::Free; agents as usize];
+    let mut run = PoolRun {
+        placed: 0,
+        answered: 0,
+        abandoned: 0,
+        utilisation: 0.0,
+        worst_window_rate: 0.0,
+    };
+    let mut talking_seconds = 0u64;
+    for t in 0..seconds {
+        // Agents finish talking / wrapping up.
+        for a in pool.iter_mut() {
+            match *a {
+                Agent::Talking { until, since } if until <= t => {
+                    p.record_talk_time(f64::from(until - since));
+                    *a = Agent::WrapUp { until: t + 5 };
+                }
+                Agent::WrapUp { until } if until <= t => *a = Agent::Free,
+                _ => {}
+            }
+        }
+        // Calls whose ringing ends now.
+        let (ended, still): (Vec<_>, Vec<_>) = ringing.iter().partition(|(end, _)| *end <= t);
+        ringing = still;
+        for (_, answers) in ended {
+            p.record_dial(answers);
+            if !answers {
+                continue;
+            }
+            run.answered += 1;
+            match pool.iter_mut().find(|a| matches!(a, Agent::Free)) {
+                Some(agent) => {
+                    let u: f64 = rng.random();
+                    let talk = (-talk_mean_s * (1.0 - u).ln()).ceil().max(1.0) as u32;
+                    *agent = Agent::Talking {
+                        until: t + talk,
+                        since: t,
+                    };
+                    p.record_answered(false);
+                }
+                None => {
+                    run.abandoned += 1;
+                    p.record_answered(true);
+                }
+            }
+        }
+        if run.answered >= 100 {
+            run.worst_window_rate = run.worst_window_rate.max(p.abandon_rate());
+        }
+        let snapshot = AgentSnapshot {
+            free: pool.iter().filter(|a| matches!(a, Agent::Free)).count() as u32,
+            busy: pool
+                .iter()
+                .filter(|a| matches!(a, Agent::Talking { .. }))
+                .count() as u32,
+            soon: pool
+                .iter()
+                .filter(|a| matches!(a, Agent::WrapUp { .. }))
+                .count() as u32,
+        };
+        talking_seconds += u64::from(snapshot.busy);
+        let in_progress = ringing.len() as u32;
+        let n = if predictive {
+            p.calls_to_place(snapshot, in_progress)
+        } else {
+            snapshot.free.saturating_sub(in_progress)
+        };
+        for _ in 0..n {
+            let answers = rng.random::<f64>() < answer_p;
+            let ring = if answers {
+                rng.random_range(3..=12)
+            } else {
+                20
+            };
+            ringing.push((t + ring, answers));
+        }
+        run.placed += u64::from(n);
+    }
+    run.utilisation = talking_seconds as f64 / (f64::from(agents) * f64::from(seconds));
+    run
+}
+
+/// Predictive pacing on a simulated agent pool: the abandon rate stays under the 3% cap (over
+/// the whole run and in the pacer's rolling window at every moment), and agents talk more of
+/// their time than with progressive 1:1 dialling — for several seeds, pool sizes and answer
+/// rates.
+#[test]
+fn predictive_pacing_keeps_abandons_under_the_cap_and_beats_progressive_dialling() {
+    for (seed, agents, answer_p, talk) in [
+        (1u64, 20u32, 0.3, 60.0),
+        (2, 50, 0.25, 90.0),
+        (3, 8, 0.5, 45.0),
+        (4, 20, 0.15, 120.0),
+    ] {
+        let seconds = 8 * 3600;
+        let pred = run_pool(true, seed, agents, answer_p, talk, seconds);
+        let prog = run_pool(false, seed, agents, answer_p, talk, seconds);
+        eprintln!(
+            "agents {agents} answer {answer_p} talk {talk}s: predictive utilisation {:.3} \
+             (abandon {:.4}, worst window {:.4}, placed {}), progressive {:.3} (abandon {:.4})",
+            pred.utilisation,
+            pred.abandoned as f64 / pred.answered as f64,
+            pred.worst_window_rate,
+            pred.placed,
+            prog.utilisation,
+            prog.abandoned as f64 / prog.answered.max(1) as f64,
+        );
+        assert!(pred.answered > 1000, "{pred:?}");
+        let rate = pred.abandoned as f64 / pred.answered as f64;
+        assert!(
+            rate <= 0.03,
+            "abandon rate {rate:.4} over the 3% cap: {pred:?}"
+        );
+        assert!(
+            pred.worst_window_rate <= 0.03 + 1e-9,
+            "rolling window reached {:.4}",
+            pred.worst_window_rate
+        );
+        // Progressive dialling never abandons: one call per free agent.
+        assert_eq!(prog.abandoned, 0);
+        assert!(
+            pred.utilisation > prog.utilisation * 1.1,
+            "predictive {:.3} vs progressive {:.3}",
+            pred.utilisation,
+            prog.utilisation
+        );
+    }
 }
 
 // ---------------------------------------------------------------- driver against the simulator
@@ -576,6 +774,80 @@ async fn a_dead_gateway_pauses_its_pool_instead_of_burning_contacts() {
     sim.stop().await;
 }
 
+/// Predictive pacing wired into the driver: a predictive campaign without an agent source is
+/// refused with a clear error; with no agent free nothing is dialled; with two free, no more
+/// than two calls ring at once (no answers measured yet, so no over-dialling budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predictive_campaign_dials_for_the_agents_it_reads() {
+    let numbers: Vec<String> = (0..6).map(number).collect();
+    let callees: Vec<Callee> = numbers
+        .iter()
+        .map(|n| callee(n, Outcome::NoAnswer, 300))
+        .collect();
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let mut settings = fast_settings(1, vec![pool("gw", 8, false)]);
+    settings.pacing.predictive = Some(PredictiveConfig::default());
+    seed_campaign(&store, &settings, &numbers);
+
+    let (client, events) = connect(&sim).await;
+    let err = driver::run(store.clone(), client.clone(), events, cfg())
+        .await
+        .expect_err("no agent source");
+    assert!(err.to_string().contains("agent source"), "{err}");
+    client.close().await;
+    assert!(sim.cdrs().is_empty());
+
+    let agents = SharedAgents::new(AgentSnapshot::default());
+    let (client, events) = connect(&sim).await;
+    let run = tokio::spawn(driver::run(
+        store.clone(),
+        client.clone(),
+        events,
+        DriverConfig {
+            agents: Some(Arc::new(agents.clone())),
+            ..cfg()
+        },
+    ));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(sim.live_channels(), 0, "dialled with no agent free");
+    assert!(sim.cdrs().is_empty());
+    agents.set(AgentSnapshot {
+        free: 2,
+        busy: 0,
+        soon: 0,
+    });
+    let mut peak = 0;
+    let watch = async {
+        while !run.is_finished() {
+            peak = peak.max(sim.live_channels());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), watch)
+        .await
+        .expect("campaign finishes");
+    let summary = run.await.expect("driver task").expect("driver runs");
+    client.close().await;
+    assert!(
+        (1..=2).contains(&peak),
+        "peak of {peak} ringing calls for 2 agents"
+    );
+    assert_eq!(summary.originated, 6);
+    assert_eq!(summary.slots_in_use, 0);
+    assert_eq!(sim.cdrs().len(), 6);
+    for c in store.contacts("c1").expect("contacts") {
+        assert_eq!(
+            (c.state, c.attempts),
+            (ContactState::Exhausted, 1),
+            "{}",
+            c.note
+        );
+    }
+    sim.stop().await;
+}
+
 /// The crash test: the driver is aborted at random moments and the store closed and
 /// reopened, many times, while calls are up in the simulator; afterwards every contact is
 /// terminal with the attempts the policy allows, no attempt was dialled twice, every dial
@@ -650,9 +922,17 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
         restarts >= 3,
         "only {restarts} restarts: the campaign ended too soon"
     );
-    // Let calls of aborted runs that are still up in the switch end (they are tracked by the
-    // final run, which only returns when none is open).
-    let store = open_store(dir.path());
+    assert_exactly_once(dir.path(), &sim, max_attempts);
+    sim.stop().await;
+}
+
+/// After a crash test: every contact is terminal with the attempts the policy allows, no
+/// channel UUID was dialled twice, every dial the switch saw was recorded before it was sent,
+/// and known outcomes agree with the switch's records.
+fn assert_exactly_once(dir: &std::path::Path, sim: &SimSwitch, max_attempts: u32) {
+    // Calls of killed runs that were still up were tracked to their end by the final run,
+    // which only returns when none is open.
+    let store = open_store(dir);
     let cdrs = sim.cdrs();
     let mut dialled: HashMap<String, usize> = HashMap::new();
     for c in &cdrs {
@@ -706,6 +986,113 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
     }
     assert_eq!(sim.live_channels(), 0);
     let _ = HangupCause::NormalClearing;
+}
+
+fn crash_mix() -> Vec<Callee> {
+    let mix = [
+        (Outcome::Answer, 300),
+        (Outcome::Busy, 60),
+        (Outcome::NoAnswer, 250),
+        (Outcome::Unallocated, 0),
+        (Outcome::Answer, 120),
+    ];
+    (0..30)
+        .map(|i| callee(&number(i), mix[i % mix.len()].0, mix[i % mix.len()].1))
+        .collect()
+}
+
+/// The crash test with a real process: `aicall campaign start` runs as a child against the
+/// simulator (which lives on, with the calls the child placed) and is killed with SIGKILL at
+/// random moments, many times; the next child reconciles. Afterwards the same exactly-once
+/// checks as above hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialer_process_killed_with_sigkill_many_times_dials_each_attempt_once() {
+    use std::process::{Command, Stdio};
+    let sim = sim_with(&crash_mix()).await;
+    let numbers: Vec<String> = (0..30).map(number).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let max_attempts = 3;
+    {
+        let store = open_store(dir.path());
+        seed_campaign(
+            &store,
+            &fast_settings(max_attempts, vec![pool("gw", 6, false)]),
+            &numbers,
+        );
+        store.flush().expect("flush");
+    }
+    let addr = sim.addr().to_string();
+    let child = || {
+        Command::new(env!("CARGO_BIN_EXE_aicall"))
+            .args(["campaign", "start", "c1", "--until-done", "--esl", &addr])
+            .arg("--db")
+            .arg(dir.path())
+            // The key the test's store uses ([9; 32]).
+            .env("AICALL_PII_KEY", "09".repeat(32))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aicall starts")
+    };
+    let mut rng = 0x0bad_cafe_f00d_1234u64;
+    let mut next = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    let mut kills = 0;
+    let mut up_at_kill = 0;
+    let mut finished = false;
+    while kills < 12 {
+        let mut c = child();
+        tokio::time::sleep(Duration::from_millis(next(80, 700))).await;
+        if let Some(status) = c.try_wait().expect("child state") {
+            let out = c.wait_with_output().expect("child output");
+            assert!(
+                status.success(),
+                "aicall failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            finished = true;
+            break;
+        }
+        c.kill().expect("SIGKILL");
+        c.wait().expect("reaped");
+        kills += 1;
+        let cdrs = sim.cdrs().len();
+        let live = sim.live_channels();
+        eprintln!("kill {kills}: {cdrs} calls ended, {live} up at the kill");
+        up_at_kill += live;
+    }
+    if !finished {
+        let mut c = child();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = c.try_wait().expect("child state") {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the last run did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let out = c.wait_with_output().expect("child output");
+        assert!(
+            status.success(),
+            "aicall failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the campaign ended too soon"
+    );
+    // The kills hit calls in flight (placed by the killed process, adopted by the next).
+    assert!(up_at_kill > 0, "no kill happened while calls were up");
+    assert_exactly_once(dir.path(), &sim, max_attempts);
     sim.stop().await;
 }
 

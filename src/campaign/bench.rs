@@ -108,6 +108,13 @@ pub fn bench_next_batch(rows: usize) -> anyhow::Result<f64> {
     // Tuesday 2026-11-24 10:00 in Beijing.
     let now = 1_795_392_000 + 86_400 + 2 * 3600;
     let offsets = [480, 480, 480, 0, -300];
+    let zones: [super::zones::Zones; 5] = [
+        &[chrono_tz::Asia::Shanghai],
+        &[chrono_tz::Asia::Shanghai],
+        &[chrono_tz::Asia::Shanghai],
+        &[chrono_tz::Europe::London],
+        &[chrono_tz::America::New_York],
+    ];
     for i in 0..rows as u64 {
         let mut k = [0u8; 32];
         k[..8].copy_from_slice(&i.to_le_bytes());
@@ -122,6 +129,7 @@ pub fn bench_next_batch(rows: usize) -> anyhow::Result<f64> {
             id: i,
             phone_key: key,
             utc_offset_min: offsets[(i % 5) as usize],
+            zones: zones[(i % 5) as usize],
             attempts: (i % 4) as u32,
             seq: i,
             score: (i % 3 == 0).then_some((i % 1000) as f32 / 1000.0),

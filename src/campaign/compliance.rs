@@ -11,6 +11,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{Offset, TimeZone};
+use chrono_tz::Tz;
+
+use super::zones::Zones;
 use crate::store::{ListFlags, ListKind, PhoneKey};
 
 const DAY: i64 = 86_400;
@@ -97,6 +101,8 @@ pub enum Refusal {
     OutsideWindow {
         opens_at: Option<i64>,
     },
+    /// The number's time zone is not known: no window can be checked.
+    NoTimeZone,
     DailyCap {
         until: i64,
     },
@@ -112,7 +118,10 @@ impl Refusal {
     /// When the number may be tried again; `None` means never.
     pub fn retry_at(self) -> Option<i64> {
         match self {
-            Refusal::Dnc | Refusal::Blacklisted | Refusal::MaxAttempts { .. } => None,
+            Refusal::Dnc
+            | Refusal::Blacklisted
+            | Refusal::MaxAttempts { .. }
+            | Refusal::NoTimeZone => None,
             Refusal::OutsideWindow { opens_at } => opens_at,
             Refusal::DailyCap { until }
             | Refusal::WeeklyCap { until }
@@ -131,6 +140,11 @@ impl Refusal {
             }
             Refusal::OutsideWindow { opens_at: None } => {
                 "the calling window never opens for this callee (check days, ranges, holidays)"
+                    .into()
+            }
+            Refusal::NoTimeZone => {
+                "the callee's time zone is not known (region not in the zone table): \
+                 their calling window cannot be checked"
                     .into()
             }
             Refusal::DailyCap { until } => format!("daily call cap reached until {until}"),
@@ -210,9 +224,14 @@ impl Rules {
         })
     }
 
-    /// True when `now` is inside the window for a callee at `offset_min` from UTC.
-    pub fn in_window(&self, now: i64, offset_min: i32) -> bool {
-        let local = now + i64::from(offset_min) * 60;
+    /// True when `now` is inside the window in every one of the callee's zones (a number that
+    /// does not pin one zone must be in its window wherever the callee is). No zone: false.
+    pub fn in_window(&self, now: i64, zones: &[Tz]) -> bool {
+        !zones.is_empty() && zones.iter().all(|tz| self.in_zone_window(now, *tz))
+    }
+
+    fn in_zone_window(&self, now: i64, tz: Tz) -> bool {
+        let local = now + i64::from(offset_s(tz, now));
         let day = local.div_euclid(DAY);
         let minute = (local.rem_euclid(DAY) / 60) as u16;
         self.day_allowed(day) && self.ranges.iter().any(|&(s, e)| minute >= s && minute < e)
@@ -224,28 +243,62 @@ impl Rules {
         self.days_mask & (1 << weekday) != 0 && self.holidays.binary_search(&day).is_err()
     }
 
-    /// The first moment at or after `now` inside the window; `None` if there is none within
-    /// the next 400 days (the window can never open: no days, no ranges, all holidays).
-    pub fn next_open(&self, now: i64, offset_min: i32) -> Option<i64> {
-        if self.in_window(now, offset_min) {
+    /// The first moment at or after `now` inside the window (in every zone); `None` if there
+    /// is none within the next 400 days (the window can never open: no days, no ranges, all
+    /// holidays, zones too far apart) or there is no zone.
+    ///
+    /// The window can only open when some zone's local clock shows a range start, or when a
+    /// zone's clock jumps (a daylight-saving change: into a range after a spring-forward gap,
+    /// or back into one on a fall-back repeat). Those instants are the candidates — a range
+    /// start is tried with each offset the zone has around that day — and each is checked
+    /// with [`Rules::in_window`]: the earliest that passes is the answer, so it is really
+    /// inside the window and no earlier open instant is skipped.
+    pub fn next_open(&self, now: i64, zones: &[Tz]) -> Option<i64> {
+        if zones.is_empty() || self.ranges.is_empty() || self.days_mask == 0 {
+            return None;
+        }
+        if self.in_window(now, zones) {
             return Some(now);
         }
-        let off = i64::from(offset_min) * 60;
-        let local = now + off;
-        let today = local.div_euclid(DAY);
-        let minute_now = local.rem_euclid(DAY) / 60;
-        for day in today..today + 400 {
-            if !self.day_allowed(day) {
-                continue;
+        let today = now.div_euclid(DAY);
+        let mut best: Option<i64> = None;
+        let consider = |t: i64, best: &mut Option<i64>| {
+            if t > now && best.is_none_or(|b| t < b) && self.in_window(t, zones) {
+                *best = Some(t);
             }
-            for &(s, _) in &self.ranges {
-                if day == today && i64::from(s) <= minute_now {
+        };
+        for day in today - 1..today + 401 {
+            for &tz in zones {
+                // A change of offset during this UTC day: its exact second, by bisection.
+                let (mut lo, mut hi) = (day * DAY, (day + 1) * DAY);
+                let before = offset_s(tz, lo);
+                if offset_s(tz, hi) != before {
+                    while hi - lo > 1 {
+                        let mid = lo + (hi - lo) / 2;
+                        if offset_s(tz, mid) == before {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    consider(hi, &mut best);
+                }
+                if !self.day_allowed(day) {
                     continue;
                 }
-                return Some(day * DAY + i64::from(s) * 60 - off);
+                for &(s, _) in &self.ranges {
+                    let local = day * DAY + i64::from(s) * 60;
+                    for probe in [local - DAY, local, local + DAY] {
+                        consider(local - i64::from(offset_s(tz, probe)), &mut best);
+                    }
+                }
+            }
+            // Candidates of later local days are all after (day + 1) · DAY − 14 h > day · DAY.
+            if best.is_some_and(|b| b <= day * DAY) {
+                break;
             }
         }
-        None
+        best
     }
 
     /// The decision for one number. `history` holds the number's dial times across every
@@ -254,7 +307,7 @@ impl Rules {
         &self,
         lists: ListFlags,
         attempts: u32,
-        offset_min: i32,
+        zones: &[Tz],
         history: &[i64],
         now: i64,
     ) -> Result<(), Refusal> {
@@ -269,9 +322,12 @@ impl Rules {
                 max: self.max_attempts,
             });
         }
-        if !self.in_window(now, offset_min) {
+        if zones.is_empty() {
+            return Err(Refusal::NoTimeZone);
+        }
+        if !self.in_window(now, zones) {
             return Err(Refusal::OutsideWindow {
-                opens_at: self.next_open(now, offset_min),
+                opens_at: self.next_open(now, zones),
             });
         }
         if let Some(limit) = self.caps.per_day {
@@ -290,6 +346,17 @@ impl Rules {
             }
         }
         Ok(())
+    }
+}
+
+/// The UTC offset of `tz` at `at` (unix seconds), in seconds.
+fn offset_s(tz: Tz, at: i64) -> i32 {
+    match chrono::DateTime::from_timestamp(at, 0) {
+        Some(dt) => tz
+            .offset_from_utc_datetime(&dt.naive_utc())
+            .fix()
+            .local_minus_utc(),
+        None => 0,
     }
 }
 
@@ -369,16 +436,10 @@ impl Compliance {
         rules: &Rules,
         key: &PhoneKey,
         attempts: u32,
-        offset_min: i32,
+        zones: Zones,
         now: i64,
     ) -> Result<(), Refusal> {
-        rules.check(
-            self.flags(key),
-            attempts,
-            offset_min,
-            self.history(key),
-            now,
-        )
+        rules.check(self.flags(key), attempts, zones, self.history(key), now)
     }
 }
 
@@ -414,20 +475,71 @@ mod tests {
 
     // 2026-11-23 is a Monday; 00:00 UTC.
     const MON: i64 = 1_795_392_000;
+    const BJ: &[Tz] = &[chrono_tz::Asia::Shanghai];
+    const LON: &[Tz] = &[chrono_tz::Europe::London];
 
     #[test]
     fn window_in_callee_local_time() {
         let r = rules();
         // 02:00 UTC = 10:00 in Beijing (UTC+8), 02:00 in London.
         let t = MON + 2 * 3600;
-        assert!(r.in_window(t, 480));
-        assert!(!r.in_window(t, 0));
+        assert!(r.in_window(t, BJ));
+        assert!(!r.in_window(t, LON));
         // 12:30 Beijing is the lunch gap; next opening 14:00 Beijing = 06:00 UTC.
         let lunch = MON + 4 * 3600 + 1800;
-        assert_eq!(r.next_open(lunch, 480), Some(MON + 6 * 3600));
+        assert_eq!(r.next_open(lunch, BJ), Some(MON + 6 * 3600));
         // Friday 20:00 Beijing → Monday 09:00 Beijing.
         let fri_evening = MON + 4 * DAY + 12 * 3600;
-        assert_eq!(r.next_open(fri_evening, 480), Some(MON + 7 * DAY + 3600));
+        assert_eq!(r.next_open(fri_evening, BJ), Some(MON + 7 * DAY + 3600));
+    }
+
+    /// Daylight saving: the same UTC hour is inside a New York window after the spring change
+    /// and outside it before; a window start inside the spring-forward gap opens right after
+    /// the gap (never inside a closed window); two zones must both be open.
+    #[test]
+    fn windows_follow_daylight_saving_in_the_callee_zone() {
+        const NY: &[Tz] = &[chrono_tz::America::New_York];
+        let every_day = |start: &str, end: &str| {
+            Rules::new(
+                &CallingWindow {
+                    days: vec![1, 2, 3, 4, 5, 6, 7],
+                    ranges: vec![TimeRange {
+                        start: start.into(),
+                        end: end.into(),
+                    }],
+                    holidays: vec![],
+                },
+                &FrequencyCaps::default(),
+                3,
+            )
+            .expect("rules")
+        };
+        let r = every_day("09:00", "12:00");
+        // 2026-03-08 is the US spring change. 13:30 UTC: 08:30 EST on the 6th, 09:30 EDT on
+        // the 9th.
+        let mar6 = parse_date("2026-03-06").expect("date") * DAY;
+        let mar9 = parse_date("2026-03-09").expect("date") * DAY;
+        assert!(!r.in_window(mar6 + 13 * 3600 + 1800, NY));
+        assert!(r.in_window(mar9 + 13 * 3600 + 1800, NY));
+        assert_eq!(r.next_open(mar6 + 12 * 3600, NY), Some(mar6 + 14 * 3600));
+        assert_eq!(r.next_open(mar9 + 12 * 3600, NY), Some(mar9 + 13 * 3600));
+        // 02:30 does not exist on 2026-03-08 in New York (02:00 → 03:00 EDT = 07:00 UTC).
+        let r = every_day("02:30", "05:00");
+        let mar8 = parse_date("2026-03-08").expect("date") * DAY;
+        let open = r.next_open(mar8 + 5 * 3600, NY).expect("opens");
+        assert!(r.in_window(open, NY), "{open}");
+        assert_eq!(open, mar8 + 7 * 3600, "opens right after the gap");
+        // Beijing 10:00 is London 02:00: closed in one of the two zones means closed.
+        let r = rules();
+        let both: &[Tz] = &[chrono_tz::Asia::Shanghai, chrono_tz::Europe::London];
+        assert!(!r.in_window(MON + 2 * 3600, both));
+        let open = r.next_open(MON + 2 * 3600, both).expect("opens");
+        assert!(r.in_window(open, BJ) && r.in_window(open, LON));
+        // No zone: never dialled, with the reason.
+        assert_eq!(
+            r.check(ListFlags::default(), 0, &[], &[], MON + 2 * 3600),
+            Err(Refusal::NoTimeZone)
+        );
     }
 
     #[test]
@@ -435,8 +547,8 @@ mod tests {
         let r = rules();
         // 2026-10-01 (Thursday) 10:00 Beijing = 02:00 UTC.
         let national_day = parse_date("2026-10-01").expect("date") * DAY + 2 * 3600;
-        assert!(!r.in_window(national_day, 480));
-        assert!(r.in_window(national_day + DAY, 480));
+        assert!(!r.in_window(national_day, BJ));
+        assert!(r.in_window(national_day + DAY, BJ));
     }
 
     #[test]
@@ -451,7 +563,7 @@ mod tests {
         )
         .expect("rules");
         assert_eq!(
-            r.check(ListFlags::default(), 0, 480, &[], MON),
+            r.check(ListFlags::default(), 0, BJ, &[], MON),
             Err(Refusal::OutsideWindow { opens_at: None })
         );
     }
@@ -461,29 +573,29 @@ mod tests {
         let r = rules();
         let t = MON + 2 * 3600;
         let ok = ListFlags::default();
-        assert_eq!(r.check(ok, 0, 480, &[], t), Ok(()));
+        assert_eq!(r.check(ok, 0, BJ, &[], t), Ok(()));
         assert_eq!(
-            r.check(ok, 0, 480, &[t - 3600], t),
+            r.check(ok, 0, BJ, &[t - 3600], t),
             Err(Refusal::DailyCap {
                 until: t - 3600 + DAY
             })
         );
         let week = [t - 5 * DAY, t - 4 * DAY, t - 2 * DAY];
         assert_eq!(
-            r.check(ok, 0, 480, &week, t),
+            r.check(ok, 0, BJ, &week, t),
             Err(Refusal::WeeklyCap {
                 until: t - 5 * DAY + WEEK
             })
         );
         let gray = ListFlags { gray: true, ..ok };
         assert!(matches!(
-            r.check(gray, 0, 480, &[t - 2 * DAY], t),
+            r.check(gray, 0, BJ, &[t - 2 * DAY], t),
             Err(Refusal::GraylistCap { .. })
         ));
         let dnc = ListFlags { dnc: true, ..ok };
-        assert_eq!(r.check(dnc, 0, 480, &[], t), Err(Refusal::Dnc));
+        assert_eq!(r.check(dnc, 0, BJ, &[], t), Err(Refusal::Dnc));
         assert_eq!(
-            r.check(ok, 3, 480, &[], t),
+            r.check(ok, 3, BJ, &[], t),
             Err(Refusal::MaxAttempts { max: 3 })
         );
     }

@@ -15,6 +15,13 @@
 //!
 //! Slots (concurrency, line-pool channel) are held by a [`SlotGuard`] that gives them back
 //! when dropped, on every end path: normal hangup, originate failure, timeout, task abort.
+//!
+//! Predictive campaigns (`pacing.predictive`) read their agents from the
+//! [`AgentAvailability`] given in [`DriverConfig::agents`] on every dial round, and place what
+//! [`Predictive::calls_to_place`] allows. The driver measures the answer rate, the time to
+//! answer and the talk time itself; whether an answered call found an agent comes from the
+//! call (channel variable `aicall_abandoned=true`, set by whoever transfers to the agents);
+//! an abandoned call's CDR cause is `ABANDONED`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,7 +32,10 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::compliance::{Compliance, Rules, RulesError};
-use super::pacing::{render_dial_string, with_channel_vars, Grant, Pacer, TemplateError, Wait};
+use super::pacing::{
+    render_dial_string, with_channel_vars, AgentAvailability, Grant, Pacer, Predictive,
+    TemplateError, Wait,
+};
 use super::queue::{Queue, QueueEntry};
 use super::retry::{disposition_of, Next};
 use super::{CampaignSettings, SettingsError};
@@ -53,6 +63,11 @@ pub enum DriverError {
     },
     #[error("campaign `{campaign}` has no line pool: add one to its pacing settings")]
     NoPools { campaign: String },
+    #[error(
+        "campaign `{campaign}` uses predictive pacing, which needs an agent source \
+         (DriverConfig::agents); none is connected"
+    )]
+    NoAgents { campaign: String },
 }
 
 /// Driver options.
@@ -65,6 +80,8 @@ pub struct DriverConfig {
     pub exit_when_done: bool,
     /// Seed for retry jitter.
     pub seed: u64,
+    /// The agents of a predictive campaign (required when `pacing.predictive` is set).
+    pub agents: Option<Arc<dyn AgentAvailability>>,
 }
 
 impl DriverConfig {
@@ -74,6 +91,7 @@ impl DriverConfig {
             tick: Duration::from_millis(50),
             exit_when_done: false,
             seed: 0x5eed,
+            agents: None,
         }
     }
 }
@@ -101,6 +119,8 @@ struct CallEnd {
     billsec: u64,
     /// The originate was never sent (no connection): the attempt does not count.
     not_sent: bool,
+    /// Answered, but no agent was free (`aicall_abandoned`).
+    abandoned: bool,
 }
 
 #[derive(Debug)]
@@ -108,6 +128,7 @@ struct Hangup {
     cause: Option<HangupCause>,
     decided: Option<Disposition>,
     billsec: u64,
+    abandoned: bool,
 }
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Hangup>>>>;
@@ -156,6 +177,10 @@ struct Driver {
     ends_tx: mpsc::UnboundedSender<CallEnd>,
     summary: RunSummary,
     jitter: u64,
+    /// Predictive pacing state and its agent source, for predictive campaigns.
+    predictive: Option<(Predictive, Arc<dyn AgentAvailability>)>,
+    /// When each in-flight attempt was dialled (ms), for the time to answer.
+    dialled_at: HashMap<String, i64>,
 }
 
 /// Runs a campaign until it is stopped (or, with `exit_when_done`, until every contact is
@@ -188,6 +213,15 @@ pub async fn run(
             "BACKGROUND_JOB",
         ])
         .await?;
+    let predictive = match (&settings.pacing.predictive, &cfg.agents) {
+        (None, _) => None,
+        (Some(p), Some(agents)) => Some((Predictive::new(p.clone()), agents.clone())),
+        (Some(_), None) => {
+            return Err(DriverError::NoAgents {
+                campaign: cfg.campaign.clone(),
+            })
+        }
+    };
     let (now, _) = unix_now();
     let mut compliance = Compliance::new();
     for (key, kind) in store.list_all()? {
@@ -212,6 +246,8 @@ pub async fn run(
         ends_tx,
         summary: RunSummary::default(),
         jitter: cfg.seed,
+        predictive,
+        dialled_at: HashMap::new(),
         cfg,
     };
     d.reconcile_at_start().await?;
@@ -328,6 +364,7 @@ impl Driver {
                             answered: answered || h.billsec > 0,
                             billsec: h.billsec,
                             not_sent: false,
+                            abandoned: h.abandoned,
                         },
                         Err(_) => lost(uuid, answered),
                     };
@@ -370,7 +407,15 @@ impl Driver {
                     if let Some(uuid) = e.unique_id() {
                         if self.in_flight.contains_key(uuid) {
                             self.store.mark_answered(uuid)?;
-                            self.answered.insert(uuid.to_owned());
+                            if self.answered.insert(uuid.to_owned()) {
+                                if let Some((p, _)) = &mut self.predictive {
+                                    p.record_dial(true);
+                                    if let Some(at) = self.dialled_at.get(uuid) {
+                                        let (_, now_ms) = unix_now();
+                                        p.record_time_to_answer((now_ms - at) as f64 / 1000.0);
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -385,6 +430,9 @@ impl Driver {
                                 cause: e.hangup_cause(),
                                 decided: e.variable("aicall_disposition").and_then(decided),
                                 billsec,
+                                abandoned: e
+                                    .variable("aicall_abandoned")
+                                    .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
                             });
                         }
                     }
@@ -415,13 +463,18 @@ impl Driver {
     }
 
     fn dial_round(&mut self, now: i64, now_ms: i64) -> Result<(), DriverError> {
-        let free = {
+        let mut free = {
             let p = lock(&self.pacer);
             self.settings
                 .pacing
                 .max_concurrent
                 .saturating_sub(p.in_flight())
         };
+        if let Some((p, agents)) = &self.predictive {
+            let ringing = self.in_flight.len().saturating_sub(self.answered.len());
+            let ringing = u32::try_from(ringing).unwrap_or(u32::MAX);
+            free = free.min(p.calls_to_place(agents.snapshot(), ringing));
+        }
         if free == 0 {
             return Ok(());
         }
@@ -565,6 +618,7 @@ impl Driver {
 
     fn spawn_call(&mut self, s: Started) {
         self.summary.originated += 1;
+        self.dialled_at.insert(s.uuid.clone(), unix_now().1);
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(s.uuid.clone(), tx);
         self.in_flight.insert(s.uuid.clone(), s.guard.grant.pool);
@@ -585,7 +639,23 @@ impl Driver {
 
     fn on_call_end(&mut self, end: CallEnd) -> Result<(), DriverError> {
         lock(&self.waiters).remove(&end.uuid);
-        self.answered.remove(&end.uuid);
+        let answer_seen = self.answered.remove(&end.uuid);
+        self.dialled_at.remove(&end.uuid);
+        if let Some((p, _)) = &mut self.predictive {
+            if !end.not_sent {
+                if end.answered && !answer_seen {
+                    p.record_dial(true);
+                } else if !end.answered {
+                    p.record_dial(false);
+                }
+                if end.answered {
+                    p.record_answered(end.abandoned);
+                    if !end.abandoned {
+                        p.record_talk_time(end.billsec as f64);
+                    }
+                }
+            }
+        }
         let pool = self.in_flight.remove(&end.uuid);
         if end.answered {
             self.summary.answered += 1;
@@ -672,7 +742,11 @@ impl Driver {
             uuid: attempt.uuid.clone(),
             contact_id: contact.id,
             campaign: attempt.campaign.clone(),
-            cause: cause_name,
+            cause: if end.answered && end.abandoned {
+                "ABANDONED".into()
+            } else {
+                cause_name
+            },
             answered: end.answered,
             billsec: end.billsec,
             started_at: attempt.started_at,
@@ -720,6 +794,7 @@ fn lost(uuid: String, answered: bool) -> CallEnd {
         answered,
         billsec: 0,
         not_sent: false,
+        abandoned: false,
     }
 }
 
@@ -742,6 +817,7 @@ async fn place_call(
                 answered: false,
                 billsec: 0,
                 not_sent: true,
+                abandoned: false,
             };
         }
         Err(e) => {
@@ -760,6 +836,7 @@ async fn place_call(
                 answered: false,
                 billsec: 0,
                 not_sent: false,
+                abandoned: false,
             }
         }
         Err(e) => {
@@ -789,6 +866,7 @@ async fn follow(
             answered: answered || h.billsec > 0,
             billsec: h.billsec,
             not_sent: false,
+            abandoned: h.abandoned,
         },
         _ => lost(uuid, answered),
     }

@@ -17,7 +17,7 @@ use phonenumber::country::Id;
 use rayon::prelude::*;
 
 use super::phone::{self, Normalised, PhoneError};
-use crate::store::{Contact, ContactPii, ContactState, Store, StoreError};
+use crate::store::{Contact, ContactPii, ContactState, PhoneKey, Store, StoreError};
 
 /// Column names recognised as the phone number when no `--map phone=…` is given.
 const PHONE_ALIASES: &[&str] = &[
@@ -140,6 +140,8 @@ pub struct ImportReport {
 
 /// One data row, before normalisation.
 struct RawRow {
+    /// Where the row is, for the rejects report; empty means `line {line}` (CSV: built only
+    /// for rejected rows).
     location: String,
     line: u64,
     cells: Vec<String>,
@@ -308,9 +310,9 @@ impl Columns {
 struct Sink<'a> {
     store: &'a dyn Store,
     /// Contacts of the campaign before this import.
-    existing: HashMap<crate::store::PhoneKey, u64>,
-    /// E.164 → id of contacts created or touched by this import.
-    by_phone: HashMap<String, u64>,
+    existing: HashMap<PhoneKey, u64>,
+    /// Number → id of contacts created or touched by this import.
+    by_phone: HashMap<PhoneKey, u64>,
     buffer: Vec<Contact>,
     /// Contact id → index in `buffer`.
     buffer_index: HashMap<u64, usize>,
@@ -328,7 +330,7 @@ impl Sink<'_> {
 
     fn push(&mut self, c: Contact) -> Result<(), ImportError> {
         self.buffer_index.insert(c.id, self.buffer.len());
-        self.by_phone.insert(c.pii.phone.clone(), c.id);
+        self.by_phone.insert(c.phone_key, c.id);
         self.buffer.push(c);
         if self.buffer.len() >= BATCH {
             self.flush()?;
@@ -353,6 +355,59 @@ impl Sink<'_> {
     }
 }
 
+/// A row that passed: its number and what else it carries.
+struct Accepted {
+    n: Normalised,
+    key: PhoneKey,
+    name: Option<String>,
+    fields: BTreeMap<String, String>,
+}
+
+/// The per-row work that needs no shared state (normalisation, the keyed number hash, the
+/// name and fields): done in parallel.
+fn accept(
+    store: &dyn Store,
+    row: &mut RawRow,
+    cols: &Columns,
+    region: Id,
+) -> Result<Accepted, String> {
+    if let Some(why) = &row.broken {
+        return Err(why.clone());
+    }
+    let raw = row.cells.get(cols.phone).map(String::as_str).unwrap_or("");
+    let n = phone::normalise(raw, region).map_err(|e| e.to_string())?;
+    let key = store.phone_key(&n.e164);
+    let cells = std::mem::take(&mut row.cells);
+    let name = cols
+        .name
+        .and_then(|i| cells.get(i))
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let mut fields = BTreeMap::new();
+    for (i, v) in cells.into_iter().enumerate() {
+        if i == cols.phone || Some(i) == cols.name {
+            continue;
+        }
+        let Some(h) = cols.header.get(i).filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let t = v.trim();
+        if t.is_empty() {
+            continue;
+        }
+        // Reuse the cell's allocation when there is nothing to trim.
+        let v = if t.len() == v.len() { v } else { t.to_owned() };
+        fields.insert(h.clone(), v);
+    }
+    Ok(Accepted {
+        n,
+        key,
+        name,
+        fields,
+    })
+}
+
 fn ingest(
     opts: &ImportOptions,
     mut table: Table,
@@ -365,51 +420,35 @@ fn ingest(
     let region = opts.default_region;
     let first_id = sink.store.reserve_ids(table.rows.len() as u64)?;
     let mut next_id = first_id;
+    let store = sink.store;
     for chunk in table.rows.chunks_mut(BATCH) {
-        let parsed: Vec<Result<Normalised, String>> = chunk
-            .par_iter()
-            .map(|row| {
-                if let Some(why) = &row.broken {
-                    return Err(why.clone());
-                }
-                let raw = row.cells.get(cols.phone).map(String::as_str).unwrap_or("");
-                phone::normalise(raw, region).map_err(|e| e.to_string())
-            })
+        let parsed: Vec<Result<Accepted, String>> = chunk
+            .par_iter_mut()
+            .map(|row| accept(store, row, cols, region))
             .collect();
         for (row, parsed) in chunk.iter_mut().zip(parsed) {
-            let n = match parsed {
-                Ok(n) => n,
+            let a = match parsed {
+                Ok(a) => a,
                 Err(reason) => {
+                    let location = match std::mem::take(&mut row.location) {
+                        l if l.is_empty() => format!("line {}", row.line),
+                        l => l,
+                    };
                     report.rejected.push(Rejected {
-                        location: std::mem::take(&mut row.location),
+                        location,
                         line: row.line,
                         reason,
                     });
                     continue;
                 }
             };
-            let cells = std::mem::take(&mut row.cells);
-            let name = cols
-                .name
-                .and_then(|i| cells.get(i))
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty());
-            let fields: BTreeMap<String, String> = cells
-                .into_iter()
-                .enumerate()
-                .filter(|(i, v)| *i != cols.phone && Some(*i) != cols.name && !v.trim().is_empty())
-                .filter_map(|(i, v)| cols.header.get(i).map(|h| (h.clone(), v.trim().to_owned())))
-                .filter(|(h, _)| !h.is_empty())
-                .collect();
-            if let Some(&id) = sink.by_phone.get(&n.e164) {
+            if let Some(&id) = sink
+                .by_phone
+                .get(&a.key)
+                .or_else(|| sink.existing.get(&a.key))
+            {
                 report.merged += 1;
-                sink.merge_into(id, name, fields)?;
-                continue;
-            }
-            let key = sink.store.phone_key(&n.e164);
-            if let Some(&id) = sink.existing.get(&key) {
-                report.merged += 1;
-                sink.merge_into(id, name, fields)?;
+                sink.merge_into(id, a.name, a.fields)?;
                 continue;
             }
             let id = next_id;
@@ -418,15 +457,15 @@ fn ingest(
             sink.push(Contact {
                 id,
                 campaign: opts.campaign.clone(),
-                phone_key: key,
+                phone_key: a.key,
                 pii: ContactPii {
-                    phone: n.e164,
-                    name,
-                    fields,
+                    phone: a.n.e164,
+                    name: a.name,
+                    fields: a.fields,
                 },
-                line_type: n.line_type,
-                region: n.region,
-                utc_offset_min: n.utc_offset_min,
+                line_type: a.n.line_type,
+                region: a.n.region,
+                utc_offset_min: a.n.utc_offset_min,
                 seq: id,
                 score: None,
                 best_hour: None,
@@ -555,7 +594,7 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
                     None
                 };
                 rows.push(RawRow {
-                    location: format!("line {line}"),
+                    location: String::new(),
                     line,
                     cells: r.iter().map(str::to_owned).collect(),
                     broken,
@@ -564,7 +603,7 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 rows.push(RawRow {
-                    location: format!("line {line}"),
+                    location: String::new(),
                     line,
                     cells: Vec::new(),
                     broken: Some(format!("unreadable row: {e}")),

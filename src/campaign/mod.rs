@@ -5,13 +5,15 @@
 //! no sockets, clocks, tasks or database):
 //!
 //! - [`phone`]: numbers to E.164 with line type, region and UTC offset.
+//! - [`zones`]: the callee's IANA time zone(s) from the number (region, NANP area code…).
 //! - [`compliance`]: DNC / black / gray lists, frequency caps, calling windows in the callee's
 //!   local time, max attempts; every refusal has a reason and a "try again at".
 //! - [`retry`]: what happens after each outcome (by hangup cause / disposition), with jitter.
 //! - [`queue`]: the in-memory schedule: ordering by lead score and best hour, else FIFO, and
 //!   the next-batch decision.
 //! - [`pacing`]: concurrency, calls per second, line pools with caller-ID rotation, the dial
-//!   string template, predictive pacing with an abandon-rate cap.
+//!   string template, predictive pacing with an abandon-rate cap (agents read through
+//!   [`AgentAvailability`], which the routing side implements).
 //!
 //! At the edges: [`import`] (CSV / XLSX files into the store, with a rejects report) and
 //! [`driver`] (the tokio task that carries decisions out over ESL and keeps the store
@@ -27,13 +29,16 @@ pub mod pacing;
 pub mod phone;
 pub mod queue;
 pub mod retry;
+pub mod zones;
 
 use serde::{Deserialize, Serialize};
 
 use crate::store::{CampaignRecord, CampaignState};
 
 pub use compliance::{CallingWindow, Compliance, FrequencyCaps, Refusal, Rules, TimeRange};
-pub use pacing::{LinePool, PacingConfig, PredictiveConfig};
+pub use pacing::{
+    AgentAvailability, AgentSnapshot, LinePool, PacingConfig, PredictiveConfig, SharedAgents,
+};
 pub use retry::RetryPolicy;
 
 /// A campaign's settings (stored as JSON in its [`CampaignRecord`]).

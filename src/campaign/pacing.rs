@@ -5,9 +5,12 @@
 //!   used before backup ones; a pool whose gateway is down is paused).
 //! - [`render_dial_string`]: the dial-string template with contact fields and pool variables.
 //! - [`Predictive`]: for campaigns that transfer to human agents, the number of calls to place
-//!   from the measured answer rate and agents free, with a hard abandon-rate cap.
+//!   from the measured answer rate, time to answer and talk time, and the agents free, busy and
+//!   soon free ([`AgentSnapshot`], read through [`AgentAvailability`] — the routing module's
+//!   side), with a hard abandon-rate cap.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -287,6 +290,44 @@ pub fn with_channel_vars(dial: &str, vars: &str) -> String {
     }
 }
 
+/// The agents a predictive campaign transfers to, as the routing side sees them now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    /// Waiting for a call.
+    pub free: u32,
+    /// Talking (each frees up after the average talk time, on average).
+    pub busy: u32,
+    /// In wrap-up or otherwise known to be free within the next few seconds.
+    pub soon: u32,
+}
+
+/// Where the dialer reads the agents from: the routing module implements it; the driver
+/// reads it on every dial round of a predictive campaign.
+pub trait AgentAvailability: Send + Sync + std::fmt::Debug {
+    fn snapshot(&self) -> AgentSnapshot;
+}
+
+/// An [`AgentAvailability`] fed by whoever knows the agents (a routing module, the ACD's
+/// events, a test): clones share the same counters.
+#[derive(Clone, Debug, Default)]
+pub struct SharedAgents(Arc<Mutex<AgentSnapshot>>);
+
+impl SharedAgents {
+    pub fn new(snapshot: AgentSnapshot) -> Self {
+        Self(Arc::new(Mutex::new(snapshot)))
+    }
+
+    pub fn set(&self, snapshot: AgentSnapshot) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+    }
+}
+
+impl AgentAvailability for SharedAgents {
+    fn snapshot(&self) -> AgentSnapshot {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Predictive pacing state.
 #[derive(Debug, Clone)]
 pub struct Predictive {
@@ -295,7 +336,13 @@ pub struct Predictive {
     dials: VecDeque<bool>,
     /// Recent answered calls: abandoned or not.
     answered: VecDeque<bool>,
+    /// Mean seconds from dial to answer, and agent talk time (exponentially weighted).
+    to_answer_s: f64,
+    talk_s: f64,
 }
+
+/// Weight of a new sample in the moving means.
+const EWMA: f64 = 0.05;
 
 impl Predictive {
     pub fn new(cfg: PredictiveConfig) -> Self {
@@ -303,7 +350,32 @@ impl Predictive {
             cfg,
             dials: VecDeque::new(),
             answered: VecDeque::new(),
+            // Priors until calls are measured: 10 s to answer, 2 min talking.
+            to_answer_s: 10.0,
+            talk_s: 120.0,
         }
+    }
+
+    /// An answered call took this long from dial to answer.
+    pub fn record_time_to_answer(&mut self, secs: f64) {
+        if secs.is_finite() && secs >= 0.0 {
+            self.to_answer_s += EWMA * (secs - self.to_answer_s);
+        }
+    }
+
+    /// A connected call kept its agent this long.
+    pub fn record_talk_time(&mut self, secs: f64) {
+        if secs.is_finite() && secs >= 0.0 {
+            self.talk_s += EWMA * (secs - self.talk_s);
+        }
+    }
+
+    /// Agents expected to be free when a call placed now is answered: the free ones, the
+    /// ones the routing says are about to be, and the busy ones whose call ends within the
+    /// mean time to answer (talk times taken as exponential).
+    pub fn expected_free(&self, agents: AgentSnapshot) -> f64 {
+        let p_end = 1.0 - (-self.to_answer_s / self.talk_s.max(1e-3)).exp();
+        f64::from(agents.free) + f64::from(agents.soon) + f64::from(agents.busy) * p_end
     }
 
     /// A dial ended ringing: answered or not.
@@ -336,18 +408,20 @@ impl Predictive {
         ((a + 1.0) / (n + 2.0)).clamp(0.02, 1.0)
     }
 
-    /// How many new calls to place now. `agents_free` agents wait, `ringing` calls are in
-    /// progress. Calls beyond one per free agent may be abandoned if too many answer, so they
-    /// are only placed within the abandon budget: the abandons the cap still allows over the
-    /// window, less the over-dialled calls already ringing (each could become one).
-    pub fn calls_to_place(&self, agents_free: u32, agents_soon: u32, ringing: u32) -> u32 {
-        let free = i64::from(agents_free);
+    /// How many new calls to place now, with `ringing` calls placed and not yet answered.
+    /// The dial ratio is 1 / answer rate (capped at `max_ratio`) over the agents expected to
+    /// be free ([`Predictive::expected_free`]). Calls beyond one per free agent may be
+    /// abandoned if too many answer, so they are only placed within the abandon budget: the
+    /// abandons the cap still allows over the window, less the over-dialled calls already
+    /// ringing (each could become one) — a worst-case bound, so the cap holds whatever the
+    /// callees do.
+    pub fn calls_to_place(&self, agents: AgentSnapshot, ringing: u32) -> u32 {
+        let free = i64::from(agents.free);
         let ringing = i64::from(ringing);
         let safe = (free - ringing).max(0);
         let p = self.answer_rate();
         let ratio = (1.0 / p).min(self.cfg.max_ratio.max(1.0));
-        let capacity = free as f64 + 0.5 * f64::from(agents_soon);
-        let balanced = ((capacity * ratio).floor() as i64 - ringing).max(0);
+        let balanced = ((self.expected_free(agents) * ratio).floor() as i64 - ringing).max(0);
         let answered = self.answered.len() as f64;
         let abandoned = self.answered.iter().filter(|a| **a).count() as i64;
         let allowed = (self.cfg.abandon_cap * (answered + 1.0)).floor() as i64;

@@ -2,9 +2,9 @@
 //! landline, the region, and the callee's UTC offset (for calling windows). Pure.
 //!
 //! Parsing and validation are the `phonenumber` crate's (libphonenumber metadata). The UTC
-//! offset comes from a table by region: one standard offset per region, no daylight saving —
-//! a region that spans several zones (US, RU, BR, AU…) gets its most populous zone. A
-//! campaign that calls such regions should narrow its window accordingly.
+//! offset here is one standard offset per region (the most populous zone), used only to order
+//! contacts by their best hour; calling windows are checked in the callee's IANA zones with
+//! daylight saving, from [`super::zones`].
 
 use std::str::FromStr;
 

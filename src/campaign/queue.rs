@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use super::compliance::{Compliance, Refusal, Rules};
+use super::zones::{zones_of, Zones};
 use crate::store::{Contact, ContactState, PhoneKey};
 
 const NO_BEST_HOUR: usize = 24;
@@ -22,7 +23,10 @@ const MAX_REFUSALS_PER_BATCH: usize = 4096;
 pub struct QueueEntry {
     pub id: u64,
     pub phone_key: PhoneKey,
+    /// Standard UTC offset, for the best-hour ordering only.
     pub utc_offset_min: i32,
+    /// The callee's time zones (from the number), for the calling window.
+    pub zones: Zones,
     pub attempts: u32,
     pub seq: u64,
     pub score: Option<f32>,
@@ -36,6 +40,7 @@ impl QueueEntry {
             id: c.id,
             phone_key: c.phone_key,
             utc_offset_min: c.utc_offset_min,
+            zones: zones_of(&c.region, &c.pii.phone),
             attempts: c.attempts,
             seq: c.seq,
             score: c.score,
@@ -192,13 +197,7 @@ impl Queue {
             let Some(entry) = self.entries.get(&id) else {
                 continue;
             };
-            match compliance.check(
-                rules,
-                &entry.phone_key,
-                entry.attempts,
-                entry.utc_offset_min,
-                now,
-            ) {
+            match compliance.check(rules, &entry.phone_key, entry.attempts, entry.zones, now) {
                 Ok(()) => {
                     if let Some(e) = self.entries.remove(&id) {
                         batch.dial.push(e);
@@ -251,6 +250,7 @@ mod tests {
             id,
             phone_key: PhoneKey([id as u8; 32]),
             utc_offset_min: 0,
+            zones: &[chrono_tz::UTC],
             attempts: 0,
             seq: id,
             score,
@@ -345,6 +345,59 @@ mod tests {
         assert_eq!((c.score, c.best_hour), (Some(0.73), Some(10)));
         // 10:00 in Beijing is 02:00 UTC: that is the contact's bucket.
         assert_eq!(QueueEntry::of(&c).bucket(), 2);
+    }
+
+    /// The queue takes each callee's zone from their number: at 10:00 in Beijing a Chinese
+    /// number is dialled and a New York one (21:00 there) waits for 09:00 New York time; a
+    /// number of a region without a known zone is dropped with that reason.
+    #[test]
+    fn each_contact_is_checked_in_the_zone_of_its_number() {
+        let contact = |id: u64, region: &str, phone: &str| Contact {
+            id,
+            campaign: "c".into(),
+            phone_key: PhoneKey([id as u8; 32]),
+            pii: crate::store::ContactPii {
+                phone: phone.into(),
+                ..Default::default()
+            },
+            line_type: crate::store::LineType::Mobile,
+            region: region.into(),
+            utc_offset_min: 0,
+            seq: id,
+            score: None,
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        };
+        let contacts = [
+            contact(1, "CN", "+8613800138000"),
+            contact(2, "US", "+12125550123"),
+            contact(3, "", "+80012345678"),
+        ];
+        let mut q = Queue::from_contacts(&contacts);
+        let rules =
+            Rules::new(&CallingWindow::default(), &FrequencyCaps::default(), 3).expect("rules");
+        // Tuesday 2026-11-24 02:00 UTC.
+        let now = 1_795_392_000 + 86_400 + 2 * 3600;
+        let b = q.next_batch(now, 10, &rules, &Compliance::new());
+        assert_eq!(b.dial.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1]);
+        // 09:00 EST is 14:00 UTC.
+        assert_eq!(
+            b.parked,
+            vec![(
+                2,
+                Refusal::OutsideWindow {
+                    opens_at: Some(now + 12 * 3600)
+                }
+            )]
+        );
+        assert_eq!(b.dropped.len(), 1);
+        assert_eq!(
+            (b.dropped[0].0.id, b.dropped[0].1),
+            (3, Refusal::NoTimeZone)
+        );
     }
 
     #[test]
