@@ -65,6 +65,8 @@ pub struct DriverConfig {
     pub exit_when_done: bool,
     /// Seed for retry jitter.
     pub seed: u64,
+    /// Lead model: best-hour update and rescoring after every outcome (`profile::dialer`).
+    pub leads: Option<Arc<Mutex<crate::profile::dialer::LeadScorer>>>,
 }
 
 impl DriverConfig {
@@ -74,6 +76,7 @@ impl DriverConfig {
             tick: Duration::from_millis(50),
             exit_when_done: false,
             seed: 0x5eed,
+            leads: None,
         }
     }
 }
@@ -678,6 +681,16 @@ impl Driver {
             started_at: attempt.started_at,
             ended_at: now,
         };
+        if let Some(leads) = &self.cfg.leads {
+            // Lead model hand-off: Beta-Binomial best-hour update, rescore with the history.
+            crate::profile::dialer::after_outcome(
+                leads,
+                &*self.store,
+                &mut contact,
+                &attempt,
+                disposition,
+            );
+        }
         self.store.finish_attempt(&attempt, &cdr, &contact)?;
         self.audit(contact.id, now, "outcome", contact.note.clone())?;
         if contact.state == ContactState::Pending {

@@ -6,7 +6,8 @@
 //! lookalike ranking of an unlabeled pool from a list of converted customers. Pure computation:
 //! no sockets, no clocks, no database; files are touched only by [`csv`] (reading contact lists)
 //! and [`model`] (saving and loading a versioned model directory). Depends on nothing else in
-//! the crate.
+//! the crate, except [`dialer`] — the hand-off the dialer calls (score stored contacts on
+//! import, update best hours after each call outcome) — which reads `store` records.
 //!
 //! # Pipeline
 //!
@@ -42,6 +43,7 @@
 pub mod besttime;
 pub mod csv;
 pub mod cv;
+pub mod dialer;
 pub mod encode;
 pub mod gbm;
 pub mod history;
@@ -107,6 +109,8 @@ pub enum ProfileError {
     Save { path: String, message: String },
     #[error("thread pool: {0}")]
     Threads(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Result alias for this module.
