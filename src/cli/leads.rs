@@ -499,10 +499,31 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
 /// The LightGBM side of the bench (reference only; needs `lightgbm` and `numpy`).
 const LIGHTGBM_SCRIPT: &str = include_str!("../../scripts/leads_lightgbm.py");
 
+/// CPU seconds (user + system, every thread) this process has used, from `/proc/self/stat`
+/// (clock ticks of 10 ms; NaN where that file does not exist).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // The command name may hold spaces: count fields after its closing parenthesis, where
+    // utime and stime (fields 14 and 15 of the line) are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 /// One engine's line of the bench table.
 struct EngineFigures {
     name: String,
+    /// Best-of-3 wall seconds with 1 and 2 threads.
     fit: [f64; 2],
+    /// CPU seconds (user + system, all threads) of those best runs.
+    fit_cpu: [f64; 2],
     rows_per_s: f64,
     /// Per grid setting: (AUC mean, AUC sd, log loss mean, rounds mean).
     cv: Vec<(f64, f64, f64, f64)>,
@@ -576,13 +597,18 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // aicall.
     let mut fit = [0.0; 2];
+    let mut fit_cpu = [0.0; 2];
     let mut model = None;
     for (i, threads) in [1usize, 2].into_iter().enumerate() {
         let mut best = f64::INFINITY;
         for _ in 0..3 {
-            let t0 = Instant::now();
+            let (c0, t0) = (cpu_seconds(), Instant::now());
             let (m, _) = with_threads(threads, || Gbm::fit(&data, &y, None, &timing))??;
-            best = best.min(t0.elapsed().as_secs_f64());
+            let wall = t0.elapsed().as_secs_f64();
+            if wall < best {
+                best = wall;
+                fit_cpu[i] = cpu_seconds() - c0;
+            }
             model = Some(m);
         }
         fit[i] = best;
@@ -613,6 +639,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut engines = vec![EngineFigures {
         name: "aicall".into(),
         fit,
+        fit_cpu,
         rows_per_s,
         cv: ours_cv,
         holdout: (best, h_auc, h_loss, h_rounds as f64),
@@ -676,6 +703,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     v.get("version").and_then(|x| x.as_str()).unwrap_or("?")
                 ),
                 fit: [num(v.get("fit_1t")), num(v.get("fit_2t"))],
+                fit_cpu: [num(v.get("cpu_1t")), num(v.get("cpu_2t"))],
                 rows_per_s: num(v.get("rows_per_s")),
                 cv,
                 holdout: (
@@ -717,31 +745,47 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "\n{:<16} {:>9} {:>9} {:>12} {:>15} {:>8} {:>8} {:>8}",
+        "\n{:<16} {:>15} {:>15} {:>12} {:>15} {:>8} {:>8} {:>8}",
         "engine",
-        "fit 1t s",
-        "fit 2t s",
+        "fit 1t s (cpu)",
+        "fit 2t s (cpu)",
         "score rows/s",
         "cv auc",
         "cv loss",
         "hold auc",
         "hold ll"
     );
+    let nan4 = (f64::NAN, f64::NAN, f64::NAN, 0.0);
     for e in &engines {
-        let c =
-            e.cv.get(e.holdout.0)
-                .copied()
-                .unwrap_or((f64::NAN, f64::NAN, f64::NAN, 0.0));
+        let c = e.cv.get(e.holdout.0).copied().unwrap_or(nan4);
         println!(
-            "{:<16} {:>9.3} {:>9.3} {:>12.0} {:>8.4}±{:.4} {:>8.4} {:>8.4} {:>8.4}",
-            e.name, e.fit[0], e.fit[1], e.rows_per_s, c.0, c.1, c.2, e.holdout.1, e.holdout.2
+            "{:<16} {:>7.3} ({:>5.2}) {:>7.3} ({:>5.2}) {:>12.0} {:>8.4}±{:.4} {:>8.4} {:>8.4} \
+             {:>8.4}",
+            e.name,
+            e.fit[0],
+            e.fit_cpu[0],
+            e.fit[1],
+            e.fit_cpu[1],
+            e.rows_per_s,
+            c.0,
+            c.1,
+            c.2,
+            e.holdout.1,
+            e.holdout.2
         );
     }
+    let load_now = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "timing: {} rounds at setting 0 on all {} rows, best of 3; hold-out: each engine's \
-         best CV setting (aicall {}, lightgbm {})",
+        "timing: {} rounds at setting 0 on all {} rows, best of 3 (wall moves with the load, \
+         now {}; cpu = user+system seconds of all threads); hold-out: each engine's best CV \
+         setting (aicall {}, lightgbm {})",
         a.rounds,
         data.n_rows,
+        load_now
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         engines[0].holdout.0,
         engines
             .get(1)
@@ -750,10 +794,11 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let ours = &engines[0];
     let ours_cv = ours.cv[ours.holdout.0];
     let mut last = format!(
-        "fit_1t_s={:.3} fit_2t_s={:.3} score_rows_per_s={:.0} cv_auc={:.4} cv_auc_sd={:.4} \
-         holdout_auc={:.4} holdout_logloss={:.4}",
+        "fit_1t_s={:.3} fit_2t_s={:.3} fit_1t_cpu_s={:.2} score_rows_per_s={:.0} cv_auc={:.4} \
+         cv_auc_sd={:.4} holdout_auc={:.4} holdout_logloss={:.4}",
         ours.fit[0],
         ours.fit[1],
+        ours.fit_cpu[0],
         ours.rows_per_s,
         ours_cv.0,
         ours_cv.1,
@@ -761,13 +806,11 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ours.holdout.2
     );
     if let Some(l) = engines.get(1) {
-        let lcv =
-            l.cv.get(l.holdout.0)
-                .copied()
-                .unwrap_or((f64::NAN, f64::NAN, f64::NAN, 0.0));
+        let lcv = l.cv.get(l.holdout.0).copied().unwrap_or(nan4);
         last.push_str(&format!(
-            " lgbm_fit_1t_s={:.3} lgbm_fit_2t_s={:.3} lgbm_cv_auc={:.4} lgbm_holdout_auc={:.4}",
-            l.fit[0], l.fit[1], lcv.0, l.holdout.1
+            " lgbm_fit_1t_s={:.3} lgbm_fit_2t_s={:.3} lgbm_fit_1t_cpu_s={:.2} lgbm_cv_auc={:.4} \
+             lgbm_holdout_auc={:.4}",
+            l.fit[0], l.fit[1], l.fit_cpu[0], lcv.0, l.holdout.1
         ));
     }
     println!("{last}");
