@@ -283,9 +283,10 @@ fn print_segments(model: &LeadModel) {
         );
     }
     for s in &model.segments {
+        let known = besttime::hour_identified(&s.prior, None);
         let hours: Vec<String> = besttime::best_hours(&s.prior, None, &model.allowed_hours, 3)
             .iter()
-            .map(|h| besttime::label(h.hour))
+            .map(|h| hour_label(h.hour, known))
             .collect();
         println!(
             "  #{} {:>6} rows, converts {:>5.1} %: {}; best hours {}",
@@ -295,6 +296,16 @@ fn print_segments(model: &LeadModel) {
             s.description,
             hours.join(", ")
         );
+    }
+}
+
+/// "Tue 10h", or "Tue (any hour)" when the data identifies the day but not the hour.
+fn hour_label(hour_of_week: usize, hour_known: bool) -> String {
+    let l = besttime::label(hour_of_week);
+    if hour_known {
+        l
+    } else {
+        format!("{} (any hour)", &l[..3])
     }
 }
 
@@ -336,10 +347,11 @@ fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result
         for col in &s.unseen {
             unseen.by_column.push((col.clone(), 1, vec![]));
         }
+        let known = model.hour_identified(s.segment, None);
         let hours: Vec<String> = s
             .best_hours
             .iter()
-            .map(|h| besttime::label(h.hour))
+            .map(|h| hour_label(h.hour, known))
             .collect();
         let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
         let line = format!(
