@@ -103,9 +103,11 @@ for threads in (1, 2):
     out[f'fit_{threads}t'] = best
     out[f'cpu_{threads}t'] = cpu
 model = lgb.train(dict(timing, num_threads=2), dataset(allrows), num_boost_round=spec['rounds'])
-t0 = time.perf_counter()
-model.predict(X)
-out['rows_per_s'] = len(y) / (time.perf_counter() - t0)
+out['rows_per_s'] = 0.0
+for _ in range(3):  # best of 3, like aicall's
+    t0 = time.perf_counter()
+    model.predict(X)
+    out['rows_per_s'] = max(out['rows_per_s'], len(y) / (time.perf_counter() - t0))
 out['cv'] = []
 for g in grid:
     res = [fit_eval(g, f) for f in spec['cv']]

@@ -220,9 +220,10 @@ impl LeadScorer {
             .map(|&f| &self.model.encoder.features[f].name)
             .filter(|name| {
                 !contacts.is_empty()
-                    && contacts
-                        .iter()
-                        .all(|c| !contact_fields(c).contains_key(name.as_str()))
+                    && !contacts.iter().any(|c| {
+                        c.pii.fields.contains_key(name.as_str())
+                            || (name.as_str() == "name" && c.pii.name.is_some())
+                    })
             })
             .cloned()
             .collect();
@@ -266,7 +267,11 @@ impl LeadScorer {
         self.apply(contact, &score, Some(&hours));
         self.unsaved += 1;
         if self.unsaved >= SAVE_EVERY {
-            self.save_hours()?;
+            if let Err(e) = self.save_hours() {
+                // Try again after the next SAVE_EVERY outcomes, not after every call.
+                self.unsaved = 0;
+                return Err(e);
+            }
         }
         Ok(Some(score))
     }
