@@ -391,3 +391,154 @@ fn interaction_history_becomes_model_features() {
     let without = model.score(&record(&joined, 1));
     assert!(with.probability.is_finite() && without.probability.is_finite());
 }
+
+/// The dialer hand-off on a real store: a bank sample imported with a lead model is scored on
+/// import (probability, no fake hour of day from a weekday-only file); call outcomes then
+/// update the contact's and the segment's hour counts, identify the best hour, and survive a
+/// reload through `hours.json`.
+#[test]
+fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
+    use aicall::campaign::import::{import_file, ImportOptions};
+    use aicall::campaign::phone::region;
+    use aicall::campaign::CampaignSettings;
+    use aicall::profile::besttime::{local_hour_of_week, MIN_LIVE_FOR_HOURS};
+    use aicall::profile::dialer::{self, LeadScorer};
+    use aicall::store::{
+        Attempt as CallAttempt, AttemptState, CdrRecord, ContactState, Disposition, PiiCipher,
+        SledStore, Store,
+    };
+    use std::sync::{Arc, Mutex};
+
+    let sample = bank_sample(0.1, 4);
+    let model = LeadModel::train(&sample, &quick_options(), &mut |_| {}).expect("trains");
+    let model_dir = temp_dir("handoff-model");
+    model.save(&model_dir).expect("saves");
+
+    // 300 bank rows as a contact file with CN mobile numbers.
+    let mut text = String::from("phone;");
+    text.push_str(&sample.headers.join(";"));
+    text.push('\n');
+    for r in 0..300 {
+        text.push_str(&format!("1380013{r:04};{}\n", sample.rows[r].join(";")));
+    }
+    let work = temp_dir("handoff-store");
+    std::fs::create_dir_all(&work).expect("dir");
+    let file = work.join("contacts.csv");
+    std::fs::write(&file, text).expect("writes");
+    let store = SledStore::open_with(&work.join("db"), PiiCipher::new([7u8; 32])).expect("store");
+    store
+        .create_campaign(&CampaignSettings::default().record("bank", 0))
+        .expect("campaign");
+    let scorer = Arc::new(LeadScorer::load(&model_dir).expect("loads"));
+    let mut opts = ImportOptions::new("bank", region("CN").expect("CN"));
+    opts.leads = Some(scorer.clone());
+    let report = import_file(&store, &file, &opts).expect("imports");
+    assert_eq!(report.imported, 300);
+    let leads = report.leads.expect("rescored on import");
+    assert_eq!(leads.scored, 300);
+    assert!(
+        leads.missing_columns.is_empty(),
+        "{:?}",
+        leads.missing_columns
+    );
+    // The bank file has weekdays but no hours: no contact gets a made-up hour of day.
+    assert_eq!(leads.with_hour, 0);
+
+    let contacts = store.contacts("bank").expect("contacts");
+    // Stored scores are exactly what the model gives for the same fields.
+    for c in &contacts {
+        let fields = dialer::contact_fields(c);
+        let expected = model.score(&fields).probability as f32;
+        assert_eq!(c.score, Some(expected));
+        assert_eq!(c.best_hour, None);
+    }
+    let scores: Vec<f32> = contacts.iter().filter_map(|c| c.score).collect();
+    assert!(
+        scores.iter().any(|&s| (s - scores[0]).abs() > 1e-3),
+        "scores all equal"
+    );
+
+    // Outcomes: this contact never answers at 10h local and answers at 16h (Beijing, +8).
+    let scorer = Mutex::new(LeadScorer::load(&model_dir).expect("loads"));
+    let mut contact = contacts[0].clone();
+    let monday_utc = 1_704_067_200; // 2024-01-01 00:00 UTC, a Monday
+    for n in 1..=4u32 {
+        let local_hour = if n % 2 == 1 { 10 } else { 16 };
+        let started_at = monday_utc + i64::from(n) * 86_400 + (local_hour - 8) * 3600;
+        let attempt = CallAttempt {
+            uuid: format!("call-{n}"),
+            contact_id: contact.id,
+            campaign: "bank".into(),
+            number: n,
+            state: AttemptState::Dialing,
+            started_at,
+            ended_at: None,
+            cause: None,
+            disposition: None,
+            gateway: "gw".into(),
+            caller_id: "100".into(),
+        };
+        store.begin_attempt(&attempt).expect("begins");
+        let disposition = if local_hour == 16 {
+            Disposition::Completed
+        } else {
+            Disposition::NoAnswer
+        };
+        contact = store.contact(contact.id).expect("contact");
+        dialer::after_outcome(&scorer, &store, &mut contact, &attempt, disposition);
+        let mut ended = attempt.clone();
+        ended.state = AttemptState::Ended;
+        ended.disposition = Some(disposition);
+        contact.state = ContactState::Pending;
+        let cdr = CdrRecord {
+            uuid: ended.uuid.clone(),
+            contact_id: contact.id,
+            campaign: "bank".into(),
+            cause: "NORMAL_CLEARING".into(),
+            answered: disposition == Disposition::Completed,
+            billsec: 30,
+            started_at,
+            ended_at: started_at + 40,
+        };
+        store
+            .finish_attempt(&ended, &cdr, &contact)
+            .expect("finishes");
+        assert_eq!(
+            local_hour_of_week(started_at, contact.utc_offset_min) % 24,
+            local_hour as usize
+        );
+    }
+    // The contact answered at 16h: that is its best hour of day now.
+    assert_eq!(contact.best_hour, Some(16));
+    let stored = store.contact(contact.id).expect("contact");
+    assert_eq!(stored.best_hour, Some(16));
+
+    // The segment's live counts are saved with the model and reloaded.
+    let segment = {
+        let s = scorer.lock().expect("lock");
+        s.model().score(&dialer::contact_fields(&contact)).segment
+    };
+    drop(scorer);
+    let reloaded = LeadScorer::load(&model_dir).expect("reloads");
+    let prior = &reloaded.model().segments[segment].prior;
+    assert_eq!(prior.live_updates, 4);
+    assert!(prior.live_updates < MIN_LIVE_FOR_HOURS);
+    // A fresh contact of that segment still has no hour of day (too few live attempts).
+    let fresh = contacts
+        .iter()
+        .find(|c| {
+            c.id != contact.id
+                && reloaded.model().score(&dialer::contact_fields(c)).segment == segment
+        })
+        .expect("another contact in the segment");
+    let s = reloaded.score(fresh, None);
+    assert!(!reloaded.model().hour_identified(s.segment, None));
+
+    // A model directory whose hours file is not ours is refused with a clear error.
+    std::fs::write(model_dir.join(dialer::HOURS_FILE), "{\"format\":\"x\"}").expect("writes");
+    let err = LeadScorer::load(&model_dir).expect_err("refused");
+    assert!(matches!(err, ProfileError::BadModel { .. }), "{err}");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&model_dir);
+}

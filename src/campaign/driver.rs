@@ -82,6 +82,8 @@ pub struct DriverConfig {
     pub seed: u64,
     /// The agents of a predictive campaign (required when `pacing.predictive` is set).
     pub agents: Option<Arc<dyn AgentAvailability>>,
+    /// Lead model: best-hour update and rescoring after every outcome (`profile::dialer`).
+    pub leads: Option<Arc<Mutex<crate::profile::dialer::LeadScorer>>>,
 }
 
 impl DriverConfig {
@@ -92,6 +94,7 @@ impl DriverConfig {
             exit_when_done: false,
             seed: 0x5eed,
             agents: None,
+            leads: None,
         }
     }
 }
@@ -752,6 +755,16 @@ impl Driver {
             started_at: attempt.started_at,
             ended_at: now,
         };
+        if let Some(leads) = &self.cfg.leads {
+            // Lead model hand-off: Beta-Binomial best-hour update, rescore with the history.
+            crate::profile::dialer::after_outcome(
+                leads,
+                &*self.store,
+                &mut contact,
+                &attempt,
+                disposition,
+            );
+        }
         self.store.finish_attempt(&attempt, &cdr, &contact)?;
         self.audit(contact.id, now, "outcome", contact.note.clone())?;
         if contact.state == ContactState::Pending {

@@ -73,6 +73,8 @@ pub enum ImportError {
     Xlsx { path: PathBuf, reason: String },
     #[error("{path}: the header row is missing")]
     NoHeader { path: PathBuf },
+    #[error("lead scoring after the import: {0}")]
+    Leads(#[from] crate::profile::ProfileError),
     #[error("--map `{0}` is not TARGET=COLUMN")]
     BadMap(String),
     #[error(transparent)]
@@ -92,6 +94,8 @@ pub struct ImportOptions {
     pub report_path: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Lead model: rescore the campaign's pending contacts once the import is written.
+    pub leads: Option<std::sync::Arc<crate::profile::dialer::LeadScorer>>,
 }
 
 impl ImportOptions {
@@ -102,6 +106,7 @@ impl ImportOptions {
             map: HashMap::new(),
             report_path: None,
             progress: false,
+            leads: None,
         }
     }
 
@@ -136,6 +141,8 @@ pub struct ImportReport {
     pub merged: u64,
     pub rejected: Vec<Rejected>,
     pub report_file: Option<PathBuf>,
+    /// Lead rescoring after the import, when a model was given.
+    pub leads: Option<crate::profile::dialer::RescoreReport>,
 }
 
 /// One data row, before normalisation.
@@ -214,6 +221,10 @@ pub fn import_file(
         return Err(ImportError::NoHeader {
             path: path.to_owned(),
         });
+    }
+    if let Some(leads) = &opts.leads {
+        // Lead model hand-off: score, segment and best hour of every pending contact.
+        report.leads = Some(leads.rescore_campaign(store, &opts.campaign)?);
     }
     if !report.rejected.is_empty() {
         let out = opts.report_path.clone().unwrap_or_else(|| {

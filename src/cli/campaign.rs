@@ -22,6 +22,7 @@ use crate::campaign::CampaignSettings;
 use crate::config::Config;
 use crate::esl::EslClient;
 use crate::pii::Pii;
+use crate::profile::dialer::LeadScorer;
 use crate::store::{CampaignState, ListEntry, ListKind, SledStore, Store, StoreError};
 
 /// Where the dialer's database lives.
@@ -47,6 +48,10 @@ pub struct ImportArgs {
     /// Rejected rows report (default FILE.rejects.csv).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Lead model directory (`aicall leads train`): score the campaign's pending contacts
+    /// once the import is written.
+    #[arg(long, env = "AICALL_LEAD_MODEL")]
+    pub lead_model: Option<PathBuf>,
     #[command(flatten)]
     pub db: DbArg,
 }
@@ -72,6 +77,9 @@ pub enum CampaignCommand {
         /// Return when every contact is finished.
         #[arg(long)]
         until_done: bool,
+        /// Lead model directory: best-hour update and rescoring after every call outcome.
+        #[arg(long, env = "AICALL_LEAD_MODEL")]
+        lead_model: Option<PathBuf>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -190,6 +198,9 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     opts.report_path = args.report;
     opts.progress = true;
+    if let Some(dir) = &args.lead_model {
+        opts.leads = Some(Arc::new(LeadScorer::load(dir)?));
+    }
     let t0 = Instant::now();
     let report = import_file(&store, &args.file, &opts)?;
     store.flush()?;
@@ -208,7 +219,24 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &report.report_file {
         println!("rejected rows: {}", f.display());
     }
+    if let Some(r) = &report.leads {
+        println!("lead model: {}", rescore_summary(r));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn rescore_summary(r: &crate::profile::dialer::RescoreReport) -> String {
+    let mut line = format!(
+        "{} pending contacts scored, {} with a best hour of day",
+        r.scored, r.with_hour
+    );
+    if !r.missing_columns.is_empty() {
+        line.push_str(&format!(
+            " (no contact has {}: scored as missing)",
+            r.missing_columns.join(", ")
+        ));
+    }
+    line
 }
 
 fn control_path(db: &Path, name: &str) -> PathBuf {
@@ -278,10 +306,15 @@ fn start(
     esl: Option<String>,
     password: Option<String>,
     until_done: bool,
+    lead_model: Option<PathBuf>,
     db: &DbArg,
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     crate::logging::init(&cfg.log.level, cfg.log.format);
+    let leads = match &lead_model {
+        Some(dir) => Some(Arc::new(std::sync::Mutex::new(LeadScorer::load(dir)?))),
+        None => None,
+    };
     let addr = esl.unwrap_or(cfg.esl.addr.clone());
     if addr.is_empty() {
         bail!("no FreeSWITCH address: pass --esl host:port or set [esl] addr in the config");
@@ -303,6 +336,7 @@ fn start(
         let (client, events) = EslClient::connect(client_cfg).await?;
         let mut dcfg = DriverConfig::new(&name);
         dcfg.exit_when_done = until_done;
+        dcfg.leads = leads;
         let run = driver::run(store.clone(), client.clone(), events, dcfg);
         tokio::pin!(run);
         let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -392,8 +426,9 @@ pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCo
             esl,
             password,
             until_done,
+            lead_model,
             db,
-        } => start(config, &name, esl, password, until_done, &db),
+        } => start(config, &name, esl, password, until_done, lead_model, &db),
         CampaignCommand::Pause { name, db } => {
             set_state(&db, &name, CampaignState::Paused, "pause")
         }
@@ -404,27 +439,11 @@ pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCo
         CampaignCommand::Status { name, db } => status(&db, &name),
         CampaignCommand::Bench(args) => bench_cmd(args),
         CampaignCommand::Score { name, model, db } => {
-            let model = crate::profile::LeadModel::load(&model)?;
+            let scorer = LeadScorer::load(&model)?;
             let store = open(&db)?;
-            let mut scored = Vec::new();
-            for mut c in store.contacts(&name)? {
-                if c.state != crate::store::ContactState::Pending {
-                    continue;
-                }
-                let mut fields: std::collections::HashMap<String, String> =
-                    c.pii.fields.clone().into_iter().collect();
-                if let Some(n) = &c.pii.name {
-                    fields.insert("name".into(), n.clone());
-                }
-                let score = model.score(&fields);
-                crate::campaign::queue::apply_lead_score(&mut c, &score);
-                scored.push(c);
-            }
-            for chunk in scored.chunks(10_000) {
-                store.put_contacts(chunk)?;
-            }
+            let r = scorer.rescore_campaign(&store, &name)?;
             store.flush()?;
-            println!("campaign {name}: {} pending contacts scored", scored.len());
+            println!("campaign {name}: {}", rescore_summary(&r));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -14,7 +14,7 @@ use crate::profile::cv::stratified_holdout;
 use crate::profile::encode::{parse_target, Encoder, Unseen};
 use crate::profile::gbm::{with_threads, Gbm, GbmParams};
 use crate::profile::metrics::{auc, logloss};
-use crate::profile::model::{cross_validate, describe_params};
+use crate::profile::model::describe_params;
 use crate::profile::{besttime, csv, history, pu, LeadModel, TrainOptions};
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +154,15 @@ pub struct BenchArgs {
     /// Boosting rounds for the timing runs.
     #[arg(long, default_value_t = 300)]
     rounds: usize,
+    /// CV folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Seed of the folds and of the hold-out (the same as `leads train --holdout`'s default).
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+    /// Hold-out fraction: stratified, never used for any choice.
+    #[arg(long, default_value_t = 0.2)]
+    holdout: f64,
 }
 
 pub fn run(cmd: LeadsCommand) -> anyhow::Result<ExitCode> {
@@ -274,9 +283,10 @@ fn print_segments(model: &LeadModel) {
         );
     }
     for s in &model.segments {
+        let known = besttime::hour_identified(&s.prior, None);
         let hours: Vec<String> = besttime::best_hours(&s.prior, None, &model.allowed_hours, 3)
             .iter()
-            .map(|h| besttime::label(h.hour))
+            .map(|h| hour_label(h.hour, known))
             .collect();
         println!(
             "  #{} {:>6} rows, converts {:>5.1} %: {}; best hours {}",
@@ -286,6 +296,16 @@ fn print_segments(model: &LeadModel) {
             s.description,
             hours.join(", ")
         );
+    }
+}
+
+/// "Tue 10h", or "Tue (any hour)" when the data identifies the day but not the hour.
+fn hour_label(hour_of_week: usize, hour_known: bool) -> String {
+    let l = besttime::label(hour_of_week);
+    if hour_known {
+        l
+    } else {
+        format!("{} (any hour)", &l[..3])
     }
 }
 
@@ -327,10 +347,11 @@ fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result
         for col in &s.unseen {
             unseen.by_column.push((col.clone(), 1, vec![]));
         }
+        let known = model.hour_identified(s.segment, None);
         let hours: Vec<String> = s
             .best_hours
             .iter()
-            .map(|h| besttime::label(h.hour))
+            .map(|h| hour_label(h.hour, known))
             .collect();
         let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
         let line = format!(
@@ -490,102 +511,224 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
 /// The LightGBM side of the bench (reference only; needs `lightgbm` and `numpy`).
 const LIGHTGBM_SCRIPT: &str = include_str!("../../scripts/leads_lightgbm.py");
 
+/// CPU seconds (user + system, every thread) this process has used, from `/proc/self/stat`
+/// (clock ticks of 10 ms; NaN where that file does not exist).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // The command name may hold spaces: count fields after its closing parenthesis, where
+    // utime and stime (fields 14 and 15 of the line) are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// One engine's line of the bench table.
+struct EngineFigures {
+    name: String,
+    /// Best-of-3 wall seconds with 1 and 2 threads.
+    fit: [f64; 2],
+    /// CPU seconds (user + system, all threads) of those best runs.
+    fit_cpu: [f64; 2],
+    rows_per_s: f64,
+    /// Per grid setting: (AUC mean, AUC sd, log loss mean, rounds mean).
+    cv: Vec<(f64, f64, f64, f64)>,
+    /// Setting chosen by CV, then hold-out (AUC, log loss, rounds).
+    holdout: (usize, f64, f64, f64),
+}
+
+/// `aicall bench leads`: the booster against LightGBM on the same rows. CV: stratified K
+/// folds of the file minus the hold-out, early stopping on a stratified 15 % of each fold's
+/// training rows; the grid is `leads train`'s; each engine's best CV setting is then fitted on
+/// the hold-out's training rows (early stopping on their 15 %) and scored once on the
+/// hold-out, which no choice ever saw. Timings: best of 3 fits of all rows at the first grid
+/// setting, fixed rounds, 1 and 2 threads.
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    use crate::profile::model::{cv_splits, default_grid, fit_and_score, holdout_split};
     let file = a.file.unwrap_or_else(|| {
         PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/data/bank-marketing/train.csv"
         ))
     });
+    if !(0.05..0.5).contains(&a.holdout) {
+        bail!("--holdout must be in [0.05, 0.5)");
+    }
     let table = csv::read_path(&file)?;
     let y = parse_target(&table, &a.target)?;
     let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
     let (data, _) = enc.transform(&table)?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "bench leads: {} rows × {} features from {}",
+        "bench leads: {} rows × {} features from {} (load average {})",
         data.n_rows,
         data.n_features(),
-        file.display()
+        file.display(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
-    // The same setting as the LightGBM script below, no early stopping, fixed rounds.
-    let params = GbmParams {
-        learning_rate: 0.05,
-        num_leaves: 15,
-        min_data_in_leaf: 50,
-        feature_fraction: 0.8,
+    // Hold-out first; the CV folds cover the remaining rows only.
+    let holdout = holdout_split(&y, a.holdout, a.seed, 0);
+    let rest: Vec<usize> = {
+        let mut r = holdout.fit.clone();
+        r.extend(&holdout.val);
+        r.sort_unstable();
+        r
+    };
+    let y_rest: Vec<f64> = rest.iter().map(|&r| y[r]).collect();
+    let cv: Vec<crate::profile::model::SplitRows> = cv_splits(&y_rest, a.folds, a.seed)
+        .into_iter()
+        .map(|s| crate::profile::model::SplitRows {
+            fit: s.fit.iter().map(|&i| rest[i]).collect(),
+            val: s.val.iter().map(|&i| rest[i]).collect(),
+            test: s.test.iter().map(|&i| rest[i]).collect(),
+        })
+        .collect();
+    println!(
+        "hold-out: {} rows (stratified {:.0} %, seed {}); CV: {} folds over the other {} rows",
+        holdout.test.len(),
+        a.holdout * 100.0,
+        a.seed,
+        a.folds,
+        rest.len()
+    );
+    let grid = default_grid(a.seed);
+    let timing = GbmParams {
         num_rounds: a.rounds,
         early_stopping_rounds: 0,
-        ..GbmParams::default()
+        ..grid[0].clone()
     };
-    let mut fit_secs = [0.0; 2];
+
+    // aicall.
+    let mut fit = [0.0; 2];
+    let mut fit_cpu = [0.0; 2];
     let mut model = None;
     for (i, threads) in [1usize, 2].into_iter().enumerate() {
         let mut best = f64::INFINITY;
         for _ in 0..3 {
-            let t0 = Instant::now();
-            let (m, _) = with_threads(threads, || Gbm::fit(&data, &y, None, &params))??;
-            best = best.min(t0.elapsed().as_secs_f64());
+            let (c0, t0) = (cpu_seconds(), Instant::now());
+            let (m, _) = with_threads(threads, || Gbm::fit(&data, &y, None, &timing))??;
+            let wall = t0.elapsed().as_secs_f64();
+            if wall < best {
+                best = wall;
+                fit_cpu[i] = cpu_seconds() - c0;
+            }
             model = Some(m);
         }
-        fit_secs[i] = best;
+        fit[i] = best;
     }
     let model = model.context("no fit ran")?;
-    let t0 = Instant::now();
-    let probs = with_threads(2, || model.predict_proba(&data))?;
-    let rows_per_s = probs.len() as f64 / t0.elapsed().as_secs_f64();
-    let cv_params = GbmParams {
-        num_rounds: 1500,
-        early_stopping_rounds: 60,
-        ..params.clone()
-    };
-    let cv = with_threads(2, || cross_validate(&data, &y, &cv_params, 5, 2024))??;
-    println!("setting: {} rounds={}", describe_params(&params), a.rounds);
-    println!(
-        "{:<10} {:>10} {:>10} {:>12} {:>8} {:>9}",
-        "engine", "fit 1t s", "fit 2t s", "score rows/s", "cv auc", "cv logloss"
-    );
-    println!(
-        "{:<10} {:>10.3} {:>10.3} {:>12.0} {:>8.4} {:>9.4}",
-        "aicall", fit_secs[0], fit_secs[1], rows_per_s, cv.auc_mean, cv.logloss_mean
-    );
+    // Batch scoring of every row with 2 threads, best of 3.
+    let mut rows_per_s = 0.0f64;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let probs = with_threads(2, || model.predict_proba(&data))?;
+        rows_per_s = rows_per_s.max(probs.len() as f64 / t0.elapsed().as_secs_f64());
+    }
+    let mut ours_cv = Vec::new();
+    for (i, g) in grid.iter().enumerate() {
+        let row = with_threads(2, || {
+            crate::profile::model::cross_validate_on(&data, &y, g, &cv)
+        })??;
+        eprintln!(
+            "  aicall cv {}/{}: auc={:.4}±{:.4}",
+            i + 1,
+            grid.len(),
+            row.auc_mean,
+            row.auc_std
+        );
+        ours_cv.push((row.auc_mean, row.auc_std, row.logloss_mean, row.rounds_mean));
+    }
+    let best = (0..grid.len())
+        .max_by(|&i, &j| ours_cv[i].0.total_cmp(&ours_cv[j].0))
+        .context("empty grid")?;
+    let (h_auc, h_loss, h_rounds, _) =
+        with_threads(2, || fit_and_score(&data, &y, &grid[best], &holdout))??;
+    let mut engines = vec![EngineFigures {
+        name: "aicall".into(),
+        fit,
+        fit_cpu,
+        rows_per_s,
+        cv: ours_cv,
+        holdout: (best, h_auc, h_loss, h_rounds as f64),
+    }];
+
+    // LightGBM on the same rows and settings.
     let python = a.python.unwrap_or_else(|| {
         PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/.setup/leads-venv/bin/python"
         ))
     });
+    let spec = serde_json::json!({
+        "file": file,
+        "target": a.target,
+        "exclude": a.exclude,
+        "rounds": a.rounds,
+        "grid": grid,
+        "cv": cv,
+        "holdout": holdout,
+    });
+    let spec_path =
+        std::env::temp_dir().join(format!("aicall-leads-bench-{}.json", std::process::id()));
+    std::fs::write(&spec_path, spec.to_string())
+        .with_context(|| format!("writing {}", spec_path.display()))?;
+    eprintln!("  lightgbm: same folds and grid ...");
     let out = std::process::Command::new(&python)
         .arg("-W")
         .arg("ignore")
         .arg("-c")
         .arg(LIGHTGBM_SCRIPT)
-        .arg(&file)
-        .arg(&a.target)
-        .arg(a.exclude.join(","))
-        .arg(a.rounds.to_string())
+        .arg(&spec_path)
         .output();
+    let _ = std::fs::remove_file(&spec_path);
     match out {
         Ok(o) if o.status.success() => {
             let v: serde_json::Value =
                 serde_json::from_slice(&o.stdout).context("LightGBM script printed no JSON")?;
-            let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
-            println!(
-                "{:<10} {:>10.3} {:>10.3} {:>12.0} {:>8.4} {:>9.4}",
-                format!(
+            let num =
+                |x: Option<&serde_json::Value>| x.and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+            let cv = v
+                .get("cv")
+                .and_then(|c| c.as_array())
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            (
+                                num(r.get("auc_mean")),
+                                num(r.get("auc_std")),
+                                num(r.get("logloss_mean")),
+                                num(r.get("rounds_mean")),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let h = v.get("holdout");
+            engines.push(EngineFigures {
+                name: format!(
                     "lightgbm {}",
                     v.get("version").and_then(|x| x.as_str()).unwrap_or("?")
                 ),
-                num("fit_1t"),
-                num("fit_2t"),
-                num("rows_per_s"),
-                num("cv_auc"),
-                num("cv_logloss")
-            );
-            println!(
-                "fit time ratio aicall/lightgbm: 1 thread {:.2}, 2 threads {:.2}",
-                fit_secs[0] / num("fit_1t"),
-                fit_secs[1] / num("fit_2t")
-            );
+                fit: [num(v.get("fit_1t")), num(v.get("fit_2t"))],
+                fit_cpu: [num(v.get("cpu_1t")), num(v.get("cpu_2t"))],
+                rows_per_s: num(v.get("rows_per_s")),
+                cv,
+                holdout: (
+                    num(h.and_then(|h| h.get("setting"))) as usize,
+                    num(h.and_then(|h| h.get("auc"))),
+                    num(h.and_then(|h| h.get("logloss"))),
+                    num(h.and_then(|h| h.get("rounds"))),
+                ),
+            });
         }
         Ok(o) => println!(
             "lightgbm: skipped — {} failed (scripts/leads-lightgbm-venv.sh installs it): {}",
@@ -601,5 +744,91 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
             python.display()
         ),
     }
+
+    println!(
+        "\ncross-validation AUC ± sd / log loss / rounds ({} folds, same rows):",
+        a.folds
+    );
+    for (i, g) in grid.iter().enumerate() {
+        println!("  setting {i}: {}", describe_params(g));
+        for e in &engines {
+            if let Some(c) = e.cv.get(i) {
+                println!(
+                    "    {:<16} auc={:.4}±{:.4} logloss={:.4} rounds={:.0}",
+                    e.name, c.0, c.1, c.2, c.3
+                );
+            }
+        }
+    }
+    println!(
+        "\n{:<16} {:>15} {:>15} {:>12} {:>15} {:>8} {:>8} {:>8}",
+        "engine",
+        "fit 1t s (cpu)",
+        "fit 2t s (cpu)",
+        "score rows/s",
+        "cv auc",
+        "cv loss",
+        "hold auc",
+        "hold ll"
+    );
+    let nan4 = (f64::NAN, f64::NAN, f64::NAN, 0.0);
+    for e in &engines {
+        let c = e.cv.get(e.holdout.0).copied().unwrap_or(nan4);
+        println!(
+            "{:<16} {:>7.3} ({:>5.2}) {:>7.3} ({:>5.2}) {:>12.0} {:>8.4}±{:.4} {:>8.4} {:>8.4} \
+             {:>8.4}",
+            e.name,
+            e.fit[0],
+            e.fit_cpu[0],
+            e.fit[1],
+            e.fit_cpu[1],
+            e.rows_per_s,
+            c.0,
+            c.1,
+            c.2,
+            e.holdout.1,
+            e.holdout.2
+        );
+    }
+    let load_now = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "timing: {} rounds at setting 0 on all {} rows, best of 3 (wall moves with the load, \
+         now {}; cpu = user+system seconds of all threads); hold-out: each engine's best CV \
+         setting (aicall {}, lightgbm {})",
+        a.rounds,
+        data.n_rows,
+        load_now
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        engines[0].holdout.0,
+        engines
+            .get(1)
+            .map_or("-".to_string(), |e| e.holdout.0.to_string())
+    );
+    let ours = &engines[0];
+    let ours_cv = ours.cv[ours.holdout.0];
+    let mut last = format!(
+        "fit_1t_s={:.3} fit_2t_s={:.3} fit_1t_cpu_s={:.2} score_rows_per_s={:.0} cv_auc={:.4} \
+         cv_auc_sd={:.4} holdout_auc={:.4} holdout_logloss={:.4}",
+        ours.fit[0],
+        ours.fit[1],
+        ours.fit_cpu[0],
+        ours.rows_per_s,
+        ours_cv.0,
+        ours_cv.1,
+        ours.holdout.1,
+        ours.holdout.2
+    );
+    if let Some(l) = engines.get(1) {
+        let lcv = l.cv.get(l.holdout.0).copied().unwrap_or(nan4);
+        last.push_str(&format!(
+            " lgbm_fit_1t_s={:.3} lgbm_fit_2t_s={:.3} lgbm_fit_1t_cpu_s={:.2} lgbm_cv_auc={:.4} \
+             lgbm_holdout_auc={:.4}",
+            l.fit[0], l.fit[1], l.fit_cpu[0], lcv.0, l.holdout.1
+        ));
+    }
+    println!("{last}");
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,14 @@
 //! Smoothing: segment counts are blended with their neighbouring hours (weight ½ each side)
 //! before they form the prior, and the prior is shrunk toward the global rate with a fixed
 //! pseudo-count, so one lucky answer at 3 a.m. does not make 3 a.m. the best hour.
+//!
+//! Day-only data: a file that knows the weekday of each call but not the hour (the bank
+//! file's `day_of_week`) cannot rank the hours inside a day — every hour of a day gets the
+//! same rate, and "Thu 09h, Thu 10h, Thu 11h" would only be the tie-break talking. Such a
+//! prior is marked [`HourPrior::day_only`]: [`best_hours`] then ranks distinct days (one entry
+//! per day, at its first allowed hour) and [`hour_identified`] says the hour of day is not
+//! known, so the dialer does not pretend 09h is best. The first live attempt (which has an
+//! hour) makes the hours of that prior — or of that contact — identified.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +23,8 @@ use serde::{Deserialize, Serialize};
 pub const HOURS_PER_WEEK: usize = 168;
 /// Pseudo-count of the global rate in every segment-hour prior.
 const PRIOR_STRENGTH: f64 = 4.0;
+/// Live attempts a day-only segment prior needs before its hours count as identified.
+pub const MIN_LIVE_FOR_HOURS: u64 = 20;
 
 /// Hour of week from a weekday (0 = Monday) and hour of day.
 pub fn hour_of_week(weekday: usize, hour: usize) -> usize {
@@ -47,6 +57,12 @@ pub struct Attempt {
 pub struct HourPrior {
     pub alpha: Vec<f64>,
     pub beta: Vec<f64>,
+    /// Fitted from weekday-only outcomes: hours inside a day are not identified.
+    #[serde(default)]
+    pub day_only: bool,
+    /// Live attempts fed in with [`HourPrior::update`] since fitting.
+    #[serde(default)]
+    pub live_updates: u64,
 }
 
 impl HourPrior {
@@ -56,6 +72,8 @@ impl HourPrior {
         HourPrior {
             alpha: vec![rate * strength; HOURS_PER_WEEK],
             beta: vec![(1.0 - rate) * strength; HOURS_PER_WEEK],
+            day_only: false,
+            live_updates: 0,
         }
     }
 
@@ -107,6 +125,7 @@ impl HourPrior {
             prior.alpha[h] = m * PRIOR_STRENGTH + w;
             prior.beta[h] = (1.0 - m) * PRIOR_STRENGTH + t - w;
         }
+        prior.day_only = true;
         prior
     }
 
@@ -129,6 +148,13 @@ impl HourPrior {
         } else {
             self.beta[h] += 1.0;
         }
+        self.live_updates += 1;
+    }
+
+    /// Whether the hour inside a day carries information (not a day-only prior, or one that
+    /// [`MIN_LIVE_FOR_HOURS`] live attempts have filled).
+    pub fn hours_identified(&self) -> bool {
+        !self.day_only || self.live_updates >= MIN_LIVE_FOR_HOURS
     }
 
     pub fn is_valid(&self) -> bool {
@@ -216,8 +242,42 @@ pub fn best_hours(
             .total_cmp(&a.probability)
             .then(a.hour.cmp(&b.hour))
     });
+    if !hour_identified(prior, contact) {
+        // Every hour of a day ties: rank the days, one entry each (at its first allowed hour).
+        let mut days = [false; 7];
+        let mut firsts = [usize::MAX; 7];
+        for s in &scores {
+            let d = s.hour / 24;
+            firsts[d] = firsts[d].min(s.hour);
+        }
+        scores.retain(|s| {
+            let d = s.hour / 24;
+            let keep = !days[d];
+            days[d] = true;
+            keep
+        });
+        for s in &mut scores {
+            s.hour = firsts[s.hour / 24];
+        }
+    }
     scores.truncate(n);
     scores
+}
+
+/// Whether the best hour *of the day* is known for this prior and contact: false for a
+/// day-only prior (no hour in the training data) until the segment has had
+/// [`MIN_LIVE_FOR_HOURS`] live attempts or the contact itself has answered once.
+pub fn hour_identified(prior: &HourPrior, contact: Option<&ContactHours>) -> bool {
+    prior.hours_identified() || contact.is_some_and(|c| c.wins.iter().any(|&w| w > 0))
+}
+
+/// Hour of week (0 = Monday 00h) of a Unix time in a callee's local time.
+pub fn local_hour_of_week(unix: i64, utc_offset_min: i32) -> usize {
+    let local = unix + i64::from(utc_offset_min) * 60;
+    let hours = local.div_euclid(3600);
+    // 1970-01-01 was a Thursday (weekday 3 when Monday is 0).
+    let weekday = (hours.div_euclid(24) + 3).rem_euclid(7) as usize;
+    hour_of_week(weekday, hours.rem_euclid(24) as usize)
 }
 
 /// Default allowed hours: Monday to Friday, 09h to 19h (the last attempt starts 19:59).
@@ -276,5 +336,61 @@ mod tests {
         assert!((p.mean(5) - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(label(hour_of_week(4, 9)), "Fri 09h");
         assert_eq!(weekday_index("thu"), Some(3));
+    }
+
+    #[test]
+    fn day_only_priors_rank_days_until_an_hour_is_seen() {
+        let global = HourPrior::flat(0.1, 4.0);
+        let mut tries = [0.0; 7];
+        let mut wins = [0.0; 7];
+        // Thursday converts best, then Tuesday; Monday worst.
+        for (d, rate) in [(0, 0.05), (1, 0.15), (2, 0.1), (3, 0.2), (4, 0.1)] {
+            tries[d] = 100.0;
+            wins[d] = 100.0 * rate;
+        }
+        let allowed = business_hours();
+        let mut prior = HourPrior::fit_by_day(&tries, &wins, &allowed, &global);
+        assert!(prior.day_only && !hour_identified(&prior, None));
+        let best = best_hours(&prior, None, &allowed, 3);
+        let days: Vec<usize> = best.iter().map(|h| h.hour / 24).collect();
+        assert_eq!(days, vec![3, 1, 2], "one entry per day, best day first");
+        assert_eq!(best[0].hour, hour_of_week(3, 9));
+        // A contact answering Tuesdays at 15h identifies the hour for that contact.
+        let mut contact = ContactHours::default();
+        for _ in 0..3 {
+            contact.record(Attempt {
+                hour: hour_of_week(1, 15),
+                success: true,
+            });
+        }
+        assert!(hour_identified(&prior, Some(&contact)));
+        assert_eq!(
+            best_hours(&prior, Some(&contact), &allowed, 1)[0].hour,
+            hour_of_week(1, 15)
+        );
+        // Live attempts identify the segment's hours once there are enough of them.
+        for i in 0..MIN_LIVE_FOR_HOURS {
+            assert!(!hour_identified(&prior, None));
+            prior.update(Attempt {
+                hour: hour_of_week(3, 11),
+                success: i % 2 == 0,
+            });
+        }
+        assert!(hour_identified(&prior, None));
+        assert_eq!(
+            best_hours(&prior, None, &allowed, 1)[0].hour,
+            hour_of_week(3, 11)
+        );
+    }
+
+    #[test]
+    fn local_hour_of_week_from_unix_time() {
+        // 2024-01-04 was a Thursday; 10:30 UTC is 18:30 in Beijing (UTC+8).
+        let t = 1_704_364_200;
+        assert_eq!(local_hour_of_week(t, 0), hour_of_week(3, 10));
+        assert_eq!(local_hour_of_week(t, 480), hour_of_week(3, 18));
+        // Before the epoch and across midnight backwards: Wednesday 22h in UTC-12.
+        assert_eq!(local_hour_of_week(t, -720), hour_of_week(2, 22));
+        assert_eq!(local_hour_of_week(-3600, 0), hour_of_week(2, 23));
     }
 }

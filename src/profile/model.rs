@@ -124,6 +124,72 @@ pub fn describe_params(p: &GbmParams) -> String {
     )
 }
 
+/// The rows of one CV fold (or of a hold-out): `fit` trains, `val` decides early stopping,
+/// `test` is scored and was seen by neither.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRows {
+    pub fit: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Fit / validation / test rows of a stratified hold-out of `fraction`: the validation rows
+/// are a stratified 15 % of the remaining rows (seed + `inner_seed_offset`).
+pub fn holdout_split(y: &[f64], fraction: f64, seed: u64, inner_seed_offset: u64) -> SplitRows {
+    let outer = stratified_holdout(y, fraction, seed);
+    inner_split(
+        y,
+        &outer.train,
+        outer.test,
+        seed.wrapping_add(inner_seed_offset),
+    )
+}
+
+fn inner_split(y: &[f64], train: &[usize], test: Vec<usize>, seed: u64) -> SplitRows {
+    let y_train: Vec<f64> = train.iter().map(|&r| y[r]).collect();
+    let inner = stratified_holdout(&y_train, 0.15, seed);
+    SplitRows {
+        fit: inner.train.iter().map(|&j| train[j]).collect(),
+        val: inner.test.iter().map(|&j| train[j]).collect(),
+        test,
+    }
+}
+
+/// The splits [`cross_validate`] uses: stratified K folds (seed), and in each fold a
+/// stratified 15 % of its training rows for early stopping (seed + fold index).
+pub fn cv_splits(y: &[f64], folds: usize, seed: u64) -> Vec<SplitRows> {
+    stratified_kfold(y, folds, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, fold)| inner_split(y, &fold.train, fold.test, seed.wrapping_add(i as u64)))
+        .collect()
+}
+
+/// Fits on `split.fit` (early stopping on `split.val`) and scores `split.test`: (AUC, log
+/// loss, rounds kept, test probabilities).
+pub fn fit_and_score(
+    data: &Dataset,
+    y: &[f64],
+    params: &GbmParams,
+    split: &SplitRows,
+) -> Result<(f64, f64, usize, Vec<f64>)> {
+    let pick = |rows: &[usize]| -> Vec<f64> { rows.iter().map(|&r| y[r]).collect() };
+    let (y_fit, y_val, y_test) = (pick(&split.fit), pick(&split.val), pick(&split.test));
+    let (model, log) = Gbm::fit(
+        &data.subset(&split.fit),
+        &y_fit,
+        Some((&data.subset(&split.val), &y_val)),
+        params,
+    )?;
+    let probs = model.predict_proba(&data.subset(&split.test));
+    Ok((
+        auc(&y_test, &probs),
+        logloss(&y_test, &probs),
+        log.best_rounds,
+        probs,
+    ))
+}
+
 /// Stratified K-fold CV of one setting (early stopping inside each fold's training rows).
 pub fn cross_validate(
     data: &Dataset,
@@ -132,27 +198,24 @@ pub fn cross_validate(
     folds: usize,
     seed: u64,
 ) -> Result<CvRow> {
+    cross_validate_on(data, y, params, &cv_splits(y, folds, seed))
+}
+
+/// CV of one setting over given splits.
+pub fn cross_validate_on(
+    data: &Dataset,
+    y: &[f64],
+    params: &GbmParams,
+    splits: &[SplitRows],
+) -> Result<CvRow> {
     let mut aucs = Vec::new();
     let mut losses = Vec::new();
     let mut rounds = Vec::new();
-    for (i, fold) in stratified_kfold(y, folds, seed).iter().enumerate() {
-        let y_train: Vec<f64> = fold.train.iter().map(|&r| y[r]).collect();
-        let inner = stratified_holdout(&y_train, 0.15, seed.wrapping_add(i as u64));
-        let fit_rows: Vec<usize> = inner.train.iter().map(|&j| fold.train[j]).collect();
-        let val_rows: Vec<usize> = inner.test.iter().map(|&j| fold.train[j]).collect();
-        let y_fit: Vec<f64> = fit_rows.iter().map(|&r| y[r]).collect();
-        let y_val: Vec<f64> = val_rows.iter().map(|&r| y[r]).collect();
-        let (model, log) = Gbm::fit(
-            &data.subset(&fit_rows),
-            &y_fit,
-            Some((&data.subset(&val_rows), &y_val)),
-            params,
-        )?;
-        let y_test: Vec<f64> = fold.test.iter().map(|&r| y[r]).collect();
-        let probs = model.predict_proba(&data.subset(&fold.test));
-        aucs.push(auc(&y_test, &probs));
-        losses.push(logloss(&y_test, &probs));
-        rounds.push(log.best_rounds as f64);
+    for split in splits {
+        let (a, l, r, _) = fit_and_score(data, y, params, split)?;
+        aucs.push(a);
+        losses.push(l);
+        rounds.push(r as f64);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let m = mean(&aucs);
@@ -479,6 +542,15 @@ impl LeadModel {
             top_reasons: reasons,
             unseen: unseen.by_column.into_iter().map(|u| u.0).collect(),
         }
+    }
+
+    /// Whether the best hour of the day is known for a contact of `segment` (see
+    /// [`besttime::hour_identified`]): false on a model fitted from weekday-only outcomes
+    /// until live attempts with an hour come in.
+    pub fn hour_identified(&self, segment: usize, history: Option<&ContactHours>) -> bool {
+        self.segments
+            .get(segment)
+            .is_some_and(|s| besttime::hour_identified(&s.prior, history))
     }
 
     /// Feeds one call outcome into the contact's segment prior (the contact's own counts live
