@@ -152,7 +152,8 @@ impl TextDecoder {
         let logits_w = if q8 && d_model.is_multiple_of(32) {
             let padded = vocab.next_multiple_of(16);
             let w = if padded > vocab {
-                let zeros = Tensor::zeros((padded - vocab, d_model), embed.dtype(), embed.device())?;
+                let zeros =
+                    Tensor::zeros((padded - vocab, d_model), embed.dtype(), embed.device())?;
                 Tensor::cat(&[&embed, &zeros], 0)?
             } else {
                 embed.clone()
@@ -342,7 +343,10 @@ impl TextDecoder {
     ) -> candle_core::Result<Tensor> {
         let offset = state.len;
         if offset + 1 > self.max_tokens() {
-            candle_core::bail!("decoder context full: {offset} + 1 tokens > {}", self.max_tokens());
+            candle_core::bail!(
+                "decoder context full: {offset} + 1 tokens > {}",
+                self.max_tokens()
+            );
         }
         let dev = self.embed.device();
         let ids = Tensor::new(tokens, dev)?;

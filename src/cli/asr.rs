@@ -22,7 +22,7 @@ pub struct EngineArgs {
     #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "AICALL_WHISPER_DIR")]
     pub model_dir: PathBuf,
     /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too).
-    #[arg(long, default_value = "f32")]
+    #[arg(long, default_value = "q8")]
     pub precision: Precision,
     /// Feed the encoder a full 30 s window instead of the audio's length (slower).
     #[arg(long)]
