@@ -28,19 +28,23 @@ fn mel(c: &mut Criterion) {
 }
 
 fn decode(c: &mut Criterion) {
+    // One kernel thread per decode, as the pool runs it (CANDLE_NUM_THREADS overrides).
+    aicall::asr::whisper::set_kernel_threads(1);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/whisper-base");
     let audio = two_seconds();
     let options = RecognizeOptions::for_language(Language::Zh);
     let mut group = c.benchmark_group("whisper_2s_reply");
     group.sample_size(10);
-    for (name, precision, trim) in [
-        ("q8_trimmed", Precision::Q8, true),
-        ("f32_trimmed", Precision::F32, true),
-        ("f32_30s_window", Precision::F32, false),
+    for (name, precision, trim, beam) in [
+        ("q8_trimmed", Precision::Q8, true, 1),
+        ("q8_trimmed_beam3", Precision::Q8, true, 3),
+        ("f32_trimmed", Precision::F32, true, 1),
+        ("f32_30s_window", Precision::F32, false, 1),
     ] {
         let config = EngineConfig {
             precision,
             trim,
+            beam,
             ..EngineConfig::default()
         };
         let model = WhisperModel::load(&dir, config)

@@ -21,6 +21,8 @@ pub struct Config {
     pub esl: EslConfig,
     #[serde(default)]
     pub sim: SimSection,
+    #[serde(default)]
+    pub asr: crate::asr::config::AsrConfig,
 }
 
 /// `[log]`

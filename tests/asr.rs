@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use aicall::asr::config::AsrConfig;
 use aicall::asr::eval::{callee_clips, recorded_clips, ErrorCount};
 use aicall::asr::pool::{DecodePool, PoolConfig, SubmitError};
 use aicall::asr::wav::{read_wav_16k, AudioError};
@@ -141,6 +142,44 @@ fn backchannels_do_not_loop() {
         );
         assert!(!h.text.contains("普通话"), "prompt echoed: {}", h.text);
     }
+}
+
+#[test]
+fn beam_search_from_the_asr_section_stays_accurate_and_short() {
+    // The `[asr]` section as a campaign would write it: beam 3, the default q8 weights.
+    let section: AsrConfig = toml::from_str(&format!(
+        "model_dir = {:?}\nbeam = 3\nlanguage = \"zh\"",
+        model_dir().display().to_string()
+    ))
+    .unwrap();
+    let model = section.load().unwrap();
+    assert_eq!(model.config().beam, 3);
+    let mut engine = model.engine();
+    let mut total = ErrorCount::default();
+    for name in ZH_CLIPS {
+        let (audio, reference, _) = clip(name, true);
+        let h = engine.recognize(&audio, &section.options()).unwrap();
+        eprintln!("beam 3 {name}: {reference} | {}", h.text);
+        total.add(ErrorCount::cer(&reference, &h.text));
+    }
+    assert!(total.rate() <= 25.0, "CER {:.1}% with beam 3", total.rate());
+    // Beams must not turn a backchannel into a loop or a sentence.
+    let clips = callee_clips(Path::new(SPEECH), true).unwrap();
+    for c in clips.iter().filter(|c| c.label == "backchannel").take(6) {
+        let audio = read_wav_16k(&c.path).unwrap();
+        let h = engine.recognize(&audio, &section.options()).unwrap();
+        assert!(
+            h.text.chars().count() <= c.text.chars().count() + 4,
+            "{} → {:?}",
+            c.text,
+            h.text
+        );
+    }
+    assert!(engine
+        .recognize(&vec![0.0; 16_000], &section.options())
+        .unwrap()
+        .text
+        .is_empty());
 }
 
 #[test]

@@ -70,6 +70,38 @@ impl LogitMask {
     }
 }
 
+impl LogitMask {
+    /// The `k` best tokens of `logits + mask` with their log-probabilities under the masked
+    /// distribution, best first (beam search candidates).
+    pub fn top_k(&self, logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+        let mut max = f32::NEG_INFINITY;
+        let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+        for (i, (&l, &m)) in logits.iter().zip(&self.mask).enumerate() {
+            let v = l + m;
+            if v == f32::NEG_INFINITY || v.is_nan() {
+                continue;
+            }
+            max = max.max(v);
+            if best.len() < k || best.last().is_some_and(|&(_, w)| v > w) {
+                let at = best.partition_point(|&(_, w)| w >= v);
+                best.insert(at, (i as u32, v));
+                best.truncate(k);
+            }
+        }
+        if best.is_empty() {
+            return best;
+        }
+        let lse = max
+            + logits
+                .iter()
+                .zip(&self.mask)
+                .map(|(&l, &m)| (l + m - max).exp())
+                .sum::<f32>()
+                .ln();
+        best.into_iter().map(|(id, v)| (id, v - lse)).collect()
+    }
+}
+
 /// Softmax probability of `id` under unmasked `logits`.
 pub fn probability(logits: &[f32], id: u32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -246,6 +278,19 @@ mod tests {
                 .0,
             0
         );
+    }
+
+    #[test]
+    fn top_k_matches_argmax_and_orders_candidates() {
+        let m = LogitMask::new(6, &[1], 5, &[]);
+        let logits = [0.0, 9.0, 3.0, 2.0, 2.5, 7.0];
+        let top = m.top_k(&logits, 3);
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![2, 4, 3]);
+        let (id, lp) = m.argmax(&logits).unwrap();
+        assert_eq!((id, lp), top[0]);
+        let total: f32 = m.top_k(&logits, 6).iter().map(|t| t.1.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+        assert!(m.top_k(&[f32::NEG_INFINITY; 6], 2).is_empty());
     }
 
     #[test]

@@ -92,6 +92,10 @@ struct Layer {
 #[derive(Debug, Clone)]
 pub struct TextDecoder {
     embed: Tensor,
+    /// The output projection (the token embedding, tied): f32, or q8_0 with the vocabulary
+    /// padded to a multiple of 16 rows so candle's repacked x86 GEMV kernels take it.
+    logits_w: QMatMul,
+    vocab: usize,
     positions: Tensor,
     layers: Vec<Layer>,
     ln: LayerNorm,
@@ -144,8 +148,24 @@ impl TextDecoder {
                 })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let embed = vb.get((vocab, d_model), "embed_tokens.weight")?;
+        let logits_w = if q8 && d_model.is_multiple_of(32) {
+            let padded = vocab.next_multiple_of(16);
+            let w = if padded > vocab {
+                let zeros =
+                    Tensor::zeros((padded - vocab, d_model), embed.dtype(), embed.device())?;
+                Tensor::cat(&[&embed, &zeros], 0)?
+            } else {
+                embed.clone()
+            };
+            QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?
+        } else {
+            QMatMul::Tensor(embed.clone())
+        };
         Ok(Self {
-            embed: vb.get((vocab, d_model), "embed_tokens.weight")?,
+            embed,
+            logits_w,
+            vocab,
             positions: vb.get((n_ctx, d_model), "embed_positions.weight")?,
             layers,
             ln: layer_norm(&vb.pp("layer_norm"), d_model)?,
@@ -269,12 +289,126 @@ impl TextDecoder {
         self.ln.forward(&x)
     }
 
+    /// Turns a single-sequence state (after the prompt) into `beams` identical rows for
+    /// [`Self::step_beams`].
+    pub fn expand(&self, state: &DecoderState, beams: usize) -> candle_core::Result<DecoderState> {
+        let rep = |t: &Tensor| -> candle_core::Result<Tensor> {
+            let mut dims = t.dims().to_vec();
+            dims[0] = beams;
+            t.broadcast_as(dims)?.contiguous()
+        };
+        Ok(DecoderState {
+            cross_kv: state
+                .cross_kv
+                .iter()
+                .map(|(k, v)| Ok((rep(k)?, rep(v)?)))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            self_kv: state
+                .self_kv
+                .iter()
+                .map(|kv| match kv {
+                    Some((k, v)) => Ok(Some((rep(k)?, rep(v)?))),
+                    None => Ok(None),
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            len: state.len,
+        })
+    }
+
+    /// Keeps the self-attention caches of the rows in `order` (row `i` of the new state is
+    /// row `order[i]` of the old): the beams that survived a step, in their new order.
+    pub fn reorder(&self, state: &mut DecoderState, order: &[u32]) -> candle_core::Result<()> {
+        let idx = Tensor::new(order, self.embed.device())?;
+        for kv in &mut state.self_kv {
+            if let Some((k, v)) = kv.take() {
+                *kv = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
+            }
+        }
+        // Cross-attention rows are identical copies; fewer beams just use fewer of them.
+        for (k, v) in &mut state.cross_kv {
+            if k.dim(0)? > order.len() {
+                *k = k.narrow(0, 0, order.len())?;
+                *v = v.narrow(0, 0, order.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one token per beam (row `i` of the state gets `tokens[i]`); returns hidden
+    /// states `(beams, 1, d_model)`. The weights are read once for all beams.
+    pub fn step_beams(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        let offset = state.len;
+        if offset + 1 > self.max_tokens() {
+            candle_core::bail!(
+                "decoder context full: {offset} + 1 tokens > {}",
+                self.max_tokens()
+            );
+        }
+        let dev = self.embed.device();
+        let ids = Tensor::new(tokens, dev)?;
+        let mut x = self
+            .embed
+            .index_select(&ids, 0)?
+            .broadcast_add(&self.positions.narrow(0, offset, 1)?)?
+            .unsqueeze(1)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.self_ln.forward(&x)?;
+            let q = self.heads(&layer.self_attn.q.forward(&h)?)?;
+            let k = self.heads(&layer.self_attn.k.forward(&h)?)?;
+            let v = self.heads(&layer.self_attn.v.forward(&h)?)?;
+            let (k, v) = match state.self_kv[i].take() {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k, v),
+            };
+            let a = self.attend(&q, &k, &v, None)?;
+            state.self_kv[i] = Some((k, v));
+            x = (x + layer.self_attn.out.forward(&a)?)?;
+
+            let h = layer.cross_ln.forward(&x)?;
+            let q = self.heads(&layer.cross_attn.q.forward(&h)?)?;
+            let (ck, cv) = &state.cross_kv[i];
+            let a = self.attend(&q, ck, cv, None)?;
+            x = (x + layer.cross_attn.out.forward(&a)?)?;
+
+            let h = layer.mlp_ln.forward(&x)?;
+            let h = layer.fc2.forward(&layer.fc1.forward(&h)?.gelu()?)?;
+            x = (x + h)?;
+        }
+        state.len += 1;
+        self.ln.forward(&x)
+    }
+
+    /// Vocabulary logits of every row of `(rows, 1, d_model)` hidden states.
+    pub fn logits_rows(&self, hidden: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+        let rows = self
+            .logits_w
+            .forward(&hidden.contiguous()?)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.truncate(self.vocab);
+                r
+            })
+            .collect())
+    }
+
     /// Vocabulary logits for position `pos` of hidden states from [`Self::step`].
     pub fn logits(&self, hidden: &Tensor, pos: usize) -> candle_core::Result<Vec<f32>> {
-        let h = hidden.narrow(1, pos, 1)?.squeeze(0)?;
-        h.matmul(&self.embed.t()?)?
-            .squeeze(0)?
+        let h = hidden.narrow(1, pos, 1)?.contiguous()?;
+        let mut v = self
+            .logits_w
+            .forward(&h)?
+            .flatten_all()?
             .to_dtype(DType::F32)?
-            .to_vec1::<f32>()
+            .to_vec1::<f32>()?;
+        v.truncate(self.vocab);
+        Ok(v)
     }
 }

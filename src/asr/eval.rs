@@ -278,6 +278,8 @@ pub struct BenchOptions {
     pub latency_runs: usize,
     /// Accuracy only: skip the latency and concurrency runs (their figures print as 0).
     pub accuracy_only: bool,
+    /// Latency only: skip the accuracy sets (the rtf then covers the latency runs).
+    pub latency_only: bool,
     pub verbose: bool,
 }
 
@@ -289,8 +291,12 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
     let cfg = model.config();
     let _ = writeln!(
         out,
-        "engine: whisper-base on candle, precision={:?} trim={} pad_ms={}",
-        cfg.precision, cfg.trim, cfg.pad_ms
+        "engine: whisper-base on candle, precision={:?} trim={} pad_ms={} beam={} kernel_threads={}",
+        cfg.precision,
+        cfg.trim,
+        cfg.pad_ms,
+        cfg.beam,
+        super::whisper::kernel_threads()
     );
     let mut total_audio = 0.0;
     let mut total_decode = 0.0;
@@ -312,6 +318,9 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
         ));
         sets.push((format!("callee backchannels {band} CER"), back));
     }
+    if opts.latency_only {
+        sets.clear();
+    }
     for (name, clips) in &sets {
         let s = score_set(&mut engine, name, clips, opts.verbose)?;
         total_audio += s.audio_s;
@@ -330,7 +339,7 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
         );
     }
 
-    let rtf = total_decode / total_audio.max(1e-9);
+    let mut rtf = total_decode / total_audio.max(1e-9);
     if opts.accuracy_only {
         let _ = write!(out, "rtf={rtf:.3} p50_ms_2s=0 p95_ms_2s=0 concurrent=0");
         return Ok(out);
@@ -353,6 +362,10 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
             let started = Instant::now();
             engine.recognize(&audio, &options)?;
             ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            if opts.latency_only {
+                total_audio += secs;
+                total_decode += started.elapsed().as_secs_f64();
+            }
             if secs == 2.0 {
                 speech_2s.push(audio);
             }
@@ -366,6 +379,10 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
         if secs == 2.0 {
             (p50_2s, p95_2s) = (p50, p95);
         }
+    }
+
+    if opts.latency_only {
+        rtf = total_decode / total_audio.max(1e-9);
     }
 
     // Concurrency: K callees finish a 2 s reply at the same instant; the largest K whose p95

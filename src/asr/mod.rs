@@ -5,12 +5,13 @@
 //! converter ([`ct2`]), the log-mel front end ([`mel`]), the BPE tokenizer ([`tokenizer`]),
 //! decoding policy and hallucination guards ([`decode`]), the cached text decoder
 //! ([`decoder`]), the engine itself ([`whisper`]), the
-//! engine-neutral [`Recognizer`] contract ([`recognizer`]), the bounded decode pool shared by
+//! engine-neutral [`Recognizer`] contract, the `[asr]` configuration section ([`config`]) ([`recognizer`]), the bounded decode pool shared by
 //! all calls ([`pool`]), text normalisation for NLU ([`normalize`]), WAV input for files
 //! ([`wav`]) and accuracy/latency measurement ([`eval`]). May depend on candle, hound, tokio's
 //! sync primitives and std; nothing else in the crate depends on it except `cli` and the media
 //! path.
 
+pub mod config;
 pub mod ct2;
 pub mod decode;
 pub mod decoder;

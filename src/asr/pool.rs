@@ -106,7 +106,10 @@ impl Ticket {
     }
 }
 
-/// Pool sizing.
+/// Pool sizing. Each worker decodes on its own thread; give candle's kernels one thread per
+/// decode ([`super::whisper::set_kernel_threads`]`(1)` at process start, or `[asr] threads = 1`
+/// through [`super::config::AsrConfig::load`]) so two workers on two cores do not contend
+/// for candle's spinning kernel pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
     pub workers: usize,

@@ -1,7 +1,7 @@
 //! The Whisper engine on candle (CPU): model loading from a converted directory, the
-//! encoder run on audio-length input (no 30 s padding unless asked), greedy decoding with
-//! language choice, prompt biasing and the hallucination guards of [`super::decode`], and
-//! the conversion of tokens into a simplified-Chinese / half-width [`Hypothesis`].
+//! encoder run on audio-length input (no 30 s padding unless asked), greedy (or batched beam)
+//! decoding with language choice, prompt biasing and the hallucination guards of
+//! [`super::decode`], and the conversion of tokens into a simplified-Chinese / half-width [`Hypothesis`].
 //!
 //! A [`WhisperModel`] is loaded once and shared; [`WhisperModel::engine`] hands each worker
 //! thread its own [`WhisperEngine`] whose tensors share the same weight storage. Depends on
@@ -32,6 +32,28 @@ pub const FETCH_COMMAND: &str = "scripts/setup.d/20-whisper.sh";
 
 /// Default location of the converted model, relative to the working directory.
 pub const DEFAULT_MODEL_DIR: &str = "models/whisper-base";
+
+/// Caps the threads candle's CPU kernels use per decode (its worker pool, sized once from
+/// `CANDLE_NUM_THREADS` on first use). Call before anything runs a candle op (process start,
+/// before other threads exist); an explicit `CANDLE_NUM_THREADS` in the environment wins.
+/// With one thread each decode runs wholly on its pool worker: on 2 cores, 2 workers × 1
+/// thread beat 1 × 2 (the 8-bit decoder kernels spin at a barrier per matrix product, which
+/// costs dearly on a loaded box). Returns the setting in force.
+pub fn set_kernel_threads(threads: usize) -> usize {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() && threads > 0 {
+        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    }
+    kernel_threads()
+}
+
+/// Threads candle's CPU kernels use (`CANDLE_NUM_THREADS`, else the core count).
+pub fn kernel_threads() -> usize {
+    std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// Why a model directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -85,12 +107,13 @@ pub enum AsrError {
 /// Weight precision used for inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// f32 everywhere (from the f16 checkpoint). The default: on the 2-core test box it
-    /// measured faster than q8 (asr-bench rtf 0.37 vs 0.57 on the same sets, same load).
-    #[default]
+    /// f32 everywhere (from the f16 checkpoint).
     F32,
-    /// q8_0 decoder matrices (memory-bound, one token at a time), f32 encoder (compute-bound,
-    /// where candle's f32 GEMM beats its q8 kernels).
+    /// q8_0 decoder matrices and output projection (memory-bound, one token at a time: a
+    /// quarter of the bytes per token), f32 encoder (compute-bound, where candle's f32 GEMM
+    /// beats its q8 kernels). The default: half the CPU time of f32 per 2 s reply with one
+    /// kernel thread, same CER on the fixture sets.
+    #[default]
     Q8,
     /// q8_0 in the encoder too (the converter's GGUF twin).
     Q8All,
@@ -118,14 +141,20 @@ pub struct EngineConfig {
     pub trim: bool,
     /// Silence appended after the audio when trimming, so the decoder sees the utterance end.
     pub pad_ms: u32,
+    /// Beam width; 1 is greedy decoding (the default). Beams run batched (beam 3 costs
+    /// ≈ 1.2× greedy CPU per 2 s reply) but on the fixture sets beam 3 measured worse than
+    /// greedy with Whisper base (callee replies 8 kHz CER 25.0% vs 23.1%): opt in only after
+    /// measuring on your own audio (`aicall bench asr --beam N`).
+    pub beam: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            precision: Precision::F32,
+            precision: Precision::Q8,
             trim: true,
             pad_ms: 500,
+            beam: 1,
         }
     }
 }
@@ -418,32 +447,45 @@ impl WhisperEngine {
             ((12.0 + 15.0 * secs) as usize).min(dec.max_tokens().saturating_sub(sample_begin + 1));
 
         let mut sum_logprob = 0.0f32;
-        let mut no_speech_prob = 0.0f32;
         let mut suppressed = None;
         let mut stuck_loop = false;
-        for step in 0..max_new {
-            let logits = if step == 0 {
-                let hidden = dec.step(&mut state, &tokens)?;
-                let sot_logits = dec.logits(&hidden, sot_index)?;
-                no_speech_prob = decode::probability(&sot_logits, sp.no_speech);
-                dec.logits(&hidden, tokens.len() - 1)?
-            } else {
-                let last = tokens[tokens.len() - 1];
-                let hidden = dec.step(&mut state, &[last])?;
-                dec.logits(&hidden, 0)?
-            };
-            let mask = if step == 0 { &sh.begin_mask } else { &sh.mask };
-            let (id, logprob) = mask.argmax(&logits).ok_or(AsrError::EmptyLogits)?;
-            if id == sp.eot {
-                break;
-            }
-            tokens.push(id);
-            sum_logprob += logprob;
-            if let Some((cut, stuck)) = loop_cut_kind(&tokens[sample_begin..]) {
-                tokens.truncate(sample_begin + cut);
+        // The prompt and start tokens in one pass: the no-speech probability is read at
+        // <|startoftranscript|>, the first text token's distribution at the last position.
+        let hidden = dec.step(&mut state, &tokens)?;
+        let sot_logits = dec.logits(&hidden, sot_index)?;
+        let no_speech_prob = decode::probability(&sot_logits, sp.no_speech);
+        let first = dec.logits(&hidden, tokens.len() - 1)?;
+        if cfg.beam > 1 && max_new > 1 {
+            // Mandarin carries ≤ 7 characters a second, a character 1–2 tokens.
+            let max_plausible = (6.0 + 10.0 * secs) as usize;
+            let found = beam_search(&sh, state, &first, cfg.beam, max_new, max_plausible)?;
+            tokens.extend_from_slice(&found.tokens);
+            sum_logprob = found.sum_logprob;
+            if let Some(stuck) = found.looped {
                 suppressed = Some(Suppression::Repetition);
                 stuck_loop = stuck;
-                break;
+            }
+        } else {
+            let mut logits = first;
+            for step in 0..max_new {
+                if step > 0 {
+                    let last = tokens[tokens.len() - 1];
+                    let hidden = dec.step(&mut state, &[last])?;
+                    logits = dec.logits(&hidden, 0)?;
+                }
+                let mask = if step == 0 { &sh.begin_mask } else { &sh.mask };
+                let (id, logprob) = mask.argmax(&logits).ok_or(AsrError::EmptyLogits)?;
+                if id == sp.eot {
+                    break;
+                }
+                tokens.push(id);
+                sum_logprob += logprob;
+                if let Some((cut, stuck)) = loop_cut_kind(&tokens[sample_begin..]) {
+                    tokens.truncate(sample_begin + cut);
+                    suppressed = Some(Suppression::Repetition);
+                    stuck_loop = stuck;
+                    break;
+                }
             }
         }
         let out = &tokens[sample_begin..];
@@ -478,6 +520,130 @@ impl WhisperEngine {
             looped,
         })
     }
+}
+
+/// The best hypothesis of a beam search.
+struct BeamResult {
+    tokens: Vec<u32>,
+    sum_logprob: f32,
+    /// `Some(stuck)` when the chosen beam ended in a loop that was cut.
+    looped: Option<bool>,
+}
+
+/// Beam search over the text tokens (Whisper's decoder: `beam` live hypotheses, a finished
+/// one for each end-of-text, stop once `beam` have finished, pick the most probable). All beams advance in one batched decoder step, so the weights are read
+/// once per step whatever the beam width. A beam that starts looping ends there, cut to the
+/// loop's first occurrence.
+fn beam_search(
+    sh: &Shared,
+    state: super::decoder::DecoderState,
+    first: &[f32],
+    beam: usize,
+    max_new: usize,
+    max_plausible: usize,
+) -> Result<BeamResult, AsrError> {
+    let dec = &sh.decoder;
+    let eot = sh.specials.eot;
+    let mut finished: Vec<BeamResult> = Vec::new();
+    let mut dropped: Vec<BeamResult> = Vec::new();
+    let mut beams: Vec<(Vec<u32>, f32)> = Vec::new();
+    for (id, lp) in sh.begin_mask.top_k(first, beam) {
+        if id == eot {
+            finished.push(BeamResult {
+                tokens: Vec::new(),
+                sum_logprob: lp,
+                looped: None,
+            });
+        } else {
+            beams.push((vec![id], lp));
+        }
+    }
+    if beams.is_empty() && finished.is_empty() {
+        return Err(AsrError::EmptyLogits);
+    }
+    let mut state = if beams.is_empty() {
+        state
+    } else {
+        dec.expand(&state, beams.len())?
+    };
+    for _ in 1..max_new {
+        if beams.is_empty() || finished.len() >= beam {
+            break;
+        }
+        let last: Vec<u32> = beams
+            .iter()
+            .map(|(t, _)| t.last().copied().unwrap_or(eot))
+            .collect();
+        let hidden = dec.step_beams(&mut state, &last)?;
+        let rows = dec.logits_rows(&hidden)?;
+        let mut candidates: Vec<(f32, usize, u32)> = Vec::with_capacity(rows.len() * (beam + 1));
+        for (i, row) in rows.iter().enumerate() {
+            for (id, lp) in sh.mask.top_k(row, beam + 1) {
+                candidates.push((beams[i].1 + lp, i, id));
+            }
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut next = Vec::with_capacity(beam);
+        let mut order = Vec::with_capacity(beam);
+        for (score, i, id) in candidates {
+            if next.len() >= beam {
+                break;
+            }
+            if id == eot {
+                if finished.len() < beam {
+                    finished.push(BeamResult {
+                        tokens: beams[i].0.clone(),
+                        sum_logprob: score,
+                        looped: None,
+                    });
+                }
+                continue;
+            }
+            let mut t = beams[i].0.clone();
+            t.push(id);
+            // A beam that loops or outgrows what the audio can hold is a hallucination:
+            // it leaves the search and is only a last resort.
+            if let Some((cut, stuck)) = loop_cut_kind(&t) {
+                t.truncate(cut);
+                dropped.push(BeamResult {
+                    tokens: t,
+                    sum_logprob: score,
+                    looped: Some(stuck),
+                });
+                continue;
+            }
+            if t.len() > max_plausible {
+                continue;
+            }
+            next.push((t, score));
+            order.push(i as u32);
+        }
+        if !next.is_empty() {
+            dec.reorder(&mut state, &order)?;
+        }
+        beams = next;
+    }
+    // Nothing ended within the token budget: the live beams are the candidates, then the
+    // looped ones (cut to their first occurrence).
+    if finished.is_empty() {
+        finished = beams
+            .into_iter()
+            .map(|(tokens, sum_logprob)| BeamResult {
+                tokens,
+                sum_logprob,
+                looped: None,
+            })
+            .collect();
+    }
+    if finished.is_empty() {
+        finished = dropped;
+    }
+    // Ranked by total log-probability (end token included). Whisper divides by the length,
+    // which on 1–2 s replies prefers a phrase said twice over the phrase said once.
+    finished
+        .into_iter()
+        .max_by(|a, b| a.sum_logprob.total_cmp(&b.sum_logprob))
+        .ok_or(AsrError::EmptyLogits)
 }
 
 fn ms(samples: usize) -> u64 {

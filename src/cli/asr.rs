@@ -22,7 +22,7 @@ pub struct EngineArgs {
     #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "AICALL_WHISPER_DIR")]
     pub model_dir: PathBuf,
     /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too).
-    #[arg(long, default_value = "f32")]
+    #[arg(long, default_value = "q8")]
     pub precision: Precision,
     /// Feed the encoder a full 30 s window instead of the audio's length (slower).
     #[arg(long)]
@@ -30,14 +30,24 @@ pub struct EngineArgs {
     /// Silence appended after the audio when trimming, in ms.
     #[arg(long, default_value_t = 500)]
     pub pad_ms: u32,
+    /// Beam width (1 = greedy); all beams share one batched decoder step.
+    #[arg(long, default_value_t = 1)]
+    pub beam: usize,
+    /// Threads each decode's kernels may use (candle's pool). 1 = one decode per core, no
+    /// spinning between threads; the decode pool runs one worker per core either way.
+    /// An explicit CANDLE_NUM_THREADS in the environment wins.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 impl EngineArgs {
     fn load(&self) -> anyhow::Result<WhisperModel> {
+        crate::asr::whisper::set_kernel_threads(self.threads);
         let config = EngineConfig {
             precision: self.precision,
             trim: !self.no_trim,
             pad_ms: self.pad_ms,
+            beam: self.beam.max(1),
         };
         Ok(WhisperModel::load(&self.model_dir, config)?)
     }
@@ -143,6 +153,9 @@ pub struct BenchArgs {
     /// Accuracy only: skip latency and concurrency (their figures print as 0).
     #[arg(long)]
     pub accuracy_only: bool,
+    /// Latency only: skip the accuracy sets (the rtf then covers the latency runs).
+    #[arg(long, conflicts_with = "accuracy_only")]
+    pub latency_only: bool,
     /// Print every clip's reference and hypothesis to stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -159,6 +172,7 @@ pub fn asr_bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             callee_limit: args.callee_limit,
             latency_runs: args.latency_runs.max(1),
             accuracy_only: args.accuracy_only,
+            latency_only: args.latency_only,
             verbose: args.verbose,
         },
     )?;

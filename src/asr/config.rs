@@ -1,0 +1,154 @@
+//! The `[asr]` section of `aicall.toml`: which engine recognises callee speech and how it
+//! runs. Owns [`AsrConfig`] and turns it into a loaded [`WhisperModel`] (the only engine built
+//! in today); `engine = "sherpa"` is accepted by the parser so a configuration can name it,
+//! and loading it answers with an error that says what is missing. Depends on the Whisper
+//! engine only.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::recognizer::{Language, RecognizeOptions};
+use super::whisper::{
+    set_kernel_threads, EngineConfig, ModelError, Precision, WhisperModel, DEFAULT_MODEL_DIR,
+};
+
+/// Recogniser engines a configuration can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Whisper on candle, whole-segment decoding (built in).
+    #[default]
+    Whisper,
+    /// A sherpa-onnx streaming zipformer/paraformer model directory (not built in yet).
+    Sherpa,
+}
+
+/// `[asr]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    pub engine: EngineKind,
+    /// Model directory (for Whisper: written by `aicall models import-whisper-ct2`).
+    pub model_dir: PathBuf,
+    /// Campaign language: zh, en or auto.
+    pub language: Language,
+    /// Weights: "q8" (default), "f32" or "q8-all".
+    pub precision: String,
+    /// Threads per decode for candle's kernels (1: one decode per core).
+    pub threads: usize,
+    /// Beam width (1 = greedy).
+    pub beam: usize,
+    /// Silence appended after a trimmed utterance, in ms.
+    pub pad_ms: u32,
+    /// Extra prompt text: product names and domain terms the callee may say.
+    pub hot_words: Vec<String>,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        Self {
+            engine: EngineKind::Whisper,
+            model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
+            language: Language::Zh,
+            precision: "q8".into(),
+            threads: 1,
+            beam: e.beam,
+            pad_ms: e.pad_ms,
+            hot_words: Vec::new(),
+        }
+    }
+}
+
+/// Why the configured engine could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum AsrConfigError {
+    #[error("[asr] precision: {0}")]
+    Precision(String),
+    #[error("[asr] beam must be at least 1")]
+    Beam,
+    #[error(
+        "[asr] engine = \"sherpa\": the sherpa-onnx streaming engine is not built into this \
+         aicall; use engine = \"whisper\" (a sherpa model directory holds encoder.onnx, \
+         decoder.onnx, joiner.onnx or model.onnx, and tokens.txt)"
+    )]
+    SherpaNotBuilt,
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl AsrConfig {
+    /// The Whisper engine settings this section describes.
+    pub fn engine_config(&self) -> Result<EngineConfig, AsrConfigError> {
+        let precision: Precision = self.precision.parse().map_err(AsrConfigError::Precision)?;
+        if self.beam == 0 {
+            return Err(AsrConfigError::Beam);
+        }
+        Ok(EngineConfig {
+            precision,
+            beam: self.beam,
+            pad_ms: self.pad_ms,
+            ..EngineConfig::default()
+        })
+    }
+
+    /// Decoding options for every utterance of the campaign.
+    pub fn options(&self) -> RecognizeOptions {
+        let words: Vec<&str> = self.hot_words.iter().map(String::as_str).collect();
+        RecognizeOptions::for_language(self.language).with_hot_words(&words)
+    }
+
+    /// Sets the kernel threads (call at process start) and loads the configured model.
+    pub fn load(&self) -> Result<WhisperModel, AsrConfigError> {
+        let config = self.engine_config()?;
+        if self.engine == EngineKind::Sherpa {
+            return Err(AsrConfigError::SherpaNotBuilt);
+        }
+        set_kernel_threads(self.threads);
+        Ok(WhisperModel::load(&self.model_dir, config)?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_parses_with_defaults_and_rejects_unknown_keys() {
+        let c: AsrConfig = toml::from_str("").unwrap();
+        assert_eq!(c, AsrConfig::default());
+        assert_eq!(c.engine_config().unwrap().precision, Precision::Q8);
+        let c: AsrConfig = toml::from_str(
+            "engine = \"whisper\"\nlanguage = \"en\"\nbeam = 2\nprecision = \"f32\"",
+        )
+        .unwrap();
+        assert_eq!((c.language, c.beam), (Language::En, 2));
+        assert_eq!(c.engine_config().unwrap().precision, Precision::F32);
+        assert!(toml::from_str::<AsrConfig>("engin = \"whisper\"").is_err());
+        assert!(toml::from_str::<AsrConfig>("engine = \"kaldi\"").is_err());
+        let bad = AsrConfig {
+            precision: "int4".into(),
+            ..AsrConfig::default()
+        };
+        assert!(bad
+            .engine_config()
+            .unwrap_err()
+            .to_string()
+            .contains("int4"));
+    }
+
+    #[test]
+    fn sherpa_is_a_clear_error() {
+        let c: AsrConfig = toml::from_str("engine = \"sherpa\"\nmodel_dir = \"x\"").unwrap();
+        let e = c.load().unwrap_err().to_string();
+        assert!(e.contains("sherpa") && e.contains("tokens.txt"), "{e}");
+    }
+
+    #[test]
+    fn hot_words_reach_the_prompt() {
+        let c: AsrConfig = toml::from_str("hot_words = [\"安心保\"]").unwrap();
+        assert!(c.options().initial_prompt.unwrap().contains("安心保"));
+    }
+}
