@@ -42,6 +42,10 @@ impl Models {
         intent_dir: &std::path::Path,
         workers: usize,
     ) -> anyhow::Result<Models> {
+        // One kernel thread per decode, a decode thread per core (candle's 8-bit kernels
+        // spin-wait when several share a core). No-op when CANDLE_NUM_THREADS is set or the
+        // pool already started.
+        crate::asr::whisper::set_kernel_threads(1);
         let whisper =
             WhisperModel::load(whisper_dir, EngineConfig::default()).with_context(|| {
                 format!(

@@ -92,6 +92,8 @@ pub fn demo_settings(dial: &str, concurrent: u32) -> CampaignSettings {
 }
 
 pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread starts: candle's kernel pool size (one per decode).
+    crate::asr::whisper::set_kernel_threads(1);
     let cfg = Config::load(config)?;
     crate::logging::init(&cfg.log.level, cfg.log.format);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -196,6 +198,7 @@ pub struct BenchCallsArgs {
 
 /// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
 pub fn bench_calls(args: BenchCallsArgs) -> anyhow::Result<ExitCode> {
+    crate::asr::whisper::set_kernel_threads(1);
     crate::logging::init("warn", crate::logging::LogFormat::default());
     let models = load_models(&args.demo)?;
     let script = crate::call::Script::load(&args.demo.campaign_dir.join("script.toml"))?;
