@@ -451,6 +451,13 @@ impl CallMachine {
             },
             Then::Node => {
                 if let Some(action) = node.action.clone() {
+                    // A voicemail greeting heard over the closing prompt: nobody is listening;
+                    // the voicemail policy decides, not this node.
+                    if let Some(r) = deferred.as_ref().filter(|r| r.intent == Intent::Voicemail) {
+                        let r = r.clone();
+                        self.log(format!("held reply {:?} is a voicemail greeting", r.text));
+                        return self.handle(r);
+                    }
                     if let Some(r) = deferred.filter(|r| r.intent == Intent::DncRequest) {
                         self.log(format!("held reply {:?} asks for DNC", r.text));
                         self.out.push(Directive::AddDnc);
@@ -1337,6 +1344,19 @@ answer = "qa_claim"
         c.hear("请在提示音后留言", Intent::Voicemail);
         assert_eq!(c.ended_with(), Some(Disposition::Voicemail));
         assert_eq!(c.played, ["greeting"]);
+    }
+
+    #[test]
+    fn a_voicemail_greeting_heard_over_a_closing_prompt_wins() {
+        let mut c = Call::new(SCRIPT);
+        c.finish_prompts();
+        c.hear("我现在不方便接听", Intent::BusyCallback);
+        let id = c.playing_id();
+        c.send(Input::PromptStarted { id });
+        c.hear("请在提示音后留言", Intent::Voicemail);
+        c.finish_prompts();
+        assert_eq!(c.ended_with(), Some(Disposition::Voicemail));
+        assert_eq!(c.played, ["greeting", "callback", "vm"]);
     }
 
     #[test]

@@ -160,8 +160,29 @@ fn is_short_acknowledgement(t: &str) -> bool {
 /// turn: the recogniser often turns a 嗯嗯 or 对对对 into a few random characters.
 pub const SHORT_SPEECH_MS: u32 = 700;
 
+/// Words that take the turn even in very short speech (a refusal, "wait", "who?").
+const SHORT_TURN_PHRASES: &[&str] = &[
+    "不要",
+    "不用",
+    "不需要",
+    "不行",
+    "不是",
+    "别",
+    "停",
+    "等等",
+    "等一下",
+    "谁",
+    "什么",
+    "啥",
+    "喂",
+    "多少",
+    "no",
+    "stop",
+    "wait",
+];
+
 fn takes_turn(t: &str) -> bool {
-    t.chars().any(|c| TURN_TAKERS.contains(&c)) || TURN_WORDS.iter().any(|w| t.contains(w))
+    SHORT_TURN_PHRASES.iter().any(|w| t.contains(w))
 }
 
 /// Classifies speech heard while a prompt plays; `voiced_ms` is how much speech the VAD found

@@ -18,7 +18,7 @@ use crate::call::service::percentile;
 use crate::campaign::compliance::{CallingWindow, FrequencyCaps, TimeRange};
 use crate::campaign::{CampaignSettings, LinePool, PacingConfig, RetryPolicy};
 use crate::config::Config;
-use crate::media::MediaConfig;
+use crate::media::{MediaConfig, VadConfig};
 use crate::pii::Pii;
 use crate::sim::{Scenarios, SimConfig, SimSwitch};
 use crate::store::{PiiCipher, SledStore, Store};
@@ -168,6 +168,12 @@ async fn run_demo(
         media: MediaConfig {
             media_ip,
             switch_ip: media_ip,
+            // End of turn after 400 ms of silence: a callee who goes on after a longer pause
+            // is merged into the same reply when the bot has not answered yet (call driver).
+            vad: VadConfig {
+                end_ms: 400,
+                ..VadConfig::default()
+            },
             ..MediaConfig::default()
         },
         transfer_to: "aicall_queue_{queue} XML aicall".into(),
