@@ -33,9 +33,13 @@ pub struct DemoArgs {
     /// Dial string template (`${phone}`, `${gateway}`, `${caller_id}`, contact fields).
     #[arg(long, default_value = "sofia/gateway/${gateway}/${phone}")]
     pub dial: String,
-    /// Address FreeSWITCH can reach aicall's media sockets on.
+    /// Address FreeSWITCH can reach aicall's media sockets on (unicast `remote-ip`).
     #[arg(long, default_value = "127.0.0.1")]
     pub media_ip: String,
+    /// FreeSWITCH's own address for its side of the stream (unicast `local-ip`); default:
+    /// the same as --media-ip (FreeSWITCH on this host, or the simulator).
+    #[arg(long)]
+    pub switch_media_ip: Option<String>,
     /// The example campaign's folder (script.toml, contacts.csv, callees.toml).
     #[arg(long, default_value = "examples/insurance")]
     pub campaign_dir: PathBuf,
@@ -158,6 +162,10 @@ async fn run_demo(
         None => SledStore::open_with(tmp, PiiCipher::new(rand::random()))?,
     });
     let media_ip = args.media_ip.parse().context("--media-ip")?;
+    let switch_ip = match &args.switch_media_ip {
+        Some(ip) => ip.parse().context("--switch-media-ip")?,
+        None => media_ip,
+    };
     let run = CampaignRun {
         name: "insurance-demo".into(),
         script: args.campaign_dir.join("script.toml"),
@@ -167,7 +175,7 @@ async fn run_demo(
         esl_password: args.password.clone(),
         media: MediaConfig {
             media_ip,
-            switch_ip: media_ip,
+            switch_ip,
             // End of turn after 400 ms of silence: a callee who goes on after a longer pause
             // is merged into the same reply when the bot has not answered yet (call driver).
             vad: VadConfig {
