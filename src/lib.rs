@@ -34,6 +34,8 @@
 //! - [`media`]: unicast call audio both ways, prompt playback, resampling, VAD, barge-in.
 //! - [`asr`]: offline speech recognition (Whisper base on candle), decode pool.
 //! - [`nlu`]: intent, sentiment, slots and keywords of a callee's reply.
+//! - [`call`]: the AI call — script graph, pure call state machine with the barge-in policy,
+//!   the per-call driver over ESL + media + ASR + NLU, call records, the campaign runner.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
