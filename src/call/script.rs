@@ -1022,6 +1022,26 @@ impl Script {
                 );
             }
         }
+        // Nodes that say nothing and jump on would loop forever if their jumps form a cycle.
+        for (i, n) in nodes.iter().enumerate() {
+            let mut seen = vec![i];
+            let mut at = n;
+            while let (true, Some(Target::Node(j))) = (at.say.is_empty(), at.next) {
+                if seen.contains(&j) {
+                    r.error(
+                        n.line,
+                        format!(
+                            "node `{}` jumps in a loop through nodes that say nothing; give one \
+                             of them a prompt or a `listen`",
+                            n.name
+                        ),
+                    );
+                    break;
+                }
+                seen.push(j);
+                at = &nodes[j];
+            }
+        }
         for (i, p) in prompts.iter().enumerate() {
             let used = nodes.iter().any(|n| n.say.contains(&i))
                 || qa.iter().any(|q| q.answer == i)
@@ -1372,6 +1392,17 @@ action = { hangup = "not_interested" }
             "{e:?}"
         );
         assert!(e.iter().any(|(_, m)| m.contains("nowhere to go")), "{e:?}");
+    }
+
+    #[test]
+    fn silent_jump_loops_are_errors() {
+        let bad = format!("{OK}\n[nodes.x]\nnext = \"y\"\n\n[nodes.y]\nnext = \"x\"\n")
+            .replace("deny = \"bye\"", "deny = \"x\"");
+        let e = errors(&bad);
+        assert!(
+            e.iter().any(|(_, m)| m.contains("jumps in a loop")),
+            "{e:?}"
+        );
     }
 
     #[test]
