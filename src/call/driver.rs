@@ -488,61 +488,45 @@ impl Call {
         let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
         let generation = self.generation;
         tokio::spawn(async move {
-            let result = match ticket {
-                Err(e) => Err(format!("recogniser: {e}")),
-                Ok(t) => match t.wait().await {
-                    Err(e) => Err(format!("recogniser: {e}")),
-                    Ok(h) => Ok(h),
-                },
-            };
+            let result = async {
+                let h = ticket
+                    .map_err(|e| format!("recogniser: {e}"))?
+                    .wait()
+                    .await
+                    .map_err(|e| format!("recogniser: {e}"))?;
+                if h.text.trim().is_empty() {
+                    return Ok((h, None, 0));
+                }
+                let nlu_started = std::time::Instant::now();
+                let text = h.text.clone();
+                let u = tokio::task::spawn_blocking(move || {
+                    let now = Utc::now().with_timezone(&deps.tz);
+                    deps.nlu.classify(&Utterance {
+                        text: &text,
+                        prompt: prompt_text.as_deref(),
+                        hour: None,
+                        now: Some(now),
+                    })
+                })
+                .await
+                .map_err(|e| format!("intent task: {e}"))?
+                .map_err(|e| format!("intent model: {e}"))?;
+                Ok((h, Some(u), nlu_started.elapsed().as_millis() as u64))
+            }
+            .await;
             let back = match result {
+                Ok((h, u, nlu_ms)) => HeardBack {
+                    generation,
+                    speech_end,
+                    result: Ok((h, u)),
+                    nlu_ms,
+                },
                 Err(e) => HeardBack {
                     generation,
                     speech_end,
                     result: Err(e),
                     nlu_ms: 0,
                 },
-                Ok(h) if h.text.trim().is_empty() => HeardBack {
-                    generation,
-                    speech_end,
-                    result: Ok((h, None)),
-                    nlu_ms: 0,
-                },
-                Ok(h) => {
-                    let started = std::time::Instant::now();
-                    let text = h.text.clone();
-                    let understood = tokio::task::spawn_blocking(move || {
-                        let now = Utc::now().with_timezone(&deps.tz);
-                        deps.nlu.classify(&Utterance {
-                            text: &text,
-                            prompt: prompt_text.as_deref(),
-                            hour: None,
-                            now: Some(now),
-                        })
-                    })
-                    .await;
-                    let nlu_ms = started.elapsed().as_millis() as u64;
-                    match understood {
-                        Ok(Ok(u)) => HeardBack {
-                            generation,
-                            speech_end,
-                            result: Ok((h, Some(u))),
-                            nlu_ms,
-                        },
-                        Ok(Err(e)) => HeardBack {
-                            generation,
-                            speech_end,
-                            result: Err(format!("intent model: {e}")),
-                            nlu_ms,
-                        },
-                        Err(e) => HeardBack {
-                            generation,
-                            speech_end,
-                            result: Err(format!("intent task: {e}")),
-                            nlu_ms,
-                        },
-                    }
-                }
             };
             let _ = tx.send(back).await;
         });

@@ -36,9 +36,8 @@ pub struct Reply {
     /// Sentiment score in [-1, 1].
     pub sentiment: f32,
     pub polarity: Polarity,
-    /// Callback time the callee named (unix seconds) and how it reads.
+    /// Callback time the callee named (unix seconds).
     pub callback_at: Option<i64>,
-    pub callback_text: Option<String>,
     pub amount: Option<f64>,
     pub keywords: Vec<String>,
     /// Speech the VAD found in the reply, when known.
@@ -54,11 +53,6 @@ impl Reply {
             sentiment: u.sentiment.score,
             polarity: u.sentiment.polarity,
             callback_at: u.slots.callback.as_ref().map(|c| c.at.timestamp()),
-            callback_text: u
-                .slots
-                .callback
-                .as_ref()
-                .map(|c| c.at.format("%m月%d日 %H:%M").to_string()),
             amount: u.slots.amounts.first().map(|a| a.value),
             keywords: u.keywords.iter().map(|k| (*k).to_owned()).collect(),
             voiced_ms: None,
@@ -74,7 +68,6 @@ impl Reply {
             sentiment: 0.0,
             polarity: Polarity::Neutral,
             callback_at: None,
-            callback_text: None,
             amount: None,
             keywords: Vec::new(),
             voiced_ms: None,

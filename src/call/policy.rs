@@ -74,11 +74,11 @@ pub fn is_backchannel(text: &str) -> bool {
         return true;
     }
     // Repetitions and combinations of short tokens: 嗯嗯嗯, 对对好的, 嗯对的.
+    let mut by_len: Vec<&&str> = BACKCHANNELS.iter().collect();
+    by_len.sort_by_key(|b| std::cmp::Reverse(b.len()));
     let mut rest = t.as_str();
     'outer: while !rest.is_empty() {
-        let mut by_len: Vec<&&str> = BACKCHANNELS.iter().collect();
-        by_len.sort_by_key(|b| std::cmp::Reverse(b.len()));
-        for b in by_len {
+        for b in &by_len {
             if let Some(r) = rest.strip_prefix(*b) {
                 rest = r;
                 continue 'outer;
