@@ -315,11 +315,14 @@ impl Call {
                 ];
                 for (k, v) in vars {
                     let v = v.replace(['\n', '\r'], " ");
-                    let _ = self
+                    if let Err(e) = self
                         .deps
                         .esl
-                        .api(&format!("uuid_setvar {uuid} {k} {v}"))
-                        .await;
+                        .api_ok(&format!("uuid_setvar {uuid} {k} {v}"))
+                        .await
+                    {
+                        warn!(%uuid, var = k, error = %e, "cannot set the transfer variable");
+                    }
                 }
                 match self
                     .deps
@@ -348,19 +351,20 @@ impl Call {
                     ),
                     _ => "completed".to_string(),
                 };
-                let _ = self
-                    .deps
-                    .esl
-                    .api(&format!("uuid_setvar {uuid} aicall_disposition {decided}"))
-                    .await;
-                let _ = self
-                    .deps
-                    .esl
-                    .api(&format!(
-                        "uuid_setvar {uuid} aicall_outcome {}",
-                        disposition.as_str()
-                    ))
-                    .await;
+                // The dialer reads aicall_disposition at hangup (DNC, callback, voicemail).
+                for (k, v) in [
+                    ("aicall_disposition", decided),
+                    ("aicall_outcome", disposition.as_str().to_owned()),
+                ] {
+                    if let Err(e) = self
+                        .deps
+                        .esl
+                        .api_ok(&format!("uuid_setvar {uuid} {k} {v}"))
+                        .await
+                    {
+                        warn!(%uuid, var = k, error = %e, "cannot set the call's outcome variable");
+                    }
+                }
                 if let Err(e) = self.deps.esl.hangup(&uuid, "NORMAL_CLEARING").await {
                     warn!(%uuid, error = %e, "hangup failed");
                 }
