@@ -761,6 +761,11 @@ async fn hupall_myevents_and_voicemail() {
             }
         }
     }
+    // The park of b can still be on its way when myevents takes effect (the originate reply
+    // does not wait for it, in FreeSWITCH either): it may lead, nothing else may.
+    if seen.first().map(String::as_str) == Some("CHANNEL_PARK") {
+        seen.remove(0);
+    }
     assert_eq!(
         seen,
         [
