@@ -10,7 +10,7 @@ use super::mel::SAMPLE_RATE;
 /// Why an audio file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("{path}: cannot open: {source}")]
+    #[error("{path}: cannot open")]
     Open {
         path: PathBuf,
         #[source]

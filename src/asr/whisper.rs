@@ -119,6 +119,16 @@ pub enum Precision {
     Q8All,
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Q8 => "q8",
+            Self::Q8All => "q8-all",
+        })
+    }
+}
+
 impl std::str::FromStr for Precision {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -638,11 +648,13 @@ fn beam_search(
     if finished.is_empty() {
         finished = dropped;
     }
-    // Ranked by total log-probability (end token included). Whisper divides by the length,
-    // which on 1–2 s replies prefers a phrase said twice over the phrase said once.
+    // Ranked as Whisper ranks them: log-probability (end token included) per token. A total
+    // would favour whichever hypothesis stopped first — on short replies, a truncated one.
+    // Loops cannot win by length: a looping beam left the search above.
+    let per_token = |r: &BeamResult| r.sum_logprob / r.tokens.len().max(1) as f32;
     finished
         .into_iter()
-        .max_by(|a, b| a.sum_logprob.total_cmp(&b.sum_logprob))
+        .max_by(|a, b| per_token(a).total_cmp(&per_token(b)))
         .ok_or(AsrError::EmptyLogits)
 }
 

@@ -2,54 +2,71 @@
 //! wrappers over [`crate::asr`] that parse arguments, print results and turn errors into
 //! messages naming the fix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use crate::asr::config::{AsrConfig, Window};
 use crate::asr::eval::{bench, BenchOptions};
 use crate::asr::wav::read_wav_16k;
 use crate::asr::whisper::DEFAULT_MODEL_DIR;
-use crate::asr::{
-    ct2, EngineConfig, Language, Precision, RecognizeOptions, Recognizer, WhisperModel,
-};
+use crate::asr::{ct2, Language, Precision, RecognizeOptions, Recognizer};
+use crate::config::Config;
 
-/// Engine selection shared by `transcribe` and `asr-bench`.
+/// Engine selection shared by `transcribe` and `bench asr`. Each flag overrides the `[asr]`
+/// section of the configuration, which supplies everything not given.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Converted Whisper model directory.
-    #[arg(long, default_value = DEFAULT_MODEL_DIR, env = "AICALL_WHISPER_DIR")]
-    pub model_dir: PathBuf,
-    /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too).
-    #[arg(long, default_value = "q8")]
-    pub precision: Precision,
-    /// Feed the encoder a full 30 s window instead of the audio's length (slower).
+    /// Converted Whisper model directory [default: [asr] model_dir, else models/whisper-base].
+    #[arg(long, env = "AICALL_WHISPER_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too)
+    /// [default: [asr] precision, else q8].
+    #[arg(long)]
+    pub precision: Option<Precision>,
+    /// Feed the encoder a full 30 s window instead of the audio's length (slower; the same as
+    /// [asr] window = "full").
     #[arg(long)]
     pub no_trim: bool,
-    /// Silence appended after the audio when trimming, in ms.
-    #[arg(long, default_value_t = 500)]
-    pub pad_ms: u32,
-    /// Beam width (1 = greedy); all beams share one batched decoder step.
-    #[arg(long, default_value_t = 1)]
-    pub beam: usize,
+    /// Silence appended after the audio when trimming, in ms [default: [asr] pad_ms, else 500].
+    #[arg(long)]
+    pub pad_ms: Option<u32>,
+    /// Beam width (1 = greedy); all beams share one batched decoder step
+    /// [default: [asr] beam, else 1].
+    #[arg(long)]
+    pub beam: Option<usize>,
     /// Threads each decode's kernels may use (candle's pool). 1 = one decode per core, no
     /// spinning between threads; the decode pool runs one worker per core either way.
-    /// An explicit CANDLE_NUM_THREADS in the environment wins.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// An explicit CANDLE_NUM_THREADS in the environment wins [default: [asr] threads, else 1].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl EngineArgs {
-    fn load(&self) -> anyhow::Result<WhisperModel> {
-        crate::asr::whisper::set_kernel_threads(self.threads);
-        let config = EngineConfig {
-            precision: self.precision,
-            trim: !self.no_trim,
-            pad_ms: self.pad_ms,
-            beam: self.beam.max(1),
-        };
-        Ok(WhisperModel::load(&self.model_dir, config)?)
+    /// The `[asr]` section with this command line's overrides applied.
+    fn resolve(&self, config: Option<&Path>) -> anyhow::Result<AsrConfig> {
+        let mut asr = Config::load(config)?.asr;
+        if let Some(dir) = &self.model_dir {
+            asr.model_dir = dir.clone();
+        }
+        if let Some(p) = self.precision {
+            asr.precision = p.to_string();
+        }
+        if self.no_trim {
+            asr.window = Window::Full;
+        }
+        if let Some(ms) = self.pad_ms {
+            asr.pad_ms = ms;
+        }
+        if let Some(beam) = self.beam {
+            asr.beam = beam;
+        }
+        if let Some(threads) = self.threads {
+            asr.threads = threads;
+        }
+        Ok(asr)
     }
 }
 
@@ -74,15 +91,22 @@ pub struct TranscribeArgs {
     pub engine: EngineArgs,
 }
 
-pub fn transcribe(args: &TranscribeArgs) -> anyhow::Result<ExitCode> {
+pub fn transcribe(config: Option<&Path>, args: &TranscribeArgs) -> anyhow::Result<ExitCode> {
     let samples = read_wav_16k(&args.file)?;
-    let model = args.engine.load()?;
+    let asr = args.engine.resolve(config)?;
+    let model = asr.load()?;
     let mut engine = model.engine();
     let mut options = RecognizeOptions::for_language(args.lang);
     if let Some(p) = &args.prompt {
         options.initial_prompt = Some(p.clone());
     }
-    let words: Vec<&str> = args.hot_words.iter().map(String::as_str).collect();
+    // The campaign's hot words (from [asr]) and the command line's.
+    let words: Vec<&str> = asr
+        .hot_words
+        .iter()
+        .chain(&args.hot_words)
+        .map(String::as_str)
+        .collect();
     let options = options.with_hot_words(&words);
     let h = engine
         .recognize(&samples, &options)
@@ -163,8 +187,8 @@ pub struct BenchArgs {
     pub engine: EngineArgs,
 }
 
-pub fn asr_bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let model = args.engine.load()?;
+pub fn asr_bench(config: Option<&Path>, args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let model = args.engine.resolve(config)?.load()?;
     let report = bench(
         &model,
         &BenchOptions {

@@ -20,10 +20,10 @@ pub enum BenchTarget {
     Calls(super::demo::BenchCallsArgs),
 }
 
-pub fn run(target: BenchTarget) -> anyhow::Result<ExitCode> {
+pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
         BenchTarget::Media(args) => super::media::run_bench(args),
-        BenchTarget::Asr(args) => super::asr::asr_bench(&args),
+        BenchTarget::Asr(args) => super::asr::asr_bench(config, &args),
         BenchTarget::Dialer(args) => super::campaign::bench_cmd(args),
         BenchTarget::Calls(args) => super::demo::bench_calls(args),
         BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),

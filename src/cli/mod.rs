@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
         Command::Media(args) => media::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
         Command::Demo(args) => demo::run(cli.config.as_deref(), args),
-        Command::Bench(target) => bench::run(target),
+        Command::Bench(target) => bench::run(cli.config.as_deref(), target),
         Command::Version => {
             println!("aicall {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -92,9 +92,9 @@ pub fn main() -> ExitCode {
         Command::Intent(args) => nlu::intent(args),
         Command::Train(target) => nlu::train_cmd(target),
         Command::Eval(target) => nlu::eval_cmd(target),
-        Command::Transcribe(args) => asr::transcribe(&args),
+        Command::Transcribe(args) => asr::transcribe(cli.config.as_deref(), &args),
         Command::Models(cmd) => asr::models(&cmd),
-        Command::AsrBench(args) => asr::asr_bench(&args),
+        Command::AsrBench(args) => asr::asr_bench(cli.config.as_deref(), &args),
         Command::Import(args) => campaign::import(args),
         Command::Campaign(cmd) => campaign::run(cli.config.as_deref(), cmd),
         Command::Dnc(cmd) => campaign::dnc(cmd),
