@@ -494,6 +494,7 @@ fn fast_settings(max_attempts: u32, pools: Vec<LinePool>) -> CampaignSettings {
             voicemail_s: Some(0),
             unknown_s: 0,
             gateway_down_s: 0,
+            abandoned_s: 0,
             jitter_pct: 0,
             max_delay_s: 10,
         },

@@ -648,13 +648,13 @@ fn beam_search(
     if finished.is_empty() {
         finished = dropped;
     }
-    // Ranked as Whisper ranks them: log-probability (end token included) per token. A total
-    // would favour whichever hypothesis stopped first — on short replies, a truncated one.
-    // Loops cannot win by length: a looping beam left the search above.
-    let per_token = |r: &BeamResult| r.sum_logprob / r.tokens.len().max(1) as f32;
+    // Ranked by total log-probability (end token included). Whisper divides by the length,
+    // which on 1–2 s replies prefers a phrase said twice over the phrase said once: tried
+    // (also with echo and implausible-length hypotheses ranked last), callee replies at
+    // 16 kHz measured 32–34% CER at beam 4 against 23.6% with this ranking.
     finished
         .into_iter()
-        .max_by(|a, b| per_token(a).total_cmp(&per_token(b)))
+        .max_by(|a, b| a.sum_logprob.total_cmp(&b.sum_logprob))
         .ok_or(AsrError::EmptyLogits)
 }
 

@@ -675,6 +675,9 @@ impl Driver {
         let mut contact = self.store.contact(attempt.contact_id)?;
         let disposition = if end.not_sent {
             Disposition::GatewayDown
+        } else if end.answered && end.abandoned {
+            // Whatever the call decided before the transfer, no agent took it.
+            Disposition::Abandoned
         } else if let Some(d) = end.decided {
             d
         } else {

@@ -21,6 +21,9 @@ pub struct RetryPolicy {
     pub unknown_s: u64,
     /// When a gateway was down (the attempt does not count).
     pub gateway_down_s: u64,
+    /// After an abandoned call (answered, no agent free). Some regulators require a gap
+    /// before calling back (Ofcom: 72 h unless an agent is guaranteed); set it here.
+    pub abandoned_s: u64,
     /// ± this percentage of random spread on every delay, so retries do not bunch up.
     pub jitter_pct: u32,
     /// Upper bound on any delay (callbacks excepted: they are at the agreed time).
@@ -38,6 +41,7 @@ impl Default for RetryPolicy {
             voicemail_s: Some(4 * 3600),
             unknown_s: 1800,
             gateway_down_s: 60,
+            abandoned_s: 3600,
             jitter_pct: 10,
             max_delay_s: 7 * 86_400,
         }
@@ -99,6 +103,7 @@ impl RetryPolicy {
             Disposition::Cancelled => Some(self.cancelled_s),
             Disposition::Voicemail => self.voicemail_s,
             Disposition::Unknown => Some(self.unknown_s),
+            Disposition::Abandoned => Some(self.abandoned_s),
         };
         let Some(delay) = delay else {
             return Next::Stop(match disposition {
@@ -159,6 +164,14 @@ mod tests {
         assert_eq!(
             p.next(disposition_of(HangupCause::GatewayDown), 3, 3, now, 0),
             Next::RetryAt(now + 60)
+        );
+        let Next::RetryAt(t) = p.next(Disposition::Abandoned, 1, 3, now, 5) else {
+            panic!("an abandoned callee is called again");
+        };
+        assert!((now + 3240..=now + 3960).contains(&t), "{t}");
+        assert_eq!(
+            p.next(Disposition::Abandoned, 3, 3, now, 5),
+            Next::Stop(ContactState::Exhausted)
         );
         let never = RetryPolicy {
             voicemail_s: None,

@@ -178,6 +178,9 @@ pub enum Disposition {
     /// The dialer crashed or lost FreeSWITCH while the call was in flight and the channel is
     /// gone: the call may have happened, so the attempt counts.
     Unknown,
+    /// Answered, but no agent was free to take the transfer (predictive pacing's abandoned
+    /// call): the callee heard nothing useful, so they are called again, not written off.
+    Abandoned,
 }
 
 /// One dial attempt; its id is the channel UUID given to FreeSWITCH (`origination_uuid`), so
