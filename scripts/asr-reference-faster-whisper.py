@@ -82,6 +82,30 @@ def main():
             kind = "WER" if lang == "en" else "CER"
             print(f"faster-whisper int8 recorded {lang} {band} {kind} {100 * errs / max(ref, 1):.1f}% "
                   f"({n} clips, mean {1000 * spent / max(n, 1):.0f} ms/clip)")
+        # The callee replies `aicall bench asr` scores: backchannels apart, every step-th of
+        # the rest up to `limit` (its --callee-limit, 60 by default).
+        index = list(csv.reader(open(os.path.join(speech, "callee", "index.tsv")), delimiter="\t"))[1:]
+        replies = [r for r in index if len(r) >= 4 and r[2] != "backchannel"]
+        limit = int(os.environ.get("CALLEE_LIMIT", "60"))
+        if 0 < limit < len(replies):
+            replies = [replies[i * len(replies) // limit] for i in range(limit)]
+        errs = ref = 0
+        spent = 0.0
+        for name, _voice, _label, text in replies:
+            folder = os.path.join(speech, "callee", "8k" if band == "8k" else "")
+            audio = load(os.path.join(folder, name))
+            t = time.perf_counter()
+            segs, _ = model.transcribe(
+                audio, language="zh", beam_size=1, without_timestamps=True,
+                initial_prompt="以下是普通话的句子。", vad_filter=False,
+                condition_on_previous_text=False)
+            hyp = "".join(s.text for s in segs)
+            spent += time.perf_counter() - t
+            r, h = units(text, False), units(hyp, False)
+            errs += distance(r, h)
+            ref += len(r)
+        print(f"faster-whisper int8 callee replies {band} CER {100 * errs / max(ref, 1):.1f}% "
+              f"({len(replies)} clips, mean {1000 * spent / max(len(replies), 1):.0f} ms/clip)")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,44 @@ fn beam_search_from_the_asr_section_stays_accurate_and_short() {
 }
 
 #[test]
+fn full_window_recheck_from_the_asr_section_on_telephone_audio() {
+    // recheck_below = 0.0: every transcript is decoded again on the full 30 s window.
+    let section: AsrConfig = toml::from_str(&format!(
+        "model_dir = {:?}\nrecheck_below = 0.0\nlanguage = \"zh\"",
+        model_dir().display().to_string()
+    ))
+    .unwrap();
+    let model = section.load().unwrap();
+    assert_eq!(model.config().recheck_below, 0.0);
+    assert!(model.config().trim);
+    let mut engine = model.engine();
+    let mut total = ErrorCount::default();
+    for name in ZH_CLIPS {
+        let (audio, reference, _) = clip(name, true);
+        let h = engine.recognize(&audio, &section.options()).unwrap();
+        eprintln!("recheck {name}: {reference} | {}", h.text);
+        total.add(ErrorCount::cer(&reference, &h.text));
+    }
+    assert!(
+        total.rate() <= 25.0,
+        "CER {:.1}% with the recheck",
+        total.rate()
+    );
+    // Silence is still silence: nothing to recheck.
+    let h = engine
+        .recognize(&vec![0.0; 32_000], &section.options())
+        .unwrap();
+    assert!(h.text.is_empty(), "{:?}", h.text);
+    // window = "full" is the 30 s window for every reply.
+    let full: AsrConfig = toml::from_str(&format!(
+        "model_dir = {:?}\nwindow = \"full\"",
+        model_dir().display().to_string()
+    ))
+    .unwrap();
+    assert!(!full.load().unwrap().config().trim);
+}
+
+#[test]
 fn missing_model_dir_names_file_and_command() {
     let dir = tempfile::tempdir().unwrap();
     let err = WhisperModel::load(&dir.path().join("nope"), EngineConfig::default()).unwrap_err();

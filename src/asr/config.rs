@@ -55,6 +55,9 @@ pub struct AsrConfig {
     pub window: Window,
     /// Silence appended after a trimmed utterance, in ms.
     pub pad_ms: u32,
+    /// With window = "reply": a transcript whose average log-probability per token is below
+    /// this is decoded again on the full window, which then wins. Omit to never recheck.
+    pub recheck_below: Option<f32>,
     /// Extra prompt text: product names and domain terms the callee may say.
     pub hot_words: Vec<String>,
 }
@@ -71,6 +74,7 @@ impl Default for AsrConfig {
             beam: e.beam,
             window: Window::Reply,
             pad_ms: e.pad_ms,
+            recheck_below: None,
             hot_words: Vec::new(),
         }
     }
@@ -105,6 +109,7 @@ impl AsrConfig {
             beam: self.beam,
             trim: self.window == Window::Reply,
             pad_ms: self.pad_ms,
+            recheck_below: self.recheck_below.unwrap_or(f32::NEG_INFINITY),
         })
     }
 

@@ -291,10 +291,15 @@ pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalEr
     let cfg = model.config();
     let _ = writeln!(
         out,
-        "engine: whisper-base on candle, precision={:?} trim={} pad_ms={} beam={} kernel_threads={}",
+        "engine: whisper-base on candle, precision={} trim={} pad_ms={} recheck_below={} beam={} kernel_threads={}",
         cfg.precision,
         cfg.trim,
         cfg.pad_ms,
+        if cfg.recheck_below.is_finite() {
+            cfg.recheck_below.to_string()
+        } else {
+            "off".into()
+        },
         cfg.beam,
         super::whisper::kernel_threads()
     );

@@ -144,7 +144,7 @@ impl std::str::FromStr for Precision {
 }
 
 /// How the engine runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineConfig {
     pub precision: Precision,
     /// Feed the encoder only the audio (plus `pad_ms`) instead of a 30 s window.
@@ -156,6 +156,11 @@ pub struct EngineConfig {
     /// greedy with Whisper base (callee replies 8 kHz CER 25.0% vs 23.1%): opt in only after
     /// measuring on your own audio (`aicall bench asr --beam N`).
     pub beam: usize,
+    /// With `trim`: a window whose transcript averages a log-probability per token below
+    /// this is decoded again on the full 30 s window, whose transcript then wins unless it
+    /// is empty or was suppressed. Whisper base loses accuracy on short windows of 8 kHz audio; this pays for
+    /// the full window only where the model was unsure. `f32::NEG_INFINITY` turns it off.
+    pub recheck_below: f32,
 }
 
 impl Default for EngineConfig {
@@ -165,6 +170,7 @@ impl Default for EngineConfig {
             trim: true,
             pad_ms: 500,
             beam: 1,
+            recheck_below: f32::NEG_INFINITY,
         }
     }
 }
@@ -390,16 +396,16 @@ impl WhisperEngine {
         &mut self,
         samples: &[f32],
         options: &RecognizeOptions,
-        long_window: bool,
+        span: Span,
     ) -> Result<WindowResult, AsrError> {
         let sh = Arc::clone(&self.shared);
         let sp = sh.specials;
         let cfg = sh.config;
-        let n_frames = if cfg.trim {
+        let n_frames = if cfg.trim && span != Span::Full {
             let pad = cfg.pad_ms as usize * SAMPLE_RATE / 1000;
             let frames = (samples.len() + pad).div_ceil(HOP);
-            // The retry window: at least 10 s, a third of the 30 s window's cost.
-            let frames = if long_window {
+            // The loop retry window: at least 10 s, a third of the 30 s window's cost.
+            let frames = if span == Span::AtLeast10s {
                 frames.max(FRAMES_30S / 3)
             } else {
                 frames
@@ -530,6 +536,17 @@ impl WhisperEngine {
             looped,
         })
     }
+}
+
+/// How much of the encoder's 30 s window a decode uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    /// The audio plus `pad_ms` (with `trim`).
+    Audio,
+    /// At least 10 s: the retry after a loop.
+    AtLeast10s,
+    /// The whole 30 s window.
+    Full,
 }
 
 /// The best hypothesis of a beam search.
@@ -708,12 +725,21 @@ impl Recognizer for WhisperEngine {
         let (mut logprob_sum, mut windows, mut no_speech) = (0.0f32, 0usize, 0.0f32);
         let mut suppressed = None;
         for (i, window) in voiced.chunks(WINDOW_SAMPLES).enumerate() {
-            let mut r = self.decode_window(window, options, false)?;
+            let cfg = self.shared.config;
+            let mut r = self.decode_window(window, options, Span::Audio)?;
             // A loop on trimmed input usually means too little context after the speech; a
             // longer, silence-padded window is the fallback (Whisper's own fallback, sampling
             // at higher temperature, tends to invent text instead).
-            if self.shared.config.trim && r.looped {
-                r = self.decode_window(window, options, true)?;
+            if cfg.trim && r.looped {
+                r = self.decode_window(window, options, Span::AtLeast10s)?;
+            }
+            if cfg.trim && !r.text.is_empty() && r.avg_logprob < cfg.recheck_below {
+                // The full window is the model's own regime: once paid for, it wins unless
+                // it found nothing usable.
+                let full = self.decode_window(window, options, Span::Full)?;
+                if !full.text.is_empty() && full.suppressed.is_none() {
+                    r = full;
+                }
             }
             language = r.language;
             logprob_sum += r.avg_logprob;

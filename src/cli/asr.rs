@@ -33,6 +33,11 @@ pub struct EngineArgs {
     /// Silence appended after the audio when trimming, in ms [default: [asr] pad_ms, else 500].
     #[arg(long)]
     pub pad_ms: Option<u32>,
+    /// Decode again on the full 30 s window when a reply-window transcript's average
+    /// log-probability per token is below this (e.g. -0.4) [default: [asr] recheck_below,
+    /// else never].
+    #[arg(long, allow_hyphen_values = true)]
+    pub recheck_below: Option<f32>,
     /// Beam width (1 = greedy); all beams share one batched decoder step
     /// [default: [asr] beam, else 1].
     #[arg(long)]
@@ -59,6 +64,9 @@ impl EngineArgs {
         }
         if let Some(ms) = self.pad_ms {
             asr.pad_ms = ms;
+        }
+        if let Some(lp) = self.recheck_below {
+            asr.recheck_below = Some(lp);
         }
         if let Some(beam) = self.beam {
             asr.beam = beam;
