@@ -1,6 +1,7 @@
 //! The `aicall` binary against the switch simulator: `aicall esl api` behaves like
 //! `fs_cli -x` (body on stdout, non-zero exit on -ERR or connection failure), `aicall esl
-//! events` prints events, and `aicall sim-switch` never logs a full phone number.
+//! events` prints events, `aicall sim-switch` never logs a full phone number, and
+//! `aicall transcribe` reads its engine settings from the `[asr]` section.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -172,4 +173,59 @@ fn bad_config_names_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("command_timeout_ms"), "{err}");
+}
+
+/// `aicall transcribe` on a real recording: the `[asr]` section of the configuration supplies
+/// the engine settings and hot words, flags override it, and errors name what to fix.
+#[test]
+fn transcribe_takes_the_asr_section_and_flags() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let clip = format!("{root}/../shared/data/speech/recorded/8k/zh_paddle_zh.wav");
+    let model = format!("{root}/models/whisper-base");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("aicall.toml");
+    std::fs::write(
+        &cfg,
+        format!("[asr]\nmodel_dir = {model:?}\nwindow = \"full\"\nhot_words = [\"跑步\"]\n"),
+    )
+    .expect("config written");
+    let cfg = cfg.to_str().expect("utf-8 path");
+
+    let out = aicall(&[
+        "--config",
+        cfg,
+        "transcribe",
+        &clip,
+        "--lang",
+        "zh",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let text = json["text"].as_str().expect("text");
+    let reference = "我认为跑步最重要的就是给我带来了身体健康";
+    let cer = aicall::asr::eval::ErrorCount::cer(reference, text).rate();
+    assert!(cer <= 15.0, "CER {cer:.1}%: {text}");
+    assert!(json["audio_ms"].as_u64().expect("audio_ms") > 4000);
+    assert!(json["segments"].as_array().is_some_and(|s| !s.is_empty()));
+
+    // A flag overrides the section: a model directory that does not exist is named.
+    let out = aicall(&[
+        "--config",
+        cfg,
+        "transcribe",
+        &clip,
+        "--model-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent"), "{err}");
+
+    // A bad value in the section is an error naming the key.
+    std::fs::write(cfg, "[asr]\nwindow = \"half\"\n").expect("config written");
+    let out = aicall(&["--config", cfg, "transcribe", &clip]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("window"), "{err}");
 }

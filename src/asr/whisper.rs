@@ -158,8 +158,9 @@ pub struct EngineConfig {
     pub beam: usize,
     /// With `trim`: a window whose transcript averages a log-probability per token below
     /// this is decoded again on the full 30 s window, whose transcript then wins unless it
-    /// is empty or was suppressed. Whisper base loses accuracy on short windows of 8 kHz audio; this pays for
-    /// the full window only where the model was unsure. `f32::NEG_INFINITY` turns it off.
+    /// is empty or was suppressed. Whisper base loses accuracy on short windows of 8 kHz
+    /// audio; this pays for the full window only where the model was unsure.
+    /// `f32::NEG_INFINITY` turns it off.
     pub recheck_below: f32,
 }
 
