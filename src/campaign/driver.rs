@@ -20,8 +20,9 @@
 //! [`AgentAvailability`] given in [`DriverConfig::agents`] on every dial round, and place what
 //! [`Predictive::calls_to_place`] allows. The driver measures the answer rate, the time to
 //! answer and the talk time itself; whether an answered call found an agent comes from the
-//! call (channel variable `aicall_abandoned=true`, set by whoever transfers to the agents);
-//! an abandoned call's CDR cause is `ABANDONED`.
+//! call (channel variable `aicall_abandoned=true`, set by whoever transfers to the agents,
+//! or mod_callcenter's member variables: queued, left without an agent); an abandoned call's
+//! CDR cause is `ABANDONED` and its disposition `Abandoned` (retried after `abandoned_s`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,7 +40,7 @@ use super::pacing::{
 use super::queue::{Queue, QueueEntry};
 use super::retry::{disposition_of, Next};
 use super::{CampaignSettings, SettingsError};
-use crate::esl::{ClientEvent, EslClient, EslError, EventKind, EventStream, HangupCause};
+use crate::esl::{ClientEvent, EslClient, EslError, Event, EventKind, EventStream, HangupCause};
 use crate::pii::Pii;
 use crate::store::{
     Attempt, AttemptState, AuditEntry, CampaignState, CdrRecord, ContactState, Disposition,
@@ -433,9 +434,7 @@ impl Driver {
                                 cause: e.hangup_cause(),
                                 decided: e.variable("aicall_disposition").and_then(decided),
                                 billsec,
-                                abandoned: e
-                                    .variable("aicall_abandoned")
-                                    .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes")),
+                                abandoned: abandoned(&e),
                             });
                         }
                     }
@@ -890,6 +889,21 @@ async fn follow(
 
 /// Parses the `aicall_disposition` channel variable the AI call sets before hanging up:
 /// `dnc_request`, `voicemail`, `callback:<unix time>`, `completed`.
+/// Whether an answered call was abandoned: it waited for an agent and none took it. Either
+/// whoever transferred it says so (`aicall_abandoned=true`), or mod_callcenter's own member
+/// variables show it: it joined a queue (`cc_queue_joined_epoch`) and left without an agent
+/// answering (`cc_cause=cancel`, or no `cc_queue_answered_epoch`) — timeout, no agent, or
+/// the callee hanging up while waiting.
+fn abandoned(e: &Event) -> bool {
+    let set = |name: &str| e.variable(name).is_some_and(|v| !v.trim().is_empty());
+    if let Some(v) = e.variable("aicall_abandoned") {
+        return matches!(v.trim(), "true" | "1" | "yes");
+    }
+    set("cc_queue_joined_epoch")
+        && (e.variable("cc_cause").is_some_and(|c| c.trim() == "cancel")
+            || !set("cc_queue_answered_epoch"))
+}
+
 fn decided(v: &str) -> Option<Disposition> {
     let v = v.trim();
     match v {
@@ -906,6 +920,38 @@ fn decided(v: &str) -> Option<Disposition> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abandoned_from_the_flag_or_from_mod_callcenter() {
+        let hangup = |vars: &[(&str, &str)]| {
+            let mut e = Event::new("CHANNEL_HANGUP_COMPLETE");
+            for (k, v) in vars {
+                e.headers.push(&format!("variable_{k}"), v);
+            }
+            e
+        };
+        assert!(!abandoned(&hangup(&[])), "no queue, no flag");
+        assert!(abandoned(&hangup(&[("aicall_abandoned", "true")])));
+        assert!(!abandoned(&hangup(&[("aicall_abandoned", "false")])));
+        // Queued, then an agent answered.
+        assert!(!abandoned(&hangup(&[
+            ("cc_queue_joined_epoch", "1795400000"),
+            ("cc_queue_answered_epoch", "1795400012"),
+            ("cc_agent_bridged", "true"),
+        ])));
+        // Queued, timed out (mod_callcenter: cc_cause=cancel, cc_cancel_reason=TIMEOUT).
+        assert!(abandoned(&hangup(&[
+            ("cc_queue_joined_epoch", "1795400000"),
+            ("cc_queue_canceled_epoch", "1795400060"),
+            ("cc_cause", "cancel"),
+            ("cc_cancel_reason", "TIMEOUT"),
+        ])));
+        // Queued, the callee hung up while waiting (no answer epoch).
+        assert!(abandoned(&hangup(&[(
+            "cc_queue_joined_epoch",
+            "1795400000"
+        )])));
+    }
 
     #[test]
     fn dispositions_decided_by_the_call() {
