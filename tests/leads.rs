@@ -513,6 +513,33 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
     let stored = store.contact(contact.id).expect("contact");
     assert_eq!(stored.best_hour, Some(16));
 
+    // Best hours stay inside the campaign's calling window: a morning-only window moves the
+    // best hour off 16h to a weekday morning hour.
+    {
+        use aicall::campaign::{CallingWindow, FrequencyCaps, Rules, TimeRange};
+        let mut s = scorer.lock().expect("lock");
+        let window = CallingWindow {
+            days: vec![1, 2, 3, 4, 5],
+            ranges: vec![TimeRange {
+                start: "09:00".into(),
+                end: "12:00".into(),
+            }],
+            holidays: vec![],
+        };
+        let allowed = Rules::new(&window, &FrequencyCaps::default(), 3)
+            .expect("window compiles")
+            .hours_of_week();
+        s.restrict_hours(allowed.clone());
+        let history =
+            dialer::contact_hours(&contact, &store.attempts_of(contact.id).expect("attempts"));
+        let scored = s.score(&contact, Some(&history));
+        assert!(!scored.best_hours.is_empty());
+        for h in &scored.best_hours {
+            assert!(allowed.contains(&h.hour), "{} outside the window", h.hour);
+            assert!((9..12).contains(&(h.hour % 24)), "{}", h.hour);
+        }
+    }
+
     // The segment's live counts are saved with the model and reloaded.
     let segment = {
         let s = scorer.lock().expect("lock");

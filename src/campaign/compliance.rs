@@ -224,6 +224,25 @@ impl Rules {
         })
     }
 
+    /// The hours of the week (0 = Monday 00h … 167 = Sunday 23h, local time) that the window
+    /// opens at least partly: where a lead's best hour to call may fall. Holidays are dates,
+    /// not hours of a week, and are left out.
+    pub fn hours_of_week(&self) -> Vec<usize> {
+        let mut hours = Vec::new();
+        for day in 0..7usize {
+            if self.days_mask & (1 << day) == 0 {
+                continue;
+            }
+            for h in 0..24u16 {
+                let (from, to) = (h * 60, h * 60 + 60);
+                if self.ranges.iter().any(|&(s, e)| s < to && e > from) {
+                    hours.push(day * 24 + usize::from(h));
+                }
+            }
+        }
+        hours
+    }
+
     /// True when `now` is inside the window in every one of the callee's zones (a number that
     /// does not pin one zone must be in its window wherever the callee is). No zone: false.
     pub fn in_window(&self, now: i64, zones: &[Tz]) -> bool {
@@ -539,6 +558,39 @@ mod tests {
         assert_eq!(
             r.check(ListFlags::default(), 0, &[], &[], MON + 2 * 3600),
             Err(Refusal::NoTimeZone)
+        );
+    }
+
+    #[test]
+    fn window_hours_of_the_week() {
+        let window = CallingWindow {
+            days: vec![1, 7],
+            ranges: vec![
+                TimeRange {
+                    start: "09:30".into(),
+                    end: "11:00".into(),
+                },
+                TimeRange {
+                    start: "19:00".into(),
+                    end: "20:15".into(),
+                },
+            ],
+            holidays: vec![],
+        };
+        let rules = Rules::new(&window, &FrequencyCaps::default(), 3).expect("window compiles");
+        // Monday 09h (from 09:30), 10h, 19h, 20h (to 20:15); the same on Sunday.
+        assert_eq!(
+            rules.hours_of_week(),
+            vec![
+                9,
+                10,
+                19,
+                20,
+                6 * 24 + 9,
+                6 * 24 + 10,
+                6 * 24 + 19,
+                6 * 24 + 20
+            ]
         );
     }
 

@@ -191,7 +191,9 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.db)?;
     let record = store.campaign(&args.campaign)?;
     let settings = CampaignSettings::of(&record)?;
-    let region_code = args.region.unwrap_or(settings.default_region);
+    let region_code = args
+        .region
+        .unwrap_or_else(|| settings.default_region.clone());
     let mut opts = ImportOptions::new(&args.campaign, region(&region_code)?);
     if let Some(map) = &args.map {
         opts.map = ImportOptions::parse_map(map)?;
@@ -199,7 +201,9 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     opts.report_path = args.report;
     opts.progress = true;
     if let Some(dir) = &args.lead_model {
-        opts.leads = Some(Arc::new(LeadScorer::load(dir)?));
+        let mut scorer = LeadScorer::load(dir)?;
+        scorer.restrict_hours(campaign_hours(&settings)?);
+        opts.leads = Some(Arc::new(scorer));
     }
     let t0 = Instant::now();
     let report = import_file(&store, &args.file, &opts)?;
@@ -311,10 +315,6 @@ fn start(
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     crate::logging::init(&cfg.log.level, cfg.log.format);
-    let leads = match &lead_model {
-        Some(dir) => Some(Arc::new(std::sync::Mutex::new(LeadScorer::load(dir)?))),
-        None => None,
-    };
     let addr = esl.unwrap_or(cfg.esl.addr.clone());
     if addr.is_empty() {
         bail!("no FreeSWITCH address: pass --esl host:port or set [esl] addr in the config");
@@ -325,6 +325,14 @@ fn start(
     }
     let store = Arc::new(open(db)?);
     let mut rec = store.campaign(name)?;
+    let leads = match &lead_model {
+        Some(dir) => {
+            let mut scorer = LeadScorer::load(dir)?;
+            scorer.restrict_hours(campaign_hours(&CampaignSettings::of(&rec)?)?);
+            Some(Arc::new(std::sync::Mutex::new(scorer)))
+        }
+        None => None,
+    };
     rec.state = CampaignState::Running;
     store.put_campaign(&rec)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -571,4 +579,11 @@ pub fn dnc(cmd: DncCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The hours of the week the campaign's calling window opens: where best hours may fall.
+fn campaign_hours(settings: &CampaignSettings) -> anyhow::Result<Vec<usize>> {
+    let rules =
+        crate::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
+    Ok(rules.hours_of_week())
 }

@@ -108,6 +108,15 @@ pub fn contact_hours(contact: &Contact, attempts: &[Attempt]) -> ContactHours {
 }
 
 impl LeadScorer {
+    /// Best hours to call are chosen among these hours of the week (the campaign's calling
+    /// window, from [`crate::campaign::Rules::hours_of_week`]) instead of the model's
+    /// default, Monday–Friday 09h–19h. An empty set leaves the default.
+    pub fn restrict_hours(&mut self, hours: Vec<usize>) {
+        if !hours.is_empty() {
+            self.model.allowed_hours = hours;
+        }
+    }
+
     /// Loads a model directory (see [`LeadModel::load`]) and its live updates, if any.
     pub fn load(dir: &Path) -> Result<LeadScorer> {
         let mut model = LeadModel::load(dir)?;
