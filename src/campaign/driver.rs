@@ -887,8 +887,6 @@ async fn follow(
     }
 }
 
-/// Parses the `aicall_disposition` channel variable the AI call sets before hanging up:
-/// `dnc_request`, `voicemail`, `callback:<unix time>`, `completed`.
 /// Whether an answered call was abandoned: it waited for an agent and none took it. Either
 /// whoever transferred it says so (`aicall_abandoned=true`), or mod_callcenter's own member
 /// variables show it: it joined a queue (`cc_queue_joined_epoch`) and left without an agent
@@ -904,6 +902,8 @@ fn abandoned(e: &Event) -> bool {
             || !set("cc_queue_answered_epoch"))
 }
 
+/// Parses the `aicall_disposition` channel variable the AI call sets before hanging up:
+/// `dnc_request`, `voicemail`, `callback:<unix time>`, `completed`.
 fn decided(v: &str) -> Option<Disposition> {
     let v = v.trim();
     match v {
