@@ -1289,3 +1289,108 @@ mod import {
         assert_eq!((uk.region.as_str(), uk.utc_offset_min), ("GB", 0));
     }
 }
+
+/// An answered call that leaves mod_callcenter's queue without an agent is abandoned: the
+/// driver reads the queue's member variables from the hangup event, files the attempt as
+/// `Abandoned` with the CDR cause ABANDONED, and calls the callee again (here at once,
+/// `abandoned_s = 0`) up to the attempt limit. A queued call an agent answered is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_abandoned_in_the_agent_queue_are_retried() {
+    use aicall::esl::{ClientEvent, EventKind};
+    let numbers: Vec<String> = (0..2).map(number).collect();
+    let callees: Vec<Callee> = numbers
+        .iter()
+        .map(|n| Callee {
+            script: vec![
+                Step::SilenceMs(1500),
+                Step::Hangup("NORMAL_CLEARING".into()),
+            ],
+            ..callee(n, Outcome::Answer, 50)
+        })
+        .collect();
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let settings = fast_settings(2, vec![pool("primary", 4, false)]);
+    seed_campaign(&store, &settings, &numbers);
+
+    // Stands in for the dialplan's `callcenter` application: on every answered channel it
+    // sets what mod_callcenter leaves on a member channel — for the first number, queued and
+    // never answered by an agent; for the second, queued and answered.
+    let (queue, mut queue_events) = connect(&sim).await;
+    queue
+        .subscribe(&["CHANNEL_ANSWER"])
+        .await
+        .expect("subscribe");
+    let abandoned_digits = numbers[0].trim_start_matches('+').to_string();
+    let queued = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let queued_in_task = queued.clone();
+    let agent_queue = tokio::spawn(async move {
+        while let Some(ev) = queue_events.recv().await {
+            let ClientEvent::Event(ev) = ev else { continue };
+            if ev.kind() != EventKind::ChannelAnswer {
+                continue;
+            }
+            let (Some(uuid), Some(dialed)) = (ev.unique_id(), ev.variable("dialed_user")) else {
+                continue;
+            };
+            let mut vars = vec![("cc_queue_joined_epoch", "1795400000")];
+            if dialed.ends_with(&abandoned_digits[2..]) {
+                vars.extend([("cc_cause", "cancel"), ("cc_cancel_reason", "TIMEOUT")]);
+            } else {
+                vars.push(("cc_queue_answered_epoch", "1795400003"));
+            }
+            for (k, v) in vars {
+                queue
+                    .api_ok(&format!("uuid_setvar {uuid} {k} {v}"))
+                    .await
+                    .expect("setvar");
+            }
+            queued_in_task.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+
+    let (client, events) = connect(&sim).await;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        driver::run(store.clone(), client.clone(), events, cfg()),
+    )
+    .await
+    .expect("campaign finishes")
+    .expect("driver runs");
+    client.close().await;
+    let by_number: HashMap<String, Contact> = store
+        .contacts("c1")
+        .expect("contacts")
+        .into_iter()
+        .map(|c| (c.pii.phone.clone(), c))
+        .collect();
+    let lost = &by_number[&numbers[0]];
+    assert_eq!(
+        (lost.state, lost.attempts),
+        (ContactState::Exhausted, 2),
+        "abandoned twice, then the attempt limit: {}",
+        lost.note
+    );
+    let attempts = store.attempts_of(lost.id).expect("attempts");
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.disposition == Some(Disposition::Abandoned)),
+        "{attempts:?}"
+    );
+    let served = &by_number[&numbers[1]];
+    assert_eq!((served.state, served.attempts), (ContactState::Done, 1));
+    assert_eq!(
+        store.attempts_of(served.id).expect("attempts")[0].disposition,
+        Some(Disposition::Completed)
+    );
+    assert_eq!(
+        queued.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "three answered calls passed through the queue"
+    );
+    agent_queue.abort();
+    sim.stop().await;
+}
