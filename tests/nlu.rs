@@ -287,7 +287,7 @@ fn incremental_learning_learns_new_data_without_forgetting() {
     let new = corpus::parse(NEW, Path::new("new.tsv")).expect("new data");
     let new: Vec<Example> = new.iter().cycle().take(new.len() * 2).cloned().collect();
     let ft_opts = TrainOptions {
-        learning_rate: 1e-3,
+        learning_rate: 1.5e-3,
         max_epochs: 8,
         patience: 8,
         ..opts.clone()
@@ -301,12 +301,11 @@ fn incremental_learning_learns_new_data_without_forgetting() {
         r.new_after
     );
     assert!(r.new_after >= 0.8, "new data learnt: {:.3}", r.new_after);
-    // Training is seeded, but `seed_variables` takes each variable's spread from candle's
-    // unseeded first draw, so this small 8-epoch model's base accuracy on its ~250 validation
-    // replies varies by a few points between processes (a run measured 0.772 -> 0.748):
-    // "without forgetting" is held to 5 points.
+    // Training is reproducible from its seed (initial values included), so these figures are
+    // the same on every run: 0.784 -> 0.768 on the ~250 base validation replies, new replies
+    // 0.27 -> 0.87. "Without forgetting" is held to 3 points.
     assert!(
-        r.base_val_after >= r.base_val_before - 0.05,
+        r.base_val_after >= r.base_val_before - 0.03,
         "base validation {:.4} -> {:.4}",
         r.base_val_before,
         r.base_val_after

@@ -198,26 +198,55 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[u32]) -> f32 {
         .unwrap_or(1.0)
 }
 
-/// Replaces candle's unseeded initial values by seeded ones of the same spread, so that
-/// `aicall train intent` reproduces the committed model.
+/// Half-width of the uniform distribution that replaces a variable's initial values: the
+/// spread candle's initialiser for that variable has, from its name and shape alone (not from
+/// the values drawn, which differ between processes): Kaiming-normal linear weights
+/// (std √2/√fan_in), linear biases (±1/√fan_in), token embeddings (std 1) and positions
+/// (std 0.02). `None` for a variable this model does not create.
+fn init_spread(name: &str, dims: &[usize], all: &HashMap<String, Vec<usize>>) -> Option<f32> {
+    let sqrt3 = 3f32.sqrt();
+    if name == "pos" {
+        return Some(0.02 * sqrt3);
+    }
+    if name == "embed.weight" {
+        return Some(sqrt3);
+    }
+    if let Some(layer) = name.strip_suffix(".bias") {
+        let fan_in = *all.get(&format!("{layer}.weight"))?.get(1)?;
+        return Some(1.0 / (fan_in as f32).sqrt());
+    }
+    if name.ends_with(".weight") && dims.len() == 2 {
+        return Some(2f32.sqrt() / (dims[1] as f32).sqrt() * sqrt3);
+    }
+    None
+}
+
+/// Replaces candle's unseeded initial values by seeded ones of the same spread, so a training
+/// run is reproducible from its seed (`TrainOptions::seed`). Constant initialisers (layer-norm
+/// gains and offsets) are deterministic already and kept.
 fn seed_variables(vm: &VarMap, seed: u64) -> candle_core::Result<()> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = vm
         .data()
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let shapes: HashMap<String, Vec<usize>> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().dims().to_vec()))
+        .collect();
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     for name in names {
         let var = &data[name];
         let values = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        let n = values.len() as f32;
-        let mean = values.iter().sum::<f32>() / n;
-        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
-        if std == 0.0 {
-            continue; // constant initialisers (layer-norm gains, biases) are already deterministic
+        if values.windows(2).all(|w| w[0] == w[1]) {
+            continue;
         }
-        let a = std * 3f32.sqrt();
+        let Some(a) = init_spread(name, var.as_tensor().dims(), &shapes) else {
+            return Err(candle_core::Error::Msg(format!(
+                "no seeded initialiser for model variable {name}"
+            )));
+        };
         let fresh: Vec<f32> = (0..values.len()).map(|_| rng.random_range(-a..a)).collect();
         var.set(&Tensor::from_vec(
             fresh,
