@@ -152,7 +152,7 @@ fn beam_search_from_the_asr_section_stays_accurate_and_short() {
         model_dir().display().to_string()
     ))
     .unwrap();
-    let model = section.load().unwrap();
+    let model = section.load().unwrap().whisper().cloned().unwrap();
     assert_eq!(model.config().beam, 3);
     let mut engine = model.engine();
     let mut total = ErrorCount::default();
@@ -190,7 +190,7 @@ fn full_window_recheck_from_the_asr_section_on_telephone_audio() {
         model_dir().display().to_string()
     ))
     .unwrap();
-    let model = section.load().unwrap();
+    let model = section.load().unwrap().whisper().cloned().unwrap();
     assert_eq!(model.config().recheck_below, 0.0);
     assert!(model.config().trim);
     let mut engine = model.engine();
@@ -217,7 +217,7 @@ fn full_window_recheck_from_the_asr_section_on_telephone_audio() {
         model_dir().display().to_string()
     ))
     .unwrap();
-    assert!(!full.load().unwrap().config().trim);
+    assert!(!full.load().unwrap().whisper().unwrap().config().trim);
 }
 
 #[test]
@@ -277,7 +277,7 @@ fn bad_audio_files_are_clear_errors() {
 #[test]
 fn pool_rejects_when_full_and_answers_the_rest() {
     let pool = DecodePool::new(
-        model(),
+        &model().clone().into(),
         PoolConfig {
             workers: 1,
             queue_capacity: 1,
@@ -330,4 +330,39 @@ fn transcribe_command_prints_text_and_json() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable WAV"));
+}
+
+/// The streaming engine's configuration reaches the real sherpa-onnx library, whose own
+/// validation rejects a model it cannot use: an error, not a crash. (No package registry ships
+/// a streaming model, so decoding itself is exercised where a user supplies one.)
+#[cfg(feature = "sherpa")]
+#[test]
+fn sherpa_library_rejects_an_unusable_model_with_an_error() {
+    use aicall::asr::sherpa::SherpaModel;
+    let dir = tempfile::tempdir().unwrap();
+    let config = sherpa_stream::Config {
+        model: sherpa_stream::ModelFiles::Transducer {
+            encoder: dir.path().join("encoder.onnx"),
+            decoder: dir.path().join("decoder.onnx"),
+            joiner: dir.path().join("joiner.onnx"),
+        },
+        tokens: dir.path().join("tokens.txt"),
+        num_threads: 1,
+        decoding_method: "greedy_search".into(),
+        max_active_paths: 4,
+        endpointing: None,
+        hotwords_score: 1.5,
+    };
+    let err = SherpaModel::from_config(dir.path(), &config, &[], Language::Zh).unwrap_err();
+    assert!(err.to_string().contains("rejected"), "{err}");
+    // Through `[asr]`: discovery names what is missing before the library is asked.
+    std::fs::write(dir.path().join("tokens.txt"), "<blk> 0\n").unwrap();
+    std::fs::write(dir.path().join("joiner.onnx"), b"").unwrap();
+    let asr: aicall::asr::config::AsrConfig = toml::from_str(&format!(
+        "engine = \"sherpa\"\nmodel_dir = {:?}",
+        dir.path().display().to_string()
+    ))
+    .unwrap();
+    let err = asr.load().unwrap_err().to_string();
+    assert!(err.contains("no encoder*.onnx"), "{err}");
 }

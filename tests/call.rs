@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use aicall::asr::config::AsrConfig;
 use aicall::call::campaign::{self, CampaignRun, Models};
 use aicall::call::script::Disposition;
 use aicall::cli::demo::demo_settings;
@@ -72,12 +73,11 @@ fn a_campaign_converses_through_the_simulator() {
     )
     .unwrap();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let models = Models::load(
-        &root().join("models/whisper-base"),
-        &root().join("models/intent"),
-        workers,
-    )
-    .unwrap();
+    let asr = AsrConfig {
+        model_dir: root().join("models/whisper-base"),
+        ..AsrConfig::default()
+    };
+    let models = Models::load(&asr, &root().join("models/intent"), workers).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -222,6 +222,22 @@ fn transcribe_takes_the_asr_section_and_flags() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent"), "{err}");
 
+    // The streaming engine on a directory without a model: what a sherpa-onnx model
+    // directory holds is spelled out.
+    let out = aicall(&[
+        "--config",
+        cfg,
+        "transcribe",
+        &clip,
+        "--engine",
+        "sherpa",
+        "--model-dir",
+        &model,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tokens.txt is missing"), "{err}");
+
     // A bad value in the section is an error naming the key.
     std::fs::write(cfg, "[asr]\nwindow = \"half\"\n").expect("config written");
     let out = aicall(&["--config", cfg, "transcribe", &clip]);

@@ -1,26 +1,29 @@
 //! The `[asr]` section of `aicall.toml`: which engine recognises callee speech and how it
-//! runs. Owns [`AsrConfig`] and turns it into a loaded [`WhisperModel`] (the only engine built
-//! in today); `engine = "sherpa"` is accepted by the parser so a configuration can name it,
-//! and loading it answers with an error that says what is missing. Depends on the Whisper
-//! engine only.
+//! runs. Owns [`AsrConfig`] and turns it into a loaded [`AsrModel`]: Whisper (built in) or,
+//! with `engine = "sherpa"`, a sherpa-onnx streaming model directory (`[asr.sherpa]` tunes
+//! its decoding and endpointing; a build without the `sherpa` feature says so). Depends on
+//! the two engines.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::engine::AsrModel;
 use super::recognizer::{Language, RecognizeOptions};
+use super::sherpa::{SherpaModelError, SherpaSection};
 use super::whisper::{
     set_kernel_threads, EngineConfig, ModelError, Precision, WhisperModel, DEFAULT_MODEL_DIR,
 };
 
 /// Recogniser engines a configuration can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Whisper on candle, whole-segment decoding (built in).
     #[default]
     Whisper,
-    /// A sherpa-onnx streaming zipformer/paraformer model directory (not built in yet).
+    /// A sherpa-onnx streaming transducer/paraformer/zipformer2-CTC model directory
+    /// (builds with the `sherpa` feature).
     Sherpa,
 }
 
@@ -60,6 +63,8 @@ pub struct AsrConfig {
     pub recheck_below: Option<f32>,
     /// Extra prompt text: product names and domain terms the callee may say.
     pub hot_words: Vec<String>,
+    /// `[asr.sherpa]`: the streaming engine's decoding and endpointing.
+    pub sherpa: SherpaSection,
 }
 
 impl Default for AsrConfig {
@@ -76,6 +81,7 @@ impl Default for AsrConfig {
             pad_ms: e.pad_ms,
             recheck_below: None,
             hot_words: Vec::new(),
+            sherpa: SherpaSection::default(),
         }
     }
 }
@@ -87,12 +93,8 @@ pub enum AsrConfigError {
     Precision(String),
     #[error("[asr] beam must be at least 1")]
     Beam,
-    #[error(
-        "[asr] engine = \"sherpa\": the sherpa-onnx streaming engine is not built into this \
-         aicall; use engine = \"whisper\" (a sherpa model directory holds encoder.onnx, \
-         decoder.onnx, joiner.onnx or model.onnx, and tokens.txt)"
-    )]
-    SherpaNotBuilt,
+    #[error(transparent)]
+    Sherpa(#[from] SherpaModelError),
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -119,14 +121,34 @@ impl AsrConfig {
         RecognizeOptions::for_language(self.language).with_hot_words(&words)
     }
 
-    /// Sets the kernel threads (call at process start) and loads the configured model.
-    pub fn load(&self) -> Result<WhisperModel, AsrConfigError> {
+    /// Sets the kernel threads (call at process start) and loads the configured engine.
+    pub fn load(&self) -> Result<AsrModel, AsrConfigError> {
         let config = self.engine_config()?;
-        if self.engine == EngineKind::Sherpa {
-            return Err(AsrConfigError::SherpaNotBuilt);
+        match self.engine {
+            EngineKind::Whisper => {
+                set_kernel_threads(self.threads);
+                Ok(WhisperModel::load(&self.model_dir, config)?.into())
+            }
+            EngineKind::Sherpa => self.load_sherpa(),
         }
-        set_kernel_threads(self.threads);
-        Ok(WhisperModel::load(&self.model_dir, config)?)
+    }
+
+    #[cfg(feature = "sherpa")]
+    fn load_sherpa(&self) -> Result<AsrModel, AsrConfigError> {
+        let m = super::sherpa::SherpaModel::load(
+            &self.model_dir,
+            &self.sherpa,
+            &self.hot_words,
+            self.language,
+        )?;
+        Ok(AsrModel::Sherpa(m))
+    }
+
+    #[cfg(not(feature = "sherpa"))]
+    fn load_sherpa(&self) -> Result<AsrModel, AsrConfigError> {
+        // Check the directory anyway: its mistakes are worth reporting before a rebuild.
+        super::sherpa::discover(&self.model_dir, self.sherpa.prefer_int8)?;
+        Err(SherpaModelError::NotBuilt.into())
     }
 }
 
@@ -167,10 +189,17 @@ mod tests {
     }
 
     #[test]
-    fn sherpa_is_a_clear_error() {
-        let c: AsrConfig = toml::from_str("engine = \"sherpa\"\nmodel_dir = \"x\"").unwrap();
+    fn sherpa_section_and_a_missing_model_dir_are_clear() {
+        let c: AsrConfig = toml::from_str(
+            "engine = \"sherpa\"\nmodel_dir = \"x\"\n[sherpa]\nendpoint_silence_ms = 500",
+        )
+        .unwrap();
+        assert_eq!(c.sherpa.endpoint_silence_ms, 500);
         let e = c.load().unwrap_err().to_string();
-        assert!(e.contains("sherpa") && e.contains("tokens.txt"), "{e}");
+        assert!(
+            e.contains("x is not a directory") && e.contains("tokens.txt"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::engine::AsrModel;
 use super::normalize::to_simplified;
 use super::pool::{DecodePool, PoolConfig};
 use super::recognizer::{Language, RecognizeOptions, Recognizer};
 use super::wav::{read_wav_16k, AudioError};
-use super::whisper::{AsrError, WhisperModel};
+use super::whisper::AsrError;
 
 /// Why a measurement run failed.
 #[derive(Debug, thiserror::Error)]
@@ -285,24 +286,32 @@ pub struct BenchOptions {
 
 /// Runs the accuracy and latency measurements; returns the report, whose last line is the
 /// machine-readable summary.
-pub fn bench(model: &WhisperModel, opts: &BenchOptions) -> Result<String, EvalError> {
+pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError> {
     let mut engine = model.engine();
     let mut out = String::new();
-    let cfg = model.config();
-    let _ = writeln!(
-        out,
-        "engine: whisper-base on candle, precision={} trim={} pad_ms={} recheck_below={} beam={} kernel_threads={}",
-        cfg.precision,
-        cfg.trim,
-        cfg.pad_ms,
-        if cfg.recheck_below.is_finite() {
-            cfg.recheck_below.to_string()
-        } else {
-            "off".into()
-        },
-        cfg.beam,
-        super::whisper::kernel_threads()
-    );
+    match model.whisper() {
+        Some(whisper) => {
+            let cfg = whisper.config();
+            let _ = writeln!(
+                out,
+                "engine: whisper-base on candle, precision={} trim={} pad_ms={} recheck_below={} \
+                 beam={} kernel_threads={}",
+                cfg.precision,
+                cfg.trim,
+                cfg.pad_ms,
+                if cfg.recheck_below.is_finite() {
+                    cfg.recheck_below.to_string()
+                } else {
+                    "off".into()
+                },
+                cfg.beam,
+                super::whisper::kernel_threads()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "engine: {} (streaming)", model.name());
+        }
+    }
     let mut total_audio = 0.0;
     let mut total_decode = 0.0;
     let mut sets = Vec::new();

@@ -1,8 +1,8 @@
 //! The decode pool shared by all calls: N blocking worker threads, each with its own
-//! [`WhisperEngine`] over shared weights, fed by one bounded queue. `try_submit` never blocks:
+//! [`super::engine::AsrEngine`] over shared weights, fed by one bounded queue. `try_submit` never blocks:
 //! when the queue is full it returns [`SubmitError::Overloaded`] so the async media path can
 //! degrade (reprompt, hand over to an agent) instead of stalling. Counters in [`PoolMetrics`]
-//! feed `/metrics`. Owns the worker threads; depends on the Whisper engine and tokio's
+//! feed `/metrics`. Owns the worker threads; depends on the configured engine and tokio's
 //! oneshot channel (to hand results back to async callers).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::engine::AsrModel;
 use super::recognizer::{Hypothesis, RecognizeOptions, Recognizer};
-use super::whisper::{AsrError, WhisperModel};
+use super::whisper::AsrError;
 
 /// Why a segment was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -136,7 +137,7 @@ pub struct DecodePool {
     capacity: usize,
 }
 
-fn worker(model: &WhisperModel, rx: &Mutex<Receiver<Job>>, metrics: &PoolMetrics) {
+fn worker(model: &AsrModel, rx: &Mutex<Receiver<Job>>, metrics: &PoolMetrics) {
     let mut engine = model.engine();
     loop {
         let job = {
@@ -173,7 +174,7 @@ fn worker(model: &WhisperModel, rx: &Mutex<Receiver<Job>>, metrics: &PoolMetrics
 
 impl DecodePool {
     /// Starts `config.workers` threads over `model`.
-    pub fn new(model: &WhisperModel, config: PoolConfig) -> std::io::Result<Self> {
+    pub fn new(model: &AsrModel, config: PoolConfig) -> std::io::Result<Self> {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
         let rx = Arc::new(Mutex::new(rx));

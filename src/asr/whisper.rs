@@ -102,6 +102,9 @@ pub enum AsrError {
     Inference(#[from] candle_core::Error),
     #[error("Whisper decoding produced no token distribution")]
     EmptyLogits,
+    /// The streaming engine's library failed (sherpa-onnx).
+    #[error("ASR engine: {0}")]
+    Engine(String),
 }
 
 /// Weight precision used for inference.

@@ -16,8 +16,8 @@ use super::prompts::PromptSet;
 use super::record::CallRecord;
 use super::script::Script;
 use super::service::{self, Summary};
+use crate::asr::config::AsrConfig;
 use crate::asr::pool::{DecodePool, PoolConfig};
-use crate::asr::whisper::{EngineConfig, WhisperModel};
 use crate::asr::RecognizeOptions;
 use crate::campaign::driver::{self as dialer, DriverConfig, RunSummary};
 use crate::campaign::import::{import_file, ImportOptions, ImportReport};
@@ -35,26 +35,24 @@ pub struct Models {
 }
 
 impl Models {
-    /// Whisper from `whisper_dir` with `workers` decode threads, the intent model from
-    /// `intent_dir`.
+    /// The `[asr]` engine with `workers` decode threads, the intent model from `intent_dir`.
     pub fn load(
-        whisper_dir: &std::path::Path,
+        asr: &AsrConfig,
         intent_dir: &std::path::Path,
         workers: usize,
     ) -> anyhow::Result<Models> {
-        // One kernel thread per decode, a decode thread per core (candle's 8-bit kernels
-        // spin-wait when several share a core). No-op when CANDLE_NUM_THREADS is set or the
-        // pool already started.
-        crate::asr::whisper::set_kernel_threads(1);
-        let whisper =
-            WhisperModel::load(whisper_dir, EngineConfig::default()).with_context(|| {
-                format!(
-                    "loading Whisper from {} (scripts/setup converts it)",
-                    whisper_dir.display()
-                )
-            })?;
+        // For Whisper: one kernel thread per decode ([asr] threads, 1 by default), a decode
+        // thread per core (candle's 8-bit kernels spin-wait when several share a core).
+        // No-op when CANDLE_NUM_THREADS is set or the pool already started.
+        let model = asr.load().with_context(|| {
+            format!(
+                "loading the {:?} speech recogniser from {} (scripts/setup fetches Whisper)",
+                asr.engine,
+                asr.model_dir.display()
+            )
+        })?;
         let asr = DecodePool::new(
-            &whisper,
+            &model,
             PoolConfig {
                 workers: workers.max(1),
                 queue_capacity: 32,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use crate::asr::config::{AsrConfig, Window};
+use crate::asr::config::{AsrConfig, EngineKind, Window};
 use crate::asr::eval::{bench, BenchOptions};
 use crate::asr::wav::read_wav_16k;
 use crate::asr::whisper::DEFAULT_MODEL_DIR;
@@ -19,7 +19,12 @@ use crate::config::Config;
 /// section of the configuration, which supplies everything not given.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Converted Whisper model directory [default: [asr] model_dir, else models/whisper-base].
+    /// Recogniser: whisper, or sherpa (a sherpa-onnx streaming model directory; needs the
+    /// `sherpa` build feature) [default: [asr] engine, else whisper].
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    /// Model directory: converted Whisper, or a sherpa-onnx streaming model
+    /// [default: [asr] model_dir, else models/whisper-base].
     #[arg(long, env = "AICALL_WHISPER_DIR")]
     pub model_dir: Option<PathBuf>,
     /// Weight precision: f32, q8 (8-bit decoder) or q8-all (8-bit encoder too)
@@ -53,6 +58,9 @@ impl EngineArgs {
     /// The `[asr]` section with this command line's overrides applied.
     fn resolve(&self, config: Option<&Path>) -> anyhow::Result<AsrConfig> {
         let mut asr = Config::load(config)?.asr;
+        if let Some(engine) = self.engine {
+            asr.engine = engine;
+        }
         if let Some(dir) = &self.model_dir {
             asr.model_dir = dir.clone();
         }

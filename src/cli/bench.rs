@@ -25,7 +25,7 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
         BenchTarget::Media(args) => super::media::run_bench(args),
         BenchTarget::Asr(args) => super::asr::asr_bench(config, &args),
         BenchTarget::Dialer(args) => super::campaign::bench_cmd(args),
-        BenchTarget::Calls(args) => super::demo::bench_calls(args),
+        BenchTarget::Calls(args) => super::demo::bench_calls(config, args),
         BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
     }
 }

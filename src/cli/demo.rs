@@ -46,8 +46,9 @@ pub struct DemoArgs {
     /// Database folder; default: a fresh temporary one (the demo is repeatable).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    #[arg(long, default_value = crate::asr::whisper::DEFAULT_MODEL_DIR)]
-    pub whisper: PathBuf,
+    /// Whisper model directory [default: [asr] model_dir, else models/whisper-base].
+    #[arg(long)]
+    pub whisper: Option<PathBuf>,
     #[arg(long, default_value = crate::cli::nlu::DEFAULT_MODEL_DIR)]
     pub intent: PathBuf,
     /// Concurrent calls.
@@ -105,7 +106,7 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         println!("loading models (Whisper base, intent model) …");
-        let models = load_models(&args)?;
+        let models = load_models(&args, &cfg)?;
         let tmp = std::env::temp_dir().join(format!("aicall-demo-{}", std::process::id()));
         let result = run_demo(&args, &models, &tmp).await;
         if let Ok((r, store)) = &result {
@@ -117,12 +118,18 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn load_models(args: &DemoArgs) -> anyhow::Result<Models> {
+/// The `[asr]` engine of `config` (its model directory replaced by `--whisper`) and the
+/// intent model.
+fn load_models(args: &DemoArgs, config: &Config) -> anyhow::Result<Models> {
     let workers = match args.asr_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    Models::load(&args.whisper, &args.intent, workers)
+    let mut asr = config.asr.clone();
+    if let Some(dir) = &args.whisper {
+        asr.model_dir = dir.clone();
+    }
+    Models::load(&asr, &args.intent, workers)
 }
 
 /// Runs the example campaign (against the simulator unless `--esl`); the store is opened in
@@ -211,10 +218,10 @@ pub struct BenchCallsArgs {
 }
 
 /// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
-pub fn bench_calls(args: BenchCallsArgs) -> anyhow::Result<ExitCode> {
+pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Result<ExitCode> {
     crate::asr::whisper::set_kernel_threads(1);
     crate::logging::init("warn", crate::logging::LogFormat::default());
-    let models = load_models(&args.demo)?;
+    let models = load_models(&args.demo, &Config::load(config)?)?;
     let script = crate::call::Script::load(&args.demo.campaign_dir.join("script.toml"))?;
     let options = crate::asr::RecognizeOptions::for_language(script.language);
     let offer = script
