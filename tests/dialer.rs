@@ -554,6 +554,15 @@ fn open_store(dir: &std::path::Path) -> Arc<SledStore> {
 }
 
 fn seed_campaign(store: &SledStore, settings: &CampaignSettings, numbers: &[String]) {
+    seed_campaign_with(store, settings, numbers, |_| BTreeMap::new());
+}
+
+fn seed_campaign_with(
+    store: &SledStore,
+    settings: &CampaignSettings,
+    numbers: &[String],
+    fields: impl Fn(usize) -> BTreeMap<String, String>,
+) {
     store
         .create_campaign(&settings.record("c1", 0))
         .expect("campaign created");
@@ -568,7 +577,7 @@ fn seed_campaign(store: &SledStore, settings: &CampaignSettings, numbers: &[Stri
             pii: ContactPii {
                 phone: n.clone(),
                 name: Some(format!("contact {i}")),
-                fields: BTreeMap::new(),
+                fields: fields(i),
             },
             line_type: LineType::Mobile,
             region: "CN".into(),
@@ -1393,4 +1402,129 @@ async fn calls_abandoned_in_the_agent_queue_are_retried() {
     );
     agent_queue.abort();
     sim.stop().await;
+}
+
+/// The lead model hand-off in a real driver run: every attempt that leaves the switch feeds
+/// the scorer (the contact is rescored with its call history, its segment's hour-of-week
+/// counts grow), and the counts are saved next to the model when the dialer lets go of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_outcome_rescores_the_contact_and_feeds_its_segments_hours() {
+    use aicall::profile::csv::Table;
+    use aicall::profile::dialer::LeadScorer;
+    use aicall::profile::gbm::GbmParams;
+    use aicall::profile::{LeadModel, TrainOptions};
+    use std::sync::Mutex;
+
+    // A small model on synthetic customers: older ones and retirees convert more often.
+    let jobs = ["admin.", "retired", "student", "services"];
+    let rows: Vec<Vec<String>> = (0..800usize)
+        .map(|i| {
+            let age = 20 + (i * 37) % 55;
+            let job = jobs[(i * 7) % jobs.len()];
+            let likely = age > 55 || job == "retired";
+            let yes = likely ^ (i % 9 == 0);
+            vec![
+                age.to_string(),
+                job.to_string(),
+                if yes { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    let table = Table {
+        headers: vec!["age".into(), "job".into(), "y".into()],
+        rows,
+    };
+    let mut opts = TrainOptions::new("y");
+    opts.folds = 3;
+    opts.grid = vec![GbmParams {
+        learning_rate: 0.1,
+        num_leaves: 7,
+        min_data_in_leaf: 20,
+        num_rounds: 60,
+        early_stopping_rounds: 10,
+        ..GbmParams::default()
+    }];
+    opts.segment_ks = vec![2];
+    let model = LeadModel::train(&table, &opts, &mut |_| {}).expect("lead model trains");
+    let model_dir = tempfile::tempdir().expect("model dir");
+    model.save(model_dir.path()).expect("model saved");
+    let scorer = Arc::new(Mutex::new(
+        LeadScorer::load(model_dir.path()).expect("scorer loads"),
+    ));
+
+    // One callee answers, one never does (retried to the limit), one is busy (retried too).
+    let numbers: Vec<String> = (0..3).map(number).collect();
+    let callees = vec![
+        callee(&numbers[0], Outcome::Answer, 50),
+        callee(&numbers[1], Outcome::NoAnswer, 200),
+        callee(&numbers[2], Outcome::Busy, 50),
+    ];
+    let sim = sim_with(&callees).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let settings = fast_settings(2, vec![pool("primary", 4, false)]);
+    seed_campaign_with(&store, &settings, &numbers, |i| {
+        BTreeMap::from([
+            ("age".to_string(), (30 + 15 * i).to_string()),
+            ("job".to_string(), jobs[i].to_string()),
+        ])
+    });
+    assert!(store
+        .contacts("c1")
+        .expect("contacts")
+        .iter()
+        .all(|c| c.score.is_none()));
+
+    let (client, events) = connect(&sim).await;
+    let config = DriverConfig {
+        leads: Some(scorer.clone()),
+        ..cfg()
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        driver::run(store.clone(), client.clone(), events, config),
+    )
+    .await
+    .expect("campaign finishes")
+    .expect("driver runs");
+    client.close().await;
+    sim.stop().await;
+
+    let contacts = store.contacts("c1").expect("contacts");
+    let attempts: u32 = contacts.iter().map(|c| c.attempts).sum();
+    assert_eq!(
+        attempts,
+        1 + 2 + 2,
+        "answered once, the others to the limit"
+    );
+    let live = |s: &LeadScorer| -> u64 {
+        s.model()
+            .segments
+            .iter()
+            .map(|seg| seg.prior.live_updates)
+            .sum()
+    };
+    {
+        let s = scorer.lock().expect("scorer");
+        assert_eq!(
+            live(&s),
+            u64::from(attempts),
+            "one hour-count update per attempt"
+        );
+        for c in &contacts {
+            // Rescored after its calls: the stored score is the model's, with the history.
+            let score = c.score.expect("rescored after the call");
+            let history = aicall::profile::dialer::contact_hours(
+                c,
+                &store.attempts_of(c.id).expect("attempts"),
+            );
+            let expected = s.score(c, Some(&history)).probability as f32;
+            assert!((0.0..=1.0).contains(&score));
+            assert!((score - expected).abs() < 1e-6, "{score} vs {expected}");
+        }
+    }
+    // The counts outlive the process: saved with the model, read back on the next load.
+    drop(scorer);
+    let reloaded = LeadScorer::load(model_dir.path()).expect("reloads");
+    assert_eq!(live(&reloaded), u64::from(attempts));
 }
