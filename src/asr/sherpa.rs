@@ -344,7 +344,18 @@ mod engine {
                     source,
                 }
             })?;
-            let hot_words = (!hot_words.is_empty()).then(|| hot_words.join("\n"));
+            // sherpa-onnx biases only transducers searched with modified_beam_search; asked
+            // to bias anything else, the library exits the process. So hot words go to the
+            // library only there.
+            let biasing = matches!(config.model, sherpa_stream::ModelFiles::Transducer { .. })
+                && config.decoding_method == "modified_beam_search";
+            if !hot_words.is_empty() && !biasing {
+                tracing::warn!(
+                    "[asr] hot_words ignored: sherpa-onnx biases only transducer models with \
+                     [asr.sherpa] decoding = \"modified_beam_search\""
+                );
+            }
+            let hot_words = (biasing && !hot_words.is_empty()).then(|| hot_words.join("\n"));
             Ok(Self {
                 recognizer,
                 hot_words,
