@@ -1,8 +1,8 @@
 //! The decode pool shared by all calls: N blocking worker threads, each with its own
-//! [`super::engine::AsrEngine`] over shared weights, fed by one bounded queue. `try_submit` never blocks:
-//! when the queue is full it returns [`SubmitError::Overloaded`] so the async media path can
-//! degrade (reprompt, hand over to an agent) instead of stalling. Counters in [`PoolMetrics`]
-//! feed `/metrics`. Owns the worker threads; depends on the configured engine and tokio's
+//! [`super::engine::AsrEngine`] over shared weights, fed by one bounded queue. `try_submit`
+//! never blocks: when the queue is full it returns [`SubmitError::Overloaded`] so the async
+//! media path can degrade (reprompt, hand over to an agent) instead of stalling. Counters in
+//! [`PoolMetrics`] feed `/metrics`. Owns the worker threads; depends on the configured engine and tokio's
 //! oneshot channel (to hand results back to async callers).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

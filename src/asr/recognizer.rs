@@ -2,7 +2,7 @@
 //! segments) and what it gets back (a final hypothesis with language, timings, confidence and
 //! cost). Owns the option and result types shared by every engine; depends on nothing else.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Language of a campaign, or `Auto` to let the engine choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -126,6 +126,20 @@ pub struct Hypothesis {
 }
 
 impl Hypothesis {
+    /// What every engine answers for audio below the energy gate: no text, no decoding.
+    pub fn silence(language: Language, audio_ms: u64, started: Instant) -> Self {
+        Self {
+            text: String::new(),
+            language,
+            segments: Vec::new(),
+            confidence: 0.0,
+            no_speech_prob: 1.0,
+            suppressed: Some(Suppression::Silence),
+            audio_ms,
+            decode_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
     pub fn decode_time(&self) -> Duration {
         Duration::from_millis(self.decode_ms)
     }

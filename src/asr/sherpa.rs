@@ -258,10 +258,8 @@ mod engine {
     use super::{discover, SherpaFiles, SherpaModelError, SherpaSection};
     use crate::asr::decode::energy_gate;
     use crate::asr::normalize::clean_transcript;
-    use crate::asr::recognizer::{
-        Hypothesis, Language, RecognizeOptions, Recognizer, Suppression, TimedText,
-    };
-    use crate::asr::whisper::AsrError;
+    use crate::asr::recognizer::{Hypothesis, Language, RecognizeOptions, Recognizer, TimedText};
+    use crate::asr::whisper::{ms, AsrError};
 
     const RATE: usize = sherpa_stream::SAMPLE_RATE as usize;
     /// Audio is handed to the model in 100 ms pieces, the granularity of partials and
@@ -270,10 +268,6 @@ mod engine {
     /// Silence appended at the end of a whole segment so the model's last chunk (and its
     /// look-ahead) is flushed.
     const TAIL: usize = RATE * 6 / 10;
-
-    fn ms(samples: usize) -> u64 {
-        (samples as u64 * 1000) / RATE as u64
-    }
 
     fn lib_err(e: sherpa_stream::Error) -> AsrError {
         AsrError::Engine(e.to_string())
@@ -412,12 +406,18 @@ mod engine {
         /// Feeds 16 kHz samples; returns partials and the utterances that ended.
         pub fn feed(&mut self, samples: &[f32]) -> Result<Vec<StreamEvent>, AsrError> {
             let mut events = Vec::new();
-            for &s in samples {
-                self.pending.push(if s.is_finite() {
-                    s.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                });
+            let mut rest = samples;
+            while !rest.is_empty() {
+                let (now, later) = rest.split_at((CHUNK - self.pending.len()).min(rest.len()));
+                // Non-finite samples (a broken upstream resampler) must not reach the model.
+                self.pending.extend(now.iter().map(|&s| {
+                    if s.is_finite() {
+                        s.clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                }));
+                rest = later;
                 if self.pending.len() == CHUNK {
                     self.push_chunk(&mut events)?;
                 }
@@ -505,16 +505,7 @@ mod engine {
                 l => l,
             };
             if energy_gate(samples, RATE).is_none() {
-                return Ok(Hypothesis {
-                    text: String::new(),
-                    language,
-                    segments: Vec::new(),
-                    confidence: 0.0,
-                    no_speech_prob: 1.0,
-                    suppressed: Some(Suppression::Silence),
-                    audio_ms,
-                    decode_ms: started.elapsed().as_millis() as u64,
-                });
+                return Ok(Hypothesis::silence(language, audio_ms, started));
             }
             let mut session = self.model.session()?;
             session.feed(samples)?;

@@ -679,7 +679,8 @@ fn beam_search(
         .ok_or(AsrError::EmptyLogits)
 }
 
-fn ms(samples: usize) -> u64 {
+/// Milliseconds of 16 kHz audio in `samples`.
+pub(crate) fn ms(samples: usize) -> u64 {
     (samples as u64 * 1000) / SAMPLE_RATE as u64
 }
 
@@ -693,16 +694,6 @@ impl Recognizer for WhisperEngine {
     ) -> Result<Hypothesis, AsrError> {
         let started = Instant::now();
         let audio_ms = ms(samples.len());
-        let silent = |suppressed| Hypothesis {
-            text: String::new(),
-            language: options.language,
-            segments: Vec::new(),
-            confidence: 0.0,
-            no_speech_prob: 1.0,
-            suppressed,
-            audio_ms,
-            decode_ms: started.elapsed().as_millis() as u64,
-        };
         // Non-finite samples (a broken upstream resampler) must not poison the mel clamp.
         let clean: Vec<f32> = samples
             .iter()
@@ -715,7 +706,7 @@ impl Recognizer for WhisperEngine {
             })
             .collect();
         let Some(extent) = energy_gate(&clean, SAMPLE_RATE) else {
-            return Ok(silent(Some(Suppression::Silence)));
+            return Ok(Hypothesis::silence(options.language, audio_ms, started));
         };
         // Keep 200 ms around the voiced extent: onsets and codas are quiet.
         let margin = SAMPLE_RATE / 5;
