@@ -105,7 +105,10 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        println!("loading models (Whisper base, intent model) …");
+        println!(
+            "loading models ({:?} speech recogniser, intent model) …",
+            cfg.asr.engine
+        );
         let models = load_models(&args, &cfg)?;
         let tmp = std::env::temp_dir().join(format!("aicall-demo-{}", std::process::id()));
         let result = run_demo(&args, &models, &tmp).await;
