@@ -39,8 +39,8 @@
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
-//! - [`config`], [`pii`], [`logging`], [`cli`]: configuration, masked personal data,
-//!   logging set-up, the command line.
+//! - [`config`], [`pii`], [`logging`], [`textfile`], [`cli`]: configuration, masked personal
+//!   data, logging set-up, file encodings and delimiters, the command line.
 
 pub mod asr;
 pub mod call;
@@ -55,3 +55,4 @@ pub mod pii;
 pub mod profile;
 pub mod sim;
 pub mod store;
+pub mod textfile;

@@ -1,7 +1,8 @@
 //! The `aicall` binary against the switch simulator: `aicall esl api` behaves like
 //! `fs_cli -x` (body on stdout, non-zero exit on -ERR or connection failure), `aicall esl
 //! events` prints events, `aicall sim-switch` never logs a full phone number, and
-//! `aicall transcribe` reads its engine settings from the `[asr]` section.
+//! `aicall transcribe` reads its engine settings from the `[asr]` section, and `aicall leads`
+//! reads a Chinese spreadsheet export.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -244,4 +245,120 @@ fn transcribe_takes_the_asr_section_and_flags() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("window"), "{err}");
+}
+
+/// A contact list as Excel on a Chinese Windows saves it: GBK, Chinese headers and outcome
+/// words, one broken record and one row without an outcome. `leads train` names the encoding,
+/// the broken line and the unlabelled line, drops the id column, learns with `--positive`;
+/// `eval` reads the labels the same way from the manifest; `score` numbers rows by file line.
+#[test]
+fn leads_commands_take_a_chinese_excel_export() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut text = String::from("客户编号,年龄,城市,结果\r\n");
+    let mut state = 7u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let (broken_line, unlabelled_line) = (50, 120);
+    let mut labelled = 0;
+    for i in 0..400 {
+        let line = i + 2;
+        if line == broken_line {
+            text.push_str("K0048,41\r\n");
+            continue;
+        }
+        let age = 20 + (next() * 50.0) as u32;
+        let city = ["北京", "上海", "广州"][(next() * 3.0) as usize % 3];
+        let p = if age > 50 { 0.6 } else { 0.08 } + if city == "北京" { 0.2 } else { 0.0 };
+        let outcome = if line == unlabelled_line {
+            ""
+        } else if next() < p {
+            "意向"
+        } else {
+            ["拒绝", "无人接听"][(next() * 2.0) as usize % 2]
+        };
+        labelled += usize::from(!outcome.is_empty());
+        text.push_str(&format!("K{i:04},{age},{city},{outcome}\r\n"));
+    }
+    let file = dir.path().join("名单.csv");
+    std::fs::write(&file, encoding_rs::GBK.encode(&text).0).expect("write list");
+    let model = dir.path().join("model");
+    let (f, m) = (
+        file.to_str().expect("utf-8 path"),
+        model.to_str().expect("path"),
+    );
+
+    let out = aicall(&[
+        "leads",
+        "train",
+        f,
+        "--target",
+        "结果",
+        "--positive",
+        "意向",
+        "--folds",
+        "3",
+        "--out",
+        m,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("read as GB18030/GBK"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "line {broken_line}: 2 fields, but the header has 4"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("empty `结果` left out:\n  line {unlabelled_line}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("dropped column 客户编号: an identifier"),
+        "{err}"
+    );
+
+    let out = aicall(&["leads", "eval", m, f]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("a summary line");
+    let auc: f64 = last
+        .strip_prefix("auc=")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("summary line: {last}"));
+    assert!(auc > 0.75, "age and city carry the outcome: {last}");
+    assert!(last.ends_with(&format!(" n={labelled}")), "{last}");
+
+    let out = aicall(&["leads", "score", m, f]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<usize> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(';')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("line number")
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        399,
+        "every record but the broken one is scored"
+    );
+    assert!(!lines.contains(&broken_line) && lines.contains(&unlabelled_line));
 }

@@ -1230,7 +1230,10 @@ mod import {
         );
         assert!(matches!(
             import_file(store.as_ref(), &binary, &opts()),
-            Err(ImportError::Binary { .. })
+            Err(ImportError::Text {
+                source: aicall::textfile::TextError::Binary { offset: 7 },
+                ..
+            })
         ));
         let fake_xlsx = write(&dir, "b.xlsx", b"PK\x03\x04 not really a zip");
         assert!(matches!(
@@ -1430,10 +1433,7 @@ async fn every_call_outcome_rescores_the_contact_and_feeds_its_segments_hours() 
             ]
         })
         .collect();
-    let table = Table {
-        headers: vec!["age".into(), "job".into(), "y".into()],
-        rows,
-    };
+    let table = Table::new(vec!["age".into(), "job".into(), "y".into()], rows);
     let mut opts = TrainOptions::new("y");
     opts.folds = 3;
     opts.grid = vec![GbmParams {

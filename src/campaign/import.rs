@@ -51,8 +51,12 @@ pub enum ImportError {
     },
     #[error("{path} is empty (0 bytes): nothing to import")]
     Empty { path: PathBuf },
-    #[error("{path} looks binary (NUL bytes at offset {offset}): export it as CSV or XLSX")]
-    Binary { path: PathBuf, offset: usize },
+    #[error("{path} {source} or XLSX")]
+    Text {
+        path: PathBuf,
+        #[source]
+        source: crate::textfile::TextError,
+    },
     #[error(
         "{path}: no phone column (looked for {wanted}); columns are: {columns}. \
          Use --map phone=COLUMN"
@@ -501,69 +505,14 @@ fn merge(c: &mut Contact, name: Option<String>, fields: BTreeMap<String, String>
     }
 }
 
-/// Text of a CSV file in whatever encoding it came in.
-fn decode(path: &Path, bytes: &[u8]) -> Result<String, ImportError> {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return Ok(String::from_utf8_lossy(rest).into_owned());
-    }
-    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
-        let enc = if bytes[0] == 0xFF {
-            encoding_rs::UTF_16LE
-        } else {
-            encoding_rs::UTF_16BE
-        };
-        return Ok(enc.decode_with_bom_removal(bytes).0.into_owned());
-    }
-    let head = &bytes[..bytes.len().min(64 * 1024)];
-    if let Some(offset) = memchr::memchr(0, head) {
-        return Err(ImportError::Binary {
-            path: path.to_owned(),
-            offset,
-        });
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(_) => {
-            let (text, _, had_errors) = encoding_rs::GBK.decode(bytes);
-            let bad = text
-                .chars()
-                .filter(|c| *c == '\u{FFFD}' || c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-                .count();
-            if had_errors && bad * 20 > text.chars().count().max(1) {
-                return Err(ImportError::Binary {
-                    path: path.to_owned(),
-                    offset: 0,
-                });
-            }
-            Ok(text.into_owned())
-        }
-    }
-}
-
-/// The delimiter that splits the header line into the most columns.
-fn sniff_delimiter(text: &str) -> u8 {
-    let first = text.lines().next().unwrap_or("");
-    let mut best = (b',', 0);
-    for d in [b',', b';', b'\t', b'|'] {
-        let mut n = 0;
-        let mut quoted = false;
-        for b in first.bytes() {
-            if b == b'"' {
-                quoted = !quoted;
-            } else if b == d && !quoted {
-                n += 1;
-            }
-        }
-        if n > best.1 {
-            best = (d, n);
-        }
-    }
-    best.0
-}
-
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
-    let text = decode(path, bytes)?;
-    let delimiter = sniff_delimiter(&text);
+    let text = crate::textfile::decode(bytes)
+        .map_err(|source| ImportError::Text {
+            path: path.to_owned(),
+            source,
+        })?
+        .text;
+    let delimiter = crate::textfile::sniff_delimiter(&text, b",;\t|");
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -706,33 +655,4 @@ fn read_xlsx(path: &Path, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
         return Err(bad("every sheet is empty".into()));
     }
     Ok(tables)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delimiters_are_sniffed() {
-        assert_eq!(sniff_delimiter("a;b;c\n1;2;3"), b';');
-        assert_eq!(sniff_delimiter("a\tb\n"), b'\t');
-        assert_eq!(sniff_delimiter("\"x,y\"|b|c\n"), b'|');
-        assert_eq!(sniff_delimiter("phone\n"), b',');
-    }
-
-    #[test]
-    fn encodings() {
-        let p = Path::new("x.csv");
-        let gbk = encoding_rs::GBK.encode("手机号,姓名\n13800138000,张三\n").0;
-        assert_eq!(
-            decode(p, &gbk).expect("gbk"),
-            "手机号,姓名\n13800138000,张三\n"
-        );
-        let bom = b"\xEF\xBB\xBFphone\n1\n";
-        assert_eq!(decode(p, bom).expect("bom"), "phone\n1\n");
-        assert!(matches!(
-            decode(p, b"\x7fELF\x02\x01\x00\x00"),
-            Err(ImportError::Binary { offset: 6, .. })
-        ));
-    }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 use crate::profile::cv::stratified_holdout;
-use crate::profile::encode::{parse_target, Encoder, Unseen};
+use crate::profile::encode::{drop_unlabelled, parse_labels, Encoder, Unseen};
 use crate::profile::gbm::{with_threads, Gbm, GbmParams};
 use crate::profile::metrics::{auc, logloss};
 use crate::profile::model::describe_params;
@@ -36,6 +36,9 @@ pub enum LeadsCommand {
         /// Target column (default: the one the model was trained on).
         #[arg(long)]
         target: Option<String>,
+        /// Target values that mean "converted" (default: the ones the model was trained with).
+        #[arg(long, value_delimiter = ',')]
+        positive: Vec<String>,
         #[command(flatten)]
         history: HistoryArgs,
     },
@@ -72,7 +75,7 @@ impl HistoryArgs {
         let (Some(path), Some(id)) = (&self.history, &self.id_column) else {
             return Ok(table);
         };
-        let calls = history::from_table(&csv::read_path(path)?)?;
+        let calls = history::from_table(&load(path)?)?;
         let now = self.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -93,6 +96,10 @@ pub struct TrainArgs {
     file: PathBuf,
     #[arg(long)]
     target: String,
+    /// Target values that mean "converted", e.g. `--positive 成交,意向`; every other value is
+    /// "not converted". Default: yes/no, true/false, 1/0, 是/否, 成交/未成交, 成功/失败.
+    #[arg(long, value_delimiter = ',')]
+    positive: Vec<String>,
     /// Columns to leave out (repeat or separate by commas), e.g. `duration`.
     #[arg(long, value_delimiter = ',')]
     exclude: Vec<String>,
@@ -129,6 +136,9 @@ pub struct LookalikeArgs {
     evaluate: Option<PathBuf>,
     #[arg(long, default_value = "y")]
     target: String,
+    /// Target values that mean "converted" (default: the yes/no vocabulary of `train`).
+    #[arg(long, value_delimiter = ',')]
+    positive: Vec<String>,
     #[arg(long, value_delimiter = ',')]
     exclude: Vec<String>,
     /// Share of positives hidden in the pool when evaluating.
@@ -177,8 +187,9 @@ pub fn run(cmd: LeadsCommand) -> anyhow::Result<ExitCode> {
             model,
             file,
             target,
+            positive,
             history,
-        } => eval(&model, &file, target, &history),
+        } => eval(&model, &file, target, positive, &history),
         LeadsCommand::Segments { model, file } => segments(&model, file.as_deref()),
         LeadsCommand::Lookalikes(a) => lookalikes(a),
         LeadsCommand::Bench(a) => bench(a),
@@ -194,9 +205,52 @@ fn report_unseen(unseen: &Unseen) {
     }
 }
 
+/// Lines of a skipped-rows warning before "… and N more".
+const SHOWN_SKIPPED: usize = 10;
+
+/// Reads a CSV, telling the user about a non-UTF-8 encoding and every record left out.
+fn load(path: &Path) -> anyhow::Result<csv::Table> {
+    let table = csv::read_path(path)?;
+    if let Some(enc) = table.encoding.filter(|e| !e.starts_with("UTF-8")) {
+        eprintln!("{}: read as {enc}", path.display());
+    }
+    warn_lines(
+        path,
+        "malformed record(s) left out",
+        table.skipped.iter().map(ToString::to_string),
+    );
+    Ok(table)
+}
+
+/// One warning naming up to [`SHOWN_SKIPPED`] lines.
+fn warn_lines(path: &Path, what: &str, items: impl ExactSizeIterator<Item = String>) {
+    let n = items.len();
+    if n == 0 {
+        return;
+    }
+    eprintln!("warning: {}: {n} {what}:", path.display());
+    for item in items.take(SHOWN_SKIPPED) {
+        eprintln!("  {item}");
+    }
+    if n > SHOWN_SKIPPED {
+        eprintln!("  … and {} more", n - SHOWN_SKIPPED);
+    }
+}
+
+/// Drops the rows without a target value, with a warning naming their lines.
+fn labelled_only(path: &Path, table: &mut csv::Table, target: &str) {
+    let dropped = drop_unlabelled(table, target);
+    warn_lines(
+        path,
+        &format!("row(s) with an empty `{target}` left out"),
+        dropped.into_iter().map(|l| format!("line {l}")),
+    );
+}
+
 fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut table = a.history.apply(csv::read_path(&a.file)?)?;
+    let mut table = a.history.apply(load(&a.file)?)?;
+    labelled_only(&a.file, &mut table, &a.target);
     eprintln!(
         "read {} rows × {} columns from {}",
         table.rows.len(),
@@ -208,7 +262,7 @@ fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
         if !(0.0..0.9).contains(&frac) {
             bail!("--holdout must be in [0, 0.9)");
         }
-        let y = parse_target(&table, &a.target)?;
+        let y = parse_labels(&table, &a.target, &a.positive)?;
         let split = stratified_holdout(&y, frac, a.seed);
         let held = table.subset(&split.test);
         let path = a.out.join("holdout.csv");
@@ -223,6 +277,7 @@ fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
         table = table.subset(&split.train);
     }
     let mut opts = TrainOptions::new(&a.target);
+    opts.positive = a.positive.clone();
     opts.exclude = a.exclude.clone();
     opts.folds = a.folds;
     opts.seed = a.seed;
@@ -320,7 +375,7 @@ fn record(table: &csv::Table, r: usize) -> HashMap<String, String> {
 
 fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
-    let table = history.apply(csv::read_path(file)?)?;
+    let table = history.apply(load(file)?)?;
     for f in &model.used {
         let name = &model.encoder.features[*f].name;
         if table.column(name).is_none() {
@@ -341,7 +396,8 @@ fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result
             Err(e) => Err(e.into()),
         }
     };
-    write_line("row;probability;segment;best_hours;top_reasons".into())?;
+    // `line`: where the row is in FILE (records left out above keep the numbering honest).
+    write_line("line;probability;segment;best_hours;top_reasons".into())?;
     for r in 0..table.rows.len() {
         let s = model.score(&record(&table, r));
         for col in &s.unseen {
@@ -356,7 +412,7 @@ fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result
         let reasons: Vec<String> = s.top_reasons.iter().map(|x| x.to_string()).collect();
         let line = format!(
             "{};{:.6};{};{};{}",
-            r + 1,
+            table.lines[r],
             s.probability,
             s.segment,
             hours.join(" "),
@@ -388,14 +444,25 @@ fn eval(
     model_dir: &Path,
     file: &Path,
     target: Option<String>,
+    positive: Vec<String>,
     history: &HistoryArgs,
 ) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
     let target = target
         .or_else(|| model.manifest.as_ref().map(|m| m.target.clone()))
         .unwrap_or_else(|| "y".into());
-    let table = history.apply(csv::read_path(file)?)?;
-    let y = parse_target(&table, &target)?;
+    let positive = if positive.is_empty() {
+        model
+            .manifest
+            .as_ref()
+            .map(|m| m.positive.clone())
+            .unwrap_or_default()
+    } else {
+        positive
+    };
+    let mut table = history.apply(load(file)?)?;
+    labelled_only(file, &mut table, &target);
+    let y = parse_labels(&table, &target, &positive)?;
     let t0 = Instant::now();
     let (probs, unseen) = model.predict_table(&table)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -433,7 +500,7 @@ fn segments(model_dir: &Path, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
     print_segments(&model);
     if let Some(file) = file {
-        let table = csv::read_path(file)?;
+        let table = load(file)?;
         let mut counts = vec![0usize; model.segments.len()];
         let mut prob_sum = vec![0.0; model.segments.len()];
         for r in 0..table.rows.len() {
@@ -457,8 +524,9 @@ fn segments(model_dir: &Path, file: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
     let params = pu::PuParams::default();
     if let Some(file) = a.evaluate {
-        let table = csv::read_path(&file)?;
-        let y = parse_target(&table, &a.target)?;
+        let mut table = load(&file)?;
+        labelled_only(&file, &mut table, &a.target);
+        let y = parse_labels(&table, &a.target, &a.positive)?;
         let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
         let (data, _) = enc.transform(&table)?;
         let t0 = Instant::now();
@@ -480,10 +548,10 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
     let (Some(seeds), Some(pool)) = (a.seeds, a.pool) else {
         bail!("give --seeds S.csv --pool P.csv, or --evaluate FILE.csv");
     };
-    let seeds_t = csv::read_path(&seeds)?;
-    let pool_t = csv::read_path(&pool)?;
+    let seeds_t = load(&seeds)?;
+    let pool_t = load(&pool)?;
     let mut both = pool_t.clone();
-    for r in &seeds_t.rows {
+    for (r, &line) in seeds_t.rows.iter().zip(&seeds_t.lines) {
         let mut row = Vec::with_capacity(pool_t.headers.len());
         for h in &pool_t.headers {
             let c = seeds_t
@@ -492,6 +560,7 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
             row.push(r[c].clone());
         }
         both.rows.push(row);
+        both.lines.push(line);
     }
     let enc = Encoder::fit(&both, None, &a.exclude)?;
     let (data, _) = enc.transform(&both)?;
@@ -560,8 +629,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(0.05..0.5).contains(&a.holdout) {
         bail!("--holdout must be in [0.05, 0.5)");
     }
-    let table = csv::read_path(&file)?;
-    let y = parse_target(&table, &a.target)?;
+    let mut table = load(&file)?;
+    labelled_only(&file, &mut table, &a.target);
+    let y = parse_labels(&table, &a.target, &[])?;
     let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
     let (data, _) = enc.transform(&table)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

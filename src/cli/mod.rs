@@ -103,8 +103,42 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("aicall: {err:#}");
+            eprintln!("aicall: {}", error_chain(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, leaving out a cause its parent's message already
+/// quotes (many errors here say "{path}: {source}" and also expose the source).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_quoted_by_its_parent_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let quoted = anyhow::Error::new(crate::profile::ProfileError::Io {
+            path: "m/manifest.json".into(),
+            source: io,
+        });
+        assert_eq!(
+            error_chain(&quoted),
+            "cannot read m/manifest.json: no such file"
+        );
+        let wrapped = anyhow::anyhow!("no such file").context("loading the model");
+        assert_eq!(error_chain(&wrapped), "loading the model: no such file");
     }
 }

@@ -1,31 +1,69 @@
 //! Reading contact lists: the UCI bank file as published (`;`-separated, quoted, CRLF) and
-//! ordinary CSVs (`,` or tab). Owns the [`Table`] type; depends only on the module error.
+//! ordinary CSVs (`,`, `;` or tab) in the encodings spreadsheets write (UTF-8 with or without a
+//! BOM, UTF-16, GB18030/GBK: see [`crate::textfile`]). Owns the [`Table`] type.
 //!
 //! The delimiter is the one of `;`, `,` and tab that occurs most often outside quotes in the
-//! header line. Quoted fields may contain the delimiter, doubled quotes and line breaks. Every
-//! record must have as many fields as the header: a ragged line is an error naming the line,
-//! because silently shifting columns would score the wrong values.
+//! header line. Quoted fields may contain the delimiter, doubled quotes and line breaks. A record
+//! whose field count differs from the header's is left out and reported by line in
+//! [`Table::skipped`] (never shifted into the wrong columns); the rest load. A file where most
+//! records are malformed (a wrong delimiter, not a table) is an error instead.
 
 use super::{ProfileError, Result};
 
 /// A parsed CSV: header names and rows of raw cells (unquoted, untrimmed of inner spaces).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// The source line each row starts on (the header is line 1), for messages.
+    pub lines: Vec<usize>,
+    /// Records left out because they do not fit the header.
+    pub skipped: Vec<Skipped>,
+    /// The encoding the file was read in, when it came from a file.
+    pub encoding: Option<&'static str>,
+}
+
+/// A record left out of a [`Table`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
 }
 
 impl Table {
+    /// A table built in memory: rows numbered as lines 2, 3, … after the header.
+    pub fn new(headers: Vec<String>, rows: Vec<Vec<String>>) -> Table {
+        let lines = (2..rows.len() + 2).collect();
+        Table {
+            headers,
+            rows,
+            lines,
+            ..Table::default()
+        }
+    }
+
     /// Index of a column by exact name.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
     }
 
-    /// Keeps only the rows at `indices` (in that order).
+    /// Keeps only the rows at `indices` (in that order), with their source lines.
     pub fn subset(&self, indices: &[usize]) -> Table {
         Table {
             headers: self.headers.clone(),
             rows: indices.iter().map(|&i| self.rows[i].clone()).collect(),
+            lines: indices
+                .iter()
+                .map(|&i| self.lines.get(i).copied().unwrap_or(i + 2))
+                .collect(),
+            skipped: Vec::new(),
+            encoding: self.encoding,
         }
     }
 
@@ -56,126 +94,104 @@ impl Table {
     }
 }
 
-/// Reads and parses a CSV file.
+/// Reads and parses a CSV file in any encoding [`crate::textfile::decode`] accepts.
 pub fn read_path(path: &std::path::Path) -> Result<Table> {
     let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes);
-    parse(&text)
-}
-
-/// Picks the delimiter from the header line (the first line, outside quotes).
-fn detect_delimiter(text: &str) -> char {
-    let mut counts = [0usize; 3];
-    let mut in_quotes = false;
-    for ch in text.chars() {
-        match ch {
-            '"' => in_quotes = !in_quotes,
-            '\n' | '\r' if !in_quotes => break,
-            ';' if !in_quotes => counts[0] += 1,
-            ',' if !in_quotes => counts[1] += 1,
-            '\t' if !in_quotes => counts[2] += 1,
-            _ => {}
-        }
-    }
-    let delims = [';', ',', '\t'];
-    let mut best = 1; // ',' when the header has a single column
-    for i in 0..3 {
-        if counts[i] > counts[best] {
-            best = i;
-        }
-    }
-    delims[best]
+    let decoded = crate::textfile::decode(&bytes).map_err(|source| ProfileError::Text {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut table = parse(&decoded.text)?;
+    table.encoding = Some(decoded.encoding.name());
+    Ok(table)
 }
 
 /// Parses CSV text (see the module doc for the accepted dialects).
 pub fn parse(text: &str) -> Result<Table> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let delim = detect_delimiter(text);
-    let mut records: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut field = String::new();
-    let mut record: Vec<String> = Vec::new();
-    let mut in_quotes = false;
-    let mut line = 1usize;
-    let mut record_line = 1usize;
-    let mut chars = text.chars().peekable();
-    let mut field_started_quoted = false;
-    while let Some(ch) = chars.next() {
-        if in_quotes {
-            match ch {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                '\n' => {
-                    line += 1;
-                    field.push(ch);
-                }
-                _ => field.push(ch),
-            }
-            continue;
+    let delim = crate::textfile::sniff_delimiter(text, b",;\t");
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    // The reader's own line counter lags on CRLF and skips blank lines, so lines come from
+    // byte offsets: the line of a record is that of its first byte that is not a line break.
+    let newlines: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
+    let line_of = |byte: usize| newlines.partition_point(|&nl| nl < byte) + 1;
+    let bytes = text.as_bytes();
+    // (first line, last line, fields) of each record.
+    let mut records: Vec<(usize, usize, ::csv::StringRecord)> = Vec::new();
+    loop {
+        let mut rec = ::csv::StringRecord::new();
+        // Input is a &str, so the reader cannot meet bad UTF-8 or an I/O error; a failure
+        // here is still reported rather than unwrapped.
+        let more = reader
+            .read_record(&mut rec)
+            .map_err(|e| ProfileError::Csv {
+                line: e.position().map_or(0, |p| line_of(p.byte() as usize)),
+                message: e.to_string(),
+            })?;
+        if !more {
+            break;
         }
-        match ch {
-            '"' if field.is_empty() && !field_started_quoted => {
-                in_quotes = true;
-                field_started_quoted = true;
-            }
-            '"' => {
-                return Err(ProfileError::Csv {
-                    line,
-                    message: "stray quote inside an unquoted field".into(),
-                })
-            }
-            c if c == delim => {
-                record.push(std::mem::take(&mut field));
-                field_started_quoted = false;
-            }
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                field_started_quoted = false;
-                let done = std::mem::take(&mut record);
-                if !(done.len() == 1 && done[0].is_empty()) {
-                    records.push((record_line, done));
-                }
-                line += 1;
-                record_line = line;
-            }
-            _ => field.push(ch),
+        let mut start = rec.position().map_or(0, |p| p.byte() as usize);
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
         }
-    }
-    if in_quotes {
-        return Err(ProfileError::Csv {
-            line: record_line,
-            message: "quoted field is never closed".into(),
-        });
-    }
-    if !field.is_empty() || !record.is_empty() || field_started_quoted {
-        record.push(field);
-        records.push((record_line, record));
+        let mut end = (reader.position().byte() as usize).min(bytes.len());
+        while end > start && matches!(bytes[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        records.push((line_of(start), line_of(end.max(start + 1) - 1), rec));
     }
     let mut iter = records.into_iter();
-    let (_, headers) = iter.next().ok_or(ProfileError::EmptyCsv)?;
-    let headers: Vec<String> = headers.into_iter().map(|h| h.trim().to_string()).collect();
-    let mut rows = Vec::new();
-    for (line, rec) in iter {
-        if rec.len() != headers.len() {
+    let (_, _, header) = iter.next().ok_or(ProfileError::EmptyCsv)?;
+    let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let mut table = Table {
+        headers,
+        ..Table::default()
+    };
+    for (line, last, rec) in iter {
+        if rec.len() == table.headers.len() {
+            table.rows.push(rec.iter().map(str::to_string).collect());
+            table.lines.push(line);
+            continue;
+        }
+        // A record spanning several lines usually means a quote opened and never closed.
+        let span = if last > line + 1 {
+            format!(" (the record runs to line {last}: an unclosed quote?)")
+        } else {
+            String::new()
+        };
+        table.skipped.push(Skipped {
+            line,
+            reason: format!(
+                "{} fields, but the header has {} (delimiter `{}`){span}",
+                rec.len(),
+                table.headers.len(),
+                (delim as char).escape_default()
+            ),
+        });
+    }
+    if let Some(first) = table.skipped.first() {
+        if table.skipped.len() > table.rows.len() {
             return Err(ProfileError::Csv {
-                line,
+                line: first.line,
                 message: format!(
-                    "{} fields, but the header has {} (delimiter `{}`)",
-                    rec.len(),
-                    headers.len(),
-                    delim.escape_default()
+                    "{} of {} records do not match the header ({}) — is this the right file \
+                     and delimiter?",
+                    table.skipped.len(),
+                    table.skipped.len() + table.rows.len(),
+                    first.reason
                 ),
             });
         }
-        rows.push(rec);
     }
-    Ok(Table { headers, rows })
+    Ok(table)
 }
 
 #[cfg(test)]
@@ -189,6 +205,7 @@ mod tests {
         assert_eq!(t.headers, vec!["age", "job"]);
         assert_eq!(t.rows[0], vec!["56", "house;maid"]);
         assert_eq!(t.rows[1], vec!["57", "say \"hi\""]);
+        assert_eq!(t.lines, vec![2, 3]);
     }
 
     #[test]
@@ -198,9 +215,41 @@ mod tests {
     }
 
     #[test]
-    fn ragged_line_is_an_error_with_its_number() {
-        let err = parse("a;b\n1;2\n3\n").expect_err("ragged");
-        assert!(matches!(err, ProfileError::Csv { line: 3, .. }), "{err}");
+    fn ragged_lines_are_skipped_by_line_and_the_rest_load() {
+        let t = parse("a;b\n1;2\n3\n\n4;5;6\n7;8\n").expect("mostly valid CSV");
+        assert_eq!(t.rows, vec![vec!["1", "2"], vec!["7", "8"]]);
+        assert_eq!(t.lines, vec![2, 6]);
+        let lines: Vec<usize> = t.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![3, 5]);
+        assert!(t.skipped[0]
+            .reason
+            .contains("1 fields, but the header has 2"));
+    }
+
+    #[test]
+    fn a_line_break_inside_quotes_keeps_line_numbers_right() {
+        let t = parse("a;b\n\"x\ny\";1\n2;3\n").expect("valid CSV");
+        assert_eq!(t.rows[0], vec!["x\ny", "1"]);
+        assert_eq!(t.lines, vec![2, 4]);
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_reported_with_its_span() {
+        let t = parse("a;b;c\n1;2;3\n4;5;6\n7;\"oops;8\n9;10;11\n12;13;14\n").expect("readable");
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.skipped.len(), 1);
+        assert_eq!(t.skipped[0].line, 4);
+        assert!(
+            t.skipped[0].reason.contains("runs to line 6"),
+            "{}",
+            t.skipped[0]
+        );
+    }
+
+    #[test]
+    fn a_file_of_mostly_bad_records_is_an_error() {
+        let err = parse("a;b\n1\n2\n3;4\n").expect_err("wrong shape");
+        assert!(matches!(err, ProfileError::Csv { line: 2, .. }), "{err}");
     }
 
     #[test]
@@ -213,5 +262,20 @@ mod tests {
     #[test]
     fn empty_input_is_an_error() {
         assert!(matches!(parse(""), Err(ProfileError::EmptyCsv)));
+    }
+
+    #[test]
+    fn files_in_gbk_and_with_a_bom_read_the_same() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = "客户;是否成交\n张三;是\n";
+        let gbk = dir.path().join("gbk.csv");
+        std::fs::write(&gbk, encoding_rs::GBK.encode(text).0).expect("write");
+        let bom = dir.path().join("bom.csv");
+        std::fs::write(&bom, format!("\u{feff}{text}")).expect("write");
+        let a = read_path(&gbk).expect("gbk reads");
+        let b = read_path(&bom).expect("bom reads");
+        assert_eq!(a.headers, vec!["客户", "是否成交"]);
+        assert_eq!((a.headers.clone(), a.rows.clone()), (b.headers, b.rows));
+        assert_eq!(a.encoding, Some("GB18030/GBK"));
     }
 }

@@ -157,29 +157,94 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] * (1.0 - w) + sorted[hi] * w
 }
 
-/// Parses a yes/no style target column into 0/1 labels.
+/// A text column with at least this share of distinct values (over at least [`ID_MIN_ROWS`]
+/// rows) is an identifier (names, ids, addresses), not a feature.
+const ID_DISTINCT_SHARE: f64 = 0.95;
+const ID_MIN_ROWS: usize = 20;
+
+/// Column names that hold identifiers or phone numbers, whatever their values look like: a
+/// model must neither learn from them nor carry them in its reasons.
+fn identifier_name(name: &str) -> bool {
+    let n = name.trim().to_lowercase();
+    let words: Vec<&str> = n.split(|c: char| !c.is_alphanumeric()).collect();
+    ["id", "uuid", "phone", "mobile", "tel", "msisdn", "email"]
+        .iter()
+        .any(|w| words.contains(w))
+        || n.ends_with("_id")
+        || ["手机", "电话", "号码", "编号", "身份证", "邮箱"]
+            .iter()
+            .any(|w| n.contains(w))
+}
+
+/// Target values read as "converted" (compared after trimming, ASCII case ignored).
+const POSITIVE_LABELS: &[&str] = &[
+    "yes",
+    "y",
+    "true",
+    "t",
+    "1",
+    "1.0",
+    "是",
+    "成交",
+    "已成交",
+    "成功",
+    "真",
+];
+/// Target values read as "not converted".
+const NEGATIVE_LABELS: &[&str] = &[
+    "no",
+    "n",
+    "false",
+    "f",
+    "0",
+    "0.0",
+    "否",
+    "未成交",
+    "失败",
+    "假",
+];
+
+/// Parses a yes/no style target column into 0/1 labels (English and Chinese words, 1/0).
 pub fn parse_target(table: &Table, name: &str) -> Result<Vec<f64>> {
+    parse_labels(table, name, &[])
+}
+
+/// Parses a target column into 0/1 labels. With `positive` values given, a cell equal to one of
+/// them (trimmed, ASCII case ignored) is 1 and any other non-empty cell 0; without, the
+/// built-in yes/no vocabulary applies and anything else is an error naming its line. Empty
+/// cells are an error: drop them first with [`drop_unlabelled`].
+pub fn parse_labels(table: &Table, name: &str, positive: &[String]) -> Result<Vec<f64>> {
     let col = table
         .column(name)
         .ok_or_else(|| ProfileError::MissingTarget {
             name: name.to_string(),
             available: table.headers.join(", "),
         })?;
+    fn matches<'a>(v: &str, mut set: impl Iterator<Item = &'a str>) -> bool {
+        set.any(|p| p.trim().eq_ignore_ascii_case(v))
+    }
     let mut labels = Vec::with_capacity(table.rows.len());
     for (i, row) in table.rows.iter().enumerate() {
-        let v = row[col].trim().to_ascii_lowercase();
-        let label = match v.as_str() {
-            "yes" | "y" | "true" | "1" | "1.0" => 1.0,
-            "no" | "n" | "false" | "0" | "0.0" => 0.0,
-            _ => {
-                return Err(ProfileError::BadTarget {
-                    name: name.to_string(),
-                    row: i + 1,
-                    value: row[col].clone(),
-                })
-            }
+        let v = row[col].trim();
+        let label = if !positive.is_empty() && !is_missing(v) {
+            f64::from(u8::from(matches(v, positive.iter().map(String::as_str))))
+        } else if matches(v, POSITIVE_LABELS.iter().copied()) {
+            1.0
+        } else if matches(v, NEGATIVE_LABELS.iter().copied()) {
+            0.0
+        } else {
+            return Err(ProfileError::BadTarget {
+                name: name.to_string(),
+                line: table.lines.get(i).copied().unwrap_or(i + 2),
+                value: row[col].clone(),
+            });
         };
         labels.push(label);
+    }
+    if labels.is_empty() {
+        return Err(ProfileError::TooFewRows {
+            detail: "the file has a header but no rows with a label".into(),
+        });
     }
     let positives = labels.iter().filter(|&&y| y > 0.5).count();
     if positives == 0 || positives == labels.len() {
@@ -189,6 +254,30 @@ pub fn parse_target(table: &Table, name: &str) -> Result<Vec<f64>> {
         });
     }
     Ok(labels)
+}
+
+/// Removes the rows whose `target` cell is empty (or NA/null/…), returning their source
+/// lines; a missing target column is left for [`parse_labels`] to report.
+pub fn drop_unlabelled(table: &mut Table, target: &str) -> Vec<usize> {
+    let Some(col) = table.column(target) else {
+        return Vec::new();
+    };
+    let keep: Vec<usize> = (0..table.rows.len())
+        .filter(|&r| !is_missing(&table.rows[r][col]))
+        .collect();
+    if keep.len() == table.rows.len() {
+        return Vec::new();
+    }
+    let dropped = (0..table.rows.len())
+        .filter(|&r| is_missing(&table.rows[r][col]))
+        .map(|r| table.lines.get(r).copied().unwrap_or(r + 2))
+        .collect();
+    let skipped = std::mem::take(&mut table.skipped);
+    *table = Table {
+        skipped,
+        ..table.subset(&keep)
+    };
+    dropped
 }
 
 impl Encoder {
@@ -209,6 +298,13 @@ impl Encoder {
                 dropped.push(Dropped {
                     name: name.clone(),
                     reason: "excluded on request".into(),
+                });
+                continue;
+            }
+            if identifier_name(name) {
+                dropped.push(Dropped {
+                    name: name.clone(),
+                    reason: "an identifier or phone number by its name (never a feature)".into(),
                 });
                 continue;
             }
@@ -260,6 +356,20 @@ impl Encoder {
                         dropped.push(Dropped {
                             name: name.clone(),
                             reason: format!("constant (`{}`)", present[0].trim()),
+                        });
+                        continue;
+                    }
+                    if present.len() >= ID_MIN_ROWS
+                        && counts.len() as f64 >= ID_DISTINCT_SHARE * present.len() as f64
+                    {
+                        dropped.push(Dropped {
+                            name: name.clone(),
+                            reason: format!(
+                                "looks like an identifier ({} distinct values in {} rows): \
+                                 nothing to learn that carries over to new contacts",
+                                counts.len(),
+                                present.len()
+                            ),
                         });
                         continue;
                     }
@@ -497,6 +607,47 @@ mod tests {
         assert_eq!(
             parse_target(&t, "y").expect("labels"),
             vec![1.0, 0.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn identifiers_and_phone_numbers_are_never_features() {
+        let mut csv = String::from("customer_id;手机号;name;city;y\n");
+        for i in 0..40 {
+            let city = ["北京", "上海"][i % 2];
+            let y = ["yes", "no"][i % 3 % 2];
+            csv.push_str(&format!("{i};1380013{i:04};客户{i};{city};{y}\n"));
+        }
+        let t = parse(&csv).expect("valid CSV");
+        let enc = Encoder::fit(&t, Some("y"), &[]).expect("fits");
+        let kept: Vec<&str> = enc.features.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(kept, vec!["city"]);
+        let why: Vec<&str> = enc.dropped.iter().map(|d| d.reason.as_str()).collect();
+        assert!(why[0].contains("by its name"), "{why:?}");
+        assert!(why[1].contains("by its name"), "{why:?}");
+        assert!(why[2].contains("looks like an identifier"), "{why:?}");
+    }
+
+    #[test]
+    fn chinese_labels_named_positives_and_unlabelled_rows() {
+        let mut t = parse(
+            "客户;是否成交;结果\n1;是;意向\n2;否;拒绝\n3;;\n4;成交;意向\n5;未成交;无人接听\n",
+        )
+        .expect("valid CSV");
+        assert_eq!(drop_unlabelled(&mut t, "是否成交"), vec![4]);
+        assert_eq!(t.lines, vec![2, 3, 5, 6]);
+        assert_eq!(
+            parse_target(&t, "是否成交").expect("Chinese yes/no"),
+            vec![1.0, 0.0, 1.0, 0.0]
+        );
+        let err = parse_target(&t, "结果").expect_err("not yes/no");
+        assert!(
+            matches!(err, ProfileError::BadTarget { line: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            parse_labels(&t, "结果", &["意向".to_string()]).expect("named positive"),
+            vec![1.0, 0.0, 1.0, 0.0]
         );
     }
 }

@@ -144,8 +144,8 @@ pub fn from_table(table: &Table) -> Result<Vec<Interaction>> {
         col("disposition")?,
     );
     let intent = table.column("intent");
-    let bad = |line: usize, what: &str, v: &str| ProfileError::Csv {
-        line: line + 2,
+    let bad = |row: usize, what: &str, v: &str| ProfileError::Csv {
+        line: table.lines.get(row).copied().unwrap_or(row + 2),
         message: format!("{what}: `{v}` is not valid"),
     };
     table

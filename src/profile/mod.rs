@@ -6,8 +6,9 @@
 //! lookalike ranking of an unlabeled pool from a list of converted customers. Pure computation:
 //! no sockets, no clocks, no database; files are touched only by [`csv`] (reading contact lists)
 //! and [`model`] (saving and loading a versioned model directory). Depends on nothing else in
-//! the crate, except [`dialer`] — the hand-off the dialer calls (score stored contacts on
-//! import, update best hours after each call outcome) — which reads `store` records.
+//! the crate but [`crate::textfile`] (file encodings), except [`dialer`] — the hand-off the
+//! dialer calls (score stored contacts on import, update best hours after each call outcome) —
+//! which reads `store` records.
 //!
 //! # Pipeline
 //!
@@ -80,6 +81,12 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} {source}")]
+    Text {
+        path: String,
+        #[source]
+        source: crate::textfile::TextError,
+    },
     #[error("CSV line {line}: {message}")]
     Csv { line: usize, message: String },
     #[error("CSV has no header line")]
@@ -92,12 +99,13 @@ pub enum ProfileError {
     )]
     OneClassTarget { name: String, class: String },
     #[error(
-        "target column `{name}`, row {row}: value `{value}` is not a yes/no label \
-         (accepted: yes/no, y/n, true/false, 1/0)"
+        "target column `{name}`, line {line}: value `{value}` is not a yes/no label \
+         (accepted: yes/no, y/n, true/false, 1/0, 是/否, 成交/未成交, 成功/失败; or name the \
+         converted values with --positive)"
     )]
     BadTarget {
         name: String,
-        row: usize,
+        line: usize,
         value: String,
     },
     #[error("column `{name}` is required by the model but missing from the input")]

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::besttime::{self, best_hours, ContactHours, HourPrior, HourScore};
 use super::csv::Table;
 use super::cv::{stratified_holdout, stratified_kfold};
-use super::encode::{parse_target, Dataset, Encoder, Unseen};
+use super::encode::{parse_labels, Dataset, Encoder, Unseen};
 use super::gbm::{Gbm, GbmParams};
 use super::kmeans::{self, KChoice, KMeans};
 use super::metrics::{auc, logloss, sigmoid};
@@ -34,6 +34,8 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     pub target: String,
+    /// Target values that mean "converted" (empty: the built-in yes/no vocabulary).
+    pub positive: Vec<String>,
     pub exclude: Vec<String>,
     pub folds: usize,
     pub seed: u64,
@@ -49,6 +51,7 @@ impl TrainOptions {
     pub fn new(target: &str) -> TrainOptions {
         TrainOptions {
             target: target.to_string(),
+            positive: Vec::new(),
             exclude: Vec::new(),
             folds: 5,
             seed: 2024,
@@ -239,6 +242,10 @@ pub struct Manifest {
     pub aicall_version: String,
     pub created_unix: u64,
     pub target: String,
+    /// The target values trained as "converted" (empty: the yes/no vocabulary); `eval` reads
+    /// labels the same way. Absent from models written before it existed.
+    #[serde(default)]
+    pub positive: Vec<String>,
     pub excluded: Vec<String>,
     pub features: Vec<String>,
     pub rows: usize,
@@ -317,7 +324,7 @@ impl LeadModel {
         opts: &TrainOptions,
         progress: &mut dyn FnMut(&str),
     ) -> Result<LeadModel> {
-        let y = parse_target(table, &opts.target)?;
+        let y = parse_labels(table, &opts.target, &opts.positive)?;
         let positives = y.iter().filter(|&&v| v > 0.5).count();
         if positives < opts.folds || y.len() - positives < opts.folds {
             return Err(ProfileError::TooFewRows {
@@ -463,6 +470,7 @@ impl LeadModel {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             target: opts.target.clone(),
+            positive: opts.positive.clone(),
             excluded: opts.exclude.clone(),
             features: final_data.names.clone(),
             rows: y.len(),
