@@ -217,6 +217,14 @@ fn bad_inputs_get_clear_errors() {
         csv::parse("a;b\n1;2;3\n"),
         Err(ProfileError::Csv { line: 2, .. })
     ));
+
+    let mut one_fold = TrainOptions::new("y");
+    one_fold.folds = 1;
+    let err = LeadModel::train(&t, &one_fold, &mut |_| {}).expect_err("one fold");
+    assert!(
+        err.to_string().contains("folds must be at least 2"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -629,6 +629,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(0.05..0.5).contains(&a.holdout) {
         bail!("--holdout must be in [0.05, 0.5)");
     }
+    if a.folds < 2 {
+        bail!("--folds must be at least 2");
+    }
     let mut table = load(&file)?;
     labelled_only(&file, &mut table, &a.target);
     let y = parse_labels(&table, &a.target, &[])?;

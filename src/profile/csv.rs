@@ -148,9 +148,31 @@ pub fn parse(text: &str) -> Result<Table> {
         }
         records.push((line_of(start), line_of(end.max(start + 1) - 1), rec));
     }
+    let header_line = records.first().map_or(1, |r| r.0);
     let mut iter = records.into_iter();
     let (_, _, header) = iter.next().ok_or(ProfileError::EmptyCsv)?;
-    let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    // An unnamed column (a spreadsheet's stray cell) gets its position as a name; two columns
+    // of one name would make every lookup by name ambiguous.
+    let headers: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h.trim() {
+            "" => format!("column{}", i + 1),
+            name => name.to_string(),
+        })
+        .collect();
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[..i].iter().position(|other| other == h) {
+            return Err(ProfileError::Csv {
+                line: header_line,
+                message: format!(
+                    "columns {} and {} are both named `{h}`; rename one",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
     let mut table = Table {
         headers,
         ..Table::default()
@@ -250,6 +272,18 @@ mod tests {
     fn a_file_of_mostly_bad_records_is_an_error() {
         let err = parse("a;b\n1\n2\n3;4\n").expect_err("wrong shape");
         assert!(matches!(err, ProfileError::Csv { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_column_names_are_an_error_and_unnamed_ones_get_a_name() {
+        let err = parse("age;job;age\n1;x;2\n").expect_err("ambiguous");
+        assert!(
+            err.to_string()
+                .contains("columns 1 and 3 are both named `age`"),
+            "{err}"
+        );
+        let t = parse("age;;y\n1;2;yes\n").expect("valid");
+        assert_eq!(t.headers, vec!["age", "column2", "y"]);
     }
 
     #[test]

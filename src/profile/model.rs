@@ -324,6 +324,12 @@ impl LeadModel {
         opts: &TrainOptions,
         progress: &mut dyn FnMut(&str),
     ) -> Result<LeadModel> {
+        if opts.folds < 2 {
+            return Err(ProfileError::BadParameter(format!(
+                "folds must be at least 2 (got {}): cross-validation needs a held-out fold",
+                opts.folds
+            )));
+        }
         let y = parse_labels(table, &opts.target, &opts.positive)?;
         let positives = y.iter().filter(|&&v| v > 0.5).count();
         if positives < opts.folds || y.len() - positives < opts.folds {
