@@ -6,9 +6,15 @@ label-dependent transform (target encodings, the logistic blend) is fitted on th
 training rows only (target encodings out-of-fold inside them), so no test label leaks in.
 Prints one line per variant: mean CV AUC over the 15 folds, the mean per fold seed, log loss.
 
+Two more studies run only when named: `search` (a random search of 40 LightGBM settings:
+learning rate, leaves, leaf size, feature/bagging fractions, L2, bins, path smoothing; 2 fold
+seeds) and `catboost` (CatBoost with its own ordered target statistics for the categories;
+needs `pip install catboost`). Neither beat 0.802 on 2026-12-04.
+
 Usage: .setup/leads-venv/bin/python scripts/leads_experiments.py [FILE] [VARIANT ...]
 Needs lightgbm, numpy, pandas, scikit-learn (pip, in the venv of scripts/leads-lightgbm-venv.sh).
 """
+import random
 import sys
 
 import lightgbm as lgb
@@ -122,7 +128,53 @@ def run(v):
           f"{' '.join(f'{a:.4f}' for a in per_seed)} logloss={np.mean(losses):.4f}", flush=True)
 
 
+def search():
+    """Random search over LightGBM settings, ordinal categories, 2 fold seeds x 5 folds."""
+    X = df.copy()
+    for c in cat_cols:
+        X[c] = X[c].cat.codes
+    rnd = random.Random(0)
+    results = []
+    for _ in range(40):
+        p = dict(PARAMS, learning_rate=rnd.choice([0.01, 0.02, 0.03]),
+                 num_leaves=rnd.choice([4, 6, 8, 12, 16, 24]),
+                 min_data_in_leaf=rnd.choice([20, 50, 100, 200, 400]),
+                 feature_fraction=rnd.choice([0.5, 0.7, 0.9]),
+                 bagging_fraction=rnd.choice([0.7, 0.9, 1.0]), bagging_freq=1,
+                 lambda_l2=rnd.choice([0, 1, 10, 50]), max_bin=rnd.choice([63, 255]),
+                 path_smooth=rnd.choice([0, 10, 50]))
+        aucs = []
+        for rs in (2024, 1):
+            for tr, te in StratifiedKFold(5, shuffle=True, random_state=rs).split(X, y):
+                a, b = next(StratifiedKFold(7, shuffle=True, random_state=1).split(tr, y[tr]))
+                m = lgb.train(p, lgb.Dataset(X.iloc[tr[a]], y[tr[a]]), 5000,
+                              valid_sets=[lgb.Dataset(X.iloc[tr[b]], y[tr[b]])],
+                              callbacks=[lgb.early_stopping(150, verbose=False)])
+                aucs.append(roc_auc_score(y[te], m.predict(X.iloc[te],
+                                                           num_iteration=m.best_iteration)))
+        results.append((np.mean(aucs), p))
+        print(f"search {len(results):2d}/40 cv_auc={np.mean(aucs):.4f}", flush=True)
+    best = max(results, key=lambda r: r[0])
+    print(f"search best cv_auc={best[0]:.4f} {best[1]}")
+
+
+def catboost():
+    from catboost import CatBoostClassifier
+    X = df.copy()
+    for c in cat_cols:
+        X[c] = X[c].astype(str)
+    aucs = []
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=2024).split(X, y):
+        a, b = next(StratifiedKFold(7, shuffle=True, random_state=1).split(tr, y[tr]))
+        m = CatBoostClassifier(iterations=3000, learning_rate=0.03, depth=6, eval_metric='AUC',
+                               od_type='Iter', od_wait=200, verbose=0, thread_count=2,
+                               cat_features=cat_cols)
+        m.fit(X.iloc[tr[a]], y[tr[a]], eval_set=(X.iloc[tr[b]], y[tr[b]]))
+        aucs.append(roc_auc_score(y[te], m.predict_proba(X.iloc[te])[:, 1]))
+    print(f"catboost cv_auc={np.mean(aucs):.4f} folds={' '.join(f'{a:.4f}' for a in aucs)}")
+
+
 for v in args or ['native', 'ordinal', 'ordinal,pdays', 'ordinal,daycount', 'ordinal,dayte',
                   'ordinal,ymte', 'ordinal,timeidx', 'ordinal,daycount,dayte,ymte,timeidx',
                   'ordinal,bag5', 'ordinal,blend']:
-    run(v)
+    {'search': search, 'catboost': catboost}.get(v, lambda: run(v))()
