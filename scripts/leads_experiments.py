@@ -168,7 +168,7 @@ def catboost():
         a, b = next(StratifiedKFold(7, shuffle=True, random_state=1).split(tr, y[tr]))
         m = CatBoostClassifier(iterations=3000, learning_rate=0.03, depth=6, eval_metric='AUC',
                                od_type='Iter', od_wait=200, verbose=0, thread_count=2,
-                               cat_features=cat_cols)
+                               cat_features=cat_cols, allow_writing_files=False)
         m.fit(X.iloc[tr[a]], y[tr[a]], eval_set=(X.iloc[tr[b]], y[tr[b]]))
         aucs.append(roc_auc_score(y[te], m.predict_proba(X.iloc[te])[:, 1]))
     print(f"catboost cv_auc={np.mean(aucs):.4f} folds={' '.join(f'{a:.4f}' for a in aucs)}")
