@@ -1180,6 +1180,24 @@ mod import {
     }
 
     #[test]
+    fn repeated_and_unnamed_columns_lose_no_cell() {
+        let (dir, store) = setup();
+        let text = "手机号,城市,城市,\n13800138000,北京,上海,VIP\n";
+        let path = write(&dir, "cols.csv", text.as_bytes());
+        let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+        assert_eq!(report.imported, 1);
+        assert_eq!(
+            report.notes,
+            vec!["column 3 repeats the name `城市`: its cells are kept as `城市 (3)`"]
+        );
+        let c = &store.contacts("c1").expect("contacts")[0];
+        let field = |k: &str| c.pii.fields.get(k).map(String::as_str);
+        assert_eq!(field("城市"), Some("北京"));
+        assert_eq!(field("城市 (3)"), Some("上海"));
+        assert_eq!(field("column4"), Some("VIP"));
+    }
+
+    #[test]
     fn gbk_tabs_and_column_mapping() {
         let (dir, store) = setup();
         let (gbk, _, _) =
@@ -1193,6 +1211,7 @@ mod import {
         o.map = ImportOptions::parse_map("phone=联系方式,name=客户").expect("map");
         let report = import_file(store.as_ref(), &path, &o).expect("imports with --map");
         assert_eq!(report.imported, 1);
+        assert_eq!(report.notes, vec!["read as GB18030/GBK"]);
         let c = &store.contacts("c1").expect("contacts")[0];
         assert_eq!(c.pii.name.as_deref(), Some("张三"));
         assert_eq!(c.pii.fields.get("备注").map(String::as_str), Some("老客户"));

@@ -147,6 +147,8 @@ pub struct ImportReport {
     pub report_file: Option<PathBuf>,
     /// Lead rescoring after the import, when a model was given.
     pub leads: Option<crate::profile::dialer::RescoreReport>,
+    /// How the file was read: a non-UTF-8 encoding, columns renamed to keep them apart.
+    pub notes: Vec<String>,
 }
 
 /// One data row, before normalisation.
@@ -164,6 +166,8 @@ struct RawRow {
 struct Table {
     header: Vec<String>,
     rows: Vec<RawRow>,
+    /// What the user should know about how it was read (e.g. its encoding).
+    notes: Vec<String>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> ImportError + '_ {
@@ -215,6 +219,8 @@ pub fn import_file(
             }
         };
         imported_any_table = true;
+        report.notes.extend(table.notes.iter().cloned());
+        report.notes.extend(cols.notes.iter().cloned());
         ingest(opts, table, &cols, &mut report, &mut sink)?;
     }
     sink.flush()?;
@@ -269,7 +275,10 @@ fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
 struct Columns {
     phone: usize,
     name: Option<usize>,
+    /// Field name of each column: unique, so that no cell overwrites another.
     header: Vec<String>,
+    /// Columns renamed to keep them apart, for the report.
+    notes: Vec<String>,
 }
 
 impl Columns {
@@ -309,13 +318,31 @@ impl Columns {
             Some(i) => Some(i),
             None => by_alias(NAME_ALIASES),
         };
+        // A field per column: an unnamed column is named by its position, a repeated name
+        // gets its position added, so every cell of the file is kept.
+        let mut fields: Vec<String> = Vec::with_capacity(header.len());
+        let mut notes = Vec::new();
+        for (i, h) in header.iter().enumerate() {
+            let h = h.trim().trim_start_matches('\u{feff}');
+            let field = if h.is_empty() {
+                format!("column{}", i + 1)
+            } else if fields.iter().any(|f| f == h) {
+                let renamed = format!("{h} ({})", i + 1);
+                notes.push(format!(
+                    "column {} repeats the name `{h}`: its cells are kept as `{renamed}`",
+                    i + 1
+                ));
+                renamed
+            } else {
+                h.to_owned()
+            };
+            fields.push(field);
+        }
         Ok(Self {
             phone,
             name,
-            header: header
-                .iter()
-                .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
-                .collect(),
+            header: fields,
+            notes,
         })
     }
 }
@@ -506,12 +533,18 @@ fn merge(c: &mut Contact, name: Option<String>, fields: BTreeMap<String, String>
 }
 
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
-    let text = crate::textfile::decode(bytes)
-        .map_err(|source| ImportError::Text {
-            path: path.to_owned(),
-            source,
-        })?
-        .text;
+    let decoded = crate::textfile::decode(bytes).map_err(|source| ImportError::Text {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut notes = Vec::new();
+    if !matches!(
+        decoded.encoding,
+        crate::textfile::Encoding::Utf8 | crate::textfile::Encoding::Utf8Bom
+    ) {
+        notes.push(format!("read as {}", decoded.encoding.name()));
+    }
+    let text = decoded.text;
     let delimiter = crate::textfile::sniff_delimiter(&text, b",;\t|");
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -571,7 +604,11 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
             }
         }
     }
-    Ok(Table { header, rows })
+    Ok(Table {
+        header,
+        rows,
+        notes,
+    })
 }
 
 fn cell_text(d: &Data) -> String {
@@ -649,7 +686,11 @@ fn read_xlsx(path: &Path, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
                 }
             })
             .collect();
-        tables.push(Table { header, rows });
+        tables.push(Table {
+            header,
+            rows,
+            notes: Vec::new(),
+        });
     }
     if tables.is_empty() {
         return Err(bad("every sheet is empty".into()));

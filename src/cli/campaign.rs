@@ -217,6 +217,9 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         report.rejected.len(),
         t0.elapsed().as_secs_f64()
     );
+    for n in &report.notes {
+        println!("  note: {n}");
+    }
     for r in report.rejected.iter().take(10) {
         println!("  {}: {}", r.location, r.reason);
     }
