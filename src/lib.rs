@@ -39,8 +39,9 @@
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
-//! - [`config`], [`pii`], [`logging`], [`textfile`], [`cli`]: configuration, masked personal
-//!   data, logging set-up, file encodings and delimiters, the command line.
+//! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`], [`cli`]: configuration,
+//!   masked personal data, logging set-up, CSV encodings and delimiters, XLSX sheets, the
+//!   command line.
 
 pub mod asr;
 pub mod call;
@@ -56,3 +57,4 @@ pub mod profile;
 pub mod sim;
 pub mod store;
 pub mod textfile;
+pub mod workbook;

@@ -1,6 +1,6 @@
 //! Lead scoring end to end on the real bank-marketing file (a stratified sample, to keep the
 //! debug-profile run short): training, save/load, the scoring API, TreeSHAP on a real model,
-//! PU lookalikes, best-hour updates, the CLI's `eval` contract, and the bad inputs.
+//! PU lookalikes, best-hour updates, the CLI's `eval` contract, the bad inputs, and XLSX lists.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -576,4 +576,64 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
     drop(store);
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&model_dir);
+}
+
+/// A contact list saved from Excel as XLSX: Chinese headers, numbers stored as numbers, a blank
+/// row, a second sheet. The first sheet reads as a table numbered by sheet rows, and a model
+/// trains on it with the Chinese outcome words.
+#[test]
+fn an_xlsx_workbook_reads_and_trains() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("名单.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet().set_name("名单").expect("sheet name");
+    for (c, h) in ["年龄", "城市", "是否成交"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).expect("header");
+    }
+    let mut row = 1u32;
+    for i in 0..400u32 {
+        if i == 10 {
+            row += 1; // a blank row in the middle
+        }
+        let age = 20 + (i * 37) % 50;
+        let city = ["北京", "上海", "广州"][(i % 3) as usize];
+        let converted = (age > 50) ^ (i % 11 == 0);
+        ws.write_number(row, 0, f64::from(age)).expect("cell");
+        ws.write_string(row, 1, city).expect("cell");
+        ws.write_string(row, 2, if converted { "是" } else { "否" })
+            .expect("cell");
+        row += 1;
+    }
+    wb.add_worksheet()
+        .write_string(0, 0, "notes")
+        .expect("second sheet");
+    wb.save(&path).expect("save workbook");
+
+    let t = csv::read_path(&path).expect("the workbook reads");
+    assert_eq!(t.headers, vec!["年龄", "城市", "是否成交"]);
+    assert_eq!(
+        t.read_as.as_deref(),
+        Some("XLSX sheet `名单` (the first of 2)")
+    );
+    assert_eq!(t.rows.len(), 400);
+    assert_eq!(t.rows[0][0], "20", "whole numbers without `.0`");
+    assert_eq!((t.lines[0], t.lines[9], t.lines[10]), (2, 11, 13));
+
+    let mut opts = TrainOptions::new("是否成交");
+    opts.folds = 3;
+    let model = LeadModel::train(&t, &opts, &mut |_| {}).expect("trains on the sheet");
+    let old = model.score(&HashMap::from([
+        ("年龄".to_string(), "65".to_string()),
+        ("城市".to_string(), "上海".to_string()),
+    ]));
+    let young = model.score(&HashMap::from([
+        ("年龄".to_string(), "25".to_string()),
+        ("城市".to_string(), "上海".to_string()),
+    ]));
+    assert!(
+        old.probability > young.probability + 0.3,
+        "age drives the outcome: {} vs {}",
+        old.probability,
+        young.probability
+    );
 }

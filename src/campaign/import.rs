@@ -9,10 +9,8 @@
 //! (rayon) and contacts written in batches.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use calamine::{Data, Reader, Xlsx};
 use phonenumber::country::Id;
 use rayon::prelude::*;
 
@@ -189,13 +187,7 @@ pub fn import_file(
             path: path.to_owned(),
         });
     }
-    let is_zip = bytes.starts_with(b"PK\x03\x04");
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let tables = if is_zip || ext == "xlsx" || ext == "xlsm" {
+    let tables = if crate::workbook::is_xlsx(path, &bytes) {
         read_xlsx(path, bytes)?
     } else {
         vec![read_csv(path, &bytes)?]
@@ -611,89 +603,33 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
     })
 }
 
-fn cell_text(d: &Data) -> String {
-    match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        // Phone numbers typed into Excel become numbers: 13800138000.0 → "13800138000".
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{}", *f as i64),
-        Data::Float(f) => f.to_string(),
-        Data::Int(i) => i.to_string(),
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => dt.to_string(),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
-    }
-}
-
 fn read_xlsx(path: &Path, bytes: Vec<u8>) -> Result<Vec<Table>, ImportError> {
-    let bad = |reason: String| ImportError::Xlsx {
-        path: path.to_owned(),
-        reason,
-    };
-    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
-    let mut tables = Vec::new();
-    for sheet in book.sheet_names() {
-        let range = book
-            .worksheet_range(&sheet)
-            .map_err(|e| bad(format!("sheet `{sheet}`: {e}")))?;
-        let Some((row0, col0)) = range.start() else {
-            continue;
-        };
-        let mut grid: Vec<Vec<String>> = range
-            .rows()
-            .map(|r| r.iter().map(cell_text).collect())
-            .collect();
-        // Merged cells: calamine gives the value in the top-left cell only; fill the region.
-        if let Ok(merged) = book.merge_cells_by_sheet_name(&sheet) {
-            for m in merged {
-                let (r0, c0) = (
-                    m.start.0.saturating_sub(row0),
-                    m.start.1.saturating_sub(col0),
-                );
-                let (r1, c1) = (m.end.0.saturating_sub(row0), m.end.1.saturating_sub(col0));
-                let value = grid
-                    .get(r0 as usize)
-                    .and_then(|r| r.get(c0 as usize))
-                    .cloned()
-                    .unwrap_or_default();
-                for r in r0..=r1 {
-                    for c in c0..=c1 {
-                        if let Some(cell) = grid
-                            .get_mut(r as usize)
-                            .and_then(|row| row.get_mut(c as usize))
-                        {
-                            *cell = value.clone();
-                        }
-                    }
-                }
-            }
-        }
-        let mut it = grid.into_iter().enumerate();
-        let Some((_, header)) = it.next() else {
-            continue;
-        };
-        let rows = it
-            .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
-            .map(|(i, cells)| {
-                let line = u64::from(row0) + i as u64 + 1;
-                RawRow {
-                    location: format!("{sheet} row {line}"),
-                    line,
-                    cells,
+    let tables: Vec<Table> = crate::workbook::read(bytes)
+        .map_err(|reason| ImportError::Xlsx {
+            path: path.to_owned(),
+            reason,
+        })?
+        .into_iter()
+        .map(|sheet| Table {
+            header: sheet.header,
+            rows: sheet
+                .rows
+                .into_iter()
+                .map(|r| RawRow {
+                    location: format!("{} row {}", sheet.name, r.row),
+                    line: r.row,
+                    cells: r.cells,
                     broken: None,
-                }
-            })
-            .collect();
-        tables.push(Table {
-            header,
-            rows,
+                })
+                .collect(),
             notes: Vec::new(),
-        });
-    }
+        })
+        .collect();
     if tables.is_empty() {
-        return Err(bad("every sheet is empty".into()));
+        return Err(ImportError::Xlsx {
+            path: path.to_owned(),
+            reason: "every sheet is empty".into(),
+        });
     }
     Ok(tables)
 }

@@ -211,8 +211,8 @@ const SHOWN_SKIPPED: usize = 10;
 /// Reads a CSV, telling the user about a non-UTF-8 encoding and every record left out.
 fn load(path: &Path) -> anyhow::Result<csv::Table> {
     let table = csv::read_path(path)?;
-    if let Some(enc) = table.encoding.filter(|e| !e.starts_with("UTF-8")) {
-        eprintln!("{}: read as {enc}", path.display());
+    if let Some(how) = table.read_as.as_deref().filter(|h| !h.starts_with("UTF-8")) {
+        eprintln!("{}: read as {how}", path.display());
     }
     warn_lines(
         path,

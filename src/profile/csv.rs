@@ -1,6 +1,7 @@
 //! Reading contact lists: the UCI bank file as published (`;`-separated, quoted, CRLF) and
 //! ordinary CSVs (`,`, `;` or tab) in the encodings spreadsheets write (UTF-8 with or without a
-//! BOM, UTF-16, GB18030/GBK: see [`crate::textfile`]). Owns the [`Table`] type.
+//! BOM, UTF-16, GB18030/GBK: see [`crate::textfile`]), and the first sheet of an XLSX workbook
+//! ([`crate::workbook`]). Owns the [`Table`] type.
 //!
 //! The delimiter is the one of `;`, `,` and tab that occurs most often outside quotes in the
 //! header line. Quoted fields may contain the delimiter, doubled quotes and line breaks. A record
@@ -19,8 +20,9 @@ pub struct Table {
     pub lines: Vec<usize>,
     /// Records left out because they do not fit the header.
     pub skipped: Vec<Skipped>,
-    /// The encoding the file was read in, when it came from a file.
-    pub encoding: Option<&'static str>,
+    /// How the file was read, when it came from one: its text encoding (`UTF-8`,
+    /// `GB18030/GBK`, …) or the workbook sheet (`XLSX sheet `名单``).
+    pub read_as: Option<String>,
 }
 
 /// A record left out of a [`Table`].
@@ -63,7 +65,7 @@ impl Table {
                 .map(|&i| self.lines.get(i).copied().unwrap_or(i + 2))
                 .collect(),
             skipped: Vec::new(),
-            encoding: self.encoding,
+            read_as: self.read_as.clone(),
         }
     }
 
@@ -94,19 +96,80 @@ impl Table {
     }
 }
 
-/// Reads and parses a CSV file in any encoding [`crate::textfile::decode`] accepts.
+/// Reads and parses a CSV file in any encoding [`crate::textfile::decode`] accepts, or the
+/// first sheet of an XLSX workbook.
 pub fn read_path(path: &std::path::Path) -> Result<Table> {
     let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
         path: path.display().to_string(),
         source,
     })?;
+    if crate::workbook::is_xlsx(path, &bytes) {
+        return read_workbook(path, bytes);
+    }
     let decoded = crate::textfile::decode(&bytes).map_err(|source| ProfileError::Text {
         path: path.display().to_string(),
         source,
     })?;
     let mut table = parse(&decoded.text)?;
-    table.encoding = Some(decoded.encoding.name());
+    table.read_as = Some(decoded.encoding.name().to_string());
     Ok(table)
+}
+
+/// The first sheet with cells of a workbook, as a table numbered by sheet rows.
+fn read_workbook(path: &std::path::Path, bytes: Vec<u8>) -> Result<Table> {
+    let bad = |message: String| ProfileError::Xlsx {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut sheets = crate::workbook::read(bytes).map_err(bad)?;
+    let count = sheets.len();
+    if count == 0 {
+        return Err(bad("every sheet is empty".into()));
+    }
+    let sheet = sheets.swap_remove(0);
+    let headers = header_names(
+        sheet.header.iter().map(String::as_str),
+        sheet.header_row as usize,
+    )?;
+    let mut table = Table {
+        headers,
+        read_as: Some(if count > 1 {
+            format!("XLSX sheet `{}` (the first of {count})", sheet.name)
+        } else {
+            format!("XLSX sheet `{}`", sheet.name)
+        }),
+        ..Table::default()
+    };
+    for r in sheet.rows {
+        table.lines.push(r.row as usize);
+        table.rows.push(r.cells);
+    }
+    Ok(table)
+}
+
+/// Column names from a header record: trimmed; an unnamed column gets its position as a name;
+/// two columns of one name would make every lookup by name ambiguous, so that is an error.
+fn header_names<'a>(raw: impl Iterator<Item = &'a str>, line: usize) -> Result<Vec<String>> {
+    let headers: Vec<String> = raw
+        .enumerate()
+        .map(|(i, h)| match h.trim() {
+            "" => format!("column{}", i + 1),
+            name => name.to_string(),
+        })
+        .collect();
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[..i].iter().position(|other| other == h) {
+            return Err(ProfileError::Csv {
+                line,
+                message: format!(
+                    "columns {} and {} are both named `{h}`; rename one",
+                    j + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(headers)
 }
 
 /// Parses CSV text (see the module doc for the accepted dialects).
@@ -151,28 +214,7 @@ pub fn parse(text: &str) -> Result<Table> {
     let header_line = records.first().map_or(1, |r| r.0);
     let mut iter = records.into_iter();
     let (_, _, header) = iter.next().ok_or(ProfileError::EmptyCsv)?;
-    // An unnamed column (a spreadsheet's stray cell) gets its position as a name; two columns
-    // of one name would make every lookup by name ambiguous.
-    let headers: Vec<String> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| match h.trim() {
-            "" => format!("column{}", i + 1),
-            name => name.to_string(),
-        })
-        .collect();
-    for (i, h) in headers.iter().enumerate() {
-        if let Some(j) = headers[..i].iter().position(|other| other == h) {
-            return Err(ProfileError::Csv {
-                line: header_line,
-                message: format!(
-                    "columns {} and {} are both named `{h}`; rename one",
-                    j + 1,
-                    i + 1
-                ),
-            });
-        }
-    }
+    let headers = header_names(header.iter(), header_line)?;
     let mut table = Table {
         headers,
         ..Table::default()
@@ -310,6 +352,6 @@ mod tests {
         let b = read_path(&bom).expect("bom reads");
         assert_eq!(a.headers, vec!["客户", "是否成交"]);
         assert_eq!((a.headers.clone(), a.rows.clone()), (b.headers, b.rows));
-        assert_eq!(a.encoding, Some("GB18030/GBK"));
+        assert_eq!(a.read_as.as_deref(), Some("GB18030/GBK"));
     }
 }

@@ -6,9 +6,9 @@
 //! lookalike ranking of an unlabeled pool from a list of converted customers. Pure computation:
 //! no sockets, no clocks, no database; files are touched only by [`csv`] (reading contact lists)
 //! and [`model`] (saving and loading a versioned model directory). Depends on nothing else in
-//! the crate but [`crate::textfile`] (file encodings), except [`dialer`] — the hand-off the
-//! dialer calls (score stored contacts on import, update best hours after each call outcome) —
-//! which reads `store` records.
+//! the crate but [`crate::textfile`] and [`crate::workbook`] (reading files), except
+//! [`dialer`] — the hand-off the dialer calls (score stored contacts on import, update best
+//! hours after each call outcome) — which reads `store` records.
 //!
 //! # Pipeline
 //!
@@ -87,6 +87,8 @@ pub enum ProfileError {
         #[source]
         source: crate::textfile::TextError,
     },
+    #[error("{path}: not a readable XLSX workbook: {message}")]
+    Xlsx { path: String, message: String },
     #[error("CSV line {line}: {message}")]
     Csv { line: usize, message: String },
     #[error("CSV has no header line")]
