@@ -81,7 +81,7 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} {source}")]
+    #[error("{path} {source} or XLSX")]
     Text {
         path: String,
         #[source]
