@@ -579,8 +579,8 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
 }
 
 /// A contact list saved from Excel as XLSX: Chinese headers, numbers stored as numbers, a blank
-/// row, a second sheet. The first sheet reads as a table numbered by sheet rows, and a model
-/// trains on it with the Chinese outcome words.
+/// row, a notes sheet. The sheet with the wanted columns reads as a table numbered by sheet rows,
+/// and a model trains on it with the Chinese outcome words.
 #[test]
 fn an_xlsx_workbook_reads_and_trains() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -604,17 +604,23 @@ fn an_xlsx_workbook_reads_and_trains() {
             .expect("cell");
         row += 1;
     }
-    wb.add_worksheet()
-        .write_string(0, 0, "notes")
+    let notes = wb.add_worksheet();
+    notes.write_string(0, 0, "说明").expect("second sheet");
+    notes
+        .write_string(1, 0, "是否成交: 是/否")
         .expect("second sheet");
     wb.save(&path).expect("save workbook");
 
     let t = csv::read_path(&path).expect("the workbook reads");
     assert_eq!(t.headers, vec!["年龄", "城市", "是否成交"]);
+    assert_eq!(t.read_as.as_deref(), Some("XLSX sheet `名单` (1 of 2)"));
+    let notes = csv::read_path_with(&path, &["说明"]).expect("the notes sheet");
     assert_eq!(
-        t.read_as.as_deref(),
-        Some("XLSX sheet `名单` (the first of 2)")
+        notes.read_as.as_deref(),
+        Some("XLSX sheet `Sheet2` (2 of 2)")
     );
+    let fallback = csv::read_path_with(&path, &["nowhere"]).expect("first sheet");
+    assert_eq!(fallback.headers, t.headers);
     assert_eq!(t.rows.len(), 400);
     assert_eq!(t.rows[0][0], "20", "whole numbers without `.0`");
     assert_eq!((t.lines[0], t.lines[9], t.lines[10]), (2, 11, 13));

@@ -75,7 +75,7 @@ impl HistoryArgs {
         let (Some(path), Some(id)) = (&self.history, &self.id_column) else {
             return Ok(table);
         };
-        let calls = history::from_table(&load(path)?)?;
+        let calls = history::from_table(&load(path, &["contact_id", "at_unix"])?)?;
         let now = self.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -208,9 +208,10 @@ fn report_unseen(unseen: &Unseen) {
 /// Lines of a skipped-rows warning before "… and N more".
 const SHOWN_SKIPPED: usize = 10;
 
-/// Reads a CSV, telling the user about a non-UTF-8 encoding and every record left out.
-fn load(path: &Path) -> anyhow::Result<csv::Table> {
-    let table = csv::read_path(path)?;
+/// Reads a CSV or a workbook's sheet with the `wanted` columns, telling the user about a
+/// non-UTF-8 encoding or the sheet, and every record left out.
+fn load(path: &Path, wanted: &[&str]) -> anyhow::Result<csv::Table> {
+    let table = csv::read_path_with(path, wanted)?;
     if let Some(how) = table.read_as.as_deref().filter(|h| !h.starts_with("UTF-8")) {
         eprintln!("{}: read as {how}", path.display());
     }
@@ -249,7 +250,7 @@ fn labelled_only(path: &Path, table: &mut csv::Table, target: &str) {
 
 fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut table = a.history.apply(load(&a.file)?)?;
+    let mut table = a.history.apply(load(&a.file, &[&a.target])?)?;
     labelled_only(&a.file, &mut table, &a.target);
     eprintln!(
         "read {} rows × {} columns from {}",
@@ -373,9 +374,19 @@ fn record(table: &csv::Table, r: usize) -> HashMap<String, String> {
         .collect()
 }
 
+/// The contact-file columns a model reads (its history columns are joined on later).
+fn input_columns(model: &LeadModel) -> Vec<&str> {
+    model
+        .used
+        .iter()
+        .map(|&f| model.encoder.features[f].name.as_str())
+        .filter(|n| !n.starts_with("hist_"))
+        .collect()
+}
+
 fn score(model_dir: &Path, file: &Path, history: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
-    let table = history.apply(load(file)?)?;
+    let table = history.apply(load(file, &input_columns(&model))?)?;
     for f in &model.used {
         let name = &model.encoder.features[*f].name;
         if table.column(name).is_none() {
@@ -460,7 +471,7 @@ fn eval(
     } else {
         positive
     };
-    let mut table = history.apply(load(file)?)?;
+    let mut table = history.apply(load(file, &[&target])?)?;
     labelled_only(file, &mut table, &target);
     let y = parse_labels(&table, &target, &positive)?;
     let t0 = Instant::now();
@@ -500,7 +511,7 @@ fn segments(model_dir: &Path, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let model = LeadModel::load(model_dir)?;
     print_segments(&model);
     if let Some(file) = file {
-        let table = load(file)?;
+        let table = load(file, &input_columns(&model))?;
         let mut counts = vec![0usize; model.segments.len()];
         let mut prob_sum = vec![0.0; model.segments.len()];
         for r in 0..table.rows.len() {
@@ -524,7 +535,7 @@ fn segments(model_dir: &Path, file: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
     let params = pu::PuParams::default();
     if let Some(file) = a.evaluate {
-        let mut table = load(&file)?;
+        let mut table = load(&file, &[&a.target])?;
         labelled_only(&file, &mut table, &a.target);
         let y = parse_labels(&table, &a.target, &a.positive)?;
         let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
@@ -548,8 +559,8 @@ fn lookalikes(a: LookalikeArgs) -> anyhow::Result<ExitCode> {
     let (Some(seeds), Some(pool)) = (a.seeds, a.pool) else {
         bail!("give --seeds S.csv --pool P.csv, or --evaluate FILE.csv");
     };
-    let seeds_t = load(&seeds)?;
-    let pool_t = load(&pool)?;
+    let seeds_t = load(&seeds, &[])?;
+    let pool_t = load(&pool, &[])?;
     let mut both = pool_t.clone();
     for (r, &line) in seeds_t.rows.iter().zip(&seeds_t.lines) {
         let mut row = Vec::with_capacity(pool_t.headers.len());
@@ -632,7 +643,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.folds < 2 {
         bail!("--folds must be at least 2");
     }
-    let mut table = load(&file)?;
+    let mut table = load(&file, &[&a.target])?;
     labelled_only(&file, &mut table, &a.target);
     let y = parse_labels(&table, &a.target, &[])?;
     let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;

@@ -99,12 +99,18 @@ impl Table {
 /// Reads and parses a CSV file in any encoding [`crate::textfile::decode`] accepts, or the
 /// first sheet of an XLSX workbook.
 pub fn read_path(path: &std::path::Path) -> Result<Table> {
+    read_path_with(path, &[])
+}
+
+/// [`read_path`], taking from a workbook the first sheet whose header has every `wanted` column
+/// (a list often sits behind an instructions sheet); the first sheet when none has them all.
+pub fn read_path_with(path: &std::path::Path, wanted: &[&str]) -> Result<Table> {
     let bytes = std::fs::read(path).map_err(|source| ProfileError::Io {
         path: path.display().to_string(),
         source,
     })?;
     if crate::workbook::is_xlsx(path, &bytes) {
-        return read_workbook(path, bytes);
+        return read_workbook(path, bytes, wanted);
     }
     let decoded = crate::textfile::decode(&bytes).map_err(|source| ProfileError::Text {
         path: path.display().to_string(),
@@ -115,8 +121,8 @@ pub fn read_path(path: &std::path::Path) -> Result<Table> {
     Ok(table)
 }
 
-/// The first sheet with cells of a workbook, as a table numbered by sheet rows.
-fn read_workbook(path: &std::path::Path, bytes: Vec<u8>) -> Result<Table> {
+/// A sheet of a workbook (see [`read_path_with`]), as a table numbered by sheet rows.
+fn read_workbook(path: &std::path::Path, bytes: Vec<u8>, wanted: &[&str]) -> Result<Table> {
     let bad = |message: String| ProfileError::Xlsx {
         path: path.display().to_string(),
         message,
@@ -126,7 +132,13 @@ fn read_workbook(path: &std::path::Path, bytes: Vec<u8>) -> Result<Table> {
     if count == 0 {
         return Err(bad("every sheet is empty".into()));
     }
-    let sheet = sheets.swap_remove(0);
+    let has_all = |sheet: &crate::workbook::Sheet| {
+        wanted
+            .iter()
+            .all(|w| sheet.header.iter().any(|h| h.trim() == *w))
+    };
+    let index = sheets.iter().position(has_all).unwrap_or(0);
+    let sheet = sheets.swap_remove(index);
     let headers = header_names(
         sheet.header.iter().map(String::as_str),
         sheet.header_row as usize,
@@ -134,7 +146,7 @@ fn read_workbook(path: &std::path::Path, bytes: Vec<u8>) -> Result<Table> {
     let mut table = Table {
         headers,
         read_as: Some(if count > 1 {
-            format!("XLSX sheet `{}` (the first of {count})", sheet.name)
+            format!("XLSX sheet `{}` ({} of {count})", sheet.name, index + 1)
         } else {
             format!("XLSX sheet `{}`", sheet.name)
         }),
