@@ -146,6 +146,54 @@ pub fn sniff_delimiter(text: &str, candidates: &[u8]) -> u8 {
     best.0
 }
 
+/// Line numbers of byte offsets in a text, for messages that name a line. A line ends at LF,
+/// CRLF or a lone CR (classic Mac files). The `csv` crate's own line counter cannot be used for
+/// this: it lags by one on CRLF files (Windows exports) and does not count blank lines.
+#[derive(Debug, Clone)]
+pub struct LineIndex<'a> {
+    bytes: &'a [u8],
+    breaks: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let bytes = text.as_bytes();
+        let breaks = memchr::memchr2_iter(b'\n', b'\r', bytes)
+            .filter(|&i| bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n'))
+            .collect();
+        LineIndex { bytes, breaks }
+    }
+
+    /// The 1-based line of the byte at `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.breaks.partition_point(|&b| b < offset) + 1
+    }
+
+    /// The line a record starting at `offset` is on: the line of its first byte that is not a
+    /// line break (a reader may place a record's start on the terminator before it).
+    pub fn record_line(&self, offset: usize) -> usize {
+        let mut start = offset;
+        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        self.line_of(start)
+    }
+
+    /// The line of the last byte before `end` that is not a line break (`start` at the least).
+    pub fn last_line(&self, start: usize, end: usize) -> usize {
+        let mut end = end.min(self.bytes.len());
+        while end > start && matches!(self.bytes[end - 1], b'\r' | b'\n') {
+            end -= 1;
+        }
+        self.line_of(end.max(start + 1) - 1)
+    }
+
+    /// How many lines the text has.
+    pub fn lines(&self) -> usize {
+        self.breaks.len() + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +246,21 @@ mod tests {
             decode(b"\xFF\xFEa\x00b"),
             Err(TextError::Undecodable { offset: 4 })
         ));
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_a_lone_cr() {
+        let idx = LineIndex::new("a\r\nb\rc\nd");
+        let text = "a\r\nb\rc\nd";
+        let at = |ch: char| text.find(ch).expect("in text");
+        assert_eq!(
+            [at('a'), at('b'), at('c'), at('d')].map(|o| idx.line_of(o)),
+            [1, 2, 3, 4]
+        );
+        // A record placed on the CRLF before it belongs to the next line.
+        assert_eq!(idx.record_line(1), 2);
+        assert_eq!(idx.last_line(0, 3), 1);
+        assert_eq!(idx.lines(), 4);
     }
 
     #[test]

@@ -1180,6 +1180,27 @@ mod import {
     }
 
     #[test]
+    fn rejects_name_the_same_lines_whatever_the_line_endings() {
+        let rows = [
+            "手机号,姓名",
+            "13800138000,张三",
+            "12345,坏号",
+            "",
+            "13900139000,李四",
+            "999,坏",
+        ];
+        for (name, ending) in [("lf.csv", "\n"), ("crlf.csv", "\r\n"), ("cr.csv", "\r")] {
+            let (dir, store) = setup();
+            let text = rows.join(ending) + ending;
+            let path = write(&dir, name, text.as_bytes());
+            let report = import_file(store.as_ref(), &path, &opts()).expect("imports");
+            let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![3, 6], "{name}: {:?}", report.rejected);
+            assert_eq!(report.imported, 2, "{name}");
+        }
+    }
+
+    #[test]
     fn repeated_and_unnamed_columns_lose_no_cell() {
         let (dir, store) = setup();
         let text = "手机号,城市,城市,\n13800138000,北京,上海,VIP\n";

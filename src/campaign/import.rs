@@ -543,6 +543,9 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
         .flexible(true)
         .has_headers(false)
         .from_reader(text.as_bytes());
+    // Line numbers for the rejects report from byte offsets: the reader's own counter is one
+    // behind on CRLF files, which is how Windows saves them.
+    let lines = crate::textfile::LineIndex::new(&text);
     let mut records = reader.records();
     let header: Vec<String> = match records.next() {
         Some(Ok(h)) => h.iter().map(str::to_owned).collect(),
@@ -556,7 +559,10 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
     for rec in records {
         match rec {
             Ok(r) => {
-                let line = r.position().map(|p| p.line()).unwrap_or(0);
+                let line = r
+                    .position()
+                    .map_or(0, |p| lines.record_line(p.byte() as usize))
+                    as u64;
                 if r.iter().all(|c| c.trim().is_empty()) {
                     continue;
                 }
@@ -586,7 +592,10 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Table, ImportError> {
                 });
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e
+                    .position()
+                    .map_or(0, |p| lines.record_line(p.byte() as usize))
+                    as u64;
                 rows.push(RawRow {
                     location: String::new(),
                     line,

@@ -193,11 +193,7 @@ pub fn parse(text: &str) -> Result<Table> {
         .flexible(true)
         .has_headers(false)
         .from_reader(text.as_bytes());
-    // The reader's own line counter lags on CRLF and skips blank lines, so lines come from
-    // byte offsets: the line of a record is that of its first byte that is not a line break.
-    let newlines: Vec<usize> = memchr::memchr_iter(b'\n', text.as_bytes()).collect();
-    let line_of = |byte: usize| newlines.partition_point(|&nl| nl < byte) + 1;
-    let bytes = text.as_bytes();
+    let index = crate::textfile::LineIndex::new(text);
     // (first line, last line, fields) of each record.
     let mut records: Vec<(usize, usize, ::csv::StringRecord)> = Vec::new();
     loop {
@@ -207,21 +203,18 @@ pub fn parse(text: &str) -> Result<Table> {
         let more = reader
             .read_record(&mut rec)
             .map_err(|e| ProfileError::Csv {
-                line: e.position().map_or(0, |p| line_of(p.byte() as usize)),
+                line: e
+                    .position()
+                    .map_or(0, |p| index.record_line(p.byte() as usize)),
                 message: e.to_string(),
             })?;
         if !more {
             break;
         }
-        let mut start = rec.position().map_or(0, |p| p.byte() as usize);
-        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        let mut end = (reader.position().byte() as usize).min(bytes.len());
-        while end > start && matches!(bytes[end - 1], b'\r' | b'\n') {
-            end -= 1;
-        }
-        records.push((line_of(start), line_of(end.max(start + 1) - 1), rec));
+        let start = rec.position().map_or(0, |p| p.byte() as usize);
+        let first = index.record_line(start);
+        let last = index.last_line(start, reader.position().byte() as usize);
+        records.push((first, last, rec));
     }
     let header_line = records.first().map_or(1, |r| r.0);
     let mut iter = records.into_iter();
@@ -303,6 +296,14 @@ mod tests {
     }
 
     #[test]
+    fn classic_mac_line_endings_number_lines_too() {
+        let t = parse("a;b\r1;2\r3\r4;5\r").expect("CR-only CSV");
+        assert_eq!(t.rows, vec![vec!["1", "2"], vec!["4", "5"]]);
+        assert_eq!(t.lines, vec![2, 4]);
+        assert_eq!(t.skipped[0].line, 3);
+    }
+
+    #[test]
     fn a_line_break_inside_quotes_keeps_line_numbers_right() {
         let t = parse("a;b\n\"x\ny\";1\n2;3\n").expect("valid CSV");
         assert_eq!(t.rows[0], vec!["x\ny", "1"]);
@@ -350,6 +351,29 @@ mod tests {
     #[test]
     fn empty_input_is_an_error() {
         assert!(matches!(parse(""), Err(ProfileError::EmptyCsv)));
+    }
+
+    proptest::proptest! {
+        /// Any text made of delimiters, quotes, line breaks and letters parses or errs, never
+        /// panics; a parsed table is rectangular, and its lines rise and lie inside the text.
+        #[test]
+        fn any_text_gives_a_rectangular_table_or_an_error(
+            text in "[ab;,\t\"\r\n中]{0,200}",
+        ) {
+            if let Ok(t) = parse(&text) {
+                let last_line = crate::textfile::LineIndex::new(&text).lines();
+                proptest::prop_assert_eq!(t.rows.len(), t.lines.len());
+                for row in &t.rows {
+                    proptest::prop_assert_eq!(row.len(), t.headers.len());
+                }
+                for pair in t.lines.windows(2) {
+                    proptest::prop_assert!(pair[0] < pair[1], "lines {:?}", t.lines);
+                }
+                for line in t.lines.iter().chain(t.skipped.iter().map(|s| &s.line)) {
+                    proptest::prop_assert!((2..=last_line).contains(line), "line {line}");
+                }
+            }
+        }
     }
 
     #[test]
