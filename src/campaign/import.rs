@@ -423,7 +423,9 @@ fn accept(
         if i == cols.phone || Some(i) == cols.name {
             continue;
         }
-        let Some(h) = cols.header.get(i).filter(|h| !h.is_empty()) else {
+        // Every column has a field name (see `Columns::find`); cells past the header
+        // belong to rows rejected as broken before this point.
+        let Some(h) = cols.header.get(i) else {
             continue;
         };
         let t = v.trim();

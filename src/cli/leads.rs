@@ -648,13 +648,14 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let y = parse_labels(&table, &a.target, &[])?;
     let enc = Encoder::fit(&table, Some(&a.target), &a.exclude)?;
     let (data, _) = enc.transform(&table)?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "bench leads: {} rows × {} features from {} (load average {})",
         data.n_rows,
         data.n_features(),
         file.display(),
-        load.split_whitespace()
+        loadavg
+            .split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")

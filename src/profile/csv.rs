@@ -194,9 +194,8 @@ pub fn parse(text: &str) -> Result<Table> {
         .has_headers(false)
         .from_reader(text.as_bytes());
     let index = crate::textfile::LineIndex::new(text);
-    // (first line, last line, fields) of each record.
-    let mut records: Vec<(usize, usize, ::csv::StringRecord)> = Vec::new();
-    loop {
+    // The next record with its first and last line.
+    let mut next_record = || -> Result<Option<(usize, usize, ::csv::StringRecord)>> {
         let mut rec = ::csv::StringRecord::new();
         // Input is a &str, so the reader cannot meet bad UTF-8 or an I/O error; a failure
         // here is still reported rather than unwrapped.
@@ -209,22 +208,20 @@ pub fn parse(text: &str) -> Result<Table> {
                 message: e.to_string(),
             })?;
         if !more {
-            break;
+            return Ok(None);
         }
         let start = rec.position().map_or(0, |p| p.byte() as usize);
         let first = index.record_line(start);
         let last = index.last_line(start, reader.position().byte() as usize);
-        records.push((first, last, rec));
-    }
-    let header_line = records.first().map_or(1, |r| r.0);
-    let mut iter = records.into_iter();
-    let (_, _, header) = iter.next().ok_or(ProfileError::EmptyCsv)?;
+        Ok(Some((first, last, rec)))
+    };
+    let (header_line, _, header) = next_record()?.ok_or(ProfileError::EmptyCsv)?;
     let headers = header_names(header.iter(), header_line)?;
     let mut table = Table {
         headers,
         ..Table::default()
     };
-    for (line, last, rec) in iter {
+    while let Some((line, last, rec)) = next_record()? {
         if rec.len() == table.headers.len() {
             table.rows.push(rec.iter().map(str::to_string).collect());
             table.lines.push(line);

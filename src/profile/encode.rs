@@ -262,14 +262,13 @@ pub fn drop_unlabelled(table: &mut Table, target: &str) -> Vec<usize> {
     let Some(col) = table.column(target) else {
         return Vec::new();
     };
-    let keep: Vec<usize> = (0..table.rows.len())
-        .filter(|&r| !is_missing(&table.rows[r][col]))
-        .collect();
-    if keep.len() == table.rows.len() {
+    let (keep, drop): (Vec<usize>, Vec<usize>) =
+        (0..table.rows.len()).partition(|&r| !is_missing(&table.rows[r][col]));
+    if drop.is_empty() {
         return Vec::new();
     }
-    let dropped = (0..table.rows.len())
-        .filter(|&r| is_missing(&table.rows[r][col]))
+    let dropped = drop
+        .into_iter()
         .map(|r| table.lines.get(r).copied().unwrap_or(r + 2))
         .collect();
     let skipped = std::mem::take(&mut table.skipped);
