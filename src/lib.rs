@@ -39,14 +39,15 @@
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
-//! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`], [`cli`]: configuration,
-//!   masked personal data, logging set-up, CSV encodings and delimiters, XLSX sheets, the
-//!   command line.
+//! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`]: configuration,
+//!   masked personal data, logging set-up, CSV encodings and delimiters, XLSX sheets.
+//!
+//! The command line and the benchmark harnesses live in the `aicall` binary (`src/main.rs`,
+//! `src/cli/`), not here; [`sim`] serves tests, the demo and benchmarks only.
 
 pub mod asr;
 pub mod call;
 pub mod campaign;
-pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod logging;

@@ -1,4 +1,9 @@
-//! The `aicall` binary: parses the command line and hands over to [`aicall::cli`].
+//! The `aicall` binary: the command line ([`cli`]), a thin layer over the `aicall` library,
+//! and the figure-printing benchmark harnesses (`aicall bench ...`), which the library does
+//! not carry.
+
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    aicall::cli::main()
+    cli::main()
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aicall::asr::config::AsrConfig;
 use aicall::call::campaign::{self, CampaignRun, Models};
 use aicall::call::script::Disposition;
-use aicall::cli::demo::demo_settings;
+use aicall::campaign::CampaignSettings;
 use aicall::media::MediaConfig;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 use aicall::store::{PiiCipher, SledStore, Store};
@@ -97,7 +97,8 @@ fn a_campaign_converses_through_the_simulator() {
             name: "e2e".into(),
             script: root().join("examples/insurance/script.toml"),
             contacts: contacts.clone(),
-            settings: demo_settings("sofia/gateway/${gateway}/${phone}", 6),
+            settings: CampaignSettings::load(&root().join("examples/insurance/campaign.toml"))
+                .unwrap(),
             esl_addr: sim.addr().to_string(),
             esl_password: "ClueCon".into(),
             media: MediaConfig {

@@ -17,7 +17,6 @@
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`], [`crate::nlu`],
 //! [`crate::store`].
 
-pub mod bench;
 pub mod campaign;
 pub mod driver;
 pub mod machine;

@@ -17,11 +17,10 @@
 //!
 //! At the edges: [`import`] (CSV / XLSX files into the store, with a rejects report) and
 //! [`driver`] (the tokio task that carries decisions out over ESL and keeps the store
-//! crash-consistent), and [`bench`] (the `aicall campaign bench` measurements).
+//! crash-consistent). The `aicall bench dialer` measurements live in the binary.
 //!
-//! May depend on `store`, `esl`, `profile` (lead scores), `pii`; `sim` only in `bench`.
+//! May depend on `store`, `esl`, `profile` (lead scores), `pii`; never on `sim`.
 
-pub mod bench;
 pub mod compliance;
 pub mod driver;
 pub mod import;

@@ -1,5 +1,5 @@
 //! `aicall transcribe`, `aicall models import-whisper-ct2` and `aicall asr-bench`: thin
-//! wrappers over [`crate::asr`] that parse arguments, print results and turn errors into
+//! wrappers over [`aicall::asr`] that parse arguments, print results and turn errors into
 //! messages naming the fix.
 
 use std::path::{Path, PathBuf};
@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use crate::asr::config::{AsrConfig, EngineKind, Window};
-use crate::asr::eval::{bench, BenchOptions};
-use crate::asr::wav::read_wav_16k;
-use crate::asr::whisper::DEFAULT_MODEL_DIR;
-use crate::asr::{ct2, Language, Precision, RecognizeOptions, Recognizer};
-use crate::config::Config;
+use aicall::asr::config::{AsrConfig, EngineKind, Window};
+use aicall::asr::eval::{bench, BenchOptions};
+use aicall::asr::wav::read_wav_16k;
+use aicall::asr::whisper::DEFAULT_MODEL_DIR;
+use aicall::asr::{ct2, Language, Precision, RecognizeOptions, Recognizer};
+use aicall::config::Config;
 
 /// Engine selection shared by `transcribe` and `bench asr`. Each flag overrides the `[asr]`
 /// section of the configuration, which supplies everything not given.

@@ -1,5 +1,5 @@
 //! `aicall import`, `aicall campaign …` and `aicall dnc …`: a thin layer over
-//! [`crate::campaign`] and [`crate::store`].
+//! [`aicall::campaign`] and [`aicall::store`].
 //!
 //! The sled database is opened by one process at a time. While `campaign start` runs, the
 //! other commands cannot open it; `pause`, `resume` and `stop` then leave a request in
@@ -14,16 +14,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use crate::campaign::bench::{self, BenchOptions};
-use crate::campaign::driver::{self, DriverConfig};
-use crate::campaign::import::{import_file, ImportOptions};
-use crate::campaign::phone::{normalise, region};
-use crate::campaign::CampaignSettings;
-use crate::config::Config;
-use crate::esl::EslClient;
-use crate::pii::Pii;
-use crate::profile::dialer::LeadScorer;
-use crate::store::{CampaignState, ListEntry, ListKind, SledStore, Store, StoreError};
+use crate::cli::bench::dialer::{self as bench, BenchOptions};
+use aicall::campaign::driver::{self, DriverConfig};
+use aicall::campaign::import::{import_file, ImportOptions};
+use aicall::campaign::phone::{normalise, region};
+use aicall::campaign::CampaignSettings;
+use aicall::config::Config;
+use aicall::esl::EslClient;
+use aicall::pii::Pii;
+use aicall::profile::dialer::LeadScorer;
+use aicall::store::{CampaignState, ListEntry, ListKind, SledStore, Store, StoreError};
 
 /// Where the dialer's database lives.
 #[derive(Debug, Args, Clone)]
@@ -232,7 +232,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rescore_summary(r: &crate::profile::dialer::RescoreReport) -> String {
+fn rescore_summary(r: &aicall::profile::dialer::RescoreReport) -> String {
     let mut line = format!(
         "{} pending contacts scored, {} with a best hour of day",
         r.scored, r.with_hour
@@ -317,7 +317,7 @@ fn start(
     db: &DbArg,
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    crate::logging::init(&cfg.log.level, cfg.log.format);
+    aicall::logging::init(&cfg.log.level, cfg.log.format);
     let addr = esl.unwrap_or(cfg.esl.addr.clone());
     if addr.is_empty() {
         bail!("no FreeSWITCH address: pass --esl host:port or set [esl] addr in the config");
@@ -424,7 +424,7 @@ pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCo
                 None => CampaignSettings::default(),
             };
             // Fail now, not at dial time, on a window that cannot be compiled.
-            crate::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
+            aicall::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
             region(&settings.default_region)?;
             let store = open(&db)?;
             store.create_campaign(&settings.record(&name, now()))?;
@@ -587,6 +587,6 @@ pub fn dnc(cmd: DncCommand) -> anyhow::Result<ExitCode> {
 /// The hours of the week the campaign's calling window opens: where best hours may fall.
 fn campaign_hours(settings: &CampaignSettings) -> anyhow::Result<Vec<usize>> {
     let rules =
-        crate::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
+        aicall::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
     Ok(rules.hours_of_week())
 }

@@ -12,16 +12,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use crate::call::campaign::{self, CampaignResult, CampaignRun, Models};
-use crate::call::record::Speaker;
-use crate::call::service::percentile;
-use crate::campaign::compliance::{CallingWindow, FrequencyCaps, TimeRange};
-use crate::campaign::{CampaignSettings, LinePool, PacingConfig, RetryPolicy};
-use crate::config::Config;
-use crate::media::{MediaConfig, VadConfig};
-use crate::pii::Pii;
-use crate::sim::{Scenarios, SimConfig, SimSwitch};
-use crate::store::{PiiCipher, SledStore, Store};
+use aicall::call::campaign::{self, CampaignResult, CampaignRun, Models};
+use aicall::call::record::Speaker;
+use aicall::call::service::percentile;
+use aicall::campaign::CampaignSettings;
+use aicall::config::Config;
+use aicall::media::{MediaConfig, VadConfig};
+use aicall::pii::Pii;
+use aicall::sim::{Scenarios, SimConfig, SimSwitch};
+use aicall::store::{PiiCipher, SledStore, Store};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -62,45 +61,21 @@ pub struct DemoArgs {
     pub verbose: bool,
 }
 
-/// The demo campaign's settings: every day, all day (the simulator's callees are always
-/// reachable; a real campaign keeps the default 09:00–12:00, 14:00–20:00 window), one
-/// attempt per contact.
-pub fn demo_settings(dial: &str, concurrent: u32) -> CampaignSettings {
-    CampaignSettings {
-        default_region: "CN".into(),
-        window: CallingWindow {
-            days: vec![1, 2, 3, 4, 5, 6, 7],
-            ranges: vec![TimeRange {
-                start: "00:00".into(),
-                end: "24:00".into(),
-            }],
-            holidays: vec![],
-        },
-        caps: FrequencyCaps::default(),
-        max_attempts: 1,
-        retry: RetryPolicy::default(),
-        pacing: PacingConfig {
-            max_concurrent: concurrent,
-            calls_per_s: 4.0,
-            pools: vec![LinePool {
-                name: "demo".into(),
-                gateway: "demo".into(),
-                capacity: 30,
-                caller_ids: vec!["4008001000".into()],
-                backup: false,
-            }],
-            dial_template: format!("{{origination_caller_id_number=${{caller_id}}}}{dial}"),
-            originate_timeout_s: 5,
-            ..PacingConfig::default()
-        },
-    }
+/// The example campaign's settings (`campaign.toml` of its folder) with the dial string and
+/// concurrency of the command line.
+pub fn demo_settings(dir: &Path, dial: &str, concurrent: u32) -> anyhow::Result<CampaignSettings> {
+    let mut settings = CampaignSettings::load(&dir.join("campaign.toml"))?;
+    settings.pacing.max_concurrent = concurrent;
+    settings.pacing.dial_template =
+        format!("{{origination_caller_id_number=${{caller_id}}}}{dial}");
+    Ok(settings)
 }
 
 pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Before any thread starts: candle's kernel pool size (one per decode).
-    crate::asr::whisper::set_kernel_threads(1);
+    aicall::asr::whisper::set_kernel_threads(1);
     let cfg = Config::load(config)?;
-    crate::logging::init(&cfg.log.level, cfg.log.format);
+    aicall::logging::init(&cfg.log.level, cfg.log.format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -180,7 +155,7 @@ async fn run_demo(
         name: "insurance-demo".into(),
         script: args.campaign_dir.join("script.toml"),
         contacts: args.campaign_dir.join("contacts.csv"),
-        settings: demo_settings(&args.dial, args.concurrent),
+        settings: demo_settings(&args.campaign_dir, &args.dial, args.concurrent)?,
         esl_addr: addr,
         esl_password: args.password.clone(),
         media: MediaConfig {
@@ -222,19 +197,23 @@ pub struct BenchCallsArgs {
 
 /// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
 pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Result<ExitCode> {
-    crate::asr::whisper::set_kernel_threads(1);
-    crate::logging::init("warn", crate::logging::LogFormat::default());
+    aicall::asr::whisper::set_kernel_threads(1);
+    aicall::logging::init("warn", aicall::logging::LogFormat::default());
     let models = load_models(&args.demo, &Config::load(config)?)?;
-    let script = crate::call::Script::load(&args.demo.campaign_dir.join("script.toml"))?;
-    let options = crate::asr::RecognizeOptions::for_language(script.language);
+    let script = aicall::call::Script::load(&args.demo.campaign_dir.join("script.toml"))?;
+    let options = aicall::asr::RecognizeOptions::for_language(script.language);
     let offer = script
         .node_named("intro")
         .and_then(|n| script.nodes[n].say.first().copied())
         .and_then(|p| script.prompts[p].text.clone())
         .unwrap_or_default();
     if args.fixtures.join("index.tsv").is_file() {
-        let f =
-            crate::call::bench::barge_in_decisions(&models.asr, &options, &args.fixtures, &offer)?;
+        let f = crate::cli::bench::calls::barge_in_decisions(
+            &models.asr,
+            &options,
+            &args.fixtures,
+            &offer,
+        )?;
         for e in &f.examples {
             println!("  {e}");
         }

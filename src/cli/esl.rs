@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
-use crate::esl::{ClientEvent, EslClient, EventFormat};
+use aicall::config::Config;
+use aicall::esl::{ClientEvent, EslClient, EventFormat};
 
 #[derive(Debug, Args)]
 pub struct EslArgs {
@@ -43,7 +43,7 @@ pub enum EslAction {
 
 pub fn run(config: Option<&Path>, args: EslArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    crate::logging::init(&cfg.log.level, cfg.log.format);
+    aicall::logging::init(&cfg.log.level, cfg.log.format);
     let addr = args
         .addr
         .clone()

@@ -1,5 +1,5 @@
 //! `aicall leads ...`: train, score, evaluate and inspect lead models, rank lookalikes, and
-//! benchmark the booster against LightGBM. A thin layer over [`crate::profile`].
+//! benchmark the booster against LightGBM. A thin layer over [`aicall::profile`].
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,12 +10,12 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use crate::profile::cv::stratified_holdout;
-use crate::profile::encode::{drop_unlabelled, parse_labels, Encoder, Unseen};
-use crate::profile::gbm::{with_threads, Gbm, GbmParams};
-use crate::profile::metrics::{auc, logloss};
-use crate::profile::model::describe_params;
-use crate::profile::{besttime, csv, history, pu, LeadModel, TrainOptions};
+use aicall::profile::cv::stratified_holdout;
+use aicall::profile::encode::{drop_unlabelled, parse_labels, Encoder, Unseen};
+use aicall::profile::gbm::{with_threads, Gbm, GbmParams};
+use aicall::profile::metrics::{auc, logloss};
+use aicall::profile::model::describe_params;
+use aicall::profile::{besttime, csv, history, pu, LeadModel, TrainOptions};
 
 #[derive(Debug, Subcommand)]
 pub enum LeadsCommand {
@@ -282,7 +282,7 @@ fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     opts.exclude = a.exclude.clone();
     opts.folds = a.folds;
     opts.seed = a.seed;
-    opts.grid = crate::profile::model::default_grid(a.seed);
+    opts.grid = aicall::profile::model::default_grid(a.seed);
     opts.segment_features = a.segment_features.clone();
     let model = with_threads(a.threads, || {
         LeadModel::train(&table, &opts, &mut |line| eprintln!("  {line}"))
@@ -630,7 +630,7 @@ struct EngineFigures {
 /// hold-out, which no choice ever saw. Timings: best of 3 fits of all rows at the first grid
 /// setting, fixed rounds, 1 and 2 threads.
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    use crate::profile::model::{cv_splits, default_grid, fit_and_score, holdout_split};
+    use aicall::profile::model::{cv_splits, default_grid, fit_and_score, holdout_split};
     let file = a.file.unwrap_or_else(|| {
         PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -669,9 +669,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         r
     };
     let y_rest: Vec<f64> = rest.iter().map(|&r| y[r]).collect();
-    let cv: Vec<crate::profile::model::SplitRows> = cv_splits(&y_rest, a.folds, a.seed)
+    let cv: Vec<aicall::profile::model::SplitRows> = cv_splits(&y_rest, a.folds, a.seed)
         .into_iter()
-        .map(|s| crate::profile::model::SplitRows {
+        .map(|s| aicall::profile::model::SplitRows {
             fit: s.fit.iter().map(|&i| rest[i]).collect(),
             val: s.val.iter().map(|&i| rest[i]).collect(),
             test: s.test.iter().map(|&i| rest[i]).collect(),
@@ -721,7 +721,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut ours_cv = Vec::new();
     for (i, g) in grid.iter().enumerate() {
         let row = with_threads(2, || {
-            crate::profile::model::cross_validate_on(&data, &y, g, &cv)
+            aicall::profile::model::cross_validate_on(&data, &y, g, &cv)
         })??;
         eprintln!(
             "  aicall cv {}/{}: auc={:.4}±{:.4}",

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::media::bench::{self, BenchOptions};
+use crate::cli::bench::media::{self as bench, BenchOptions};
 
 #[derive(Debug, Args)]
 pub struct MediaArgs {

@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn a_cause_quoted_by_its_parent_is_not_repeated() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let quoted = anyhow::Error::new(crate::profile::ProfileError::Io {
+        let quoted = anyhow::Error::new(aicall::profile::ProfileError::Io {
             path: "m/manifest.json".into(),
             source: io,
         });

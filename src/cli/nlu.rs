@@ -1,5 +1,5 @@
 //! `aicall intent`, `aicall train intent` and `aicall eval intent`: thin wrappers over
-//! [`crate::nlu`] that read files and flags, print reports and turn errors into messages.
+//! [`aicall::nlu`] that read files and flags, print reports and turn errors into messages.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Args, Subcommand};
 
-use crate::nlu::{corpus, eval, train, Intent, IntentModel, Utterance};
+use aicall::nlu::{corpus, eval, train, Intent, IntentModel, Utterance};
 
 /// Where the committed model lives, relative to the repository root.
 pub const DEFAULT_MODEL_DIR: &str = "models/intent";

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::call::script::{Script, Severity};
+use aicall::call::script::{Script, Severity};
 
 #[derive(Debug, Subcommand)]
 pub enum ScriptCommand {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::config::Config;
-use crate::sim::{Scenarios, SimConfig, SimSwitch};
+use aicall::config::Config;
+use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -24,7 +24,7 @@ pub struct SimArgs {
 
 pub fn run(config: Option<&Path>, args: SimArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
-    crate::logging::init(&cfg.log.level, cfg.log.format);
+    aicall::logging::init(&cfg.log.level, cfg.log.format);
     let listen = args.listen.unwrap_or(cfg.sim.listen.clone());
     let listen = listen
         .parse()

@@ -21,7 +21,7 @@
 //! - [`resample`], [`vad`], [`silero`], [`analysis`]: the analysis path and its thread pool.
 //! - [`bargein`]: the barge-in primitive and its figures.
 //! - [`call`]: the per-call task and the driver's [`CallMedia`] handle.
-//! - [`metrics`], [`bench`]: figures, and the load benchmark behind `aicall media bench`.
+//! - [`metrics`]: figures (the load benchmark behind `aicall bench media` is in the binary).
 //!
 //! **One socket per call, from a port range** rather than one socket demultiplexed by source
 //! address: FreeSWITCH sends each call from its own `local-port`, so the kernel already
@@ -32,12 +32,10 @@
 //! call, a range to open in firewalls — is small at the scale of one FreeSWITCH (≈1,000
 //! calls). Both port ranges (ours and FreeSWITCH's `local-port`) come from [`PortPlan`].
 //!
-//! Depends on [`crate::esl`] (the `unicast` command); tests and the bench also use
-//! [`crate::sim`].
+//! Depends on [`crate::esl`] (the `unicast` command); tests also use [`crate::sim`].
 
 pub mod analysis;
 pub mod bargein;
-pub mod bench;
 pub mod call;
 pub mod ingress;
 pub mod metrics;

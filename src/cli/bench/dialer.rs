@@ -15,17 +15,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::compliance::{CallingWindow, Compliance, FrequencyCaps, Rules, TimeRange};
-use super::driver::{self, DriverConfig};
-use super::import::{import_file, ImportOptions};
-use super::pacing::{LinePool, PacingConfig};
-use super::phone::region;
-use super::queue::{Queue, QueueEntry};
-use super::retry::RetryPolicy;
-use super::CampaignSettings;
-use crate::esl::{ClientConfig, EslClient};
-use crate::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
-use crate::store::{ListKind, PhoneKey, PiiCipher, SledStore, Store};
+use aicall::campaign::compliance::{CallingWindow, Compliance, FrequencyCaps, Rules, TimeRange};
+use aicall::campaign::driver::{self, DriverConfig};
+use aicall::campaign::import::{import_file, ImportOptions};
+use aicall::campaign::pacing::{LinePool, PacingConfig};
+use aicall::campaign::phone::region;
+use aicall::campaign::queue::{Queue, QueueEntry};
+use aicall::campaign::retry::RetryPolicy;
+use aicall::campaign::CampaignSettings;
+use aicall::esl::{ClientConfig, EslClient};
+use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
+use aicall::store::{ListKind, PhoneKey, PiiCipher, SledStore, Store};
 
 /// Bench sizes.
 #[derive(Clone, Debug)]
@@ -108,7 +108,7 @@ pub fn bench_next_batch(rows: usize) -> anyhow::Result<f64> {
     // Tuesday 2026-11-24 10:00 in Beijing.
     let now = 1_795_392_000 + 86_400 + 2 * 3600;
     let offsets = [480, 480, 480, 0, -300];
-    let zones: [super::zones::Zones; 5] = [
+    let zones: [aicall::campaign::zones::Zones; 5] = [
         &[chrono_tz::Asia::Shanghai],
         &[chrono_tz::Asia::Shanghai],
         &[chrono_tz::Asia::Shanghai],

@@ -8,24 +8,30 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
     /// Media: simulated full-duplex calls; tx jitter, lost frames, barge-in latency.
-    Media(super::media::BenchArgs),
+    Media(crate::cli::media::BenchArgs),
     /// Speech recognition: CER/WER, decode latency, real-time factor, concurrent callees.
-    Asr(super::asr::BenchArgs),
+    Asr(crate::cli::asr::BenchArgs),
     /// Dialer: import of 1M rows, next-batch decision over 1M contacts, originate rate.
-    Dialer(super::campaign::BenchArgs),
+    Dialer(crate::cli::campaign::BenchArgs),
     /// Lead scoring: fit time (1 and 2 threads), scoring rows/s, CV AUC/log loss, LightGBM.
-    Leads(super::leads::BenchArgs),
+    Leads(crate::cli::leads::BenchArgs),
     /// AI calls: barge-in decisions on real audio, then the demo campaign's turn and
     /// barge-in latency.
-    Calls(super::demo::BenchCallsArgs),
+    Calls(crate::cli::demo::BenchCallsArgs),
 }
 
 pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
-        BenchTarget::Media(args) => super::media::run_bench(args),
-        BenchTarget::Asr(args) => super::asr::asr_bench(config, &args),
-        BenchTarget::Dialer(args) => super::campaign::bench_cmd(args),
-        BenchTarget::Calls(args) => super::demo::bench_calls(config, args),
-        BenchTarget::Leads(args) => super::leads::run(super::leads::LeadsCommand::Bench(args)),
+        BenchTarget::Media(args) => crate::cli::media::run_bench(args),
+        BenchTarget::Asr(args) => crate::cli::asr::asr_bench(config, &args),
+        BenchTarget::Dialer(args) => crate::cli::campaign::bench_cmd(args),
+        BenchTarget::Calls(args) => crate::cli::demo::bench_calls(config, args),
+        BenchTarget::Leads(args) => {
+            crate::cli::leads::run(crate::cli::leads::LeadsCommand::Bench(args))
+        }
     }
 }
+
+pub mod calls;
+pub mod dialer;
+pub mod media;

@@ -12,7 +12,7 @@
 //! `AICALL_BENCH_DEBUG=1` prints each barge-in and each call whose latency could not be
 //! measured, with the simulator's timeline, to standard error.
 //!
-//! Depends on [`crate::esl`] and [`crate::sim`] (the peers) and the engine itself.
+//! Depends on [`aicall::esl`] and [`aicall::sim`] (the peers) and the engine itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::metrics::Histogram;
-use super::prompt::{load_wav, Prompt, PromptError};
-use super::vad::dbfs;
-use super::{MediaConfig, MediaEngine, MediaError, MediaEvent, MetricsSnapshot};
-use crate::esl::{ClientConfig, EslClient, EslError};
-use crate::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
+use aicall::esl::{ClientConfig, EslClient, EslError};
+use aicall::media::metrics::Histogram;
+use aicall::media::prompt::{load_wav, Prompt, PromptError};
+use aicall::media::vad::dbfs;
+use aicall::media::{MediaConfig, MediaEngine, MediaError, MediaEvent, MetricsSnapshot};
+use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
 
 /// Benchmark settings.
 #[derive(Clone, Debug)]
@@ -79,7 +79,6 @@ pub struct BenchReport {
     pub answered: usize,
     pub seconds: u64,
     pub tx_jitter_p99_ms: f64,
-    pub tx_jitter_max_ms: f64,
     /// Callee frames that did not reach aicall.
     pub lost_in: u64,
     /// Prompt frames the far end dropped or that could not be sent.
@@ -301,7 +300,6 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
         answered: finished.len(),
         seconds: opts.seconds,
         tx_jitter_p99_ms: metrics.tx_late_p99_ms,
-        tx_jitter_max_ms: metrics.tx_late_max_ms,
         lost_in,
         lost_out,
         barge_ins: barge.count() as usize,

@@ -10,9 +10,9 @@
 
 use std::path::Path;
 
-use super::policy::{interruption, Interruption};
-use crate::asr::pool::DecodePool;
-use crate::asr::RecognizeOptions;
+use aicall::asr::pool::DecodePool;
+use aicall::asr::RecognizeOptions;
+use aicall::call::policy::{interruption, Interruption};
 
 /// Outcome of the barge-in decision benchmark.
 #[derive(Debug, Default, Clone)]
@@ -83,8 +83,8 @@ pub fn noises() -> Vec<(String, Vec<f32>)> {
 /// Speech in a 16 kHz clip as the call's VAD counts it: the webrtc-vad segmenter with the
 /// media engine's default settings, voiced ms summed over segments.
 pub fn voiced_ms(samples: &[f32]) -> u32 {
-    use crate::media::vad::{Segmenter, VadEvent, WebRtcDetector};
-    let cfg = crate::media::VadConfig::default();
+    use aicall::media::vad::{Segmenter, VadEvent, WebRtcDetector};
+    let cfg = aicall::media::VadConfig::default();
     let mut detector = WebRtcDetector::new(&cfg);
     let mut segmenter = Segmenter::new(&cfg);
     let pcm: Vec<i16> = samples
@@ -135,13 +135,13 @@ pub fn barge_in_decisions(
         let dirs: &[&str] = if is_back { &["", "8k"] } else { &[""] };
         for d in dirs {
             let path = callee_dir.join(d).join(file);
-            let Ok((samples, rate)) = crate::media::prompt::read_wav(&path) else {
+            let Ok((samples, rate)) = aicall::media::prompt::read_wav(&path) else {
                 continue;
             };
             let samples = if rate == 16_000 {
                 samples
             } else {
-                crate::media::prompt::convert_rate(file, &samples, rate, 16_000)?
+                aicall::media::prompt::convert_rate(file, &samples, rate, 16_000)?
             };
             let (text, v) = decide(samples)?;
             if is_back {
