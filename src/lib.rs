@@ -37,6 +37,7 @@
 //! - [`call`]: the AI call — script graph, pure call state machine with the barge-in policy,
 //!   the per-call driver over ESL + media + ASR + NLU, call records, the campaign runner.
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
+//! - [`outcome`]: how a call attempt ended — one disposition type for call, dialer and store.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
 //! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`]: configuration,
@@ -53,6 +54,7 @@ pub mod esl;
 pub mod logging;
 pub mod media;
 pub mod nlu;
+pub mod outcome;
 pub mod pii;
 pub mod profile;
 pub mod sim;

@@ -964,7 +964,7 @@ fn assert_exactly_once(dir: &std::path::Path, sim: &SimSwitch, max_attempts: u32
         for (i, a) in attempts.iter().enumerate() {
             assert_eq!(a.number as usize, i + 1);
             let d = a.disposition.expect("every attempt resolved");
-            state = match retry.next(d, a.number, max_attempts, 0, 0) {
+            state = match retry.next(d, a.callback_at, a.number, max_attempts, 0, 0) {
                 aicall::campaign::retry::Next::Stop(s) => s,
                 aicall::campaign::retry::Next::RetryAt(_) => ContactState::Pending,
             };

@@ -483,6 +483,7 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
             ended_at: None,
             cause: None,
             disposition: None,
+            callback_at: None,
             gateway: "gw".into(),
             caller_id: "100".into(),
         };

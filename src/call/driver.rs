@@ -308,7 +308,10 @@ impl Call {
                 self.record.transferred_to = Some(queue.clone());
                 self.sync_record();
                 let vars = [
-                    ("aicall_disposition", "completed".to_string()),
+                    (
+                        "aicall_disposition",
+                        Disposition::Transferred.as_str().to_owned(),
+                    ),
                     ("aicall_queue", queue.clone()),
                     ("aicall_skills", skills.join(",")),
                     ("aicall_conversation", self.record.conversation()),
@@ -340,22 +343,17 @@ impl Call {
                 self.ended = true;
             }
             Directive::Hangup { disposition } => {
-                let decided = match disposition {
-                    Disposition::Dnc => "dnc_request".to_string(),
-                    Disposition::Voicemail => "voicemail".to_string(),
-                    Disposition::Callback => format!(
-                        "callback:{}",
-                        self.record
-                            .callback_at
-                            .unwrap_or(unix_ms() / 1000 + 2 * 3600)
-                    ),
-                    _ => "completed".to_string(),
-                };
-                // The dialer reads aicall_disposition at hangup (DNC, callback, voicemail).
-                for (k, v) in [
-                    ("aicall_disposition", decided),
-                    ("aicall_outcome", disposition.as_str().to_owned()),
-                ] {
+                // The dialer reads the outcome at hangup (DNC, callback, voicemail, ...).
+                let callback_at = (disposition == Disposition::Callback).then(|| {
+                    self.record
+                        .callback_at
+                        .unwrap_or(unix_ms() / 1000 + 2 * 3600)
+                });
+                let mut vars = vec![("aicall_disposition", disposition.as_str().to_owned())];
+                if let Some(at) = callback_at {
+                    vars.push(("aicall_callback_at", at.to_string()));
+                }
+                for (k, v) in vars {
                     if let Err(e) = self
                         .deps
                         .esl

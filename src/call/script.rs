@@ -10,7 +10,7 @@
 //! file and checking that audio files exist; depends on [`crate::nlu`] for the label set.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use toml::Spanned;
 use crate::asr::Language;
 use crate::nlu::sentiment::Polarity;
 use crate::nlu::Intent;
+pub use crate::outcome::Disposition;
 
 /// When the callee's speech may stop a prompt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -39,47 +40,6 @@ impl BargeMode {
             BargeMode::Speech => "speech",
             BargeMode::Intent => "intent",
         }
-    }
-}
-
-/// How a call ends, as the script decides it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Disposition {
-    Interested,
-    NotInterested,
-    Callback,
-    Dnc,
-    WrongNumber,
-    Voicemail,
-    Transferred,
-    Failed,
-    /// The callee never answered any prompt.
-    NoResponse,
-    /// The callee hung up before the script reached an outcome.
-    CalleeHangup,
-}
-
-impl Disposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disposition::Interested => "interested",
-            Disposition::NotInterested => "not_interested",
-            Disposition::Callback => "callback",
-            Disposition::Dnc => "dnc",
-            Disposition::WrongNumber => "wrong_number",
-            Disposition::Voicemail => "voicemail",
-            Disposition::Transferred => "transferred",
-            Disposition::Failed => "failed",
-            Disposition::NoResponse => "no_response",
-            Disposition::CalleeHangup => "callee_hangup",
-        }
-    }
-}
-
-impl fmt::Display for Disposition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -866,6 +826,21 @@ impl Script {
                 None => on_no_match,
             };
             let action = n.action.as_ref().and_then(|a| match (&a.hangup, &a.transfer) {
+                (Some(d), None) if !d.is_conversation() => {
+                    let names: Vec<&str> = Disposition::ALL
+                        .iter()
+                        .filter(|d| d.is_conversation())
+                        .map(|d| d.as_str())
+                        .collect();
+                    r.error(
+                        line,
+                        format!(
+                            "{what}: `{d}` is decided by the network or the dialer, not by a                              script; a script ends a call with one of: {}",
+                            names.join(", ")
+                        ),
+                    );
+                    None
+                }
                 (Some(d), None) => Some(Action::Hangup {
                     disposition: *d,
                     dnc: a.dnc,

@@ -117,8 +117,9 @@ pub struct RunSummary {
 struct CallEnd {
     uuid: String,
     cause: Option<HangupCause>,
-    /// What the AI call decided (`aicall_disposition` channel variable), if anything.
-    decided: Option<Disposition>,
+    /// What the AI call decided (`aicall_disposition` channel variable), if anything, and
+    /// the callback time it agreed.
+    decided: Option<(Disposition, Option<i64>)>,
     answered: bool,
     billsec: u64,
     /// The originate was never sent (no connection): the attempt does not count.
@@ -130,7 +131,7 @@ struct CallEnd {
 #[derive(Debug)]
 struct Hangup {
     cause: Option<HangupCause>,
-    decided: Option<Disposition>,
+    decided: Option<(Disposition, Option<i64>)>,
     billsec: u64,
     abandoned: bool,
 }
@@ -432,7 +433,15 @@ impl Driver {
                                 .unwrap_or(0);
                             let _ = tx.send(Hangup {
                                 cause: e.hangup_cause(),
-                                decided: e.variable("aicall_disposition").and_then(decided),
+                                decided: e
+                                    .variable("aicall_disposition")
+                                    .and_then(Disposition::from_name)
+                                    .map(|d| {
+                                        let at = e
+                                            .variable("aicall_callback_at")
+                                            .and_then(|t| t.trim().parse().ok());
+                                        (d, at)
+                                    }),
                                 billsec,
                                 abandoned: abandoned(&e),
                             });
@@ -575,6 +584,7 @@ impl Driver {
             ended_at: None,
             cause: None,
             disposition: None,
+            callback_at: None,
             gateway: grant.gateway.clone(),
             caller_id: grant.caller_id.clone(),
         };
@@ -672,12 +682,14 @@ impl Driver {
             return Ok(());
         }
         let mut contact = self.store.contact(attempt.contact_id)?;
+        let mut callback_at = None;
         let disposition = if end.not_sent {
             Disposition::GatewayDown
         } else if end.answered && end.abandoned {
             // Whatever the call decided before the transfer, no agent took it.
             Disposition::Abandoned
-        } else if let Some(d) = end.decided {
+        } else if let Some((d, at)) = end.decided {
+            callback_at = at;
             d
         } else {
             match end.cause {
@@ -703,7 +715,7 @@ impl Driver {
             self.compliance
                 .forget_dial(&contact.phone_key, attempt.started_at);
         }
-        if disposition == Disposition::DncRequested {
+        if disposition == Disposition::Dnc {
             // The callee asked not to be called again: every campaign honours it from now on.
             self.store.list_add(
                 &contact.phone_key,
@@ -719,6 +731,7 @@ impl Driver {
         let jitter = self.next_jitter();
         let next = self.settings.retry.next(
             disposition,
+            callback_at,
             contact.attempts,
             self.settings.max_attempts,
             now,
@@ -738,11 +751,12 @@ impl Driver {
             .cause
             .map(|c| c.name().to_owned())
             .unwrap_or_else(|| "UNKNOWN".into());
-        contact.note = format!("{disposition:?} ({cause_name})");
+        contact.note = format!("{disposition} ({cause_name})");
         attempt.state = AttemptState::Ended;
         attempt.ended_at = Some(now);
         attempt.cause = Some(cause_name.clone());
         attempt.disposition = Some(disposition);
+        attempt.callback_at = callback_at;
         let cdr = CdrRecord {
             uuid: attempt.uuid.clone(),
             contact_id: contact.id,
@@ -902,21 +916,6 @@ fn abandoned(e: &Event) -> bool {
             || !set("cc_queue_answered_epoch"))
 }
 
-/// Parses the `aicall_disposition` channel variable the AI call sets before hanging up:
-/// `dnc_request`, `voicemail`, `callback:<unix time>`, `completed`.
-fn decided(v: &str) -> Option<Disposition> {
-    let v = v.trim();
-    match v {
-        "dnc_request" => Some(Disposition::DncRequested),
-        "voicemail" => Some(Disposition::Voicemail),
-        "completed" => Some(Disposition::Completed),
-        _ => v
-            .strip_prefix("callback:")
-            .and_then(|t| t.parse().ok())
-            .map(Disposition::Callback),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -951,17 +950,5 @@ mod tests {
             "cc_queue_joined_epoch",
             "1795400000"
         )])));
-    }
-
-    #[test]
-    fn dispositions_decided_by_the_call() {
-        assert_eq!(decided("dnc_request"), Some(Disposition::DncRequested));
-        assert_eq!(
-            decided("callback:1795400000"),
-            Some(Disposition::Callback(1_795_400_000))
-        );
-        assert_eq!(decided("voicemail"), Some(Disposition::Voicemail));
-        assert_eq!(decided("callback:soon"), None);
-        assert_eq!(decided(""), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::esl::{DialOutcome, HangupCause};
+use crate::esl::HangupCause;
 use crate::store::{ContactState, Disposition};
 
 /// Delays (seconds) before the next attempt, per outcome. `None` = never retry.
@@ -57,19 +57,39 @@ pub enum Next {
     RetryAt(i64),
 }
 
-/// The disposition of a hangup cause.
+/// What a dialer makes of a hangup cause when nobody decided more: the class of an attempt
+/// that failed, or `Completed` for one that was answered and ended normally.
 pub fn disposition_of(cause: HangupCause) -> Disposition {
-    if cause == HangupCause::GatewayDown {
-        return Disposition::GatewayDown;
-    }
-    match cause.dial_outcome() {
-        DialOutcome::Completed => Disposition::Completed,
-        DialOutcome::Busy => Disposition::Busy,
-        DialOutcome::NoAnswer => Disposition::NoAnswer,
-        DialOutcome::Rejected => Disposition::Rejected,
-        DialOutcome::InvalidNumber => Disposition::InvalidNumber,
-        DialOutcome::NetworkFailure => Disposition::NetworkFailure,
-        DialOutcome::Cancelled => Disposition::Cancelled,
+    use HangupCause as H;
+    match cause {
+        H::GatewayDown => Disposition::GatewayDown,
+        H::NormalClearing | H::Success | H::BlindTransfer | H::AttendedTransfer => {
+            Disposition::Completed
+        }
+        H::UserBusy => Disposition::Busy,
+        H::NoAnswer
+        | H::NoUserResponse
+        | H::SubscriberAbsent
+        | H::ProgressTimeout
+        | H::NoPickup => Disposition::NoAnswer,
+        H::CallRejected | H::OutgoingCallBarred | H::IncomingCallBarred | H::FacilityRejected => {
+            Disposition::Rejected
+        }
+        H::UnallocatedNumber
+        | H::NoRouteDestination
+        | H::NoRouteTransitNet
+        | H::NumberChanged
+        | H::InvalidNumberFormat
+        | H::RedirectionToNewDestination
+        | H::IncompatibleDestination
+        | H::InvalidUrl => Disposition::InvalidNumber,
+        H::OriginatorCancel
+        | H::ManagerRequest
+        | H::AllottedTimeout
+        | H::LoseRace
+        | H::PickedOff
+        | H::SystemShutdown => Disposition::Cancelled,
+        _ => Disposition::NetworkFailure,
     }
 }
 
@@ -79,23 +99,33 @@ impl RetryPolicy {
     pub fn next(
         &self,
         disposition: Disposition,
+        callback_at: Option<i64>,
         attempts: u32,
         max_attempts: u32,
         now: i64,
         jitter_seed: u64,
     ) -> Next {
         let delay = match disposition {
-            Disposition::Completed => return Next::Stop(ContactState::Done),
-            Disposition::InvalidNumber => return Next::Stop(ContactState::Invalid),
-            Disposition::DncRequested => return Next::Stop(ContactState::Blocked),
+            Disposition::Completed
+            | Disposition::Interested
+            | Disposition::NotInterested
+            | Disposition::Transferred => return Next::Stop(ContactState::Done),
+            Disposition::InvalidNumber | Disposition::WrongNumber => {
+                return Next::Stop(ContactState::Invalid)
+            }
+            Disposition::Dnc => return Next::Stop(ContactState::Blocked),
             Disposition::GatewayDown => {
                 // Not counted: the callee never saw this call.
                 return Next::RetryAt(now + self.gateway_down_s as i64);
             }
-            Disposition::Callback(at) if attempts < max_attempts => {
-                return Next::RetryAt(at.max(now));
+            Disposition::Callback if attempts < max_attempts => {
+                // Asked for a time: honour it; asked vaguely: the usual no-answer delay.
+                match callback_at {
+                    Some(at) => return Next::RetryAt(at.max(now)),
+                    None => Some(self.no_answer_s),
+                }
             }
-            Disposition::Callback(_) => None,
+            Disposition::Callback => None,
             Disposition::Busy => Some(self.busy_s),
             Disposition::NoAnswer => Some(self.no_answer_s),
             Disposition::Rejected => self.rejected_s,
@@ -104,6 +134,9 @@ impl RetryPolicy {
             Disposition::Voicemail => self.voicemail_s,
             Disposition::Unknown => Some(self.unknown_s),
             Disposition::Abandoned => Some(self.abandoned_s),
+            // The conversation broke off on our side, or nobody spoke: try again later.
+            Disposition::Interrupted | Disposition::Failed => Some(self.unknown_s),
+            Disposition::NoResponse | Disposition::CalleeHangup => Some(self.no_answer_s),
         };
         let Some(delay) = delay else {
             return Next::Stop(match disposition {
@@ -134,43 +167,74 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dialer_classes_of_the_causes_esl_md_names() {
+        assert_eq!(
+            disposition_of(HangupCause::UnallocatedNumber),
+            Disposition::InvalidNumber
+        );
+        assert_eq!(disposition_of(HangupCause::UserBusy), Disposition::Busy);
+        assert_eq!(disposition_of(HangupCause::NoAnswer), Disposition::NoAnswer);
+        assert_eq!(
+            disposition_of(HangupCause::GatewayDown),
+            Disposition::GatewayDown
+        );
+        assert_eq!(
+            disposition_of(HangupCause::NormalCircuitCongestion),
+            Disposition::NetworkFailure
+        );
+        assert_eq!(
+            disposition_of(HangupCause::NormalClearing),
+            Disposition::Completed
+        );
+    }
+
+    #[test]
     fn per_cause_delays_with_jitter_and_cap() {
         let p = RetryPolicy::default();
         let now = 1_000_000;
         for seed in [0, 1, 77, u64::MAX] {
-            let Next::RetryAt(t) = p.next(disposition_of(HangupCause::UserBusy), 1, 3, now, seed)
+            let Next::RetryAt(t) =
+                p.next(disposition_of(HangupCause::UserBusy), None, 1, 3, now, seed)
             else {
                 panic!("busy retries");
             };
             assert!((now + 540..=now + 660).contains(&t), "{t}");
-            let Next::RetryAt(t) = p.next(disposition_of(HangupCause::NoAnswer), 1, 3, now, seed)
+            let Next::RetryAt(t) =
+                p.next(disposition_of(HangupCause::NoAnswer), None, 1, 3, now, seed)
             else {
                 panic!("no answer retries");
             };
             assert!((now + 6480..=now + 7920).contains(&t), "{t}");
         }
         assert_eq!(
-            p.next(disposition_of(HangupCause::UnallocatedNumber), 1, 3, now, 0),
+            p.next(
+                disposition_of(HangupCause::UnallocatedNumber),
+                None,
+                1,
+                3,
+                now,
+                0
+            ),
             Next::Stop(ContactState::Invalid)
         );
         assert_eq!(
-            p.next(disposition_of(HangupCause::UserBusy), 3, 3, now, 0),
+            p.next(disposition_of(HangupCause::UserBusy), None, 3, 3, now, 0),
             Next::Stop(ContactState::Exhausted)
         );
         assert_eq!(
-            p.next(Disposition::Callback(now + 99), 1, 3, now, 0),
+            p.next(Disposition::Callback, Some(now + 99), 1, 3, now, 0),
             Next::RetryAt(now + 99)
         );
         assert_eq!(
-            p.next(disposition_of(HangupCause::GatewayDown), 3, 3, now, 0),
+            p.next(disposition_of(HangupCause::GatewayDown), None, 3, 3, now, 0),
             Next::RetryAt(now + 60)
         );
-        let Next::RetryAt(t) = p.next(Disposition::Abandoned, 1, 3, now, 5) else {
+        let Next::RetryAt(t) = p.next(Disposition::Abandoned, None, 1, 3, now, 5) else {
             panic!("an abandoned callee is called again");
         };
         assert!((now + 3240..=now + 3960).contains(&t), "{t}");
         assert_eq!(
-            p.next(Disposition::Abandoned, 3, 3, now, 5),
+            p.next(Disposition::Abandoned, None, 3, 3, now, 5),
             Next::Stop(ContactState::Exhausted)
         );
         let never = RetryPolicy {
@@ -178,14 +242,14 @@ mod tests {
             ..p.clone()
         };
         assert_eq!(
-            never.next(Disposition::Voicemail, 1, 3, now, 0),
+            never.next(Disposition::Voicemail, None, 1, 3, now, 0),
             Next::Stop(ContactState::Done)
         );
         let capped = RetryPolicy {
             max_delay_s: 100,
             ..p
         };
-        let Next::RetryAt(t) = capped.next(Disposition::NoAnswer, 1, 3, now, 12345) else {
+        let Next::RetryAt(t) = capped.next(Disposition::NoAnswer, None, 1, 3, now, 12345) else {
             panic!("retries");
         };
         assert!(t <= now + 100);

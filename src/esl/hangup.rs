@@ -1,5 +1,5 @@
-//! FreeSWITCH hangup causes (Q.850 codes plus FreeSWITCH's own 5xx–8xx causes) and how an
-//! outbound dialer must treat each one.
+//! FreeSWITCH hangup causes (Q.850 codes plus FreeSWITCH's own 5xx–8xx causes). What a dialer
+//! makes of each is `campaign::retry::disposition_of`.
 
 macro_rules! hangup_causes {
     ($($variant:ident = $code:literal, $name:literal;)*) => {
@@ -113,62 +113,6 @@ hangup_causes! {
     SrtpReadError = 813, "SRTP_READ_ERROR";
 }
 
-/// What an outbound dialer should make of a failed or ended attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DialOutcome {
-    /// The call was answered and ended normally.
-    Completed,
-    /// The callee's line was busy: retry soon.
-    Busy,
-    /// It rang and nobody answered: retry later.
-    NoAnswer,
-    /// The callee or their network refused the call: retry much later, if at all.
-    Rejected,
-    /// The number does not exist or cannot be dialled: never retry.
-    InvalidNumber,
-    /// Our side or the carrier failed (congestion, gateway down): retry, and suspect the line.
-    NetworkFailure,
-    /// We cancelled or the system ended the call (timeouts, manager request).
-    Cancelled,
-}
-
-impl HangupCause {
-    /// How a dialer should classify this cause.
-    pub fn dial_outcome(self) -> DialOutcome {
-        use HangupCause as H;
-        match self {
-            H::NormalClearing | H::Success | H::BlindTransfer | H::AttendedTransfer => {
-                DialOutcome::Completed
-            }
-            H::UserBusy => DialOutcome::Busy,
-            H::NoAnswer
-            | H::NoUserResponse
-            | H::SubscriberAbsent
-            | H::ProgressTimeout
-            | H::NoPickup => DialOutcome::NoAnswer,
-            H::CallRejected
-            | H::OutgoingCallBarred
-            | H::IncomingCallBarred
-            | H::FacilityRejected => DialOutcome::Rejected,
-            H::UnallocatedNumber
-            | H::NoRouteDestination
-            | H::NoRouteTransitNet
-            | H::NumberChanged
-            | H::InvalidNumberFormat
-            | H::RedirectionToNewDestination
-            | H::IncompatibleDestination
-            | H::InvalidUrl => DialOutcome::InvalidNumber,
-            H::OriginatorCancel
-            | H::ManagerRequest
-            | H::AllottedTimeout
-            | H::LoseRace
-            | H::PickedOff
-            | H::SystemShutdown => DialOutcome::Cancelled,
-            _ => DialOutcome::NetworkFailure,
-        }
-    }
-}
-
 impl std::fmt::Display for HangupCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -187,24 +131,5 @@ mod tests {
         }
         assert_eq!(HangupCause::from_name("user_busy"), HangupCause::UserBusy);
         assert_eq!(HangupCause::from_name("NOT_A_CAUSE"), HangupCause::Unknown);
-    }
-
-    #[test]
-    fn dialer_classes_of_the_causes_esl_md_names() {
-        assert_eq!(
-            HangupCause::UnallocatedNumber.dial_outcome(),
-            DialOutcome::InvalidNumber
-        );
-        assert_eq!(HangupCause::UserBusy.dial_outcome(), DialOutcome::Busy);
-        assert_eq!(HangupCause::NoAnswer.dial_outcome(), DialOutcome::NoAnswer);
-        assert_eq!(
-            HangupCause::GatewayDown.dial_outcome(),
-            DialOutcome::NetworkFailure
-        );
-        assert_eq!(
-            HangupCause::NormalClearing.dial_outcome(),
-            DialOutcome::Completed
-        );
-        assert_eq!(HangupCause::from_code(34).code(), 34);
     }
 }

@@ -6,7 +6,7 @@
 //!   "need more" on partial input).
 //! - [`event`]: `text/event-plain|json` bodies, percent-encoding, typed event views.
 //! - [`command`]: client commands, written and parsed.
-//! - [`hangup`]: hangup causes and what a dialer makes of them.
+//! - [`hangup`]: hangup causes.
 //!
 //! Depends on nothing else in aicall.
 //!
@@ -28,4 +28,4 @@ pub use client::{
 pub use command::Command;
 pub use event::{Event, EventFormat, EventKind};
 pub use frame::{Frame, FrameDecoder, FrameError, Headers, Peer};
-pub use hangup::{DialOutcome, HangupCause};
+pub use hangup::HangupCause;

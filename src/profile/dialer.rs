@@ -83,10 +83,7 @@ pub fn contact_fields(contact: &Contact) -> HashMap<String, String> {
 
 /// Whether a finished attempt reached a person (what "success" means for best hours).
 pub fn answered(disposition: Disposition) -> bool {
-    matches!(
-        disposition,
-        Disposition::Completed | Disposition::Callback(_) | Disposition::DncRequested
-    )
+    disposition.reached() && disposition != Disposition::Voicemail
 }
 
 /// A contact's answer counts by local hour of week from its stored attempts (ended ones with

@@ -1120,6 +1120,7 @@ mod tests {
             started_at: 1000,
             ended_at: None,
             cause: None,
+            callback_at: None,
             disposition: None,
             gateway: "gw".into(),
             caller_id: "100".into(),

@@ -9,7 +9,7 @@
 //! The operations that make dialling exactly-once are single transactions here:
 //! [`Store::begin_attempt`] (contact → in flight, attempt written as `dialing`, dial recorded in
 //! the per-number history, re-checking the DNC and blacklist in the same transaction) and
-//! [`Store::finish_attempt`]. Depends on nothing else in aicall.
+//! [`Store::finish_attempt`]. Depends only on [`crate::outcome`] (the one disposition type).
 
 pub mod crypto;
 pub mod embedded;
@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::outcome::Disposition;
 pub use crypto::{KeyError, PhoneKey, PiiCipher};
 pub use embedded::SledStore;
 
@@ -158,31 +159,6 @@ pub enum AttemptState {
     Ended,
 }
 
-/// How an attempt ended, as the retry policy sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Disposition {
-    Completed,
-    Busy,
-    NoAnswer,
-    Rejected,
-    InvalidNumber,
-    NetworkFailure,
-    /// The gateway was down: the call never left; not counted as an attempt.
-    GatewayDown,
-    Cancelled,
-    Voicemail,
-    /// The callee asked to be called back at this unix time.
-    Callback(i64),
-    /// The callee asked not to be called again (the `dnc_request` intent).
-    DncRequested,
-    /// The dialer crashed or lost FreeSWITCH while the call was in flight and the channel is
-    /// gone: the call may have happened, so the attempt counts.
-    Unknown,
-    /// Answered, but no agent was free to take the transfer (predictive pacing's abandoned
-    /// call): the callee heard nothing useful, so they are called again, not written off.
-    Abandoned,
-}
-
 /// One dial attempt; its id is the channel UUID given to FreeSWITCH (`origination_uuid`), so
 /// the attempt and the channel can always be matched after a crash.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,6 +173,9 @@ pub struct Attempt {
     pub ended_at: Option<i64>,
     pub cause: Option<String>,
     pub disposition: Option<Disposition>,
+    /// When the callee asked to be called back (unix seconds), for a `callback` outcome.
+    #[serde(default)]
+    pub callback_at: Option<i64>,
     pub gateway: String,
     pub caller_id: String,
 }
