@@ -115,7 +115,7 @@ fn clip(speech: &Path, name: &str, telephone: bool) -> (Vec<f32>, String, Langua
 
 /// The shared speech folder when its real recordings are there (see `common::shared_data`).
 fn recordings() -> Option<PathBuf> {
-    common::shared_data("speech/recorded").map(|p| p.parent().unwrap().to_path_buf())
+    common::shared_data("speech/recorded").and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 fn cer_over(speech: &Path, names: &[&str], telephone: bool) -> f64 {
