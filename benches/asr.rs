@@ -1,6 +1,7 @@
 //! Criterion benches for the recogniser: the log-mel front end and a full Whisper decode of a
-//! 2 s real Mandarin reply (the latency goal: p50 ≤ 300 ms in release). Needs the converted
-//! model (`scripts/setup.d/20-whisper.sh`).
+//! 2 s Mandarin callee reply (the latency goal: p50 ≤ 300 ms in release). Needs the converted
+//! model (`scripts/setup.d/20-whisper.sh`) and the reply the set-up renders
+//! (`scripts/setup.d/30-speech.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -10,13 +11,15 @@ use aicall::asr::wav::read_wav_16k;
 use aicall::asr::{EngineConfig, Language, Precision, RecognizeOptions, Recognizer, WhisperModel};
 use criterion::{criterion_group, criterion_main, Criterion};
 
+/// 一个月要交多少钱？ (2.2 s), rendered by the set-up on every machine.
 const CLIP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/speech/recorded/16k/zh_paddle_zh.wav"
+    "/.setup/speech/callee/ask_price.wav"
 );
 
 fn two_seconds() -> Vec<f32> {
-    let mut audio = read_wav_16k(Path::new(CLIP)).expect("speech fixture present");
+    let mut audio = read_wav_16k(Path::new(CLIP))
+        .unwrap_or_else(|e| panic!("{e}: run scripts/setup (it renders the speech)"));
     audio.truncate(32_000);
     audio
 }

@@ -1,4 +1,4 @@
-//! Per-frame costs of the media engine's hot paths, on real speech:
+//! Per-frame costs of the media engine's hot paths, on speech (a prompt the set-up renders):
 //! - receive: L16 decode + source/size checks, resample to 16 kHz (rubato), webrtc-vad,
 //!   segmenter — for 8 kHz (resampled) and 16 kHz (pass-through) channels;
 //! - transmit: next prompt frame + L16 encode + pacer bookkeeping, and the same with the UDP
@@ -16,14 +16,20 @@ use aicall::media::prompt::load_wav;
 use aicall::media::VadConfig;
 use criterion::{criterion_group, criterion_main, Criterion};
 
+/// The demo's 6 s price prompt, rendered by `scripts/setup` on every machine.
 const SPEECH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/speech/prompts/prompt_03_price_answer_baker_f.wav"
+    "/.setup/speech/prompts/price_answer.wav"
 );
+
+fn speech(rate: u32) -> aicall::media::prompt::Prompt {
+    load_wav(Path::new(SPEECH), rate)
+        .unwrap_or_else(|e| panic!("{e}: run scripts/setup (it renders the speech)"))
+}
 
 fn receive(c: &mut Criterion) {
     for rate in [8000u32, 16000] {
-        let speech = load_wav(Path::new(SPEECH), rate).expect("speech WAV");
+        let speech = speech(rate);
         let spf = (rate / 50) as usize;
         let datagrams: Vec<Vec<u8>> = speech
             .samples()
@@ -53,7 +59,7 @@ fn receive(c: &mut Criterion) {
 }
 
 fn transmit(c: &mut Criterion) {
-    let prompt = load_wav(Path::new(SPEECH), 8000).expect("prompt");
+    let prompt = speech(8000);
     let mut player = Player::new(8000, 4);
     let mut pacer = Pacer::new(Duration::from_millis(60));
     let mut pcm = [0i16; 160];

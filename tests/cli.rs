@@ -4,6 +4,8 @@
 //! `aicall transcribe` reads its engine settings from the `[asr]` section, and `aicall leads`
 //! reads a Chinese spreadsheet export.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,18 +178,20 @@ fn bad_config_names_the_key() {
     assert!(err.contains("command_timeout_ms"), "{err}");
 }
 
-/// `aicall transcribe` on a real recording: the `[asr]` section of the configuration supplies
-/// the engine settings and hot words, flags override it, and errors name what to fix.
+/// `aicall transcribe` on a prompt the set-up rendered: the `[asr]` section of the
+/// configuration supplies the engine settings and hot words, flags override it, and errors
+/// name what to fix.
 #[test]
 fn transcribe_takes_the_asr_section_and_flags() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let clip = format!("{root}/../shared/data/speech/recorded/8k/zh_paddle_zh.wav");
+    let rendered = common::rendered_clip("speech", "prompts/identity_answer.wav");
+    let clip = rendered.path.to_str().expect("utf-8 path").to_owned();
     let model = format!("{root}/models/whisper-base");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("aicall.toml");
     std::fs::write(
         &cfg,
-        format!("[asr]\nmodel_dir = {model:?}\nwindow = \"full\"\nhot_words = [\"跑步\"]\n"),
+        format!("[asr]\nmodel_dir = {model:?}\nwindow = \"full\"\nhot_words = [\"客服\"]\n"),
     )
     .expect("config written");
     let cfg = cfg.to_str().expect("utf-8 path");
@@ -204,8 +208,7 @@ fn transcribe_takes_the_asr_section_and_flags() {
     assert!(out.status.success(), "{out:?}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let text = json["text"].as_str().expect("text");
-    let reference = "我认为跑步最重要的就是给我带来了身体健康";
-    let cer = aicall::asr::eval::ErrorCount::cer(reference, text).rate();
+    let cer = aicall::asr::eval::ErrorCount::cer(&rendered.text, text).rate();
     assert!(cer <= 15.0, "CER {cer:.1}%: {text}");
     assert!(json["audio_ms"].as_u64().expect("audio_ms") > 4000);
     assert!(json["segments"].as_array().is_some_and(|s| !s.is_empty()));

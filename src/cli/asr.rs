@@ -181,8 +181,10 @@ pub fn models(cmd: &ModelsCommand) -> anyhow::Result<ExitCode> {
 /// `rtf=X p50_ms_2s=X p95_ms_2s=X concurrent=N`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The shared speech fixtures (recorded/, callee/).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/speech"))]
+    /// The speech sets to score: `recorded/` (real recordings: transcripts.tsv, 16k/, 8k/)
+    /// and `callee/` (replies: index.tsv of file, voice, label, text; 8k/). The README's
+    /// figures are for the project's shared speech set.
+    #[arg(long)]
     pub speech_dir: PathBuf,
     /// Callee replies scored per rate (0 = all).
     #[arg(long, default_value_t = 60)]

@@ -190,9 +190,11 @@ async fn run_demo(
 pub struct BenchCallsArgs {
     #[command(flatten)]
     pub demo: DemoArgs,
-    /// Labelled callee clips (index.tsv) for the barge-in decision figures.
-    #[arg(long, default_value = "../shared/data/speech/callee")]
-    pub fixtures: PathBuf,
+    /// Labelled callee clips for the barge-in decision figures: a folder with index.tsv
+    /// (file, voice, label, text; `backchannel` labels the clips that must not take the turn)
+    /// and an 8k/ copy of each backchannel. Without it those figures are skipped.
+    #[arg(long)]
+    pub fixtures: Option<PathBuf>,
 }
 
 /// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
@@ -207,13 +209,10 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
         .and_then(|n| script.nodes[n].say.first().copied())
         .and_then(|p| script.prompts[p].text.clone())
         .unwrap_or_default();
-    if args.fixtures.join("index.tsv").is_file() {
-        let f = crate::cli::bench::calls::barge_in_decisions(
-            &models.asr,
-            &options,
-            &args.fixtures,
-            &offer,
-        )?;
+    if let Some(fixtures) = &args.fixtures {
+        let f =
+            crate::cli::bench::calls::barge_in_decisions(&models.asr, &options, fixtures, &offer)
+                .with_context(|| format!("barge-in decisions on {}", fixtures.display()))?;
         for e in &f.examples {
             println!("  {e}");
         }
@@ -230,10 +229,7 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
             100.0 * f.miss_rate()
         );
     } else {
-        println!(
-            "barge-in decisions: skipped ({} has no index.tsv)",
-            args.fixtures.display()
-        );
+        println!("barge-in decisions: skipped (no --fixtures folder of labelled callee clips)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

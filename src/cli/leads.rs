@@ -151,8 +151,9 @@ pub struct LookalikeArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Training file (default: the bank file in ../shared/data).
-    file: Option<PathBuf>,
+    /// Training file: CSV or XLSX with the target column (the README's figures are for the
+    /// bank-marketing file).
+    file: PathBuf,
     #[arg(long, default_value = "y")]
     target: String,
     #[arg(long, value_delimiter = ',', default_value = "duration")]
@@ -631,12 +632,7 @@ struct EngineFigures {
 /// setting, fixed rounds, 1 and 2 threads.
 fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     use aicall::profile::model::{cv_splits, default_grid, fit_and_score, holdout_split};
-    let file = a.file.unwrap_or_else(|| {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/bank-marketing/train.csv"
-        ))
-    });
+    let file = a.file;
     if !(0.05..0.5).contains(&a.holdout) {
         bail!("--holdout must be in [0.05, 0.5)");
     }

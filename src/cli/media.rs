@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
 use crate::cli::bench::media::{self as bench, BenchOptions};
@@ -33,9 +33,13 @@ pub struct BenchArgs {
     /// Channel rate: 8000 or 16000.
     #[arg(long, default_value_t = 8000)]
     pub rate: u32,
-    /// The shared speech data (prompts/ and callee/).
-    #[arg(long, env = "AICALL_SPEECH_DATA")]
-    pub data: Option<PathBuf>,
+    /// The bot's prompt every call plays (a WAV of at least 4 s; the default is rendered by
+    /// scripts/setup).
+    #[arg(long, default_value = ".setup/speech/prompts/price_answer.wav")]
+    pub prompt: PathBuf,
+    /// The callee's reply that barges in near the end of each call (a WAV).
+    #[arg(long, default_value = ".setup/speech/callee/ask_price.wav")]
+    pub reply: PathBuf,
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -49,20 +53,29 @@ pub fn run(_config: Option<&Path>, args: MediaArgs) -> anyhow::Result<ExitCode> 
 
 /// Runs the media benchmark and prints its figures; the summary line comes last.
 pub fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let data = args
-        .data
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/speech"));
-    let mut opts = BenchOptions::new(args.calls, args.seconds, &data);
+    for wav in [&args.prompt, &args.reply] {
+        if !wav.is_file() {
+            bail!(
+                "{} not found: run scripts/setup in the checkout (it renders the default \
+                 prompt and reply) and bench from there, or pass --prompt and --reply",
+                wav.display()
+            );
+        }
+    }
+    let mut opts = BenchOptions::new(args.calls, args.seconds, &args.prompt, &args.reply);
     opts.rate = args.rate;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
-    let report = rt
-        .block_on(bench::run(opts))
-        .with_context(|| format!("media bench with speech data from {}", data.display()))?;
+    let report = rt.block_on(bench::run(opts)).with_context(|| {
+        format!(
+            "media bench with prompt {} and reply {}",
+            args.prompt.display(),
+            args.reply.display()
+        )
+    })?;
     let m = &report.metrics;
     println!(
         "answered {} of {} calls at {} Hz for {} s; CPU {:.1} s",

@@ -308,15 +308,22 @@ mod tests {
     }
 
     #[test]
-    fn real_prompt_loads_at_both_channel_rates_and_is_cached() {
-        let path = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/speech/prompts/prompt_03_price_answer_baker_f.wav"
-        ));
-        if !path.exists() {
-            eprintln!("skipped: {} not present", path.display());
-            return;
+    fn prompt_file_loads_at_both_channel_rates_and_is_cached() {
+        // A 4.5 s prompt as the set-up renders them: 16 kHz 16-bit mono.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("prompt.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&file, spec).expect("create");
+        for v in tone(16000, 220.0, 4.5) {
+            w.write_sample((v * 32767.0) as i16).expect("sample");
         }
+        w.finalize().expect("finalize");
+        let path = file.as_path();
         let cache = PromptCache::new();
         let p16 = cache.get(path, 16000).expect("16 kHz prompt");
         let p8 = cache.get(path, 8000).expect("8 kHz prompt");

@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod bank;
+
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `../shared/data/<rel>` beside the checkout, when it is there.
 ///
@@ -42,4 +44,69 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         let _ = writeln!(f, "{}::{test}: {reason}", env!("CARGO_CRATE_NAME"));
     }
     None
+}
+
+/// `.setup/<rel>` in the checkout: speech `scripts/setup` rendered (the demo's prompts and
+/// callee replies in `speech/`, the tests' own clips in `test-speech/`).
+///
+/// Unlike the shared data, every machine has these once the set-up has run (it renders them
+/// offline from PyPI packages, and `scripts/test` runs it first), so their absence fails the
+/// test with the command to run instead of skipping it.
+pub fn rendered(rel: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".setup")
+        .join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup (it renders the speech the tests use)",
+        path.display()
+    );
+    path
+}
+
+/// A rendered clip and the text it says.
+#[derive(Debug, Clone)]
+pub struct RenderedClip {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The clips of a rendered set (`.setup/<set>`, e.g. `speech`) whose file names start with
+/// `prefix` (e.g. `prompts/`), from the `index.tsv` `scripts/render_speech.py` writes
+/// (`file, voice, speed, text, seconds, key`), in its order.
+pub fn rendered_clips(set: &str, prefix: &str) -> Vec<RenderedClip> {
+    let dir = rendered(set);
+    let index = dir.join("index.tsv");
+    let body = std::fs::read_to_string(&index)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", index.display()));
+    let clips: Vec<RenderedClip> = body
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            match cols[..] {
+                [file, _voice, _speed, text, ..] if file.starts_with(prefix) => {
+                    Some(RenderedClip {
+                        path: dir.join(file),
+                        text: text.to_owned(),
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    assert!(
+        !clips.is_empty(),
+        "{} lists no {prefix}* clips (run scripts/setup)",
+        index.display()
+    );
+    clips
+}
+
+/// One rendered clip by its file name in the set's index (e.g. `prompts/greeting.wav`).
+pub fn rendered_clip(set: &str, file: &str) -> RenderedClip {
+    rendered_clips(set, file)
+        .into_iter()
+        .find(|c| c.path.ends_with(file))
+        .unwrap_or_else(|| panic!("{file} is not in .setup/{set}/index.tsv (run scripts/setup)"))
 }

@@ -42,14 +42,14 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// Defaults with the repository's shared speech data next to the crate.
-    pub fn new(calls: usize, seconds: u64, data: &Path) -> Self {
+    /// Defaults for `calls` calls of `seconds` with this prompt and reply.
+    pub fn new(calls: usize, seconds: u64, prompt: &Path, reply: &Path) -> Self {
         Self {
             calls,
             seconds,
             rate: 8000,
-            prompt: data.join("prompts/prompt_03_price_answer_baker_f.wav"),
-            reply: data.join("callee/ask_price_01_kumo_m.wav"),
+            prompt: prompt.to_path_buf(),
+            reply: reply.to_path_buf(),
             ramp_concurrency: 50,
         }
     }
