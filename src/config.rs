@@ -23,6 +23,97 @@ pub struct Config {
     pub sim: SimSection,
     #[serde(default)]
     pub asr: crate::asr::config::AsrConfig,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub serve: ServeSection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub media: crate::media::MediaConfig,
+}
+
+/// `[store]`: where the service keeps its state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// The sled database folder (holds `pii.key` unless AICALL_PII_KEY is set).
+    pub path: PathBuf,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/aicall-db"),
+        }
+    }
+}
+
+/// `[serve]`: the service (`aicall serve`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// The control interface (HTTP API), `ip:port`.
+    pub api_listen: String,
+    /// Where FreeSWITCH's outbound `socket` connects (`ip:port`); empty: off.
+    pub outbound_listen: String,
+    /// The script a handed-over call uses when its channel names none.
+    pub outbound_script: Option<PathBuf>,
+    /// Simultaneous calls for the whole service, shared fairly between campaigns.
+    pub max_calls: u32,
+    /// How long live calls may go on after SIGTERM before they are ended (seconds).
+    pub grace_s: u64,
+    /// The intent model's folder.
+    pub intent_model: PathBuf,
+    /// ASR decode threads; 0: one per core.
+    pub asr_workers: usize,
+    /// How often the switch's channel list is checked for calls that ended unseen (s).
+    pub sweep_s: u64,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        Self {
+            api_listen: "127.0.0.1:8080".into(),
+            outbound_listen: "127.0.0.1:8084".into(),
+            outbound_script: None,
+            max_calls: 100,
+            grace_s: 30,
+            intent_model: PathBuf::from("models/intent"),
+            asr_workers: 0,
+            sweep_s: 30,
+        }
+    }
+}
+
+/// `[api]`: how the CLI reaches a running service.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// The service's URL; empty: `http://` + `[serve] api_listen`.
+    pub url: String,
+    /// A file holding the API key; empty: `<[store] path>/admin.key`, which `aicall serve`
+    /// writes on first start. `AICALL_API_KEY` overrides both.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The service's URL as the CLI reaches it.
+    pub fn api_url(&self) -> String {
+        if self.api.url.is_empty() {
+            format!("http://{}", self.serve.api_listen)
+        } else {
+            self.api.url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// Where the admin key lives.
+    pub fn key_file(&self) -> PathBuf {
+        self.api
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.store.path.join("admin.key"))
+    }
 }
 
 /// `[log]`
@@ -266,6 +357,41 @@ impl Config {
                 "sim.listen",
                 format!("{:?} is not ip:port", self.sim.listen),
             ));
+        }
+        if self
+            .serve
+            .api_listen
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(bad(
+                "serve.api_listen",
+                format!("{:?} is not ip:port", self.serve.api_listen),
+            ));
+        }
+        if !self.serve.outbound_listen.is_empty()
+            && self
+                .serve
+                .outbound_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(bad(
+                "serve.outbound_listen",
+                format!(
+                    "{:?} is not ip:port (or empty: off)",
+                    self.serve.outbound_listen
+                ),
+            ));
+        }
+        if self.serve.max_calls == 0 {
+            return Err(bad("serve.max_calls", "must be at least 1".into()));
+        }
+        if self.serve.sweep_s == 0 {
+            return Err(bad("serve.sweep_s", "must be at least 1".into()));
+        }
+        if let Err(e) = self.media.vad.validate() {
+            return Err(bad("media.vad", e.to_string()));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(bad(

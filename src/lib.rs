@@ -29,7 +29,9 @@
 //!
 //! Modules, each with a `//!` header saying what it owns and what it may depend on:
 //!
-//! - [`esl`]: ESL frame model, codec, client and server side.
+//! - [`app`]: the service (`aicall serve`): campaigns run together over one switch
+//!   connection, their calls, the control interface (HTTP), the outbound socket.
+//! - [`esl`]: ESL frame model, codec, client and server side, per-channel event routing.
 //! - [`sim`]: the FreeSWITCH 1.10 switch simulator used by tests and the demo.
 //! - [`media`]: unicast call audio both ways, prompt playback, resampling, VAD, barge-in.
 //! - [`asr`]: offline speech recognition (Whisper base on candle), decode pool.
@@ -46,6 +48,7 @@
 //! The command line and the benchmark harnesses live in the `aicall` binary (`src/main.rs`,
 //! `src/cli/`), not here; [`sim`] serves tests, the demo and benchmarks only.
 
+pub mod app;
 pub mod asr;
 pub mod call;
 pub mod campaign;

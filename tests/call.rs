@@ -8,10 +8,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use aicall::app::{Models, Service, ServiceConfig};
 use aicall::asr::config::AsrConfig;
-use aicall::call::campaign::{self, CampaignRun, Models};
 use aicall::call::script::Disposition;
+use aicall::call::summary::Summary;
+use aicall::call::CallRecord;
 use aicall::campaign::CampaignSettings;
+use aicall::esl::ClientConfig;
 use aicall::media::MediaConfig;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 use aicall::store::{PiiCipher, SledStore, Store};
@@ -93,27 +96,62 @@ fn a_campaign_converses_through_the_simulator() {
         let store: Arc<dyn Store> = Arc::new(
             SledStore::open_with(&dir.path().join("db"), PiiCipher::new([7; 32])).unwrap(),
         );
-        let run = CampaignRun {
-            name: "e2e".into(),
-            script: root().join("examples/insurance/script.toml"),
-            contacts: contacts.clone(),
-            settings: CampaignSettings::load(&root().join("examples/insurance/campaign.toml"))
-                .unwrap(),
-            esl_addr: sim.addr().to_string(),
-            esl_password: "ClueCon".into(),
-            media: MediaConfig {
-                port_first: 31_000,
-                switch_port_first: 35_000,
-                ..MediaConfig::default()
+        let mut settings =
+            CampaignSettings::load(&root().join("examples/insurance/campaign.toml")).unwrap();
+        let script = root().join("examples/insurance/script.toml");
+        settings.call.script = std::fs::read_to_string(&script).unwrap();
+        settings.call.script_path = script;
+        let service = Service::start(
+            store.clone(),
+            models,
+            ServiceConfig {
+                esl: ClientConfig {
+                    addr: sim.addr().to_string(),
+                    ..ClientConfig::default()
+                },
+                media: MediaConfig {
+                    port_first: 31_000,
+                    switch_port_first: 35_000,
+                    ..MediaConfig::default()
+                },
+                exit_when_done: true,
+                ..ServiceConfig::default()
             },
-            transfer_to: "aicall_queue_{queue} XML aicall".into(),
-            tz: chrono_tz::Asia::Shanghai,
-        };
-        let result = campaign::run(store.clone(), &models, &run).await.unwrap();
+        )
+        .await
+        .unwrap();
+        service.create("e2e", settings).await.unwrap();
+        let import = service
+            .import(
+                "e2e",
+                "contacts.csv",
+                std::fs::read(&contacts).unwrap(),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(import.imported, 6);
+        service.start_campaign("e2e").await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(120), service.idle())
+            .await
+            .expect("the campaign finishes");
+        let records = CallRecord::all(store.as_ref(), "e2e").unwrap();
+        let dialled = store.counts("e2e").unwrap().attempts;
+        let metrics = service.media().metrics().snapshot();
+        service.shutdown().await;
         sim.stop().await;
+        let summary = Summary::of(dialled as usize, &records);
 
-        assert_eq!(result.dialer.originated, 6);
-        assert_eq!(result.records.len(), 6, "every call answered");
+        assert_eq!(dialled, 6);
+        assert_eq!(records.len(), 6, "every call answered");
+        // Every utterance the callees spoke reached a conversation.
+        assert!(metrics.utterances_heard > 0);
+        assert_eq!(
+            metrics.utterances_heard,
+            metrics.utterances_delivered + metrics.utterances_after_end,
+            "{metrics:?}"
+        );
         let by_contact = |phone_tail: &str| {
             let c = store
                 .contacts("e2e")
@@ -121,8 +159,7 @@ fn a_campaign_converses_through_the_simulator() {
                 .into_iter()
                 .find(|c| c.pii.phone.ends_with(phone_tail))
                 .unwrap();
-            let r = result
-                .records
+            let r = records
                 .iter()
                 .find(|r| r.contact_id == Some(c.id))
                 .unwrap()
@@ -192,8 +229,8 @@ fn a_campaign_converses_through_the_simulator() {
         // Records are in the store (sealed), with latencies measured.
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
         assert_eq!(stored.len(), 6);
-        assert!(result.summary.turn_ms.len() >= 5);
-        let line = result.summary.last_line();
+        assert!(summary.turn_ms.len() >= 5);
+        let line = summary.last_line();
         assert!(
             line.starts_with("calls=6 answered=6 turn_p50_ms="),
             "{line}"

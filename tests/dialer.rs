@@ -506,6 +506,7 @@ fn fast_settings(max_attempts: u32, pools: Vec<LinePool>) -> CampaignSettings {
             gateway_down_pause_s: 1,
             ..PacingConfig::default()
         },
+        call: Default::default(),
     }
 }
 
@@ -607,6 +608,20 @@ async fn connect(sim: &SimSwitch) -> (EslClient, aicall::esl::EventStream) {
     .expect("client connects")
 }
 
+/// The dialer alone (no conversation) on a fresh connection, with nobody steering it.
+async fn run_driver(
+    store: Arc<SledStore>,
+    client: EslClient,
+    events: aicall::esl::EventStream,
+    cfg: DriverConfig,
+) -> Result<driver::RunSummary, driver::DriverError> {
+    let placer = aicall::app::placer::dialer_only(client, events)
+        .await
+        .expect("subscribes");
+    let (_control, control) = tokio::sync::mpsc::channel(1);
+    driver::run(store, placer, cfg, control).await
+}
+
 fn cfg() -> DriverConfig {
     DriverConfig {
         tick: Duration::from_millis(20),
@@ -653,7 +668,7 @@ async fn retries_per_cause_dnc_and_slot_release() {
     let (client, events) = connect(&sim).await;
     let summary = tokio::time::timeout(
         Duration::from_secs(60),
-        driver::run(store.clone(), client.clone(), events, cfg()),
+        run_driver(store.clone(), client.clone(), events, cfg()),
     )
     .await
     .expect("campaign finishes")
@@ -762,7 +777,7 @@ async fn a_dead_gateway_pauses_its_pool_instead_of_burning_contacts() {
     let (client, events) = connect(&sim).await;
     let ran = tokio::time::timeout(
         Duration::from_secs(20),
-        driver::run(store.clone(), client.clone(), events, cfg()),
+        run_driver(store.clone(), client.clone(), events, cfg()),
     )
     .await;
     let states: Vec<_> = store
@@ -802,7 +817,7 @@ async fn a_predictive_campaign_dials_for_the_agents_it_reads() {
     seed_campaign(&store, &settings, &numbers);
 
     let (client, events) = connect(&sim).await;
-    let err = driver::run(store.clone(), client.clone(), events, cfg())
+    let err = run_driver(store.clone(), client.clone(), events, cfg())
         .await
         .expect_err("no agent source");
     assert!(err.to_string().contains("agent source"), "{err}");
@@ -811,7 +826,7 @@ async fn a_predictive_campaign_dials_for_the_agents_it_reads() {
 
     let agents = SharedAgents::new(AgentSnapshot::default());
     let (client, events) = connect(&sim).await;
-    let run = tokio::spawn(driver::run(
+    let run = tokio::spawn(run_driver(
         store.clone(),
         client.clone(),
         events,
@@ -900,7 +915,7 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
     while restarts < 12 {
         let store = open_store(dir.path());
         let (client, events) = connect(&sim).await;
-        let handle = tokio::spawn(driver::run(store.clone(), client.clone(), events, cfg()));
+        let handle = tokio::spawn(run_driver(store.clone(), client.clone(), events, cfg()));
         tokio::time::sleep(Duration::from_millis(next(30, 400))).await;
         if handle.is_finished() {
             let s = handle.await.expect("driver task").expect("driver run");
@@ -920,7 +935,7 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
         let (client, events) = connect(&sim).await;
         let s = tokio::time::timeout(
             Duration::from_secs(90),
-            driver::run(store.clone(), client.clone(), events, cfg()),
+            run_driver(store.clone(), client.clone(), events, cfg()),
         )
         .await
         .expect("campaign finishes after the last restart")
@@ -998,113 +1013,8 @@ fn assert_exactly_once(dir: &std::path::Path, sim: &SimSwitch, max_attempts: u32
     let _ = HangupCause::NormalClearing;
 }
 
-fn crash_mix() -> Vec<Callee> {
-    let mix = [
-        (Outcome::Answer, 300),
-        (Outcome::Busy, 60),
-        (Outcome::NoAnswer, 250),
-        (Outcome::Unallocated, 0),
-        (Outcome::Answer, 120),
-    ];
-    (0..30)
-        .map(|i| callee(&number(i), mix[i % mix.len()].0, mix[i % mix.len()].1))
-        .collect()
-}
-
-/// The crash test with a real process: `aicall campaign start` runs as a child against the
-/// simulator (which lives on, with the calls the child placed) and is killed with SIGKILL at
-/// random moments, many times; the next child reconciles. Afterwards the same exactly-once
-/// checks as above hold.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dialer_process_killed_with_sigkill_many_times_dials_each_attempt_once() {
-    use std::process::{Command, Stdio};
-    let sim = sim_with(&crash_mix()).await;
-    let numbers: Vec<String> = (0..30).map(number).collect();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let max_attempts = 3;
-    {
-        let store = open_store(dir.path());
-        seed_campaign(
-            &store,
-            &fast_settings(max_attempts, vec![pool("gw", 6, false)]),
-            &numbers,
-        );
-        store.flush().expect("flush");
-    }
-    let addr = sim.addr().to_string();
-    let child = || {
-        Command::new(env!("CARGO_BIN_EXE_aicall"))
-            .args(["campaign", "start", "c1", "--until-done", "--esl", &addr])
-            .arg("--db")
-            .arg(dir.path())
-            // The key the test's store uses ([9; 32]).
-            .env("AICALL_PII_KEY", "09".repeat(32))
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("aicall starts")
-    };
-    let mut rng = 0x0bad_cafe_f00d_1234u64;
-    let mut next = move |lo: u64, hi: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        lo + rng % (hi - lo)
-    };
-    let mut kills = 0;
-    let mut up_at_kill = 0;
-    let mut finished = false;
-    while kills < 12 {
-        let mut c = child();
-        tokio::time::sleep(Duration::from_millis(next(80, 700))).await;
-        if let Some(status) = c.try_wait().expect("child state") {
-            let out = c.wait_with_output().expect("child output");
-            assert!(
-                status.success(),
-                "aicall failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            finished = true;
-            break;
-        }
-        c.kill().expect("SIGKILL");
-        c.wait().expect("reaped");
-        kills += 1;
-        let cdrs = sim.cdrs().len();
-        let live = sim.live_channels();
-        eprintln!("kill {kills}: {cdrs} calls ended, {live} up at the kill");
-        up_at_kill += live;
-    }
-    if !finished {
-        let mut c = child();
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(s) = c.try_wait().expect("child state") {
-                break s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the last run did not finish"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let out = c.wait_with_output().expect("child output");
-        assert!(
-            status.success(),
-            "aicall failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        kills >= 3,
-        "only {kills} kills: the campaign ended too soon"
-    );
-    // The kills hit calls in flight (placed by the killed process, adopted by the next).
-    assert!(up_at_kill > 0, "no kill happened while calls were up");
-    assert_exactly_once(dir.path(), &sim, max_attempts);
-    sim.stop().await;
-}
+// The crash test with a real process (`aicall serve` killed with SIGKILL) is in
+// tests/serve.rs.
 
 // ---------------------------------------------------------------- import edge cases
 
@@ -1405,7 +1315,7 @@ async fn calls_abandoned_in_the_agent_queue_are_retried() {
     let (client, events) = connect(&sim).await;
     tokio::time::timeout(
         Duration::from_secs(60),
-        driver::run(store.clone(), client.clone(), events, cfg()),
+        run_driver(store.clone(), client.clone(), events, cfg()),
     )
     .await
     .expect("campaign finishes")
@@ -1522,7 +1432,7 @@ async fn every_call_outcome_rescores_the_contact_and_feeds_its_segments_hours() 
     };
     tokio::time::timeout(
         Duration::from_secs(60),
-        driver::run(store.clone(), client.clone(), events, config),
+        run_driver(store.clone(), client.clone(), events, config),
     )
     .await
     .expect("campaign finishes")

@@ -12,7 +12,7 @@ use std::time::Duration;
 use aicall::esl::{ClientConfig, ClientEvent, EslClient, EventKind, EventStream};
 use aicall::media::analysis::Analyzer;
 use aicall::media::vad::VadEvent;
-use aicall::media::{MediaConfig, MediaEngine, MediaError, MediaEvent, SpeechSegment, VadConfig};
+use aicall::media::{CallMedia, MediaConfig, MediaEngine, MediaEvent, SpeechSegment, VadConfig};
 use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
 
 /// A clip the set-up rendered (16 kHz 16-bit mono, ~150 ms of silence at each end).
@@ -99,6 +99,35 @@ impl Rig {
         self.sim.as_ref().expect("simulator running")
     }
 
+    /// Opens a call's media and, as the call driver does, tells the switch to stream.
+    async fn open(
+        &self,
+        uuid: &str,
+        rate: u32,
+    ) -> Result<
+        (
+            CallMedia,
+            tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+            tokio::sync::mpsc::UnboundedReceiver<VadEvent>,
+        ),
+        String,
+    > {
+        let opened = self
+            .engine
+            .open(uuid, rate)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self
+            .esl
+            .unicast(uuid, opened.media.switch_addr(), opened.media.local_addr())
+            .await
+        {
+            opened.media.close().await;
+            return Err(format!("unicast: {e}"));
+        }
+        Ok((opened.media, opened.events, opened.speech))
+    }
+
     /// Originates to a scenario; on answer returns the channel rate FreeSWITCH announced.
     async fn call(&mut self, uuid: &str, scenario: &str) -> Result<u32, String> {
         let job = self
@@ -131,7 +160,7 @@ impl Rig {
 }
 
 async fn next_event(
-    rx: &mut tokio::sync::mpsc::Receiver<MediaEvent>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
     within: Duration,
     mut want: impl FnMut(&MediaEvent) -> bool,
     seen: &mut Vec<MediaEvent>,
@@ -190,11 +219,7 @@ async fn whole_prompt_is_heard(rate: u32) {
     let uuid = format!("heard-{rate}");
     let announced = rig.call(&uuid, "listener").await.expect("answered");
     assert_eq!(announced, rate);
-    let (media, mut rx) = rig
-        .engine
-        .open(&rig.esl, &uuid, announced)
-        .await
-        .expect("media starts");
+    let (media, mut rx, _speech) = rig.open(&uuid, announced).await.expect("media starts");
     let path = speech(PROMPT);
     let prompt = rig
         .engine
@@ -267,7 +292,7 @@ async fn barge_in_stops_the_prompt(rate: u32) {
     let mut rig = rig(vec![callee("barger", rate, Outcome::Answer, script)]).await;
     let uuid = format!("barge-{rate}");
     let rate = rig.call(&uuid, "barger").await.expect("answered");
-    let (media, mut rx) = rig.engine.open(&rig.esl, &uuid, rate).await.expect("media");
+    let (media, mut rx, mut utterances) = rig.open(&uuid, rate).await.expect("media");
     let prompt = rig
         .engine
         .prompts()
@@ -310,17 +335,21 @@ async fn barge_in_stops_the_prompt(rate: u32) {
         ),
         "{seen:?}"
     );
-    // The utterance comes out whole as a 16 kHz segment.
-    let end = next_event(
-        &mut rx,
-        Duration::from_secs(6),
-        |e| matches!(e, MediaEvent::SpeechEnd(_)),
-        &mut seen,
-    )
-    .await;
-    let Some(MediaEvent::SpeechEnd(seg)) = end else {
-        panic!("no speech end: {seen:?}");
+    // The utterance comes out whole as a 16 kHz segment, on the speech channel (after the
+    // start that caused the barge-in).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    let mut heard = Vec::new();
+    let seg = loop {
+        match tokio::time::timeout_at(deadline, utterances.recv()).await {
+            Ok(Some(VadEvent::End(seg))) => break seg,
+            Ok(Some(other)) => heard.push(other),
+            _ => panic!("no speech end: {heard:?} {seen:?}"),
+        }
     };
+    assert!(
+        matches!(heard.first(), Some(VadEvent::Start(_))),
+        "the start reached the driver too: {heard:?}"
+    );
     assert_eq!(seg.samples.len() as u64, seg.duration_ms() * 16);
     assert!(seg.voiced_ms >= 800, "{} ms voiced", seg.voiced_ms);
     if cfg!(feature = "silero") {
@@ -471,11 +500,7 @@ fn vad_segments_match_known_regions_of_real_recordings() {
 async fn foreign_and_malformed_datagrams_do_not_disturb_the_call() {
     let mut rig = rig(vec![callee("quiet", 8000, Outcome::Answer, vec![])]).await;
     let rate = rig.call("junk-1", "quiet").await.expect("answered");
-    let (media, mut rx) = rig
-        .engine
-        .open(&rig.esl, "junk-1", rate)
-        .await
-        .expect("media");
+    let (media, mut rx, _speech) = rig.open("junk-1", rate).await.expect("media");
     let mut seen = Vec::new();
     next_event(
         &mut rx,
@@ -527,21 +552,13 @@ async fn ports_are_released_on_every_way_a_call_ends() {
         drop(prepared);
         assert_eq!(rig.engine.ports_in_use(), 0, "{scenario}");
         // Starting media on a channel that no longer exists is an error, not a leak.
-        let err = rig
-            .engine
-            .open(&rig.esl, uuid, 8000)
-            .await
-            .expect_err("gone");
-        assert!(matches!(err, MediaError::Unicast { .. }), "{err}");
+        let err = rig.open(uuid, 8000).await.expect_err("gone");
+        assert!(err.starts_with("unicast"), "{err}");
         assert_eq!(rig.engine.ports_in_use(), 0);
     }
 
     // A rate FreeSWITCH did not announce is refused before anything is sent.
-    let err = rig
-        .engine
-        .open(&rig.esl, "x", 44_100)
-        .await
-        .expect_err("rate");
+    let err = rig.open("x", 44_100).await.expect_err("rate");
     assert!(err.to_string().contains("44100"), "{err}");
     assert_eq!(rig.engine.ports_in_use(), 0);
 
@@ -550,11 +567,7 @@ async fn ports_are_released_on_every_way_a_call_ends() {
         .call("p-callee-hup", "hangs-up")
         .await
         .expect("answered");
-    let (media, mut rx) = rig
-        .engine
-        .open(&rig.esl, "p-callee-hup", rate)
-        .await
-        .expect("media");
+    let (media, mut rx, _speech) = rig.open("p-callee-hup", rate).await.expect("media");
     let mut seen = Vec::new();
     let dead = next_event(
         &mut rx,
@@ -564,26 +577,22 @@ async fn ports_are_released_on_every_way_a_call_ends() {
     )
     .await;
     assert!(
-        matches!(
-            dead,
-            Some(MediaEvent::StreamDead {
-                channel_exists: Some(false),
-                ..
-            })
-        ),
-        "the channel is gone: {seen:?}"
+        matches!(dead, Some(MediaEvent::StreamDead { .. })),
+        "{seen:?}"
     );
+    // What the call driver then asks the switch: the channel is gone.
+    assert!(!rig
+        .esl
+        .exists("p-callee-hup")
+        .await
+        .expect("switch answers"));
     let report = media.close().await.expect("report");
     assert_eq!(report.reason, aicall::media::EndReason::StreamDead);
     assert_eq!(rig.engine.ports_in_use(), 0);
 
     // aicall hangs up and closes the media.
     let rate = rig.call("p-hup", "answer").await.expect("answered");
-    let (media, _rx) = rig
-        .engine
-        .open(&rig.esl, "p-hup", rate)
-        .await
-        .expect("media");
+    let (media, _rx, _speech) = rig.open("p-hup", rate).await.expect("media");
     rig.esl
         .hangup("p-hup", "NORMAL_CLEARING")
         .await
@@ -593,11 +602,7 @@ async fn ports_are_released_on_every_way_a_call_ends() {
 
     // The driver drops its handle (a panicking call task, say).
     let rate = rig.call("p-drop", "answer").await.expect("answered");
-    let (media, _rx) = rig
-        .engine
-        .open(&rig.esl, "p-drop", rate)
-        .await
-        .expect("media");
+    let (media, _rx, _speech) = rig.open("p-drop", rate).await.expect("media");
     drop(media);
     wait_ports_free(&rig.engine).await;
 
@@ -605,7 +610,8 @@ async fn ports_are_released_on_every_way_a_call_ends() {
     let mut calls = Vec::new();
     for uuid in ["p-kill-1", "p-kill-2"] {
         let rate = rig.call(uuid, "answer").await.expect("answered");
-        calls.push(rig.engine.open(&rig.esl, uuid, rate).await.expect("media"));
+        let (media, rx, _speech) = rig.open(uuid, rate).await.expect("media");
+        calls.push((media, rx));
     }
     assert_eq!(rig.engine.ports_in_use(), 2);
     rig.sim.take().expect("running").stop().await;
@@ -619,15 +625,11 @@ async fn ports_are_released_on_every_way_a_call_ends() {
         )
         .await;
         assert!(
-            matches!(
-                dead,
-                Some(MediaEvent::StreamDead {
-                    channel_exists: None,
-                    ..
-                })
-            ),
-            "FreeSWITCH cannot be asked: {seen:?}"
+            matches!(dead, Some(MediaEvent::StreamDead { .. })),
+            "{seen:?}"
         );
+        // FreeSWITCH cannot be asked: the driver takes the call as gone.
+        assert!(rig.esl.exists("p-kill-1").await.is_err());
         media.close().await.expect("report");
     }
     assert_eq!(rig.engine.ports_in_use(), 0);
@@ -674,11 +676,7 @@ fn silero_second_opinion_on_speech_and_on_noise() {
 async fn a_freeswitch_playback_tears_unicast_down_and_the_stream_is_reported_dead() {
     let mut rig = rig(vec![callee("parked", 8000, Outcome::Answer, vec![])]).await;
     let rate = rig.call("pb-1", "parked").await.expect("answered");
-    let (media, mut rx) = rig
-        .engine
-        .open(&rig.esl, "pb-1", rate)
-        .await
-        .expect("media");
+    let (media, mut rx, _speech) = rig.open("pb-1", rate).await.expect("media");
     let mut seen = Vec::new();
     next_event(
         &mut rx,
@@ -703,15 +701,11 @@ async fn a_freeswitch_playback_tears_unicast_down_and_the_stream_is_reported_dea
     )
     .await;
     assert!(
-        matches!(
-            dead,
-            Some(MediaEvent::StreamDead {
-                channel_exists: Some(true),
-                ..
-            })
-        ),
-        "the channel lives on without unicast: {seen:?}"
+        matches!(dead, Some(MediaEvent::StreamDead { .. })),
+        "{seen:?}"
     );
+    // The channel lives on without unicast (the driver then ends the call as failed).
+    assert!(rig.esl.exists("pb-1").await.expect("switch answers"));
     let report = media.close().await.expect("report");
     assert_eq!(report.reason, aicall::media::EndReason::StreamDead);
     assert_eq!(rig.engine.ports_in_use(), 0);

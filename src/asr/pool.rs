@@ -1,13 +1,20 @@
 //! The decode pool shared by all calls: N blocking worker threads, each with its own
-//! [`super::engine::AsrEngine`] over shared weights, fed by one bounded queue. `try_submit`
+//! [`super::engine::AsrEngine`] over shared weights, fed by one bounded queue. Submitting
 //! never blocks: when the queue is full it returns [`SubmitError::Overloaded`] so the async
-//! media path can degrade (reprompt, hand over to an agent) instead of stalling. Counters in
-//! [`PoolMetrics`] feed `/metrics`. Owns the worker threads; depends on the configured engine and tokio's
-//! oneshot channel (to hand results back to async callers).
+//! media path can degrade (reprompt, hand over to an agent) instead of stalling.
+//!
+//! Decode time is shared fairly between tenants (the campaigns of one service): each tenant
+//! has its own FIFO and the workers serve the tenants with work in turn, so a campaign with
+//! many talkative callees cannot starve another one's calls. A segment whose caller has
+//! stopped waiting (the call ended, or the callee went on and the segment was superseded by
+//! a longer one) is skipped rather than decoded.
+//!
+//! Counters in [`PoolMetrics`] feed `/metrics`. Owns the worker threads; depends on the
+//! configured engine and tokio's oneshot channel (to hand results back to async callers).
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -46,6 +53,8 @@ pub struct PoolMetrics {
     busy: AtomicUsize,
     decode_ms_total: AtomicU64,
     queue_wait_ms_max: AtomicU64,
+    /// Segments whose caller stopped waiting before a worker took them.
+    skipped: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -59,6 +68,7 @@ pub struct MetricsSnapshot {
     pub busy: usize,
     pub decode_ms_total: u64,
     pub queue_wait_ms_max: u64,
+    pub skipped: u64,
 }
 
 impl PoolMetrics {
@@ -72,6 +82,7 @@ impl PoolMetrics {
             busy: self.busy.load(Ordering::Relaxed),
             decode_ms_total: self.decode_ms_total.load(Ordering::Relaxed),
             queue_wait_ms_max: self.queue_wait_ms_max.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
         }
     }
 }
@@ -128,26 +139,99 @@ impl Default for PoolConfig {
     }
 }
 
+/// The waiting segments: one FIFO per tenant, served in turn.
+#[derive(Default)]
+struct FairQueue {
+    by_tenant: HashMap<String, VecDeque<Job>>,
+    /// Tenants with waiting segments, in serving order.
+    turn: VecDeque<String>,
+    len: usize,
+    closed: bool,
+}
+
+impl FairQueue {
+    fn push(&mut self, tenant: &str, job: Job) {
+        let q = self.by_tenant.entry(tenant.to_owned()).or_default();
+        if q.is_empty() {
+            self.turn.push_back(tenant.to_owned());
+        }
+        q.push_back(job);
+        self.len += 1;
+    }
+
+    /// The oldest segment of the tenant whose turn it is.
+    fn pop(&mut self) -> Option<Job> {
+        let tenant = self.turn.pop_front()?;
+        let q = self.by_tenant.get_mut(&tenant)?;
+        let job = q.pop_front();
+        if q.is_empty() {
+            self.by_tenant.remove(&tenant);
+        } else {
+            self.turn.push_back(tenant);
+        }
+        if job.is_some() {
+            self.len -= 1;
+        }
+        job
+    }
+}
+
+impl std::fmt::Debug for FairQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FairQueue")
+            .field("len", &self.len)
+            .field("tenants", &self.turn.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<FairQueue>,
+    ready: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FairQueue> {
+        // A worker that panicked while holding the lock poisons it; the queue itself is
+        // still consistent (every change is a whole push or pop).
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next segment for a worker; `None` once the pool is shut down and drained.
+    fn next(&self) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if let Some(job) = q.pop() {
+                return Some(job);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 /// The shared decode pool.
 #[derive(Debug)]
 pub struct DecodePool {
-    tx: Option<SyncSender<Job>>,
+    shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     metrics: Arc<PoolMetrics>,
     capacity: usize,
 }
 
-fn worker(model: &AsrModel, rx: &Mutex<Receiver<Job>>, metrics: &PoolMetrics) {
+fn worker(model: &AsrModel, shared: &Shared, metrics: &PoolMetrics) {
     let mut engine = model.engine();
-    loop {
-        let job = {
-            // A worker that panicked while holding the lock poisons it; the others carry on
-            // with the receiver, which is still consistent (recv is atomic).
-            let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
-            guard.recv()
-        };
-        let Ok(job) = job else { return };
+    while let Some(job) = shared.next() {
         metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        if job.reply.is_closed() {
+            // Nobody waits for this one any more: the time goes to a segment someone needs.
+            metrics.skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         metrics.busy.fetch_add(1, Ordering::Relaxed);
         let waited = job.enqueued.elapsed().as_millis() as u64;
         metrics
@@ -176,20 +260,20 @@ impl DecodePool {
     /// Starts `config.workers` threads over `model`.
     pub fn new(model: &AsrModel, config: PoolConfig) -> std::io::Result<Self> {
         let capacity = config.queue_capacity.max(1);
-        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
-        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared::default());
         let metrics = Arc::new(PoolMetrics::default());
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
-            let (model, rx, metrics) = (model.clone(), Arc::clone(&rx), Arc::clone(&metrics));
+            let (model, shared, metrics) =
+                (model.clone(), Arc::clone(&shared), Arc::clone(&metrics));
             workers.push(
                 std::thread::Builder::new()
                     .name(format!("asr-{i}"))
-                    .spawn(move || worker(&model, &rx, &metrics))?,
+                    .spawn(move || worker(&model, &shared, &metrics))?,
             );
         }
         Ok(Self {
-            tx: Some(tx),
+            shared,
             workers,
             metrics,
             capacity,
@@ -202,35 +286,45 @@ impl DecodePool {
         samples: Vec<f32>,
         options: RecognizeOptions,
     ) -> Result<Ticket, SubmitError> {
-        let tx = self.tx.as_ref().ok_or(SubmitError::ShutDown)?;
+        self.submit_for("", samples, options)
+    }
+
+    /// Queues a segment of `tenant` (a campaign) without blocking. Tenants with waiting
+    /// segments are served in turn; `Overloaded` when the whole queue is full.
+    pub fn submit_for(
+        &self,
+        tenant: &str,
+        samples: Vec<f32>,
+        options: RecognizeOptions,
+    ) -> Result<Ticket, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        self.metrics.queued.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             samples,
             options,
             enqueued: Instant::now(),
             reply,
         };
-        match tx.try_send(job) {
-            Ok(()) => {
-                self.metrics.submitted.fetch_add(1, Ordering::Relaxed);
-                Ok(Ticket { rx })
+        {
+            let mut q = self.shared.lock();
+            if q.closed {
+                return Err(SubmitError::ShutDown);
             }
-            Err(e) => {
-                let queued = self.metrics.queued.fetch_sub(1, Ordering::Relaxed) - 1;
-                match e {
-                    TrySendError::Full(_) => {
-                        self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(queued, "ASR pool overloaded; segment rejected");
-                        Err(SubmitError::Overloaded {
-                            queued,
-                            capacity: self.capacity,
-                        })
-                    }
-                    TrySendError::Disconnected(_) => Err(SubmitError::ShutDown),
-                }
+            if q.len >= self.capacity {
+                let queued = q.len;
+                drop(q);
+                self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(queued, "ASR pool overloaded; segment rejected");
+                return Err(SubmitError::Overloaded {
+                    queued,
+                    capacity: self.capacity,
+                });
             }
+            q.push(tenant, job);
         }
+        self.metrics.queued.fetch_add(1, Ordering::Relaxed);
+        self.metrics.submitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.ready.notify_one();
+        Ok(Ticket { rx })
     }
 
     pub fn metrics(&self) -> MetricsSnapshot {
@@ -244,10 +338,52 @@ impl DecodePool {
 
 impl Drop for DecodePool {
     fn drop(&mut self) {
-        // Closing the queue lets each worker finish its current job and exit.
-        self.tx.take();
+        // Closing the queue lets each worker finish what is queued and exit.
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(tag: f32) -> (Job, oneshot::Receiver<Result<Hypothesis, AsrError>>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Job {
+                samples: vec![tag],
+                options: RecognizeOptions::default(),
+                enqueued: Instant::now(),
+                reply,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn tenants_are_served_in_turn_each_in_order() {
+        let mut q = FairQueue::default();
+        let mut keep = Vec::new();
+        // A busy campaign queues five segments before a quiet one queues two.
+        for i in 0..5 {
+            let (j, rx) = job(i as f32);
+            keep.push(rx);
+            q.push("busy", j);
+        }
+        for i in 10..12 {
+            let (j, rx) = job(i as f32);
+            keep.push(rx);
+            q.push("quiet", j);
+        }
+        let order: Vec<f32> = std::iter::from_fn(|| q.pop())
+            .map(|j| j.samples[0])
+            .collect();
+        assert_eq!(order, [0.0, 10.0, 1.0, 11.0, 2.0, 3.0, 4.0]);
+        assert_eq!(q.len, 0);
+        assert!(q.turn.is_empty() && q.by_tenant.is_empty());
     }
 }

@@ -1,17 +1,21 @@
 //! The call driver: one tokio task per answered call. It turns what happens on the call —
-//! ESL channel events (DTMF, hangup), media events (prompt started/finished, speech start,
-//! barge-in, speech segments), recogniser and intent results, timers — into inputs of the
-//! pure [`CallMachine`], and carries out its directives: play and stop prompts through the
-//! media engine, transfer and hang up over ESL, put the number on the DNC list, and write the
-//! call record to the store.
+//! channel events routed to it (DTMF, hangup), media events (prompt started/finished,
+//! barge-in, a dead stream), the callee's speech, recogniser and intent results, the
+//! machine's own timeouts — into inputs of the pure [`CallMachine`], and carries out its
+//! directives: play and stop prompts through the media engine, arm `unicast`, transfer and
+//! hang up over ESL, put the number on the DNC list, and write the call record to the store.
 //!
-//! Recognition never blocks the task: each speech segment goes to the shared decode pool and
-//! its result comes back on the task's own queue; a pool that is full or fails is a `Failed`
-//! input, which the machine answers with a safe re-prompt or a polite goodbye — the call never
-//! goes silent. Every path out (hangup, transfer, dead stream, ESL loss) ends the media and
-//! saves the record.
+//! The callee's speech arrives on its own lossless channel straight from the analysis
+//! threads; every finished utterance is counted as delivered when its recognition reaches
+//! the machine (or as after-the-end when the conversation was over), so a run can show that
+//! none was lost. Recognition never blocks the task: each utterance goes to the shared decode
+//! pool (under the campaign's share) and its result comes back on the task's own queue; a
+//! pool that is full or fails is a [`Failure`] input, which the machine answers with a safe
+//! re-prompt or a polite goodbye — the call never goes silent. Every path out (hangup,
+//! transfer, dead stream, a stop from the service) ends the media and saves the record.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,14 +25,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::machine::{CallMachine, Directive, Input, Reply, Timer};
+use super::machine::{CallMachine, Directive, Failure, Input, Reply};
 use super::prompts::{from_offset, PromptSet};
 use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
 use super::script::{Disposition, Script};
-use crate::asr::pool::DecodePool;
+use crate::asr::pool::{DecodePool, SubmitError};
 use crate::asr::{Hypothesis, RecognizeOptions};
 use crate::esl::EslClient;
-use crate::media::{CallMedia, MediaEngine, MediaEvent, PromptId};
+use crate::media::{CallMedia, MediaEngine, MediaEvent, OpenedMedia, PromptId, VadEvent};
 use crate::nlu::{IntentModel, Utterance};
 use crate::store::{ListEntry, ListKind, PhoneKey, Store};
 
@@ -43,17 +47,27 @@ pub struct CallDeps {
     pub asr_options: RecognizeOptions,
     pub nlu: Arc<IntentModel>,
     pub store: Option<Arc<dyn Store>>,
-    pub esl: EslClient,
     /// `uuid_transfer` destination; `{queue}` is replaced by the node's queue.
     pub transfer_to: String,
     /// The callees' time zone (callback times are resolved in it).
     pub tz: Tz,
+    /// Silence that ends the callee's turn; none: `[media] vad.end_ms`.
+    pub end_silence_ms: Option<u32>,
+}
+
+/// The channel a conversation runs on: its UUID and the client whose connection controls
+/// it — the service's shared inbound connection for a call it originated, or the outbound
+/// socket's own connection for a call a dialplan handed over.
+#[derive(Clone, Debug)]
+pub struct Leg {
+    pub esl: EslClient,
+    pub uuid: String,
 }
 
 /// An answered channel to converse on.
 #[derive(Clone, Debug)]
 pub struct CallStart {
-    pub uuid: String,
+    pub leg: Leg,
     /// `Channel-Read-Codec-Rate` of the answer.
     pub rate: u32,
     pub contact_id: Option<u64>,
@@ -62,18 +76,28 @@ pub struct CallStart {
     pub values: HashMap<String, String>,
 }
 
-/// Channel events the service routes to a call.
+/// What the owner of the channel tells its conversation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChannelInput {
     Dtmf(char),
-    Hangup { cause: String },
+    /// The channel hung up (its CHANNEL_HANGUP_COMPLETE, or it vanished: `cause` UNKNOWN).
+    Hangup {
+        cause: String,
+    },
+    /// The service is stopping and the grace period is over: hang up now and record
+    /// `disposition`.
+    End {
+        disposition: Disposition,
+    },
 }
 
 /// A recognised (or failed) reply coming back from the decode pool.
 struct HeardBack {
     generation: u64,
     speech_end: Instant,
-    result: Result<(Hypothesis, Option<crate::nlu::Understanding>), String>,
+    /// Utterances (VAD segments) the reply is made of.
+    segments: u32,
+    result: Result<(Hypothesis, Option<crate::nlu::Understanding>), Failure>,
     nlu_ms: u64,
 }
 
@@ -93,7 +117,6 @@ struct Call {
     stream0: Option<Instant>,
     /// End of the callee's last reply, until the next prompt starts.
     reply_end: Option<Instant>,
-    timers: Vec<(Timer, Instant)>,
     /// Prompt ids we stopped ourselves (their interruption is not a barge-in).
     stopping: Vec<PromptId>,
     prompt_of: HashMap<PromptId, usize>,
@@ -102,17 +125,20 @@ struct Call {
     ended: bool,
     /// A prompt was queued since the flag was cleared (turn latency bookkeeping).
     played: bool,
-    /// The callee's current turn so far (16 kHz): segments split by a pause are recognised
-    /// together when the callee goes on before the bot has answered.
-    utterance: Vec<i16>,
+    /// The callee's current turn so far (16 kHz, converted once as it arrives): segments
+    /// split by a pause are recognised together when the callee goes on before the bot has
+    /// answered.
+    utterance: Vec<f32>,
     utterance_voiced_ms: u32,
+    /// Segments in `utterance` whose recognition has not reached the machine yet.
+    utterance_segments: u32,
     /// Generation of the recognition in flight; results of older ones are dropped.
     generation: u64,
     awaiting: bool,
 }
 
 /// Runs one call to its end and returns its record (also saved to the store when there is
-/// one).
+/// one). `channel` carries what the channel's owner learns (DTMF, hangup, a stop).
 pub async fn run(
     deps: Arc<CallDeps>,
     start: CallStart,
@@ -120,7 +146,7 @@ pub async fn run(
 ) -> CallRecord {
     let (heard_tx, mut heard_rx) = mpsc::channel(8);
     let record = CallRecord {
-        uuid: start.uuid.clone(),
+        uuid: start.leg.uuid.clone(),
         campaign: deps.campaign.clone(),
         contact_id: start.contact_id,
         script: deps.script.name.clone(),
@@ -147,7 +173,6 @@ pub async fn run(
         t0: Instant::now(),
         stream0: None,
         reply_end: None,
-        timers: Vec::new(),
         stopping: Vec::new(),
         prompt_of: HashMap::new(),
         record,
@@ -156,42 +181,30 @@ pub async fn run(
         played: false,
         utterance: Vec::new(),
         utterance_voiced_ms: 0,
+        utterance_segments: 0,
         generation: 0,
         awaiting: false,
     };
-    let mut media_rx = match call
-        .deps
-        .media
-        .open(&call.deps.esl, &call.start.uuid, call.start.rate)
-        .await
-    {
-        Ok((media, rx)) => {
-            call.media = Some(media);
-            rx
-        }
-        Err(e) => {
-            warn!(uuid = %call.start.uuid, error = %e, "no media for the call: hanging up");
-            call.record.disposition = Some(Disposition::Failed);
-            let _ = call
-                .deps
-                .esl
-                .hangup(&call.start.uuid, "DESTINATION_OUT_OF_ORDER")
-                .await;
-            return call.finish().await;
-        }
+    let (mut media_rx, mut speech_rx) = match call.open_media().await {
+        Some(rx) => rx,
+        None => return call.finish().await,
     };
     call.input(Input::Answered).await;
     let far = Instant::now() + Duration::from_secs(86_400);
     while !call.ended {
-        let next_timer = call.timers.iter().map(|t| t.1).min().unwrap_or(far);
+        let next_timeout = call
+            .machine
+            .poll_timeout()
+            .map_or(far, |ms| call.t0 + Duration::from_millis(ms));
         tokio::select! {
             ev = media_rx.recv() => match ev {
                 Some(ev) => call.on_media(ev).await,
                 None => {
-                    debug!(uuid = %call.start.uuid, "media ended");
+                    debug!(uuid = %call.start.leg.uuid, "media ended");
                     call.ended = true;
                 }
             },
+            Some(speech) = speech_rx.recv() => call.on_speech(speech).await,
             Some(h) = heard_rx.recv() => call.on_heard(h).await,
             c = channel.recv() => match c {
                 Some(ChannelInput::Dtmf(d)) => {
@@ -203,16 +216,23 @@ pub async fn run(
                     call.input(Input::CalleeHungUp).await;
                     call.ended = true;
                 }
+                Some(ChannelInput::End { disposition }) => {
+                    info!(uuid = %call.start.leg.uuid, %disposition, "ending the call: the service is stopping");
+                    call.record.disposition = Some(disposition);
+                    call.hang_up().await;
+                    call.ended = true;
+                }
                 None => call.ended = true,
             },
-            _ = tokio::time::sleep_until(next_timer) => {
-                let now = Instant::now();
-                let due: Vec<Timer> = call.timers.iter().filter(|t| t.1 <= now).map(|t| t.0).collect();
-                call.timers.retain(|t| t.1 > now);
-                for t in due {
-                    call.input(Input::Timer(t)).await;
-                }
-            }
+            _ = tokio::time::sleep_until(next_timeout) => call.input(Input::Timeout).await,
+        }
+    }
+    // Speech that arrived after the conversation: nothing left to deliver it to. Closing
+    // first means nothing can slip in after the count.
+    speech_rx.close();
+    while let Ok(speech) = speech_rx.try_recv() {
+        if matches!(speech, VadEvent::End(_)) {
+            call.utterance_segments += 1;
         }
     }
     call.finish().await
@@ -223,6 +243,50 @@ impl Call {
         self.t0.elapsed().as_millis() as u64
     }
 
+    /// Opens the call's media and tells the switch to stream (`unicast`); on failure the
+    /// call is hung up as failed and `None` is returned.
+    async fn open_media(
+        &mut self,
+    ) -> Option<(
+        mpsc::UnboundedReceiver<MediaEvent>,
+        mpsc::UnboundedReceiver<VadEvent>,
+    )> {
+        let leg = self.start.leg.clone();
+        let media = &self.deps.media;
+        let opened = match media.prepare().await {
+            Ok(p) => media.start_with(p, &leg.uuid, self.start.rate, self.deps.end_silence_ms),
+            Err(e) => Err(e),
+        };
+        let OpenedMedia {
+            media,
+            events,
+            speech,
+        } = match opened {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(uuid = %leg.uuid, error = %e, "no media for the call: hanging up");
+                self.record.disposition = Some(Disposition::Failed);
+                let _ = leg.esl.hangup(&leg.uuid, "DESTINATION_OUT_OF_ORDER").await;
+                return None;
+            }
+        };
+        // FreeSWITCH streams from its `local` side to ours: the switch's port is the local
+        // end of the command.
+        if let Err(e) = leg
+            .esl
+            .unicast(&leg.uuid, media.switch_addr(), media.local_addr())
+            .await
+        {
+            warn!(uuid = %leg.uuid, error = %e, "FreeSWITCH refused unicast: hanging up");
+            self.record.disposition = Some(Disposition::Failed);
+            let _ = leg.esl.hangup(&leg.uuid, "DESTINATION_OUT_OF_ORDER").await;
+            media.close().await;
+            return None;
+        }
+        self.media = Some(media);
+        Some((events, speech))
+    }
+
     async fn input(&mut self, input: Input) {
         let now = self.now_ms();
         let directives = self.machine.step(now, input);
@@ -231,8 +295,15 @@ impl Call {
         }
     }
 
+    async fn hang_up(&mut self) {
+        let leg = &self.start.leg;
+        if let Err(e) = leg.esl.hangup(&leg.uuid, "NORMAL_CLEARING").await {
+            warn!(uuid = %leg.uuid, error = %e, "hangup failed");
+        }
+    }
+
     async fn carry_out(&mut self, d: Directive) {
-        let uuid = self.start.uuid.clone();
+        let uuid = self.start.leg.uuid.clone();
         match d {
             Directive::Play {
                 id,
@@ -249,11 +320,11 @@ impl Call {
                     Ok(Ok(a)) => from_offset(&a, from_ms),
                     Ok(Err(e)) => {
                         warn!(%uuid, error = %e, "prompt unavailable");
-                        return Box::pin(self.input(Input::Failed(e.to_string()))).await;
+                        return Box::pin(self.input(Input::Failed(Failure::PromptAudio))).await;
                     }
                     Err(e) => {
                         warn!(%uuid, error = %e, "prompt task failed");
-                        return;
+                        return Box::pin(self.input(Input::Failed(Failure::PromptAudio))).await;
                     }
                 };
                 self.prompt_of.insert(id, prompt);
@@ -269,16 +340,6 @@ impl Call {
                     self.stopping.extend(self.prompt_of.keys().copied());
                     let _ = m.stop(true).await;
                 }
-            }
-            Directive::Arm { timer, at_ms } => {
-                self.timers.retain(|t| {
-                    !matches!(
-                        (t.0, timer),
-                        (Timer::NoInput(_), Timer::NoInput(_)) | (Timer::MaxCall, Timer::MaxCall)
-                    )
-                });
-                self.timers
-                    .push((timer, self.t0 + Duration::from_millis(at_ms)));
             }
             Directive::Tag(t) => {
                 if !self.record.tags.contains(&t) {
@@ -307,65 +368,37 @@ impl Call {
                 let dest = self.deps.transfer_to.replace("{queue}", &queue);
                 self.record.transferred_to = Some(queue.clone());
                 self.sync_record();
+                let esl = self.start.leg.esl.clone();
+                // What the agent's screen shows (mod_callcenter's cc_export_vars carries these
+                // to the agent leg).
                 let vars = [
-                    (
-                        "aicall_disposition",
-                        Disposition::Transferred.as_str().to_owned(),
-                    ),
                     ("aicall_queue", queue.clone()),
                     ("aicall_skills", skills.join(",")),
                     ("aicall_conversation", self.record.conversation()),
                 ];
                 for (k, v) in vars {
-                    let v = v.replace(['\n', '\r'], " ");
-                    if let Err(e) = self
-                        .deps
-                        .esl
-                        .api_ok(&format!("uuid_setvar {uuid} {k} {v}"))
-                        .await
-                    {
+                    if let Err(e) = esl.setvar(&uuid, k, &v).await {
                         warn!(%uuid, var = k, error = %e, "cannot set the transfer variable");
                     }
                 }
-                match self
-                    .deps
-                    .esl
-                    .api_ok(&format!("uuid_transfer {uuid} {dest}"))
-                    .await
-                {
-                    Ok(_) => info!(%uuid, %queue, "transferred to an agent queue"),
+                match esl.transfer(&uuid, &dest).await {
+                    Ok(()) => info!(%uuid, %queue, "transferred to an agent queue"),
                     Err(e) => {
                         warn!(%uuid, error = %e, "transfer failed: hanging up");
                         self.record.disposition = Some(Disposition::Failed);
-                        let _ = self.deps.esl.hangup(&uuid, "NORMAL_CLEARING").await;
+                        self.hang_up().await;
                     }
                 }
                 self.ended = true;
             }
             Directive::Hangup { disposition } => {
-                // The dialer reads the outcome at hangup (DNC, callback, voicemail, ...).
-                let callback_at = (disposition == Disposition::Callback).then(|| {
-                    self.record
-                        .callback_at
-                        .unwrap_or(unix_ms() / 1000 + 2 * 3600)
-                });
-                let mut vars = vec![("aicall_disposition", disposition.as_str().to_owned())];
-                if let Some(at) = callback_at {
-                    vars.push(("aicall_callback_at", at.to_string()));
+                if disposition == Disposition::Callback && self.record.callback_at.is_none() {
+                    self.record.callback_at = self
+                        .machine
+                        .callback_at()
+                        .or(Some(unix_ms() / 1000 + 2 * 3600));
                 }
-                for (k, v) in vars {
-                    if let Err(e) = self
-                        .deps
-                        .esl
-                        .api_ok(&format!("uuid_setvar {uuid} {k} {v}"))
-                        .await
-                    {
-                        warn!(%uuid, var = k, error = %e, "cannot set the call's outcome variable");
-                    }
-                }
-                if let Err(e) = self.deps.esl.hangup(&uuid, "NORMAL_CLEARING").await {
-                    warn!(%uuid, error = %e, "hangup failed");
-                }
+                self.hang_up().await;
                 self.ended = true;
             }
         }
@@ -404,7 +437,7 @@ impl Call {
             MediaEvent::PromptInterrupted { id, played_ms, .. } => {
                 self.prompt_of.remove(&id);
                 if !self.stopping.contains(&id) {
-                    self.note_cut(id, played_ms);
+                    self.note_cut(played_ms);
                 }
                 self.stopping.retain(|&s| s != id);
             }
@@ -412,14 +445,35 @@ impl Call {
                 self.record
                     .barge_in_latency_ms
                     .push(b.latency.as_millis() as u32);
-                self.note_cut(b.prompt, b.played_ms);
+                self.note_cut(b.played_ms);
                 self.input(Input::BargedIn {
                     id: b.prompt,
                     played_ms: b.played_ms,
                 })
                 .await;
             }
-            MediaEvent::SpeechStart(_) => {
+            MediaEvent::StreamDead { silent_for } => {
+                let leg = self.start.leg.clone();
+                match leg.esl.exists(&leg.uuid).await {
+                    Ok(true) => {
+                        warn!(uuid = %leg.uuid, ?silent_for, "callee audio stopped on a live channel: ending the call");
+                        self.record.disposition = Some(Disposition::Failed);
+                        self.hang_up().await;
+                    }
+                    // Gone (a hangup we did not hear), or the switch does not answer.
+                    _ => self.input(Input::CalleeHungUp).await,
+                }
+                self.ended = true;
+            }
+            MediaEvent::RateMismatch { bytes, announced } => {
+                warn!(uuid = %self.start.leg.uuid, bytes, announced, "media frames do not match the channel rate");
+            }
+        }
+    }
+
+    async fn on_speech(&mut self, speech: VadEvent) {
+        match speech {
+            VadEvent::Start(_) => {
                 if self.awaiting {
                     // The callee goes on after a pause before we answered: the reply in
                     // flight is incomplete; it is recognised again with what follows.
@@ -428,7 +482,8 @@ impl Call {
                 }
                 self.input(Input::SpeechStarted).await
             }
-            MediaEvent::SpeechEnd(seg) => {
+            VadEvent::End(seg) => {
+                self.utterance_segments += 1;
                 let end = match self.stream0 {
                     Some(s0) => s0 + Duration::from_millis(seg.speech_end_ms),
                     None => Instant::now(),
@@ -438,38 +493,18 @@ impl Call {
                     self.utterance.clear();
                     self.utterance_voiced_ms = 0;
                 }
-                self.utterance.extend_from_slice(&seg.samples);
+                self.utterance
+                    .extend(seg.samples.iter().map(|&s| f32::from(s) / 32768.0));
                 self.utterance_voiced_ms += seg.voiced_ms;
                 self.generation += 1;
                 self.awaiting = true;
-                let samples = self.utterance.clone();
-                self.recognise(samples, end);
-            }
-            MediaEvent::StreamDead {
-                channel_exists: Some(true),
-                ..
-            } => {
-                warn!(uuid = %self.start.uuid, "callee audio stopped on a live channel: ending the call");
-                let _ = self
-                    .deps
-                    .esl
-                    .hangup(&self.start.uuid, "NORMAL_CLEARING")
-                    .await;
-                self.record.disposition = Some(Disposition::Failed);
-                self.ended = true;
-            }
-            MediaEvent::StreamDead { .. } => {
-                self.input(Input::CalleeHungUp).await;
-                self.ended = true;
-            }
-            MediaEvent::RateMismatch { bytes, announced } => {
-                warn!(uuid = %self.start.uuid, bytes, announced, "media frames do not match the channel rate");
+                self.recognise(end);
             }
         }
     }
 
     /// Marks the last bot line as cut by the callee.
-    fn note_cut(&mut self, _id: PromptId, played_ms: u32) {
+    fn note_cut(&mut self, played_ms: u32) {
         if let Some(t) = self
             .record
             .turns
@@ -481,21 +516,28 @@ impl Call {
         }
     }
 
-    /// Sends a segment to the decode pool; the result comes back on `heard_tx`.
-    fn recognise(&mut self, samples: Vec<i16>, speech_end: Instant) {
-        let f: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    /// Sends the utterance so far to the decode pool (under the campaign's share); the
+    /// result comes back on `heard_tx`.
+    fn recognise(&mut self, speech_end: Instant) {
+        let ticket = self.deps.asr.submit_for(
+            &self.deps.campaign,
+            self.utterance.clone(),
+            self.deps.asr_options.clone(),
+        );
         let tx = self.heard_tx.clone();
-        let ticket = self.deps.asr.try_submit(f, self.deps.asr_options.clone());
         let deps = self.deps.clone();
         let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
-        let generation = self.generation;
+        let (generation, segments) = (self.generation, self.utterance_segments);
         tokio::spawn(async move {
             let result = async {
-                let h = ticket
-                    .map_err(|e| format!("recogniser: {e}"))?
-                    .wait()
-                    .await
-                    .map_err(|e| format!("recogniser: {e}"))?;
+                let h = match ticket {
+                    Ok(t) => t.wait().await.map_err(|e| {
+                        warn!(error = %e, "recognition failed");
+                        Failure::Recogniser
+                    })?,
+                    Err(SubmitError::Overloaded { .. }) => return Err(Failure::Overloaded),
+                    Err(SubmitError::ShutDown) => return Err(Failure::Recogniser),
+                };
                 if h.text.trim().is_empty() {
                     return Ok((h, None, 0));
                 }
@@ -511,37 +553,51 @@ impl Call {
                     })
                 })
                 .await
-                .map_err(|e| format!("intent task: {e}"))?
-                .map_err(|e| format!("intent model: {e}"))?;
+                .map_err(|_| Failure::Understanding)?
+                .map_err(|e| {
+                    warn!(error = %e, "intent model failed");
+                    Failure::Understanding
+                })?;
                 Ok((h, Some(u), nlu_started.elapsed().as_millis() as u64))
             }
             .await;
-            let back = match result {
-                Ok((h, u, nlu_ms)) => HeardBack {
-                    generation,
-                    speech_end,
-                    result: Ok((h, u)),
-                    nlu_ms,
-                },
-                Err(e) => HeardBack {
-                    generation,
-                    speech_end,
-                    result: Err(e),
-                    nlu_ms: 0,
-                },
+            let (result, nlu_ms) = match result {
+                Ok((h, u, nlu_ms)) => (Ok((h, u)), nlu_ms),
+                Err(e) => (Err(e), 0),
             };
-            let _ = tx.send(back).await;
+            // The call may have ended meanwhile; then nobody needs the result.
+            let _ = tx
+                .send(HeardBack {
+                    generation,
+                    speech_end,
+                    segments,
+                    result,
+                    nlu_ms,
+                })
+                .await;
         });
     }
 
     async fn on_heard(&mut self, h: HeardBack) {
         if h.generation != self.generation {
-            debug!(uuid = %self.start.uuid, "partial reply superseded by the rest of the turn");
+            debug!(uuid = %self.start.leg.uuid, "partial reply superseded by the rest of the turn");
             return;
         }
         self.awaiting = false;
         self.utterance.clear();
         let voiced_ms = std::mem::take(&mut self.utterance_voiced_ms);
+        // These segments reach the machine now, whatever the recognition made of them.
+        self.utterance_segments = self.utterance_segments.saturating_sub(h.segments);
+        let metrics = self.deps.media.metrics();
+        if self.machine.is_ended() {
+            metrics
+                .utterances_after_end
+                .fetch_add(u64::from(h.segments), Ordering::Relaxed);
+            return;
+        }
+        metrics
+            .utterances_delivered
+            .fetch_add(u64::from(h.segments), Ordering::Relaxed);
         self.reply_end = Some(h.speech_end);
         let at_ms = h.speech_end.saturating_duration_since(self.t0).as_millis() as u64;
         match h.result {
@@ -560,7 +616,7 @@ impl Call {
                 self.input(Input::Failed(e)).await;
             }
             Ok((hyp, None)) => {
-                debug!(uuid = %self.start.uuid, suppressed = ?hyp.suppressed, "speech without text");
+                debug!(uuid = %self.start.leg.uuid, suppressed = ?hyp.suppressed, "speech without text");
                 self.reply_end = None;
                 self.input(Input::Unintelligible).await;
             }
@@ -614,6 +670,14 @@ impl Call {
         if !self.machine.is_ended() {
             let now = self.now_ms();
             self.machine.step(now, Input::CalleeHungUp);
+        }
+        // Utterances still being recognised when the conversation ended.
+        if self.utterance_segments > 0 {
+            self.deps
+                .media
+                .metrics()
+                .utterances_after_end
+                .fetch_add(u64::from(self.utterance_segments), Ordering::Relaxed);
         }
         self.sync_record();
         self.record.ended_at = unix_ms();

@@ -1,8 +1,9 @@
 //! The call state machine: pure, on simulated time. It takes what happened on the call (an
 //! [`Input`] with the call-relative time in ms) and answers with what to do ([`Directive`]s):
-//! play, stop, arm a timer, transfer, hang up with a disposition, add the number to the DNC
-//! list, schedule a callback, tag the contact. It holds the script position, retries, slots
-//! (callback time, amount) across turns, and records every decision.
+//! play, stop, transfer, hang up with a disposition, add the number to the DNC list, schedule
+//! a callback, tag the contact. It holds the script position, retries, slots (callback time,
+//! amount) across turns and its own timers ([`CallMachine::poll_timeout`]), and records every
+//! decision.
 //!
 //! ```text
 //!  answered ─► enter(start) ─► say prompts ─► (action | next | listen)
@@ -75,14 +76,6 @@ impl Reply {
     }
 }
 
-/// Timers the machine arms; the driver delivers them back as [`Input::Timer`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
-    /// Silence after the prompts; stale generations are ignored.
-    NoInput(u32),
-    MaxCall,
-}
-
 /// Something that happened on the call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
@@ -102,11 +95,37 @@ pub enum Input {
     Heard(Reply),
     /// Speech that produced no text (noise, a cough, a suppressed hallucination).
     Unintelligible,
-    /// The recogniser or the intent model failed on a reply.
-    Failed(String),
+    /// The recogniser or the intent model failed on a reply, or a prompt could not be
+    /// played.
+    Failed(Failure),
     Dtmf(char),
-    Timer(Timer),
+    /// The time given by [`CallMachine::poll_timeout`] has come.
+    Timeout,
     CalleeHungUp,
+}
+
+/// What went wrong on aicall's side of a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The decode pool had no room for the reply.
+    Overloaded,
+    /// The recogniser failed on the reply.
+    Recogniser,
+    /// The intent model failed on the transcript.
+    Understanding,
+    /// A prompt's audio could not be produced.
+    PromptAudio,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Failure::Overloaded => "recogniser overloaded",
+            Failure::Recogniser => "recogniser failed",
+            Failure::Understanding => "intent model failed",
+            Failure::PromptAudio => "prompt audio unavailable",
+        })
+    }
 }
 
 /// What the driver must do.
@@ -121,10 +140,6 @@ pub enum Directive {
     },
     /// Stop the playing prompt and drop the queued ones.
     Stop,
-    Arm {
-        timer: Timer,
-        at_ms: u64,
-    },
     Transfer {
         queue: String,
         skills: Vec<String>,
@@ -205,7 +220,10 @@ pub struct CallMachine {
     no_input: u32,
     no_match: u32,
     errors: u32,
-    timer_gen: u32,
+    /// When the callee's silence counts as no input (while listening).
+    no_input_at: Option<u64>,
+    /// When the call reaches the script's maximum length.
+    max_call_at: Option<u64>,
     disposition: Option<Disposition>,
     callback_at: Option<i64>,
     amount: Option<f64>,
@@ -240,7 +258,8 @@ impl CallMachine {
             no_input: 0,
             no_match: 0,
             errors: 0,
-            timer_gen: 0,
+            no_input_at: None,
+            max_call_at: None,
             disposition: None,
             callback_at: None,
             amount: None,
@@ -328,15 +347,16 @@ impl CallMachine {
             Input::BargedIn { id, played_ms } => self.on_barged_in(id, played_ms),
             Input::SpeechStarted => {
                 if self.phase == Phase::Listening {
-                    // The no-input timer no longer applies: the callee is talking.
-                    self.timer_gen += 1;
+                    // No input no longer applies: the callee is talking. If the speech
+                    // comes to nothing, listening starts again with a fresh deadline.
+                    self.no_input_at = None;
                 }
             }
             Input::Heard(reply) => self.on_heard(reply),
             Input::Unintelligible => self.on_unintelligible(),
             Input::Failed(why) => self.on_failed(why),
             Input::Dtmf(d) => self.on_dtmf(d),
-            Input::Timer(t) => self.on_timer(t),
+            Input::Timeout => self.on_timeout(),
             Input::CalleeHungUp => {
                 let d = *self.disposition.get_or_insert(if self.path.len() <= 1 {
                     Disposition::NoResponse
@@ -354,10 +374,7 @@ impl CallMachine {
         if self.phase != Phase::Ringing {
             return;
         }
-        self.out.push(Directive::Arm {
-            timer: Timer::MaxCall,
-            at_ms: self.now + self.script.max_call_ms,
-        });
+        self.max_call_at = Some(self.now + self.script.max_call_ms);
         self.log("answered".into());
         self.enter(self.script.start);
     }
@@ -484,12 +501,7 @@ impl CallMachine {
 
     fn listen(&mut self) {
         self.phase = Phase::Listening;
-        self.timer_gen += 1;
-        let at_ms = self.now + self.script.nodes[self.node].no_input_ms;
-        self.out.push(Directive::Arm {
-            timer: Timer::NoInput(self.timer_gen),
-            at_ms,
-        });
+        self.no_input_at = Some(self.now + self.script.nodes[self.node].no_input_ms);
     }
 
     fn on_barged_in(&mut self, id: u64, played_ms: u32) {
@@ -628,7 +640,7 @@ impl CallMachine {
         }
     }
 
-    fn on_failed(&mut self, why: String) {
+    fn on_failed(&mut self, why: Failure) {
         self.errors += 1;
         self.log(format!("recogniser failure #{}: {why}", self.errors));
         if self.phase == Phase::Interrupted {
@@ -659,42 +671,60 @@ impl CallMachine {
         }
     }
 
-    fn on_timer(&mut self, t: Timer) {
-        match t {
-            Timer::NoInput(gen) => {
-                if self.phase != Phase::Listening || gen != self.timer_gen {
-                    return;
-                }
-                self.no_input += 1;
-                let script = self.script.clone();
-                let node = &script.nodes[self.node];
-                if self.no_input <= node.retries {
-                    self.log(format!("no input #{}: asking again", self.no_input));
-                    let mut prompts: Vec<usize> = self.script.no_input_prompt.into_iter().collect();
-                    prompts.extend(self.last_prompt.or(node.say.last().copied()));
-                    let mode = node.barge_in;
-                    self.say(&prompts, mode, Then::Listen);
-                } else {
-                    self.log(format!("no input {} times", self.no_input));
-                    let t = node.no_input;
-                    self.go(t);
-                }
-            }
-            Timer::MaxCall => {
-                self.log("maximum call length".into());
-                if matches!(self.phase, Phase::Speaking) {
-                    self.out.push(Directive::Stop);
-                    self.queue.clear();
-                }
-                match self.script.on_timeout {
-                    Some(t) => self.go(t),
-                    None => self.act(Action::Hangup {
-                        disposition: Disposition::Failed,
-                        dnc: false,
-                        callback: false,
-                    }),
-                }
-            }
+    /// When the machine next needs [`Input::Timeout`] (call time, ms), if ever. The driver
+    /// sleeps until then; the machine owns its timers, so none can go stale in a driver.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.phase == Phase::Ended {
+            return None;
+        }
+        let no_input = self.no_input_at.filter(|_| self.phase == Phase::Listening);
+        match (no_input, self.max_call_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        if self.max_call_at.is_some_and(|at| at <= self.now) {
+            self.max_call_at = None;
+            return self.on_max_call();
+        }
+        if self.phase == Phase::Listening && self.no_input_at.is_some_and(|at| at <= self.now) {
+            self.no_input_at = None;
+            self.on_no_input();
+        }
+    }
+
+    fn on_no_input(&mut self) {
+        self.no_input += 1;
+        let script = self.script.clone();
+        let node = &script.nodes[self.node];
+        if self.no_input <= node.retries {
+            self.log(format!("no input #{}: asking again", self.no_input));
+            let mut prompts: Vec<usize> = self.script.no_input_prompt.into_iter().collect();
+            prompts.extend(self.last_prompt.or(node.say.last().copied()));
+            let mode = node.barge_in;
+            self.say(&prompts, mode, Then::Listen);
+        } else {
+            self.log(format!("no input {} times", self.no_input));
+            let t = node.no_input;
+            self.go(t);
+        }
+    }
+
+    fn on_max_call(&mut self) {
+        self.log("maximum call length".into());
+        if matches!(self.phase, Phase::Speaking) {
+            self.out.push(Directive::Stop);
+            self.queue.clear();
+        }
+        match self.script.on_timeout {
+            Some(t) => self.go(t),
+            None => self.act(Action::Hangup {
+                disposition: Disposition::Failed,
+                dnc: false,
+                callback: false,
+            }),
         }
     }
 
@@ -720,7 +750,7 @@ impl CallMachine {
     /// Decides where a reply leads from the current node.
     fn handle(&mut self, reply: Reply) {
         self.phase = Phase::Listening;
-        self.timer_gen += 1;
+        self.no_input_at = None;
         if let Some(at) = reply.callback_at {
             self.callback_at = Some(at);
         }
@@ -825,7 +855,7 @@ impl CallMachine {
 
     fn act(&mut self, action: Action) {
         self.phase = Phase::Ended;
-        self.timer_gen += 1;
+        self.no_input_at = None;
         match action {
             Action::Hangup {
                 disposition,
@@ -1046,18 +1076,11 @@ answer = "qa_claim"
             })
         }
 
-        fn no_input_timer(&self) -> Timer {
-            self.log
-                .iter()
-                .rev()
-                .find_map(|d| match d {
-                    Directive::Arm {
-                        timer: t @ Timer::NoInput(_),
-                        ..
-                    } => Some(*t),
-                    _ => None,
-                })
-                .unwrap()
+        /// Moves the clock to the machine's next timeout and delivers it.
+        fn expire(&mut self) -> Vec<Directive> {
+            let at = self.m.poll_timeout().expect("a timer is armed");
+            self.t = at.saturating_sub(100).max(self.t);
+            self.send(Input::Timeout)
         }
     }
 
@@ -1065,13 +1088,8 @@ answer = "qa_claim"
     fn interested_callee_is_transferred_after_the_disclosure() {
         let mut c = Call::new(SCRIPT);
         assert_eq!(c.played, ["greeting"]);
-        assert!(matches!(
-            c.log[0],
-            Directive::Arm {
-                timer: Timer::MaxCall,
-                at_ms: 120_100
-            }
-        ));
+        // Speaking: only the maximum call length is armed.
+        assert_eq!(c.m.poll_timeout(), Some(120_100));
         c.finish_prompts();
         c.hear("可以啊，你说吧", Intent::Affirm);
         // The disclosure never allows barge-in in the media engine.
@@ -1261,12 +1279,10 @@ answer = "qa_claim"
     fn no_input_retries_then_ends_politely() {
         let mut c = Call::new(SCRIPT);
         c.finish_prompts();
-        let t = c.no_input_timer();
-        c.send(Input::Timer(t));
+        c.expire();
         c.finish_prompts();
         assert_eq!(c.played, ["greeting", "no_input", "greeting"]);
-        let t = c.no_input_timer();
-        c.send(Input::Timer(t));
+        c.expire();
         c.finish_prompts();
         assert_eq!(c.ended_with(), Some(Disposition::NoResponse));
         assert_eq!(c.played.last().unwrap(), "bye");
@@ -1276,12 +1292,17 @@ answer = "qa_claim"
     fn stale_no_input_timers_are_ignored() {
         let mut c = Call::new(SCRIPT);
         c.finish_prompts();
-        let t = c.no_input_timer();
+        let t = c.m.poll_timeout().unwrap();
+        assert!(t < 120_000, "listening: the no-input deadline comes first");
         c.send(Input::SpeechStarted);
-        assert!(c.send(Input::Timer(t)).is_empty());
-        // Speech that came to nothing: listening again with a fresh timer.
+        // The callee is talking: no input no longer applies, a timeout at the old deadline
+        // does nothing.
+        assert_eq!(c.m.poll_timeout(), Some(120_100));
+        c.t = t;
+        assert!(c.send(Input::Timeout).is_empty());
+        // Speech that came to nothing: listening again with a fresh deadline.
         c.send(Input::Unintelligible);
-        assert_ne!(c.no_input_timer(), t);
+        assert!(c.m.poll_timeout().unwrap() > t);
     }
 
     #[test]
@@ -1356,10 +1377,10 @@ answer = "qa_claim"
     fn recogniser_failures_reprompt_once_then_end_politely() {
         let mut c = Call::new(SCRIPT);
         c.finish_prompts();
-        c.send(Input::Failed("pool overloaded".into()));
+        c.send(Input::Failed(Failure::Overloaded));
         c.finish_prompts();
         assert_eq!(c.played.last().unwrap(), "no_match");
-        c.send(Input::Failed("pool overloaded".into()));
+        c.send(Input::Failed(Failure::Overloaded));
         c.finish_prompts();
         assert_eq!(c.played.last().unwrap(), "error");
         assert_eq!(c.ended_with(), Some(Disposition::Failed));
@@ -1369,7 +1390,8 @@ answer = "qa_claim"
     fn maximum_call_length_ends_the_call() {
         let mut c = Call::new(SCRIPT);
         c.finish_prompts();
-        c.send(Input::Timer(Timer::MaxCall));
+        c.t = 120_100;
+        c.send(Input::Timeout);
         c.finish_prompts();
         assert_eq!(c.ended_with(), Some(Disposition::NotInterested));
     }
@@ -1418,6 +1440,7 @@ answer = "qa_claim"
         c.send(Input::CalleeHungUp);
         assert_eq!(c.m.disposition(), Some(Disposition::CalleeHangup));
         assert!(c.m.is_ended());
-        assert!(c.send(Input::Timer(Timer::MaxCall)).is_empty());
+        assert_eq!(c.m.poll_timeout(), None);
+        assert!(c.send(Input::Timeout).is_empty());
     }
 }

@@ -11,21 +11,21 @@
 //! - [`machine`]: the call state machine on simulated time (pure).
 //! - [`record`]: the call record (CDR + transcript + path + decisions) kept in the store.
 //! - [`prompts`]: prompt audio for a call: recorded WAVs, or text rendered by a [`prompts::Tts`].
-//! - [`driver`]: the per-call task over ESL, the media engine, the ASR pool and the intent model.
-//! - [`service`]: answered channels → calls; the summary figures.
+//! - [`driver`]: the per-call task over ESL, the media engine, the ASR pool and the intent model
+//!   (the service layer, `crate::app`, starts one for each answered call it owns).
+//! - [`summary`]: the figures over a campaign's call records.
 //!
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`], [`crate::nlu`],
 //! [`crate::store`].
 
-pub mod campaign;
 pub mod driver;
 pub mod machine;
 pub mod policy;
 pub mod prompts;
 pub mod record;
 pub mod script;
-pub mod service;
+pub mod summary;
 
-pub use machine::{CallMachine, Directive, Input, Reply, Timer};
+pub use machine::{CallMachine, Directive, Failure, Input, Reply};
 pub use record::{CallRecord, Turn};
 pub use script::{BargeMode, Disposition, Script, ScriptError};

@@ -317,6 +317,9 @@ pub struct Script {
     pub name: String,
     pub path: PathBuf,
     pub language: Language,
+    /// The script's default silence before no input (`[script] no_input_ms`); nodes that
+    /// set none use it.
+    pub no_input_ms: u64,
     pub start: usize,
     pub nodes: Vec<Node>,
     pub prompts: Vec<PromptSpec>,
@@ -1038,6 +1041,7 @@ impl Script {
             name: h.name.clone(),
             path: path.to_owned(),
             language: h.language,
+            no_input_ms: h.no_input_ms,
             start,
             nodes,
             prompts,
@@ -1059,6 +1063,19 @@ impl Script {
         let mut findings = r.findings;
         findings.sort_by_key(|f| f.line);
         (Some(script), findings)
+    }
+
+    /// The script with another default no-input silence (a campaign's turn setting): nodes
+    /// that set their own keep it.
+    pub fn with_no_input_ms(mut self, ms: u64) -> Script {
+        let old = self.no_input_ms;
+        for n in &mut self.nodes {
+            if n.no_input_ms == old {
+                n.no_input_ms = ms;
+            }
+        }
+        self.no_input_ms = ms;
+        self
     }
 
     pub fn node(&self, i: usize) -> &Node {

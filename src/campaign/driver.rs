@@ -1,34 +1,43 @@
-//! The dialer driver: the tokio task that carries out the pure decisions over ESL and keeps
-//! the store crash-consistent.
+//! The dialer driver: the tokio task that carries out the pure decisions and keeps the store
+//! crash-consistent. It decides who to call and when; a [`Placer`] carries each call out on
+//! the switch (originate, follow the channel, and — in `aicall serve` — hold the AI
+//! conversation) and hands back how it ended, in process.
 //!
 //! Exactly-once dialling: every attempt gets its channel UUID up front (`origination_uuid`)
 //! and is written as `dialing` — and the write flushed to disk — before its `originate` is
-//! sent. At start-up (and after an ESL reconnect) open attempts are reconciled with
-//! FreeSWITCH's channel list: a live channel is tracked to its hangup; a missing one is
-//! resolved (`Unknown` if it never answered as far as we know: it counts as an attempt, since
-//! the call may have happened). An attempt is therefore never dialled twice, and no contact is
-//! left in flight.
+//! sent. At start-up open attempts are reconciled with FreeSWITCH's channel list: a live
+//! channel is handed to the placer to adopt (followed to its end); a missing one is resolved
+//! (`Unknown` if it never answered as far as we know: it counts as an attempt, since the call
+//! may have happened). An attempt is therefore never dialled twice, and no contact is left in
+//! flight. Channels that end unseen later (a reconnect, a switch restart) are reported by the
+//! placer, which learns of them from the channel router.
 //!
-//! What the call itself decided (the AI call sets the channel variable `aicall_disposition`
-//! to `dnc_request`, `voicemail`, `callback:<unix time>` or `completed` before it hangs up)
-//! overrides the hangup cause; a DNC request puts the number on the DNC list for every campaign.
+//! Control ([`Control`]) takes effect between dial rounds, and a dial round returns only once
+//! every originate it started has been sent: so once a pause is acknowledged, no originate
+//! leaves.
 //!
-//! Slots (concurrency, line-pool channel) are held by a [`SlotGuard`] that gives them back
-//! when dropped, on every end path: normal hangup, originate failure, timeout, task abort.
+//! What the call itself decided (the conversation's disposition and callback time) overrides
+//! the hangup cause; a DNC request puts the number on the DNC list for every campaign.
+//!
+//! Slots (concurrency, line-pool channel, the service's shared line) are held by a
+//! [`SlotGuard`] that gives them back when dropped, on every end path: normal hangup,
+//! originate failure, timeout, task abort.
 //!
 //! Predictive campaigns (`pacing.predictive`) read their agents from the
 //! [`AgentAvailability`] given in [`DriverConfig::agents`] on every dial round, and place what
 //! [`Predictive::calls_to_place`] allows. The driver measures the answer rate, the time to
 //! answer and the talk time itself; whether an answered call found an agent comes from the
-//! call (channel variable `aicall_abandoned=true`, set by whoever transfers to the agents,
-//! or mod_callcenter's member variables: queued, left without an agent); an abandoned call's
-//! CDR cause is `ABANDONED` and its disposition `Abandoned` (retried after `abandoned_s`).
+//! placer (an abandoned call's CDR cause is `ABANDONED` and its disposition `Abandoned`,
+//! retried after `abandoned_s`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -39,12 +48,13 @@ use super::pacing::{
 };
 use super::queue::{Queue, QueueEntry};
 use super::retry::{disposition_of, Next};
+use super::share::FairShare;
 use super::{CampaignSettings, SettingsError};
-use crate::esl::{ClientEvent, EslClient, EslError, Event, EventKind, EventStream, HangupCause};
+use crate::esl::{EslError, HangupCause};
 use crate::pii::Pii;
 use crate::store::{
-    Attempt, AttemptState, AuditEntry, CampaignState, CdrRecord, ContactState, Disposition,
-    ListEntry, ListKind, Store, StoreError,
+    Attempt, AttemptState, AuditEntry, CampaignState, CdrRecord, Contact, ContactState,
+    Disposition, ListEntry, ListKind, Store, StoreError,
 };
 
 /// Errors that stop the driver.
@@ -77,7 +87,7 @@ pub struct DriverConfig {
     pub campaign: String,
     /// How often the driver looks for work when idle.
     pub tick: Duration,
-    /// Return once every contact is terminal (tests, the bench, `campaign run --until-done`).
+    /// Return once every contact is terminal (tests, the bench, the demo).
     pub exit_when_done: bool,
     /// Seed for retry jitter.
     pub seed: u64,
@@ -85,6 +95,11 @@ pub struct DriverConfig {
     pub agents: Option<Arc<dyn AgentAvailability>>,
     /// Lead model: best-hour update and rescoring after every outcome (`profile::dialer`).
     pub leads: Option<Arc<Mutex<crate::profile::dialer::LeadScorer>>>,
+    /// The service's lines, shared with its other campaigns; none: only the campaign's own
+    /// limits apply.
+    pub lines: Option<Arc<Mutex<FairShare>>>,
+    /// Where the driver publishes its live figures after every change.
+    pub status: Option<watch::Sender<LiveStatus>>,
 }
 
 impl DriverConfig {
@@ -96,6 +111,8 @@ impl DriverConfig {
             seed: 0x5eed,
             agents: None,
             leads: None,
+            lines: None,
+            status: None,
         }
     }
 }
@@ -110,33 +127,106 @@ pub struct RunSummary {
     pub reconciled_lost: u64,
     /// Concurrency slots still held when the run returned (0 unless a slot leaked).
     pub slots_in_use: u32,
+    /// Outcomes of this run's attempts.
+    pub dispositions: BTreeMap<String, u64>,
 }
 
-/// How a call ended, as its task reports it.
+/// The driver's figures at one moment, for `campaign status` and the dashboards.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LiveStatus {
+    pub state: Option<CampaignState>,
+    /// Calls placed and not yet ended (ringing or talking).
+    pub up: u32,
+    /// Since the driver started: originates, answered calls, outcomes.
+    pub dialled: u64,
+    pub answered: u64,
+    pub refused: u64,
+    pub dispositions: BTreeMap<String, u64>,
+    /// Contacts waiting for a (next) attempt.
+    pub pending: u64,
+    /// Attempts ended per minute over the last minutes.
+    pub ended_per_min: f64,
+}
+
+/// A control request; the acknowledgement is sent once it has taken effect.
 #[derive(Debug)]
-struct CallEnd {
-    uuid: String,
-    cause: Option<HangupCause>,
-    /// What the AI call decided (`aicall_disposition` channel variable), if anything, and
-    /// the callback time it agreed.
-    decided: Option<(Disposition, Option<i64>)>,
-    answered: bool,
-    billsec: u64,
+pub enum Control {
+    /// Running, paused or stopped (persisted). Paused: no originate after the
+    /// acknowledgement, calls up go on. Stopped: the same, and the driver returns once the
+    /// calls up have ended.
+    SetState(CampaignState, oneshot::Sender<()>),
+    /// The service is shutting down: no originate after the acknowledgement, the stored
+    /// state is kept (the campaign resumes at the next start); the driver returns once the
+    /// calls up have ended.
+    Halt(oneshot::Sender<()>),
+}
+
+/// How a placed call ended, as its [`Placer`] reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallEnd {
+    pub uuid: String,
+    pub cause: Option<HangupCause>,
+    /// What the conversation decided, if one was held, and the callback time it agreed.
+    pub decided: Option<(Disposition, Option<i64>)>,
+    pub answered: bool,
+    pub billsec: u64,
     /// The originate was never sent (no connection): the attempt does not count.
-    not_sent: bool,
-    /// Answered, but no agent was free (`aicall_abandoned`).
-    abandoned: bool,
+    pub not_sent: bool,
+    /// Answered, but no agent took the transfer.
+    pub abandoned: bool,
 }
 
+impl CallEnd {
+    /// A call whose channel is gone without a hangup we saw.
+    pub fn lost(uuid: String, answered: bool) -> Self {
+        CallEnd {
+            uuid,
+            answered,
+            ..CallEnd::default()
+        }
+    }
+}
+
+/// One call for a [`Placer`] to carry out.
 #[derive(Debug)]
-struct Hangup {
-    cause: Option<HangupCause>,
-    decided: Option<(Disposition, Option<i64>)>,
-    billsec: u64,
-    abandoned: bool,
+pub struct Placement {
+    /// The channel's UUID (`origination_uuid`): the attempt's id.
+    pub uuid: String,
+    pub campaign: String,
+    pub contact_id: u64,
+    /// The `originate` arguments: `{vars}dial-string &park()`.
+    pub originate: String,
+    /// The contact's fields (for the conversation's prompts) and its number's key (for a
+    /// DNC request); the placer never reads the store.
+    pub fields: std::collections::HashMap<String, String>,
+    pub phone_key: Option<crate::store::PhoneKey>,
+    /// How long to wait for the originate's result.
+    pub timeout: Duration,
+    /// Fired once the originate has been sent (or failed to be); a dial round waits for it.
+    pub sent: Option<oneshot::Sender<()>>,
+    /// Where the placer reports the answer.
+    pub progress: mpsc::UnboundedSender<Progress>,
 }
 
-type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Hangup>>>>;
+/// What a placer reports while a call is up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    Answered { uuid: String },
+}
+
+/// A boxed future, for the object-safe [`Placer`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Carries calls out on the switch.
+pub trait Placer: Send + Sync + std::fmt::Debug + 'static {
+    /// Originates `call`, follows it to its end and says how it ended.
+    fn place(&self, call: Placement) -> BoxFuture<CallEnd>;
+    /// Follows a call an earlier run placed, found still up on the switch; `answered`: its
+    /// answer was recorded.
+    fn adopt(&self, call: Placement, answered: bool) -> BoxFuture<CallEnd>;
+    /// The UUIDs of the channels on the switch now.
+    fn live_channels(&self) -> BoxFuture<Result<HashSet<String>, EslError>>;
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only follows a panic in another task; the counters it guards are still
@@ -144,16 +234,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Holds one concurrency slot and one pool channel; gives them back when dropped.
+/// Holds one concurrency slot, one pool channel and one of the service's lines; gives them
+/// back when dropped.
 #[derive(Debug)]
 pub struct SlotGuard {
     pacer: Arc<Mutex<Pacer>>,
     grant: Grant,
+    line: Option<(Arc<Mutex<FairShare>>, String)>,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         lock(&self.pacer).release(&self.grant);
+        if let Some((lines, campaign)) = &self.line {
+            lock(lines).give_back(campaign);
+        }
     }
 }
 
@@ -166,36 +261,41 @@ fn unix_now() -> (i64, i64) {
 
 struct Driver {
     store: Arc<dyn Store>,
-    client: EslClient,
+    placer: Arc<dyn Placer>,
     cfg: DriverConfig,
     settings: CampaignSettings,
     rules: Rules,
     compliance: Compliance,
     queue: Queue,
     pacer: Arc<Mutex<Pacer>>,
-    waiters: Waiters,
     /// Attempts in flight → their pool.
     in_flight: HashMap<String, usize>,
-    /// In-flight attempts FreeSWITCH reported answered (checked against `show channels`).
+    /// In-flight attempts FreeSWITCH reported answered.
     answered: HashSet<String>,
     tasks: JoinSet<()>,
     ends_tx: mpsc::UnboundedSender<CallEnd>,
+    progress_tx: mpsc::UnboundedSender<Progress>,
     summary: RunSummary,
     jitter: u64,
     /// Predictive pacing state and its agent source, for predictive campaigns.
     predictive: Option<(Predictive, Arc<dyn AgentAvailability>)>,
     /// When each in-flight attempt was dialled (ms), for the time to answer.
     dialled_at: HashMap<String, i64>,
+    state: CampaignState,
+    /// Stop dialling for good (stopped or halted): return once nothing is in flight.
+    draining: bool,
+    /// When recent attempts ended (ms), for the rate in the live figures.
+    recent_ends: std::collections::VecDeque<i64>,
 }
 
-/// Runs a campaign until it is stopped (or, with `exit_when_done`, until every contact is
-/// terminal). Aborting the returned future at any point leaves the store consistent: the next
-/// run reconciles.
+/// Runs a campaign until it is stopped, halted through `control`, or (with `exit_when_done`)
+/// until every contact is terminal. Aborting the returned future at any point leaves the
+/// store consistent: the next run reconciles.
 pub async fn run(
     store: Arc<dyn Store>,
-    client: EslClient,
-    mut events: EventStream,
+    placer: Arc<dyn Placer>,
     cfg: DriverConfig,
+    mut control: mpsc::Receiver<Control>,
 ) -> Result<RunSummary, DriverError> {
     let record = store.campaign(&cfg.campaign)?;
     let settings = CampaignSettings::of(&record)?;
@@ -211,13 +311,6 @@ pub async fn run(
                 source,
             }
         })?;
-    client
-        .subscribe(&[
-            "CHANNEL_ANSWER",
-            "CHANNEL_HANGUP_COMPLETE",
-            "BACKGROUND_JOB",
-        ])
-        .await?;
     let predictive = match (&settings.pacing.predictive, &cfg.agents) {
         (None, _) => None,
         (Some(p), Some(agents)) => Some((Predictive::new(p.clone()), agents.clone())),
@@ -236,58 +329,68 @@ pub async fn run(
         compliance.record_dial(key, at);
     }
     let (ends_tx, mut ends_rx) = mpsc::unbounded_channel();
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+    let state = match record.state {
+        CampaignState::Created => CampaignState::Running,
+        s => s,
+    };
     let mut d = Driver {
         pacer: Arc::new(Mutex::new(Pacer::new(settings.pacing.clone()))),
         store,
-        client,
+        placer,
         queue: Queue::new(),
         rules,
         compliance,
         settings,
-        waiters: Arc::default(),
         in_flight: HashMap::new(),
         answered: HashSet::new(),
         tasks: JoinSet::new(),
         ends_tx,
+        progress_tx,
         summary: RunSummary::default(),
         jitter: cfg.seed,
         predictive,
         dialled_at: HashMap::new(),
+        draining: state == CampaignState::Stopped,
+        state,
+        recent_ends: std::collections::VecDeque::new(),
         cfg,
     };
     d.reconcile_at_start().await?;
     let contacts = d.store.contacts(&d.cfg.campaign)?;
     d.queue = Queue::from_contacts(&contacts);
     drop(contacts);
-    info!(campaign = %d.cfg.campaign, pending = d.queue.len(), "dialer started");
+    info!(campaign = %d.cfg.campaign, pending = d.queue.len(), state = ?d.state, "dialer started");
     let mut tick = tokio::time::interval(d.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut state = CampaignState::Running;
-    let mut last_state_check = 0i64;
-    let mut sweep = tokio::time::interval(Duration::from_secs(30));
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut control_open = true;
+    d.publish();
     loop {
         tokio::select! {
-            ev = events.recv() => match ev {
-                Some(ev) => d.on_event(ev)?,
-                None => return Err(DriverError::Esl(EslError::Disconnected)),
+            Some(end) = ends_rx.recv() => {
+                d.on_call_end(end)?;
+                d.publish();
+            }
+            Some(p) = progress_rx.recv() => {
+                d.on_progress(p)?;
+                d.publish();
+            }
+            c = control.recv(), if control_open => match c {
+                Some(c) => {
+                    d.on_control(c)?;
+                    d.publish();
+                }
+                None => control_open = false,
             },
-            Some(end) = ends_rx.recv() => d.on_call_end(end)?,
-            _ = sweep.tick() => d.sweep().await?,
             _ = tick.tick() => {
                 let (now, now_ms) = unix_now();
-                if now_ms - last_state_check >= 500 {
-                    last_state_check = now_ms;
-                    state = d.store.campaign(&d.cfg.campaign)?.state;
+                if d.state == CampaignState::Running && !d.draining {
+                    d.dial_round(now, now_ms).await?;
+                } else if let Some(lines) = &d.cfg.lines {
+                    lock(lines).set_wanting(&d.cfg.campaign, false);
                 }
-                match state {
-                    CampaignState::Running | CampaignState::Created => d.dial_round(now, now_ms)?,
-                    CampaignState::Paused => {}
-                    CampaignState::Stopped => {
-                        if d.in_flight.is_empty() {
-                            return Ok(d.finish_run());
-                        }
-                    }
+                if d.draining && d.in_flight.is_empty() {
+                    return Ok(d.finish_run());
                 }
                 if d.cfg.exit_when_done && d.queue.is_empty() && d.in_flight.is_empty() {
                     return Ok(d.finish_run());
@@ -301,9 +404,70 @@ pub async fn run(
 
 impl Driver {
     fn finish_run(&mut self) -> RunSummary {
+        if let Some(lines) = &self.cfg.lines {
+            lock(lines).set_wanting(&self.cfg.campaign, false);
+        }
+        self.publish();
         let mut s = self.summary.clone();
         s.slots_in_use = lock(&self.pacer).in_flight();
         s
+    }
+
+    fn publish(&mut self) {
+        let Some(tx) = &self.cfg.status else { return };
+        let (_, now_ms) = unix_now();
+        while self
+            .recent_ends
+            .front()
+            .is_some_and(|&t| now_ms - t > 5 * 60_000)
+        {
+            self.recent_ends.pop_front();
+        }
+        let window_min = self
+            .recent_ends
+            .front()
+            .map_or(0.0, |&t| (now_ms - t).max(60_000) as f64 / 60_000.0);
+        let status = LiveStatus {
+            state: Some(if self.draining && self.state != CampaignState::Stopped {
+                // Halted by a shutdown: still "running" in the store.
+                self.state
+            } else {
+                self.state
+            }),
+            up: u32::try_from(self.in_flight.len()).unwrap_or(u32::MAX),
+            dialled: self.summary.originated,
+            answered: self.summary.answered,
+            refused: self.summary.refused,
+            dispositions: self.summary.dispositions.clone(),
+            pending: self.queue.len() as u64,
+            ended_per_min: if window_min > 0.0 {
+                self.recent_ends.len() as f64 / window_min
+            } else {
+                0.0
+            },
+        };
+        tx.send_replace(status);
+    }
+
+    fn on_control(&mut self, c: Control) -> Result<(), DriverError> {
+        match c {
+            Control::SetState(state, ack) => {
+                let mut record = self.store.campaign(&self.cfg.campaign)?;
+                record.state = state;
+                self.store.put_campaign(&record)?;
+                self.store.flush()?;
+                self.state = state;
+                self.draining = state == CampaignState::Stopped;
+                info!(campaign = %self.cfg.campaign, ?state, "campaign state changed");
+                let _ = ack.send(());
+            }
+            Control::Halt(ack) => {
+                self.draining = true;
+                info!(campaign = %self.cfg.campaign, "dialling halted for shutdown");
+                let _ = ack.send(());
+            }
+        }
+        Ok(())
     }
 
     fn next_jitter(&mut self) -> u64 {
@@ -324,156 +488,112 @@ impl Driver {
             .unwrap_or(0)
     }
 
-    /// Open attempts from a previous run: track the live ones, resolve the lost ones.
+    fn placement(
+        &self,
+        uuid: &str,
+        contact: Option<&Contact>,
+        contact_id: u64,
+        originate: String,
+    ) -> Placement {
+        let mut fields = std::collections::HashMap::new();
+        if let Some(c) = contact {
+            if let Some(n) = &c.pii.name {
+                fields.insert("name".to_owned(), n.clone());
+            }
+            for (k, v) in &c.pii.fields {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        Placement {
+            uuid: uuid.to_owned(),
+            campaign: self.cfg.campaign.clone(),
+            contact_id,
+            originate,
+            fields,
+            phone_key: contact.map(|c| c.phone_key),
+            timeout: Duration::from_secs(u64::from(self.settings.pacing.originate_timeout_s) + 15),
+            sent: None,
+            progress: self.progress_tx.clone(),
+        }
+    }
+
+    /// Open attempts from a previous run: the placer adopts the live ones, the lost ones are
+    /// resolved.
     async fn reconcile_at_start(&mut self) -> Result<(), DriverError> {
         let open = self.store.open_attempts(&self.cfg.campaign)?;
         if open.is_empty() {
             return Ok(());
         }
-        let live: HashSet<String> = self
-            .client
-            .channels()
-            .await?
-            .into_iter()
-            .map(|c| c.uuid)
-            .collect();
+        let live = self.placer.live_channels().await?;
         for attempt in open {
-            if live.contains(&attempt.uuid) {
-                self.summary.reconciled_live += 1;
-                let pool = self.pool_of(&attempt.gateway);
-                let grant = Grant {
-                    pool,
-                    gateway: attempt.gateway.clone(),
-                    caller_id: attempt.caller_id.clone(),
-                };
-                lock(&self.pacer).adopt(&grant);
-                let guard = SlotGuard {
-                    pacer: self.pacer.clone(),
-                    grant,
-                };
-                let (tx, rx) = oneshot::channel();
-                lock(&self.waiters).insert(attempt.uuid.clone(), tx);
-                self.in_flight.insert(attempt.uuid.clone(), pool);
-                let ends = self.ends_tx.clone();
-                let uuid = attempt.uuid.clone();
-                let answered = attempt.state == AttemptState::Answered;
-                if answered {
-                    self.answered.insert(attempt.uuid.clone());
-                }
-                self.tasks.spawn(async move {
-                    let end = match rx.await {
-                        Ok(h) => CallEnd {
-                            uuid,
-                            cause: h.cause,
-                            decided: h.decided,
-                            answered: answered || h.billsec > 0,
-                            billsec: h.billsec,
-                            not_sent: false,
-                            abandoned: h.abandoned,
-                        },
-                        Err(_) => lost(uuid, answered),
-                    };
-                    // The slot is free before the driver hears of the end.
-                    drop(guard);
-                    let _ = ends.send(end);
-                });
-            } else {
+            let answered = attempt.state == AttemptState::Answered;
+            if !live.contains(&attempt.uuid) {
                 self.summary.reconciled_lost += 1;
-                let answered = attempt.state == AttemptState::Answered;
-                self.finish(lost(attempt.uuid.clone(), answered), None)?;
+                self.finish(CallEnd::lost(attempt.uuid.clone(), answered), None)?;
+                continue;
             }
+            self.summary.reconciled_live += 1;
+            let pool = self.pool_of(&attempt.gateway);
+            let grant = Grant {
+                pool,
+                gateway: attempt.gateway.clone(),
+                caller_id: attempt.caller_id.clone(),
+            };
+            lock(&self.pacer).adopt(&grant);
+            let line = self.cfg.lines.as_ref().map(|l| {
+                lock(l).adopt(&self.cfg.campaign);
+                (l.clone(), self.cfg.campaign.clone())
+            });
+            let guard = SlotGuard {
+                pacer: self.pacer.clone(),
+                grant,
+                line,
+            };
+            self.in_flight.insert(attempt.uuid.clone(), pool);
+            if answered {
+                self.answered.insert(attempt.uuid.clone());
+            }
+            let contact = self.store.contact(attempt.contact_id).ok();
+            let call = self.placement(
+                &attempt.uuid,
+                contact.as_ref(),
+                attempt.contact_id,
+                String::new(),
+            );
+            let follow = self.placer.adopt(call, answered);
+            let ends = self.ends_tx.clone();
+            self.tasks.spawn(async move {
+                let end = follow.await;
+                // The slot is free before the driver hears of the end.
+                drop(guard);
+                let _ = ends.send(end);
+            });
         }
         Ok(())
     }
 
-    /// Periodic reconciliation with FreeSWITCH's channel list: an answered call whose channel
-    /// is gone lost its hangup event; resolve it so its slot and pool channel come back.
-    async fn sweep(&mut self) -> Result<(), DriverError> {
-        if self.answered.is_empty() {
-            return Ok(());
-        }
-        let live: HashSet<String> = match self.client.channels().await {
-            Ok(chans) => chans.into_iter().map(|c| c.uuid).collect(),
-            // Not connected: the reconnect reconciles instead.
-            Err(_) => return Ok(()),
-        };
-        let mut waiters = lock(&self.waiters);
-        for uuid in self.answered.iter().filter(|u| !live.contains(*u)) {
-            warn!(%uuid, "answered call vanished without a hangup event");
-            waiters.remove(uuid);
-        }
-        Ok(())
-    }
-
-    fn on_event(&mut self, ev: ClientEvent) -> Result<(), DriverError> {
-        match ev {
-            ClientEvent::Event(e) => match e.kind() {
-                EventKind::ChannelAnswer => {
-                    if let Some(uuid) = e.unique_id() {
-                        if self.in_flight.contains_key(uuid) {
-                            self.store.mark_answered(uuid)?;
-                            if self.answered.insert(uuid.to_owned()) {
-                                if let Some((p, _)) = &mut self.predictive {
-                                    p.record_dial(true);
-                                    if let Some(at) = self.dialled_at.get(uuid) {
-                                        let (_, now_ms) = unix_now();
-                                        p.record_time_to_answer((now_ms - at) as f64 / 1000.0);
-                                    }
-                                }
-                            }
+    fn on_progress(&mut self, p: Progress) -> Result<(), DriverError> {
+        match p {
+            Progress::Answered { uuid } => {
+                if !self.in_flight.contains_key(&uuid) {
+                    return Ok(());
+                }
+                self.store.mark_answered(&uuid)?;
+                if self.answered.insert(uuid.clone()) {
+                    if let Some((p, _)) = &mut self.predictive {
+                        p.record_dial(true);
+                        if let Some(at) = self.dialled_at.get(&uuid) {
+                            let (_, now_ms) = unix_now();
+                            p.record_time_to_answer((now_ms - at) as f64 / 1000.0);
                         }
                     }
                 }
-                EventKind::ChannelHangupComplete { .. } => {
-                    if let Some(uuid) = e.unique_id() {
-                        if let Some(tx) = lock(&self.waiters).remove(uuid) {
-                            let billsec = e
-                                .variable("billsec")
-                                .and_then(|b| b.parse().ok())
-                                .unwrap_or(0);
-                            let _ = tx.send(Hangup {
-                                cause: e.hangup_cause(),
-                                decided: e
-                                    .variable("aicall_disposition")
-                                    .and_then(Disposition::from_name)
-                                    .map(|d| {
-                                        let at = e
-                                            .variable("aicall_callback_at")
-                                            .and_then(|t| t.trim().parse().ok());
-                                        (d, at)
-                                    }),
-                                billsec,
-                                abandoned: abandoned(&e),
-                            });
-                        }
-                    }
-                }
-                _ => {}
-            },
-            ClientEvent::Disconnected { reason } => {
-                warn!(%reason, "lost FreeSWITCH; calls in flight are reconciled on reconnect");
-            }
-            ClientEvent::Reconnected { channels } => {
-                let live: HashSet<&str> = channels.iter().map(|c| c.uuid.as_str()).collect();
-                // Calls that ended while we were away: their hangup event is lost; wake their
-                // tasks so the attempts are resolved now.
-                let mut waiters = lock(&self.waiters);
-                let gone: Vec<String> = waiters
-                    .keys()
-                    .filter(|u| !live.contains(u.as_str()))
-                    .cloned()
-                    .collect();
-                for uuid in gone {
-                    if let Some(tx) = waiters.remove(&uuid) {
-                        drop(tx);
-                    }
-                }
             }
         }
         Ok(())
     }
 
-    fn dial_round(&mut self, now: i64, now_ms: i64) -> Result<(), DriverError> {
+    async fn dial_round(&mut self, now: i64, now_ms: i64) -> Result<(), DriverError> {
         let mut free = {
             let p = lock(&self.pacer);
             self.settings
@@ -485,6 +605,14 @@ impl Driver {
             let ringing = self.in_flight.len().saturating_sub(self.answered.len());
             let ringing = u32::try_from(ringing).unwrap_or(u32::MAX);
             free = free.min(p.calls_to_place(agents.snapshot(), ringing));
+        }
+        if let Some(lines) = &self.cfg.lines {
+            let mut l = lock(lines);
+            l.set_wanting(
+                &self.cfg.campaign,
+                self.queue.next_due().is_some_and(|t| t <= now),
+            );
+            free = free.min(l.available(&self.cfg.campaign));
         }
         if free == 0 {
             return Ok(());
@@ -525,9 +653,23 @@ impl Driver {
                     break;
                 }
             };
+            let line = match &self.cfg.lines {
+                Some(l) => {
+                    if !lock(l).take(&self.cfg.campaign) {
+                        lock(&self.pacer).release(&grant);
+                        let mut back = entry;
+                        back.next_at = now;
+                        self.queue.push(back);
+                        break;
+                    }
+                    Some((l.clone(), self.cfg.campaign.clone()))
+                }
+                None => None,
+            };
             let guard = SlotGuard {
                 pacer: self.pacer.clone(),
                 grant,
+                line,
             };
             if let Some(s) = self.begin(&entry, now, guard)? {
                 started.push(s);
@@ -541,8 +683,14 @@ impl Driver {
         }
         // Group commit: the `dialing` records are on disk before any originate leaves.
         self.store.flush()?;
+        let mut sent = Vec::with_capacity(started.len());
         for s in started {
-            self.spawn_call(s);
+            sent.push(self.spawn_call(s));
+        }
+        // Every originate of the round has left (or failed) before the driver takes a
+        // control request: a pause acknowledged after this never races an originate.
+        for rx in sent {
+            let _ = rx.await;
         }
         Ok(())
     }
@@ -620,37 +768,36 @@ impl Driver {
             self.cfg.campaign.replace([',', '}', '{', ' '], "_"),
             contact.id
         );
-        Ok(Some(Started {
-            uuid,
-            command: format!("originate {} &park()", with_channel_vars(&dial, &vars)),
-            guard,
-            timeout: Duration::from_secs(u64::from(self.settings.pacing.originate_timeout_s) + 15),
-        }))
+        let call = self.placement(
+            &uuid,
+            Some(&contact),
+            contact.id,
+            format!("{} &park()", with_channel_vars(&dial, &vars)),
+        );
+        Ok(Some(Started { call, guard }))
     }
 
-    fn spawn_call(&mut self, s: Started) {
+    /// Hands the call to the placer; the returned receiver fires once its originate left.
+    fn spawn_call(&mut self, s: Started) -> oneshot::Receiver<()> {
         self.summary.originated += 1;
-        self.dialled_at.insert(s.uuid.clone(), unix_now().1);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.waiters).insert(s.uuid.clone(), tx);
-        self.in_flight.insert(s.uuid.clone(), s.guard.grant.pool);
-        let client = self.client.clone();
+        self.dialled_at.insert(s.call.uuid.clone(), unix_now().1);
+        self.in_flight
+            .insert(s.call.uuid.clone(), s.guard.grant.pool);
+        let (sent_tx, sent_rx) = oneshot::channel();
+        let mut call = s.call;
+        call.sent = Some(sent_tx);
+        let place = self.placer.place(call);
         let ends = self.ends_tx.clone();
+        let guard = s.guard;
         self.tasks.spawn(async move {
-            let Started {
-                uuid,
-                command,
-                guard,
-                timeout,
-            } = s;
-            let end = place_call(&client, uuid, &command, rx, timeout).await;
+            let end = place.await;
             drop(guard);
             let _ = ends.send(end);
         });
+        sent_rx
     }
 
     fn on_call_end(&mut self, end: CallEnd) -> Result<(), DriverError> {
-        lock(&self.waiters).remove(&end.uuid);
         let answer_seen = self.answered.remove(&end.uuid);
         self.dialled_at.remove(&end.uuid);
         if let Some((p, _)) = &mut self.predictive {
@@ -672,6 +819,7 @@ impl Driver {
         if end.answered {
             self.summary.answered += 1;
         }
+        self.recent_ends.push_back(unix_now().1);
         self.finish(end, pool)
     }
 
@@ -706,6 +854,11 @@ impl Driver {
                 None => Disposition::Unknown,
             }
         };
+        *self
+            .summary
+            .dispositions
+            .entry(disposition.as_str().to_owned())
+            .or_default() += 1;
         if disposition == Disposition::GatewayDown {
             if let Some(pool) = pool {
                 lock(&self.pacer).pause_pool(pool, now_ms);
@@ -809,146 +962,6 @@ impl Driver {
 
 #[derive(Debug)]
 struct Started {
-    uuid: String,
-    command: String,
+    call: Placement,
     guard: SlotGuard,
-    timeout: Duration,
-}
-
-fn lost(uuid: String, answered: bool) -> CallEnd {
-    CallEnd {
-        uuid,
-        cause: None,
-        decided: None,
-        answered,
-        billsec: 0,
-        not_sent: false,
-        abandoned: false,
-    }
-}
-
-/// Sends the originate and follows the call to its end.
-async fn place_call(
-    client: &EslClient,
-    uuid: String,
-    command: &str,
-    hangup: oneshot::Receiver<Hangup>,
-    timeout: Duration,
-) -> CallEnd {
-    let job = match client.bgapi(command).await {
-        Ok(job) => job,
-        Err(EslError::NotConnected) => {
-            // Nothing left this process: the attempt never reached FreeSWITCH.
-            return CallEnd {
-                uuid,
-                cause: None,
-                decided: None,
-                answered: false,
-                billsec: 0,
-                not_sent: true,
-                abandoned: false,
-            };
-        }
-        Err(e) => {
-            warn!(error = %e, %uuid, "originate may or may not have been sent");
-            return follow(uuid, false, hangup, timeout).await;
-        }
-    };
-    match job.wait(timeout).await {
-        Ok(result) if result.ok => follow(uuid, true, hangup, Duration::MAX).await,
-        Ok(result) => {
-            let cause = HangupCause::from_name(result.value());
-            CallEnd {
-                uuid,
-                cause: Some(cause),
-                decided: None,
-                answered: false,
-                billsec: 0,
-                not_sent: false,
-                abandoned: false,
-            }
-        }
-        Err(e) => {
-            warn!(error = %e, %uuid, "no originate result; following the channel");
-            follow(uuid, false, hangup, timeout).await
-        }
-    }
-}
-
-/// Waits for the channel's hangup (or for the driver to declare it lost).
-async fn follow(
-    uuid: String,
-    answered: bool,
-    hangup: oneshot::Receiver<Hangup>,
-    timeout: Duration,
-) -> CallEnd {
-    let waited = if timeout == Duration::MAX {
-        Ok(hangup.await)
-    } else {
-        tokio::time::timeout(timeout, hangup).await
-    };
-    match waited {
-        Ok(Ok(h)) => CallEnd {
-            uuid,
-            cause: h.cause,
-            decided: h.decided,
-            answered: answered || h.billsec > 0,
-            billsec: h.billsec,
-            not_sent: false,
-            abandoned: h.abandoned,
-        },
-        _ => lost(uuid, answered),
-    }
-}
-
-/// Whether an answered call was abandoned: it waited for an agent and none took it. Either
-/// whoever transferred it says so (`aicall_abandoned=true`), or mod_callcenter's own member
-/// variables show it: it joined a queue (`cc_queue_joined_epoch`) and left without an agent
-/// answering (`cc_cause=cancel`, or no `cc_queue_answered_epoch`) — timeout, no agent, or
-/// the callee hanging up while waiting.
-fn abandoned(e: &Event) -> bool {
-    let set = |name: &str| e.variable(name).is_some_and(|v| !v.trim().is_empty());
-    if let Some(v) = e.variable("aicall_abandoned") {
-        return matches!(v.trim(), "true" | "1" | "yes");
-    }
-    set("cc_queue_joined_epoch")
-        && (e.variable("cc_cause").is_some_and(|c| c.trim() == "cancel")
-            || !set("cc_queue_answered_epoch"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn abandoned_from_the_flag_or_from_mod_callcenter() {
-        let hangup = |vars: &[(&str, &str)]| {
-            let mut e = Event::new("CHANNEL_HANGUP_COMPLETE");
-            for (k, v) in vars {
-                e.headers.push(&format!("variable_{k}"), v);
-            }
-            e
-        };
-        assert!(!abandoned(&hangup(&[])), "no queue, no flag");
-        assert!(abandoned(&hangup(&[("aicall_abandoned", "true")])));
-        assert!(!abandoned(&hangup(&[("aicall_abandoned", "false")])));
-        // Queued, then an agent answered.
-        assert!(!abandoned(&hangup(&[
-            ("cc_queue_joined_epoch", "1795400000"),
-            ("cc_queue_answered_epoch", "1795400012"),
-            ("cc_agent_bridged", "true"),
-        ])));
-        // Queued, timed out (mod_callcenter: cc_cause=cancel, cc_cancel_reason=TIMEOUT).
-        assert!(abandoned(&hangup(&[
-            ("cc_queue_joined_epoch", "1795400000"),
-            ("cc_queue_canceled_epoch", "1795400060"),
-            ("cc_cause", "cancel"),
-            ("cc_cancel_reason", "TIMEOUT"),
-        ])));
-        // Queued, the callee hung up while waiting (no answer epoch).
-        assert!(abandoned(&hangup(&[(
-            "cc_queue_joined_epoch",
-            "1795400000"
-        )])));
-    }
 }

@@ -126,7 +126,7 @@ impl ImportOptions {
 }
 
 /// A rejected row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rejected {
     /// `line 12` for CSV, `Sheet1 row 12` for XLSX (1-based, the header is row 1).
     pub location: String,
@@ -135,7 +135,7 @@ pub struct Rejected {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub rows: u64,
     pub imported: u64,
@@ -182,6 +182,37 @@ pub fn import_file(
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
+    let mut report = import_bytes(store, path, bytes, opts)?;
+    if !report.rejected.is_empty() {
+        let out = opts.report_path.clone().unwrap_or_else(|| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(".rejects.csv");
+            PathBuf::from(p)
+        });
+        let mut text = String::from("line,location,reason\n");
+        for r in &report.rejected {
+            text.push_str(&format!(
+                "{},\"{}\",\"{}\"\n",
+                r.line,
+                r.location.replace('"', "\"\""),
+                r.reason.replace('"', "\"\"")
+            ));
+        }
+        std::fs::write(&out, text).map_err(io(&out))?;
+        report.report_file = Some(out);
+    }
+    Ok(report)
+}
+
+/// Imports a contact list received as bytes (an upload); `name` is the file's name, for
+/// messages and to tell XLSX from CSV. The rejected rows are in the report only.
+pub fn import_bytes(
+    store: &dyn Store,
+    name: &Path,
+    bytes: Vec<u8>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let path = name;
     if bytes.is_empty() {
         return Err(ImportError::Empty {
             path: path.to_owned(),
@@ -227,24 +258,6 @@ pub fn import_file(
     if let Some(leads) = &opts.leads {
         // Lead model hand-off: score, segment and best hour of every pending contact.
         report.leads = Some(leads.rescore_campaign(store, &opts.campaign)?);
-    }
-    if !report.rejected.is_empty() {
-        let out = opts.report_path.clone().unwrap_or_else(|| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(".rejects.csv");
-            PathBuf::from(p)
-        });
-        let mut text = String::from("line,location,reason\n");
-        for r in &report.rejected {
-            text.push_str(&format!(
-                "{},\"{}\",\"{}\"\n",
-                r.line,
-                r.location.replace('"', "\"\""),
-                r.reason.replace('"', "\"\"")
-            ));
-        }
-        std::fs::write(&out, text).map_err(io(&out))?;
-        report.report_file = Some(out);
     }
     Ok(report)
 }

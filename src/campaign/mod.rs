@@ -11,6 +11,7 @@
 //! - [`retry`]: what happens after each outcome (by hangup cause / disposition), with jitter.
 //! - [`queue`]: the in-memory schedule: ordering by lead score and best hour, else FIFO, and
 //!   the next-batch decision.
+//! - [`share`]: the service's lines shared fairly between its running campaigns.
 //! - [`pacing`]: concurrency, calls per second, line pools with caller-ID rotation, the dial
 //!   string template, predictive pacing with an abandon-rate cap (agents read through
 //!   [`AgentAvailability`], which the routing side implements).
@@ -28,6 +29,7 @@ pub mod pacing;
 pub mod phone;
 pub mod queue;
 pub mod retry;
+pub mod share;
 pub mod zones;
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +54,66 @@ pub struct CampaignSettings {
     pub max_attempts: u32,
     pub retry: RetryPolicy,
     pub pacing: PacingConfig,
+    /// How the campaign's calls converse (the script and the turn settings).
+    pub call: CallSettings,
+}
+
+/// How a campaign's calls converse, stored with the campaign so that `aicall serve` runs
+/// each campaign as it was created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallSettings {
+    /// The call script (TOML) as it was validated when the campaign was created or edited;
+    /// empty: a dialer-only campaign whose answered calls park.
+    pub script: String,
+    /// Where the script was read from: its recorded prompts are found relative to it.
+    pub script_path: std::path::PathBuf,
+    /// The callees' IANA time zone (callback times they name are resolved in it).
+    pub tz: String,
+    /// Where a transfer sends the call (`uuid_transfer` destination); `{queue}` becomes the
+    /// queue the script names.
+    pub transfer_to: String,
+    /// Silence that ends the callee's turn (ms).
+    pub end_silence_ms: u32,
+    /// Silence before "no input", replacing the script's default (nodes that set their own
+    /// keep it); none: the script's.
+    pub no_input_ms: Option<u32>,
+    /// Recognition language, `zh`, `en` or `auto`; none: the script's.
+    pub language: Option<String>,
+    /// Lead model directory (`aicall leads train`): scores, best hours, rescoring after
+    /// every outcome.
+    pub lead_model: Option<std::path::PathBuf>,
+    /// The campaign's share of the service's lines and decode time against the other
+    /// running campaigns (relative weight, at least 1).
+    pub weight: u32,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            script: String::new(),
+            script_path: std::path::PathBuf::new(),
+            tz: "Asia/Shanghai".into(),
+            transfer_to: "aicall_queue_{queue} XML aicall".into(),
+            end_silence_ms: 400,
+            no_input_ms: None,
+            language: None,
+            lead_model: None,
+            weight: 1,
+        }
+    }
+}
+
+impl CallSettings {
+    /// The callees' time zone.
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, String> {
+        self.tz.parse().map_err(|_| {
+            format!(
+                "call.tz: `{}` is not an IANA time zone (e.g. Asia/Shanghai, Europe/London)",
+                self.tz
+            )
+        })
+    }
 }
 
 impl Default for CampaignSettings {
@@ -63,6 +125,7 @@ impl Default for CampaignSettings {
             max_attempts: 3,
             retry: RetryPolicy::default(),
             pacing: PacingConfig::default(),
+            call: CallSettings::default(),
         }
     }
 }
@@ -94,6 +157,67 @@ impl CampaignSettings {
             // A struct of strings, numbers and vectors always converts to a JSON value.
             settings: serde_json::to_value(self).expect("settings serialise to JSON"),
         }
+    }
+
+    /// Checks every setting a dialer and its calls use, naming the first that is wrong
+    /// (the script and the lead model are checked by whoever can load them).
+    pub fn validate(&self) -> Result<(), String> {
+        phone::region(&self.default_region).map_err(|e| format!("default_region: {e}"))?;
+        Rules::new(&self.window, &self.caps, self.max_attempts)
+            .map_err(|e| format!("window: {e}"))?;
+        if self.max_attempts == 0 {
+            return Err("max_attempts: must be at least 1".into());
+        }
+        let p = &self.pacing;
+        if p.max_concurrent == 0 {
+            return Err("pacing.max_concurrent: must be at least 1".into());
+        }
+        if !(p.calls_per_s > 0.0 && p.calls_per_s.is_finite()) {
+            return Err(format!(
+                "pacing.calls_per_s: {} is not a positive rate",
+                p.calls_per_s
+            ));
+        }
+        if p.pools.is_empty() {
+            return Err("pacing.pools: a campaign needs at least one line pool".into());
+        }
+        for (i, pool) in p.pools.iter().enumerate() {
+            if pool.capacity == 0 {
+                return Err(format!("pacing.pools[{i}] ({}): capacity 0", pool.name));
+            }
+        }
+        pacing::render_dial_string(&p.dial_template, |_| Some("x".into()))
+            .map_err(|e| format!("pacing.dial_template: {e}"))?;
+        if p.originate_timeout_s == 0 {
+            return Err("pacing.originate_timeout_s: must be at least 1".into());
+        }
+        let c = &self.call;
+        c.time_zone()?;
+        if !c.transfer_to.contains(char::is_alphanumeric) {
+            return Err("call.transfer_to: empty destination".into());
+        }
+        if !(100..=5000).contains(&c.end_silence_ms) {
+            return Err(format!(
+                "call.end_silence_ms: {} ms; use 100 to 5000 (400 is usual)",
+                c.end_silence_ms
+            ));
+        }
+        if let Some(ms) = c.no_input_ms {
+            if !(500..=60_000).contains(&ms) {
+                return Err(format!(
+                    "call.no_input_ms: {ms} ms; use 500 to 60000 (5000 is usual)"
+                ));
+            }
+        }
+        if let Some(l) = &c.language {
+            if !matches!(l.as_str(), "zh" | "en" | "auto") {
+                return Err(format!("call.language: `{l}`; use zh, en or auto"));
+            }
+        }
+        if c.weight == 0 {
+            return Err("call.weight: must be at least 1".into());
+        }
+        Ok(())
     }
 
     /// Reads settings from a TOML file (any field may be left out).

@@ -1,36 +1,38 @@
-//! `aicall import`, `aicall campaign …` and `aicall dnc …`: a thin layer over
-//! [`aicall::campaign`] and [`aicall::store`].
-//!
-//! The sled database is opened by one process at a time. While `campaign start` runs, the
-//! other commands cannot open it; `pause`, `resume` and `stop` then leave a request in
-//! `DB/control/NAME` that the running dialer applies within a second, and `status` reads the
-//! `DB/status/NAME.json` snapshot the dialer refreshes every two seconds.
+//! `aicall import`, `aicall campaign …`, `aicall dnc …` and `aicall users …`: thin clients
+//! of the running service's control interface ([`aicall::app::http`]). The service owns the
+//! database while it runs (sled is opened by one process), so every command that changes a
+//! campaign goes through it; `campaign score` and the bench work on a database directly.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
+use super::client::{Api, ApiArgs};
 use crate::cli::bench::dialer::{self as bench, BenchOptions};
-use aicall::campaign::driver::{self, DriverConfig};
-use aicall::campaign::import::{import_file, ImportOptions};
-use aicall::campaign::phone::{normalise, region};
-use aicall::campaign::CampaignSettings;
+use aicall::app::http::{
+    AddUser, CreateCampaign, DncReply, DncRequest, EditCampaign, NewKey, StateReply,
+};
+use aicall::app::CampaignView;
+use aicall::campaign::import::ImportReport;
+use aicall::campaign::{CampaignSettings, LinePool};
 use aicall::config::Config;
-use aicall::esl::EslClient;
-use aicall::pii::Pii;
 use aicall::profile::dialer::LeadScorer;
-use aicall::store::{CampaignState, ListEntry, ListKind, SledStore, Store, StoreError};
+use aicall::store::{SledStore, Store};
 
-/// Where the dialer's database lives.
+/// Where the dialer's database lives (commands that open it directly).
 #[derive(Debug, Args, Clone)]
 pub struct DbArg {
-    /// Database directory (created on first use; holds `pii.key` unless AICALL_PII_KEY is set).
-    #[arg(long, env = "AICALL_DB", default_value = "data/aicall-db")]
-    pub db: PathBuf,
+    /// Database directory [default: [store] path].
+    #[arg(long, env = "AICALL_DB")]
+    pub db: Option<PathBuf>,
+}
+
+impl DbArg {
+    pub fn path(&self, config: &Config) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| config.store.path.clone())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -48,64 +50,205 @@ pub struct ImportArgs {
     /// Rejected rows report (default FILE.rejects.csv).
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Lead model directory (`aicall leads train`): score the campaign's pending contacts
-    /// once the import is written.
-    #[arg(long, env = "AICALL_LEAD_MODEL")]
-    pub lead_model: Option<PathBuf>,
     #[command(flatten)]
-    pub db: DbArg,
+    pub api: ApiArgs,
+}
+
+/// A campaign's settings as flags; each overrides the same key of `--settings FILE`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SettingsArgs {
+    /// Dialer settings (TOML: window, caps, max_attempts, retry, pacing, call); flags
+    /// override its keys.
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
+    /// The call script (TOML): its text is stored with the campaign.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// The callees' IANA time zone, e.g. Asia/Shanghai.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Lead model directory (`aicall leads train`).
+    #[arg(long)]
+    pub lead_model: Option<PathBuf>,
+    /// Transfer destination (`uuid_transfer`); `{queue}` becomes the script's queue.
+    #[arg(long)]
+    pub transfer_to: Option<String>,
+    /// Silence that ends the callee's turn, ms.
+    #[arg(long)]
+    pub end_silence_ms: Option<u32>,
+    /// Silence before "no input", ms (replaces the script's default).
+    #[arg(long)]
+    pub no_input_ms: Option<u32>,
+    /// Recognition language: zh, en or auto (default: the script's).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Region of numbers written without a country code, e.g. CN.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Simultaneous calls of this campaign.
+    #[arg(long)]
+    pub concurrent: Option<u32>,
+    /// Originates per second.
+    #[arg(long)]
+    pub cps: Option<f64>,
+    /// Dial string template, e.g. `sofia/gateway/${gateway}/${phone}` or `loopback/${phone}/default`.
+    #[arg(long)]
+    pub dial: Option<String>,
+    /// One line pool: `NAME:GATEWAY:CAPACITY[:CALLERID,CALLERID...]`; repeat for more.
+    #[arg(long)]
+    pub pool: Vec<String>,
+    /// Counted attempts per contact.
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// Share of the service's lines and decode time against other campaigns.
+    #[arg(long)]
+    pub weight: Option<u32>,
+}
+
+impl SettingsArgs {
+    /// `base` with the file's and the flags' values applied.
+    fn apply(&self, mut s: CampaignSettings) -> anyhow::Result<CampaignSettings> {
+        if let Some(p) = &self.settings {
+            s = CampaignSettings::load(p)?;
+        }
+        if let Some(p) = &self.script {
+            s.call.script =
+                std::fs::read_to_string(p).with_context(|| format!("--script {}", p.display()))?;
+            s.call.script_path =
+                std::fs::canonicalize(p).with_context(|| format!("--script {}", p.display()))?;
+        }
+        if let Some(v) = &self.tz {
+            s.call.tz = v.clone();
+        }
+        if let Some(v) = &self.lead_model {
+            s.call.lead_model = Some(
+                std::fs::canonicalize(v)
+                    .with_context(|| format!("--lead-model {}", v.display()))?,
+            );
+        }
+        if let Some(v) = &self.transfer_to {
+            s.call.transfer_to = v.clone();
+        }
+        if let Some(v) = self.end_silence_ms {
+            s.call.end_silence_ms = v;
+        }
+        if let Some(v) = self.no_input_ms {
+            s.call.no_input_ms = Some(v);
+        }
+        if let Some(v) = &self.language {
+            s.call.language = Some(v.clone());
+        }
+        if let Some(v) = &self.region {
+            s.default_region = v.clone();
+        }
+        if let Some(v) = self.concurrent {
+            s.pacing.max_concurrent = v;
+        }
+        if let Some(v) = self.cps {
+            s.pacing.calls_per_s = v;
+        }
+        if let Some(v) = &self.dial {
+            s.pacing.dial_template = v.clone();
+        }
+        if !self.pool.is_empty() {
+            s.pacing.pools = self
+                .pool
+                .iter()
+                .map(|p| parse_pool(p))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = self.max_attempts {
+            s.max_attempts = v;
+        }
+        if let Some(v) = self.weight {
+            s.call.weight = v;
+        }
+        Ok(s)
+    }
+}
+
+fn parse_pool(spec: &str) -> anyhow::Result<LinePool> {
+    let parts: Vec<&str> = spec.splitn(4, ':').collect();
+    if parts.len() < 3 {
+        bail!("--pool {spec}: expected NAME:GATEWAY:CAPACITY[:CALLERID,...]");
+    }
+    Ok(LinePool {
+        name: parts[0].to_owned(),
+        gateway: parts[1].to_owned(),
+        capacity: parts[2]
+            .parse()
+            .with_context(|| format!("--pool {spec}: capacity {:?}", parts[2]))?,
+        caller_ids: parts
+            .get(3)
+            .map(|c| {
+                c.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        backup: false,
+    })
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
-    /// Create a campaign (settings from a TOML file, else defaults: CN, 09–12 & 14–20 Mon–Sat).
+    /// Create a campaign in the running service: the script, the calling window and time
+    /// zone, pacing and line pools, turn settings and lead model, each validated.
     Create {
         name: String,
-        #[arg(long)]
-        settings: Option<PathBuf>,
         #[command(flatten)]
-        db: DbArg,
+        settings: SettingsArgs,
+        #[command(flatten)]
+        api: ApiArgs,
     },
-    /// Run the dialer for a campaign in the foreground (Ctrl-C stops it cleanly).
+    /// Change a created, paused or stopped campaign's settings (only the flags given).
+    Edit {
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Start dialling (the running service takes it over at once).
     Start {
         name: String,
-        /// FreeSWITCH event socket `host:port` (default: `[esl] addr` of the config).
-        #[arg(long)]
-        esl: Option<String>,
-        #[arg(long)]
-        password: Option<String>,
-        /// Return when every contact is finished.
-        #[arg(long)]
-        until_done: bool,
-        /// Lead model directory: best-hour update and rescoring after every call outcome.
-        #[arg(long, env = "AICALL_LEAD_MODEL")]
-        lead_model: Option<PathBuf>,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
+    /// No new call after the acknowledgement; calls up go on.
     Pause {
         name: String,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
     Resume {
         name: String,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
+    /// No new call; the campaign's run ends when its calls have.
     Stop {
         name: String,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
-    /// Counts by state, dialled / answered / abandoned, ETA.
+    /// Live figures: calls up, dialled, answered, transferred, abandoned, ETA.
     Status {
         name: String,
+        /// Print the JSON the service answered.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
-    /// Score every pending contact with a lead model (`aicall leads train`): the dialer then
-    /// calls the likeliest first, at their best hour.
+    /// Every campaign, its state and figures.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Score every pending contact with a lead model (`aicall leads train`), on a database
+    /// no service has open: the dialer then calls the likeliest first, at their best hour.
     Score {
         name: String,
         /// Model directory.
@@ -133,10 +276,10 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DncCommand {
-    /// Add a number to a list (dnc, black or gray).
+    /// Add a number to a list (dnc, black or gray), for every campaign, at once.
     Add(DncArgs),
     Remove(DncArgs),
-    /// Add every number of a file (CSV/XLSX with a phone column, or one number per line).
+    /// Add every number of a file (a CSV with the number first, or one number per line).
     Import {
         file: PathBuf,
         #[arg(long, default_value = "dnc")]
@@ -144,7 +287,7 @@ pub enum DncCommand {
         #[arg(long, default_value = "CN")]
         region: String,
         #[command(flatten)]
-        db: DbArg,
+        api: ApiArgs,
     },
     /// Which lists a number is on.
     Check(DncArgs),
@@ -158,56 +301,46 @@ pub struct DncArgs {
     #[arg(long, default_value = "CN")]
     pub region: String,
     #[command(flatten)]
-    pub db: DbArg,
+    pub api: ApiArgs,
 }
 
-fn open(db: &DbArg) -> anyhow::Result<SledStore> {
-    SledStore::open(&db.db).with_context(|| {
-        format!(
-            "cannot open the dialer database {} (is `aicall campaign start` running on it?)",
-            db.db.display()
-        )
-    })
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user of the API and console; prints its key once (stored hashed).
+    Add {
+        name: String,
+        /// admin, supervisor, agent, viewer or integration.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn list_kind(s: &str) -> anyhow::Result<ListKind> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "dnc" => ListKind::Dnc,
-        "black" | "blacklist" => ListKind::Black,
-        "gray" | "grey" | "graylist" => ListKind::Gray,
-        other => bail!("unknown list `{other}`: use dnc, black or gray"),
-    })
-}
-
-/// `aicall import`.
-pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let store = open(&args.db)?;
-    let record = store.campaign(&args.campaign)?;
-    let settings = CampaignSettings::of(&record)?;
-    let region_code = args
-        .region
-        .unwrap_or_else(|| settings.default_region.clone());
-    let mut opts = ImportOptions::new(&args.campaign, region(&region_code)?);
-    if let Some(map) = &args.map {
-        opts.map = ImportOptions::parse_map(map)?;
+/// `aicall import`: uploads the file to the running service, prints its per-line report,
+/// and writes the rejected rows next to the file.
+pub fn import(config: Option<&Path>, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let api = Api::new(&cfg, &args.api)?;
+    let bytes = std::fs::read(&args.file).with_context(|| args.file.display().to_string())?;
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "upload.csv".into());
+    let mut query = vec![("file", name)];
+    if let Some(m) = &args.map {
+        query.push(("map", m.clone()));
     }
-    opts.report_path = args.report;
-    opts.progress = true;
-    if let Some(dir) = &args.lead_model {
-        let mut scorer = LeadScorer::load(dir)?;
-        scorer.restrict_hours(campaign_hours(&settings)?);
-        opts.leads = Some(Arc::new(scorer));
+    if let Some(r) = &args.region {
+        query.push(("region", r.clone()));
     }
-    let t0 = Instant::now();
-    let report = import_file(&store, &args.file, &opts)?;
-    store.flush()?;
+    let t0 = std::time::Instant::now();
+    let report: ImportReport = api.upload(
+        &format!("campaigns/{}/contacts", args.campaign),
+        &query,
+        bytes,
+    )?;
     println!(
         "{}: {} rows, {} imported, {} merged, {} rejected in {:.1} s",
         args.file.display(),
@@ -223,8 +356,23 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     for r in report.rejected.iter().take(10) {
         println!("  {}: {}", r.location, r.reason);
     }
-    if let Some(f) = &report.report_file {
-        println!("rejected rows: {}", f.display());
+    if !report.rejected.is_empty() {
+        let out = args.report.clone().unwrap_or_else(|| {
+            let mut p = args.file.as_os_str().to_owned();
+            p.push(".rejects.csv");
+            PathBuf::from(p)
+        });
+        let mut text = String::from("line,location,reason\n");
+        for r in &report.rejected {
+            text.push_str(&format!(
+                "{},\"{}\",\"{}\"\n",
+                r.line,
+                r.location.replace('"', "\"\""),
+                r.reason.replace('"', "\"\"")
+            ));
+        }
+        std::fs::write(&out, text).with_context(|| out.display().to_string())?;
+        println!("rejected rows: {}", out.display());
     }
     if let Some(r) = &report.leads {
         println!("lead model: {}", rescore_summary(r));
@@ -246,218 +394,118 @@ fn rescore_summary(r: &aicall::profile::dialer::RescoreReport) -> String {
     line
 }
 
-fn control_path(db: &Path, name: &str) -> PathBuf {
-    db.join("control").join(name)
-}
-
-fn status_path(db: &Path, name: &str) -> PathBuf {
-    db.join("status").join(format!("{name}.json"))
-}
-
-fn set_state(db: &DbArg, name: &str, state: CampaignState, word: &str) -> anyhow::Result<ExitCode> {
-    match SledStore::open(&db.db) {
-        Ok(store) => {
-            let mut rec = store.campaign(name)?;
-            rec.state = state;
-            store.put_campaign(&rec)?;
-            store.flush()?;
-            println!("campaign {name}: {word}");
+fn print_status(v: &CampaignView) {
+    let s = &v.status;
+    let state = format!("{:?}", v.state).to_lowercase();
+    println!(
+        "campaign {}: {state}{}",
+        v.name,
+        if v.running {
+            " (running in the service)"
+        } else {
+            ""
         }
-        Err(StoreError::Open { .. }) | Err(StoreError::Db(_)) => {
-            let path = control_path(&db.db, name);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&path, word)?;
-            println!("campaign {name}: {word} requested from the running dialer");
-        }
-        Err(e) => return Err(e.into()),
+    );
+    let by_state: Vec<String> = s.by_state.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  contacts {} ({})", s.contacts, by_state.join(", "));
+    println!(
+        "  calls up {}, dialled {}, answered {}, transferred {}, abandoned {}",
+        s.up, s.dialled, s.answered, s.transferred, s.abandoned
+    );
+    if !s.dispositions.is_empty() {
+        let d: Vec<String> = s
+            .dispositions
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        println!("  outcomes this run: {}", d.join(" "));
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn status(db: &DbArg, name: &str) -> anyhow::Result<ExitCode> {
-    let text = match SledStore::open(&db.db) {
-        Ok(store) => status_json(&store, name, None)?,
-        Err(_) => std::fs::read_to_string(status_path(&db.db, name)).with_context(|| {
-            format!("the database is in use and no status snapshot exists for {name}")
-        })?,
-    };
-    println!("{text}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn status_json(store: &dyn Store, name: &str, rate: Option<f64>) -> anyhow::Result<String> {
-    let rec = store.campaign(name)?;
-    let counts = store.counts(name)?;
-    let remaining = counts.by_state.get("pending").copied().unwrap_or(0)
-        + counts.by_state.get("inflight").copied().unwrap_or(0);
-    let eta_s = rate
-        .filter(|r| *r > 0.0)
-        .map(|r| (remaining as f64 / r).round() as u64);
-    Ok(serde_json::to_string_pretty(&serde_json::json!({
-        "campaign": name,
-        "state": format!("{:?}", rec.state).to_lowercase(),
-        "contacts": counts.contacts,
-        "by_state": counts.by_state,
-        "dialled": counts.attempts,
-        "answered": counts.answered,
-        "abandoned": counts.abandoned,
-        "eta_s": eta_s,
-    }))?)
-}
-
-fn start(
-    config: Option<&Path>,
-    name: &str,
-    esl: Option<String>,
-    password: Option<String>,
-    until_done: bool,
-    lead_model: Option<PathBuf>,
-    db: &DbArg,
-) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(config)?;
-    aicall::logging::init(&cfg.log.level, cfg.log.format);
-    let addr = esl.unwrap_or(cfg.esl.addr.clone());
-    if addr.is_empty() {
-        bail!("no FreeSWITCH address: pass --esl host:port or set [esl] addr in the config");
+    match s.eta_s {
+        Some(eta) => println!("  ETA {}m{:02}s", eta / 60, eta % 60),
+        None => println!("  ETA unknown (no call has ended yet)"),
     }
-    let mut client_cfg = cfg.esl.client(&addr);
-    if let Some(p) = password {
-        client_cfg.password = p;
-    }
-    let store = Arc::new(open(db)?);
-    let mut rec = store.campaign(name)?;
-    let leads = match &lead_model {
-        Some(dir) => {
-            let mut scorer = LeadScorer::load(dir)?;
-            scorer.restrict_hours(campaign_hours(&CampaignSettings::of(&rec)?)?);
-            Some(Arc::new(std::sync::Mutex::new(scorer)))
-        }
-        None => None,
-    };
-    rec.state = CampaignState::Running;
-    store.put_campaign(&rec)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let db_dir = db.db.clone();
-    let name = name.to_owned();
-    rt.block_on(async move {
-        let (client, events) = EslClient::connect(client_cfg).await?;
-        let mut dcfg = DriverConfig::new(&name);
-        dcfg.exit_when_done = until_done;
-        dcfg.leads = leads;
-        let run = driver::run(store.clone(), client.clone(), events, dcfg);
-        tokio::pin!(run);
-        let mut every = tokio::time::interval(Duration::from_secs(1));
-        let started = Instant::now();
-        let initial = store.counts(&name)?.attempts;
-        let mut ticks = 0u64;
-        let result = loop {
-            tokio::select! {
-                r = &mut run => break r,
-                _ = tokio::signal::ctrl_c() => {
-                    let mut rec = store.campaign(&name)?;
-                    rec.state = CampaignState::Stopped;
-                    store.put_campaign(&rec)?;
-                    eprintln!("stopping: waiting for calls in flight to end");
-                }
-                _ = every.tick() => {
-                    ticks += 1;
-                    apply_control(store.as_ref(), &db_dir, &name)?;
-                    if ticks.is_multiple_of(2) {
-                        let dialled = store.counts(&name)?.attempts.saturating_sub(initial);
-                        let rate = dialled as f64 / started.elapsed().as_secs_f64().max(1.0);
-                        let json = status_json(store.as_ref(), &name, Some(rate))?;
-                        let path = status_path(&db_dir, &name);
-                        if let Some(dir) = path.parent() {
-                            std::fs::create_dir_all(dir)?;
-                        }
-                        std::fs::write(path, json)?;
-                    }
-                }
-            }
-        };
-        client.close().await;
-        let summary = result?;
-        println!(
-            "campaign {name}: originated {}, answered {}, refused {}, reconciled {} live / {} lost",
-            summary.originated,
-            summary.answered,
-            summary.refused,
-            summary.reconciled_live,
-            summary.reconciled_lost
-        );
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn apply_control(store: &dyn Store, db: &Path, name: &str) -> anyhow::Result<()> {
-    let path = control_path(db, name);
-    let Ok(word) = std::fs::read_to_string(&path) else {
-        return Ok(());
-    };
-    let state = match word.trim() {
-        "pause" => CampaignState::Paused,
-        "resume" => CampaignState::Running,
-        "stop" => CampaignState::Stopped,
-        other => {
-            tracing::warn!(request = other, "ignoring unknown control request");
-            let _ = std::fs::remove_file(&path);
-            return Ok(());
-        }
-    };
-    let mut rec = store.campaign(name)?;
-    rec.state = state;
-    store.put_campaign(&rec)?;
-    std::fs::remove_file(&path)?;
-    Ok(())
 }
 
 /// `aicall campaign …`.
 pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
     match cmd {
-        CampaignCommand::Create { name, settings, db } => {
-            let settings = match settings {
-                Some(p) => CampaignSettings::load(&p)?,
-                None => CampaignSettings::default(),
-            };
-            // Fail now, not at dial time, on a window that cannot be compiled.
-            aicall::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
-            region(&settings.default_region)?;
-            let store = open(&db)?;
-            store.create_campaign(&settings.record(&name, now()))?;
-            store.flush()?;
-            println!("campaign {name} created");
+        CampaignCommand::Create {
+            name,
+            settings,
+            api,
+        } => {
+            let api = Api::new(&cfg, &api)?;
+            let settings = settings.apply(CampaignSettings::default())?;
+            let v: CampaignView = api.post("campaigns", &CreateCampaign { name, settings })?;
+            println!("campaign {} created", v.name);
             Ok(ExitCode::SUCCESS)
         }
-        CampaignCommand::Start {
+        CampaignCommand::Edit {
             name,
-            esl,
-            password,
-            until_done,
-            lead_model,
-            db,
-        } => start(config, &name, esl, password, until_done, lead_model, &db),
-        CampaignCommand::Pause { name, db } => {
-            set_state(&db, &name, CampaignState::Paused, "pause")
+            settings,
+            api,
+        } => {
+            let api = Api::new(&cfg, &api)?;
+            let current: CampaignView = api.get(&format!("campaigns/{name}"))?;
+            let settings = settings.apply(current.settings)?;
+            let v: CampaignView =
+                api.put(&format!("campaigns/{name}"), &EditCampaign { settings })?;
+            println!("campaign {} changed", v.name);
+            Ok(ExitCode::SUCCESS)
         }
-        CampaignCommand::Resume { name, db } => {
-            set_state(&db, &name, CampaignState::Running, "resume")
+        CampaignCommand::Start { name, api } => action(&cfg, &api, &name, "start"),
+        CampaignCommand::Pause { name, api } => action(&cfg, &api, &name, "pause"),
+        CampaignCommand::Resume { name, api } => action(&cfg, &api, &name, "resume"),
+        CampaignCommand::Stop { name, api } => action(&cfg, &api, &name, "stop"),
+        CampaignCommand::Status { name, json, api } => {
+            let api = Api::new(&cfg, &api)?;
+            let v: CampaignView = api.get(&format!("campaigns/{name}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
+            Ok(ExitCode::SUCCESS)
         }
-        CampaignCommand::Stop { name, db } => set_state(&db, &name, CampaignState::Stopped, "stop"),
-        CampaignCommand::Status { name, db } => status(&db, &name),
+        CampaignCommand::List { api } => {
+            let api = Api::new(&cfg, &api)?;
+            let all: Vec<CampaignView> = api.get("campaigns")?;
+            if all.is_empty() {
+                println!("no campaign yet: `aicall campaign create NAME --script FILE`");
+            }
+            for v in &all {
+                print_status(v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CampaignCommand::Bench(args) => bench_cmd(args),
         CampaignCommand::Score { name, model, db } => {
             let scorer = LeadScorer::load(&model)?;
-            let store = open(&db)?;
+            let dir = db.path(&cfg);
+            let store = SledStore::open(&dir).with_context(|| {
+                format!(
+                    "cannot open the database {} (stop `aicall serve` first: it holds it)",
+                    dir.display()
+                )
+            })?;
             let r = scorer.rescore_campaign(&store, &name)?;
             store.flush()?;
             println!("campaign {name}: {}", rescore_summary(&r));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn action(cfg: &Config, api: &ApiArgs, name: &str, what: &str) -> anyhow::Result<ExitCode> {
+    let api = Api::new(cfg, api)?;
+    let r: StateReply = api.post(&format!("campaigns/{name}/{what}"), &serde_json::json!({}))?;
+    println!(
+        "campaign {}: {}",
+        r.campaign,
+        format!("{:?}", r.state).to_lowercase()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `aicall campaign bench` (also `aicall bench dialer`).
@@ -491,84 +539,76 @@ pub fn bench_cmd(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn dnc_call(
+    api: &Api,
+    op: &str,
+    number: &str,
+    list: &str,
+    region: &str,
+) -> anyhow::Result<DncReply> {
+    api.post(
+        &format!("dnc/{op}"),
+        &DncRequest {
+            number: number.to_owned(),
+            list: Some(list.to_owned()),
+            region: Some(region.to_owned()),
+        },
+    )
+}
+
 /// `aicall dnc …`.
-pub fn dnc(cmd: DncCommand) -> anyhow::Result<ExitCode> {
+pub fn dnc(config: Option<&Path>, cmd: DncCommand) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
     match cmd {
         DncCommand::Add(a) => {
-            let store = open(&a.db)?;
-            let n = normalise(&a.number, region(&a.region)?)?;
-            let kind = list_kind(&a.list)?;
-            store.list_add(
-                &store.phone_key(&n.e164),
-                &ListEntry {
-                    kind,
-                    added_at: now(),
-                    source: "cli".into(),
-                },
-            )?;
-            store.flush()?;
-            println!("{} added to the {kind:?} list", Pii(&n.e164));
+            let api = Api::new(&cfg, &a.api)?;
+            let r = dnc_call(&api, "add", &a.number, &a.list, &a.region)?;
+            println!("{} added to the {} list", r.number, a.list);
             Ok(ExitCode::SUCCESS)
         }
         DncCommand::Remove(a) => {
-            let store = open(&a.db)?;
-            let n = normalise(&a.number, region(&a.region)?)?;
-            let kind = list_kind(&a.list)?;
-            let removed = store.list_remove(&store.phone_key(&n.e164), kind)?;
-            store.flush()?;
+            let api = Api::new(&cfg, &a.api)?;
+            let r = dnc_call(&api, "remove", &a.number, &a.list, &a.region)?;
             println!(
-                "{} {} the {kind:?} list",
-                Pii(&n.e164),
-                if removed {
+                "{} {} the {} list",
+                r.number,
+                if r.changed {
                     "removed from"
                 } else {
                     "was not on"
-                }
+                },
+                a.list
             );
             Ok(ExitCode::SUCCESS)
         }
         DncCommand::Check(a) => {
-            let store = open(&a.db)?;
-            let n = normalise(&a.number, region(&a.region)?)?;
-            let flags = store.list_flags(&store.phone_key(&n.e164))?;
+            let api = Api::new(&cfg, &a.api)?;
+            let r = dnc_call(&api, "check", &a.number, &a.list, &a.region)?;
             println!(
                 "{}: dnc={} black={} gray={}",
-                Pii(&n.e164),
-                flags.dnc,
-                flags.black,
-                flags.gray
+                r.number, r.dnc, r.black, r.gray
             );
             Ok(ExitCode::SUCCESS)
         }
         DncCommand::Import {
             file,
             list,
-            region: reg,
-            db,
+            region,
+            api,
         } => {
-            let store = open(&db)?;
-            let kind = list_kind(&list)?;
-            let id = region(&reg)?;
-            let text = std::fs::read(&file).with_context(|| file.display().to_string())?;
-            let text = String::from_utf8_lossy(&text);
+            let api = Api::new(&cfg, &api)?;
+            let bytes = std::fs::read(&file).with_context(|| file.display().to_string())?;
+            let text = aicall::textfile::decode(&bytes)
+                .map(|t| t.text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let (mut added, mut rejected) = (0u64, 0u64);
             for (i, line) in text.lines().enumerate() {
                 let first = line.split([',', ';', '\t']).next().unwrap_or("").trim();
                 if first.is_empty() {
                     continue;
                 }
-                match normalise(first, id) {
-                    Ok(n) => {
-                        store.list_add(
-                            &store.phone_key(&n.e164),
-                            &ListEntry {
-                                kind,
-                                added_at: now(),
-                                source: format!("import {}", file.display()),
-                            },
-                        )?;
-                        added += 1;
-                    }
+                match dnc_call(&api, "add", first, &list, &region) {
+                    Ok(_) => added += 1,
                     // A header line is expected; anything else is reported.
                     Err(e) if i > 0 => {
                         rejected += 1;
@@ -577,16 +617,25 @@ pub fn dnc(cmd: DncCommand) -> anyhow::Result<ExitCode> {
                     Err(_) => {}
                 }
             }
-            store.flush()?;
-            println!("{added} numbers added to the {kind:?} list, {rejected} rejected");
+            println!("{added} numbers added to the {list} list, {rejected} rejected");
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// The hours of the week the campaign's calling window opens: where best hours may fall.
-fn campaign_hours(settings: &CampaignSettings) -> anyhow::Result<Vec<usize>> {
-    let rules =
-        aicall::campaign::Rules::new(&settings.window, &settings.caps, settings.max_attempts)?;
-    Ok(rules.hours_of_week())
+/// `aicall users …`.
+pub fn users(config: Option<&Path>, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    match cmd {
+        UsersCommand::Add { name, role, api } => {
+            let api = Api::new(&cfg, &api)?;
+            let k: NewKey = api.post("users", &AddUser { name, role })?;
+            println!(
+                "user {} ({}) added; its API key, shown this once:",
+                k.name, k.role
+            );
+            println!("{}", k.key);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

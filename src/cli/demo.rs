@@ -8,16 +8,19 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 
-use aicall::call::campaign::{self, CampaignResult, CampaignRun, Models};
+use aicall::app::{Models, Service};
 use aicall::call::record::Speaker;
-use aicall::call::service::percentile;
+use aicall::call::summary::{percentile, Summary};
+use aicall::call::CallRecord;
+use aicall::campaign::import::ImportReport;
 use aicall::campaign::CampaignSettings;
 use aicall::config::Config;
-use aicall::media::{MediaConfig, VadConfig};
+use aicall::media::MetricsSnapshot;
 use aicall::pii::Pii;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 use aicall::store::{PiiCipher, SledStore, Store};
@@ -39,7 +42,7 @@ pub struct DemoArgs {
     /// the same as --media-ip (FreeSWITCH on this host, or the simulator).
     #[arg(long)]
     pub switch_media_ip: Option<String>,
-    /// The example campaign's folder (script.toml, contacts.csv, callees.toml).
+    /// The example campaign's folder (script.toml, campaign.toml, contacts.csv, callees.toml).
     #[arg(long, default_value = "examples/insurance")]
     pub campaign_dir: PathBuf,
     /// Database folder; default: a fresh temporary one (the demo is repeatable).
@@ -53,6 +56,10 @@ pub struct DemoArgs {
     /// Concurrent calls.
     #[arg(long, default_value_t = 6)]
     pub concurrent: u32,
+    /// Call every contact this many times over (copies of the list with other numbers):
+    /// the load of `aicall bench calls --concurrent 200`.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
     /// ASR decode threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub asr_workers: usize,
@@ -61,13 +68,17 @@ pub struct DemoArgs {
     pub verbose: bool,
 }
 
-/// The example campaign's settings (`campaign.toml` of its folder) with the dial string and
-/// concurrency of the command line.
+/// The example campaign's settings (`campaign.toml` of its folder, its `script.toml`) with
+/// the dial string and concurrency of the command line.
 pub fn demo_settings(dir: &Path, dial: &str, concurrent: u32) -> anyhow::Result<CampaignSettings> {
     let mut settings = CampaignSettings::load(&dir.join("campaign.toml"))?;
     settings.pacing.max_concurrent = concurrent;
     settings.pacing.dial_template =
         format!("{{origination_caller_id_number=${{caller_id}}}}{dial}");
+    let script = dir.join("script.toml");
+    settings.call.script = std::fs::read_to_string(&script)
+        .with_context(|| format!("reading {}", script.display()))?;
+    settings.call.script_path = std::fs::canonicalize(&script)?;
     Ok(settings)
 }
 
@@ -86,9 +97,9 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
         let models = load_models(&args, &cfg)?;
         let tmp = std::env::temp_dir().join(format!("aicall-demo-{}", std::process::id()));
-        let result = run_demo(&args, &models, &tmp).await;
-        if let Ok((r, store)) = &result {
-            print_report(r, store.as_ref(), args.verbose);
+        let result = run_demo(&args, &cfg, models, &tmp).await;
+        if let Ok(r) = &result {
+            print_report(r, args.verbose);
         }
         let _ = std::fs::remove_dir_all(&tmp);
         result?;
@@ -110,13 +121,68 @@ fn load_models(args: &DemoArgs, config: &Config) -> anyhow::Result<Models> {
     Models::load(&asr, &args.intent, workers)
 }
 
-/// Runs the example campaign (against the simulator unless `--esl`); the store is opened in
-/// `tmp` unless `--db` names one.
-async fn run_demo(
+/// What a demo run produced.
+#[derive(Debug)]
+pub struct DemoResult {
+    pub import: ImportReport,
+    pub dialled: u64,
+    pub records: Vec<CallRecord>,
+    pub summary: Summary,
+    pub media: MetricsSnapshot,
+    pub elapsed: Duration,
+    pub store: Arc<dyn Store>,
+}
+
+/// The example contacts, or — for a load run — `repeat` copies of them with numbers of their
+/// own, each copy naming its simulated callee's scenario (`sim_scenario`, which the dial
+/// string passes to the simulator) so every copy behaves as its original.
+fn contacts_bytes(dir: &Path, repeat: u32) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join("contacts.csv");
+    let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+    if repeat <= 1 {
+        return Ok(bytes);
+    }
+    // The simulated callees' names by number (the scenario file's `[[callee]]` tables).
+    let callees_path = dir.join("callees.toml");
+    let callees: toml::Table = toml::from_str(
+        &std::fs::read_to_string(&callees_path)
+            .with_context(|| callees_path.display().to_string())?,
+    )
+    .with_context(|| callees_path.display().to_string())?;
+    let name_of = |number: &str| -> Option<String> {
+        callees.get("callee")?.as_array()?.iter().find_map(|c| {
+            (c.get("number")?.as_str()? == number)
+                .then(|| c.get("name")?.as_str().map(str::to_owned))
+                .flatten()
+        })
+    };
+    let text = String::from_utf8(bytes).context("contacts.csv is UTF-8")?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let mut out = format!("{header},sim_scenario\n");
+    for k in 0..repeat {
+        for row in lines.clone() {
+            let (phone, rest) = row.split_once(',').unwrap_or((row, ""));
+            let Some(name) = name_of(phone) else {
+                continue;
+            };
+            // 139 KKKK NNNN: the copy number, then the original's last four digits.
+            let tail = &phone[phone.len().saturating_sub(4)..];
+            out.push_str(&format!("139{k:04}{tail},{rest},{name}\n"));
+        }
+    }
+    Ok(out.into_bytes())
+}
+
+/// Runs the example campaign through the service (against the simulator unless `--esl`);
+/// the store is opened in `tmp` unless `--db` names one.
+pub async fn run_demo(
     args: &DemoArgs,
-    models: &Models,
+    cfg: &Config,
+    models: Models,
     tmp: &Path,
-) -> anyhow::Result<(CampaignResult, Arc<dyn Store>)> {
+) -> anyhow::Result<DemoResult> {
+    let started = Instant::now();
     let speech = Path::new(".setup/speech");
     if args.esl.is_none() && !speech.join("callee").is_dir() {
         anyhow::bail!(
@@ -146,43 +212,69 @@ async fn run_demo(
         Some(dir) => SledStore::open(dir)?,
         None => SledStore::open_with(tmp, PiiCipher::new(rand::random()))?,
     });
-    let media_ip = args.media_ip.parse().context("--media-ip")?;
-    let switch_ip = match &args.switch_media_ip {
+    let mut service_cfg =
+        crate::cli::serve::service_config(cfg, &addr, Some(args.password.clone()));
+    service_cfg.media.media_ip = args.media_ip.parse().context("--media-ip")?;
+    service_cfg.media.switch_ip = match &args.switch_media_ip {
         Some(ip) => ip.parse().context("--switch-media-ip")?,
-        None => media_ip,
+        None => service_cfg.media.media_ip,
     };
-    let run = CampaignRun {
-        name: "insurance-demo".into(),
-        script: args.campaign_dir.join("script.toml"),
-        contacts: args.campaign_dir.join("contacts.csv"),
-        settings: demo_settings(&args.campaign_dir, &args.dial, args.concurrent)?,
-        esl_addr: addr,
-        esl_password: args.password.clone(),
-        media: MediaConfig {
-            media_ip,
-            switch_ip,
-            // End of turn after 400 ms of silence: a callee who goes on after a longer pause
-            // is merged into the same reply when the bot has not answered yet (call driver).
-            vad: VadConfig {
-                end_ms: 400,
-                ..VadConfig::default()
-            },
-            ..MediaConfig::default()
-        },
-        transfer_to: "aicall_queue_{queue} XML aicall".into(),
-        tz: chrono_tz::Asia::Shanghai,
-    };
+    service_cfg.exit_when_done = true;
+    service_cfg.max_calls = service_cfg.max_calls.max(args.concurrent);
+    let service = Service::start(store.clone(), models, service_cfg).await?;
+    // The same operations `aicall campaign create/import/start` ask of a running service.
+    let name = "insurance-demo";
+    let mut settings = demo_settings(&args.campaign_dir, &args.dial, args.concurrent)?;
+    if args.repeat > 1 {
+        // Each copy runs its original's simulated callee (see `contacts_bytes`).
+        settings.pacing.dial_template = format!(
+            "{{origination_caller_id_number=${{caller_id}},sim_scenario=${{sim_scenario}}}}{}",
+            args.dial
+        );
+        settings.pacing.calls_per_s = settings.pacing.calls_per_s.max(20.0);
+        for pool in &mut settings.pacing.pools {
+            pool.capacity = pool.capacity.max(args.concurrent);
+        }
+    }
     println!(
-        "campaign {}: script {}, contacts {}",
-        run.name,
-        run.script.display(),
-        run.contacts.display()
+        "campaign {name}: script {}, contacts {}",
+        args.campaign_dir.join("script.toml").display(),
+        args.campaign_dir.join("contacts.csv").display()
     );
-    let result = campaign::run(store.clone(), models, &run).await;
+    let result = async {
+        service.create(name, settings).await?;
+        let import = service
+            .import(
+                name,
+                "contacts.csv",
+                contacts_bytes(&args.campaign_dir, args.repeat)?,
+                None,
+                None,
+            )
+            .await?;
+        service.start_campaign(name).await?;
+        service.idle().await;
+        let records = CallRecord::all(store.as_ref(), name)?;
+        let dialled = store.counts(name)?.attempts;
+        anyhow::Ok((import, dialled, records))
+    }
+    .await;
+    let media = service.media().metrics().snapshot();
+    service.shutdown().await;
     if let Some(sim) = sim {
         sim.stop().await;
     }
-    Ok((result?, store))
+    let (import, dialled, records) = result?;
+    let summary = Summary::of(dialled as usize, &records);
+    Ok(DemoResult {
+        import,
+        dialled,
+        records,
+        summary,
+        media,
+        elapsed: started.elapsed(),
+        store,
+    })
 }
 
 /// `aicall bench calls`.
@@ -235,10 +327,24 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
         .enable_all()
         .build()?;
     let tmp = std::env::temp_dir().join(format!("aicall-bench-calls-{}", std::process::id()));
-    let result = rt.block_on(run_demo(&args.demo, &models, &tmp));
+    let cfg = Config::load(config)?;
+    let result = rt.block_on(run_demo(&args.demo, &cfg, models, &tmp));
     let _ = std::fs::remove_dir_all(&tmp);
-    let (r, _) = result?;
+    let r = result?;
     let s = &r.summary;
+    let m = &r.media;
+    let lost = m
+        .utterances_heard
+        .saturating_sub(m.utterances_delivered + m.utterances_after_end);
+    println!(
+        "utterances: heard {}, delivered to the call machine {}, after the conversation ended \
+         {}, lost {lost}; analysis frames dropped {}, speech starts late for barge-in {}",
+        m.utterances_heard,
+        m.utterances_delivered,
+        m.utterances_after_end,
+        m.analysis_dropped,
+        m.events_dropped
+    );
     println!(
         "campaign: {} calls, {} answered in {:.1} s; turn latency p50 {} ms p95 {} ms ({} turns); \
          barge-in p50 {} ms p95 {} ms ({} barge-ins, {} resumed)",
@@ -253,11 +359,17 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
         s.barge_ins,
         s.false_barge_ins
     );
-    println!("{}", s.last_line());
+    println!(
+        "{} utterances_heard={} utterances_delivered={} utterances_lost={lost}",
+        s.last_line(),
+        m.utterances_heard,
+        m.utterances_delivered
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(r: &CampaignResult, store: &dyn Store, verbose: bool) {
+fn print_report(r: &DemoResult, verbose: bool) {
+    let store = r.store.as_ref();
     println!(
         "\nimport: {} rows, {} imported, {} rejected",
         r.import.rows,
@@ -347,11 +459,11 @@ fn print_report(r: &CampaignResult, store: &dyn Store, verbose: bool) {
     let s = &r.summary;
     println!("\nsummary ({:.1} s)", r.elapsed.as_secs_f64());
     println!(
-        "  dialled {}, answered {} ({:.0}%), refused {}",
-        r.dialer.originated,
+        "  dialled {}, answered {} ({:.0}%), rejected at import {}",
+        r.dialled,
         s.answered,
-        100.0 * s.answered as f64 / (r.dialer.originated.max(1)) as f64,
-        r.dialer.refused
+        100.0 * s.answered as f64 / (r.dialled.max(1)) as f64,
+        r.import.rejected.len()
     );
     let join = |m: &std::collections::BTreeMap<String, usize>| {
         m.iter()

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod asr;
 pub mod campaign;
+pub mod client;
 pub mod leads;
 pub mod nlu;
 pub mod script;
@@ -31,7 +32,9 @@ pub enum Command {
     Media(media::MediaArgs),
     /// Run the FreeSWITCH 1.10 switch simulator.
     SimSwitch(sim::SimArgs),
-    /// Run the demo campaign (built-in simulator unless --esl is given).
+    /// Run the service: every started campaign, the control interface, the outbound socket.
+    Serve(serve::ServeArgs),
+    /// Run the demo campaign through the service (built-in simulator unless --esl is given).
     Demo(demo::DemoArgs),
     /// Benchmarks that print figures (`aicall bench leads`, ...).
     #[command(subcommand)]
@@ -56,14 +59,17 @@ pub enum Command {
     Models(asr::ModelsCommand),
     /// Measure ASR accuracy (CER/WER) and latency on the shared speech fixtures.
     AsrBench(asr::BenchArgs),
-    /// Import a contact list (CSV or XLSX) into a campaign.
+    /// Import a contact list (CSV or XLSX) into a campaign of the running service.
     Import(campaign::ImportArgs),
-    /// Campaigns: create, start (the dialer), pause, resume, stop, status, bench.
+    /// Campaigns of the running service: create, edit, start, pause, resume, stop, status.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
-    /// Do-not-call, black and gray lists.
+    /// Do-not-call, black and gray lists (through the running service).
     #[command(subcommand)]
     Dnc(campaign::DncCommand),
+    /// Users of the API and console (through the running service).
+    #[command(subcommand)]
+    Users(campaign::UsersCommand),
     /// Call scripts: validate, graph.
     #[command(subcommand)]
     Script(script::ScriptCommand),
@@ -73,6 +79,7 @@ pub mod bench;
 pub mod demo;
 pub mod esl;
 pub mod media;
+pub mod serve;
 pub mod sim;
 
 /// Entry point of the binary.
@@ -82,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Esl(args) => esl::run(cli.config.as_deref(), args),
         Command::Media(args) => media::run(cli.config.as_deref(), args),
         Command::SimSwitch(args) => sim::run(cli.config.as_deref(), args),
+        Command::Serve(args) => serve::run(cli.config.as_deref(), args),
         Command::Demo(args) => demo::run(cli.config.as_deref(), args),
         Command::Bench(target) => bench::run(cli.config.as_deref(), target),
         Command::Version => {
@@ -95,9 +103,10 @@ pub fn main() -> ExitCode {
         Command::Transcribe(args) => asr::transcribe(cli.config.as_deref(), &args),
         Command::Models(cmd) => asr::models(&cmd),
         Command::AsrBench(args) => asr::asr_bench(cli.config.as_deref(), &args),
-        Command::Import(args) => campaign::import(args),
+        Command::Import(args) => campaign::import(cli.config.as_deref(), args),
         Command::Campaign(cmd) => campaign::run(cli.config.as_deref(), cmd),
-        Command::Dnc(cmd) => campaign::dnc(cmd),
+        Command::Dnc(cmd) => campaign::dnc(cli.config.as_deref(), cmd),
+        Command::Users(cmd) => campaign::users(cli.config.as_deref(), cmd),
         Command::Script(cmd) => script::run(cmd),
     };
     match result {

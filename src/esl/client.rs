@@ -310,6 +310,17 @@ fn describe(cmd: &Command) -> String {
     }
 }
 
+/// `s` as one argument of an api command: non-empty and without whitespace.
+fn word<'a>(s: &'a str, command: &str) -> Result<&'a str, EslError> {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(EslError::CommandFailed {
+            command: command.to_owned(),
+            reply: format!("bad argument {s:?}: one word expected"),
+        });
+    }
+    Ok(s)
+}
+
 fn first_word(s: &str) -> &str {
     s.split_whitespace().next().unwrap_or("")
 }
@@ -433,7 +444,10 @@ async fn reader_loop(
     };
     conn.kill();
     debug!(%reason, "ESL reader finished");
-    let _ = events.send(ClientEvent::Disconnected { reason });
+    // Closed on purpose (`close`, or an outbound socket's end): the stream just ends.
+    if !shared.closed.load(Ordering::Acquire) {
+        let _ = events.send(ClientEvent::Disconnected { reason });
+    }
 }
 
 fn dispatch(
@@ -538,6 +552,66 @@ impl EslClient {
         client.subscribe(&["BACKGROUND_JOB"]).await?;
         tokio::spawn(supervise(client.clone(), conn, tx));
         Ok((client, EventStream { rx, shared }))
+    }
+
+    /// Takes over a connection FreeSWITCH made to aicall's outbound socket listener (a
+    /// dialplan's `socket host:port async full`): sends `connect`, reads the channel's data
+    /// from FreeSWITCH's header-only reply, subscribes to the channel's own events
+    /// (`myevents`) and asks FreeSWITCH to `linger`, so the events after the hangup still
+    /// arrive. Returns the channel data as an event (CHANNEL_DATA). There is no reconnect:
+    /// the connection is the call, and its end is the end of the event stream.
+    pub async fn outbound(
+        stream: TcpStream,
+        cfg: ClientConfig,
+    ) -> Result<(Self, Event, EventStream), EslError> {
+        stream.set_nodelay(true)?;
+        let (mut read, mut write) = stream.into_split();
+        let mut decoder = FrameDecoder::new(Peer::Server);
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        // FreeSWITCH says nothing until the controller sends `connect`.
+        write.write_all(b"connect\n\n").await?;
+        let reply = read_frame(&mut read, &mut decoder, &mut buf, cfg.connect_timeout).await?;
+        let mut data = Event::new("CHANNEL_DATA");
+        for (name, value) in reply.headers.iter() {
+            // The reply is a serialised event: every value percent-encoded, its Reply-Text
+            // (`%2BOK%0A`) included.
+            data.headers.set(name, &super::event::percent_decode(value));
+        }
+        let ok = data
+            .get("Reply-Text")
+            .is_some_and(|t| t.trim_start().starts_with("+OK"));
+        let Some(uuid) = data.unique_id().map(str::to_owned).filter(|_| ok) else {
+            return Err(EslError::Unexpected {
+                stage: "outbound connect",
+                content_type: reply.content_type().map(str::to_owned),
+            });
+        };
+        let shared = Arc::new(Shared::default());
+        // Never reconnect: FreeSWITCH opened this socket for one call.
+        shared.closed.store(true, Ordering::Release);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(write),
+            pending: Mutex::new(VecDeque::new()),
+            dead: watch::Sender::new(false),
+            command_timeout: cfg.command_timeout,
+        });
+        tokio::spawn(reader_loop(
+            read,
+            decoder,
+            buf,
+            conn.clone(),
+            shared.clone(),
+            tx,
+        ));
+        *lock(&shared.current) = Some(conn);
+        let client = Self {
+            cfg: Arc::new(cfg),
+            shared: shared.clone(),
+        };
+        client.myevents(&uuid).await?;
+        client.request_ok(&Command::Linger).await?;
+        Ok((client, data, EventStream { rx, shared }))
     }
 
     fn connection(&self) -> Result<Arc<Connection>, EslError> {
@@ -684,6 +758,33 @@ impl EslClient {
     ) -> Result<(), EslError> {
         self.sendmsg(&Command::unicast(uuid, local, remote, false))
             .await
+    }
+
+    /// Sets a channel variable (`uuid_setvar`). A command ends at a line break, so line
+    /// breaks in the value become spaces; a name or UUID with spaces is refused.
+    pub async fn setvar(&self, uuid: &str, name: &str, value: &str) -> Result<(), EslError> {
+        let (uuid, name) = (word(uuid, "uuid_setvar")?, word(name, "uuid_setvar")?);
+        let value = value.replace(['\r', '\n'], " ");
+        self.api_ok(&format!("uuid_setvar {uuid} {name} {value}"))
+            .await
+            .map(drop)
+    }
+
+    /// Sends a channel into the dialplan (`uuid_transfer <uuid> <extension> [dialplan]
+    /// [context]`), e.g. `aicall_queue_sales XML aicall`, or `-both park inline`.
+    pub async fn transfer(&self, uuid: &str, destination: &str) -> Result<(), EslError> {
+        let uuid = word(uuid, "uuid_transfer")?;
+        let destination = destination.replace(['\r', '\n'], " ");
+        self.api_ok(&format!("uuid_transfer {uuid} {destination}"))
+            .await
+            .map(drop)
+    }
+
+    /// Whether a channel exists (`uuid_exists`).
+    pub async fn exists(&self, uuid: &str) -> Result<bool, EslError> {
+        let uuid = word(uuid, "uuid_exists")?;
+        let body = self.api_ok(&format!("uuid_exists {uuid}")).await?;
+        Ok(body.trim() == "true")
     }
 
     /// FreeSWITCH's live channels.

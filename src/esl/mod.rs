@@ -7,6 +7,7 @@
 //! - [`event`]: `text/event-plain|json` bodies, percent-encoding, typed event views.
 //! - [`command`]: client commands, written and parsed.
 //! - [`hangup`]: hangup causes.
+//! - [`router`]: one connection's events routed to the owners of their channels.
 //!
 //! Depends on nothing else in aicall.
 //!
@@ -20,6 +21,7 @@ pub mod command;
 pub mod event;
 pub mod frame;
 pub mod hangup;
+pub mod router;
 pub mod server;
 
 pub use client::{
@@ -29,3 +31,4 @@ pub use command::Command;
 pub use event::{Event, EventFormat, EventKind};
 pub use frame::{Frame, FrameDecoder, FrameError, Headers, Peer};
 pub use hangup::HangupCause;
+pub use router::{ChannelEvents, ChannelRouter, Routed};

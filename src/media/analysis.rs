@@ -5,9 +5,15 @@
 //! `Send`, and VAD/Silero (and later ASR) are CPU work that must never stall the reactor that
 //! paces every call's prompt frames. Each call is pinned to one of N worker threads (N
 //! bounded, default one per core); the worker owns the call's [`Analyzer`] for its lifetime.
-//! Frames travel by value in bounded queues (no allocation per frame); a full queue drops the
-//! frame for analysis only and counts it — the reactor never blocks. Events go back to the
-//! call task on a bounded tokio channel.
+//! Frames travel by value in bounded queues (no allocation per frame), sized for seconds of
+//! every call's audio so that a busy machine delays analysis rather than losing speech; only
+//! beyond that is a frame dropped for analysis (counted) — the reactor never blocks.
+//!
+//! Speech goes two ways. Every start and every finished utterance goes to the call's driver
+//! on an unbounded channel: an utterance is the one event a conversation cannot lose, and at
+//! a few per second per call it cannot pile up. Starts also go to the call's media task on a
+//! bounded channel, for barge-in (a start it had no room for delays a barge-in; it is
+//! counted). Utterances are counted here as heard; the driver counts them as delivered.
 //!
 //! Depends on [`super::resample`], [`super::vad`], [`super::silero`] and the metrics.
 
@@ -27,8 +33,8 @@ use super::silero::SecondDetector;
 use super::vad::{Segmenter, VadConfig, VadEvent, WebRtcDetector};
 use super::{ANALYSIS_RATE, MAX_FRAME_SAMPLES};
 
-/// Frames queued per worker before analysis drops them (about 1 s of 50 calls).
-const WORKER_QUEUE: usize = 2048;
+/// Frames queued per worker before analysis drops them: about 3 s of 100 calls per worker.
+const WORKER_QUEUE: usize = 16_384;
 /// How often a worker forgets calls whose task is gone without saying so.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -149,7 +155,10 @@ enum Job {
     Open {
         key: u64,
         rate: u32,
+        /// The call's own end-of-speech silence, replacing the pool's.
+        end_ms: Option<u32>,
         out: mpsc::Sender<Analysed>,
+        speech: mpsc::UnboundedSender<VadEvent>,
     },
     Frame {
         key: u64,
@@ -208,13 +217,26 @@ impl AnalysisPool {
         })
     }
 
-    /// Registers a call; its events arrive on `out`.
-    pub fn open(&self, rate: u32, out: mpsc::Sender<Analysed>) -> AnalysisHandle {
+    /// Registers a call: speech starts (with arrival times, for barge-in) arrive on `out`,
+    /// every start and finished utterance on `speech`.
+    pub fn open(
+        &self,
+        rate: u32,
+        end_ms: Option<u32>,
+        out: mpsc::Sender<Analysed>,
+        speech: mpsc::UnboundedSender<VadEvent>,
+    ) -> AnalysisHandle {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let tx = self.senders[(key as usize) % self.senders.len()].clone();
         // Opening must not be lost: a blocking send here waits at most for the worker to
         // take one job off its queue, and happens once per call, at set-up.
-        let _ = tx.send(Job::Open { key, rate, out });
+        let _ = tx.send(Job::Open {
+            key,
+            rate,
+            end_ms,
+            out,
+            speech,
+        });
         AnalysisHandle {
             key,
             tx,
@@ -266,6 +288,7 @@ impl Drop for AnalysisHandle {
 struct Slot {
     analyzer: Analyzer,
     out: mpsc::Sender<Analysed>,
+    speech: mpsc::UnboundedSender<VadEvent>,
 }
 
 fn worker(
@@ -287,18 +310,23 @@ fn worker(
                    mut a: Analysed,
                    second: &mut Option<Box<dyn super::silero::SecondInstance>>| {
         match &mut a.event {
-            VadEvent::Start(_) => {
+            VadEvent::Start(start) => {
                 metrics.speech_starts.fetch_add(1, Ordering::Relaxed);
+                let _ = slot.speech.send(VadEvent::Start(*start));
+                if slot.out.try_send(a).is_err() {
+                    metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
             VadEvent::End(seg) => {
                 metrics.speech_segments.fetch_add(1, Ordering::Relaxed);
                 if let Some(s) = second.as_mut() {
                     seg.silero_speech_ms = s.speech_ms(&seg.samples);
                 }
+                // The driver may have gone (the call ended): then nobody heard it.
+                if slot.speech.send(a.event).is_ok() {
+                    metrics.utterances_heard.fetch_add(1, Ordering::Relaxed);
+                }
             }
-        }
-        if slot.out.try_send(a).is_err() {
-            metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     };
     loop {
@@ -310,9 +338,28 @@ fn worker(
         match job {
             None => {}
             Some(job) => match job {
-                Job::Open { key, rate, out } => match Analyzer::new(rate, &cfg) {
+                Job::Open {
+                    key,
+                    rate,
+                    end_ms,
+                    out,
+                    speech,
+                } => match Analyzer::new(
+                    rate,
+                    &VadConfig {
+                        end_ms: end_ms.unwrap_or(cfg.end_ms),
+                        ..cfg.clone()
+                    },
+                ) {
                     Ok(analyzer) => {
-                        calls.insert(key, Slot { analyzer, out });
+                        calls.insert(
+                            key,
+                            Slot {
+                                analyzer,
+                                out,
+                                speech,
+                            },
+                        );
                     }
                     Err(e) => warn!(error = %e, "analysis not started for a call"),
                 },

@@ -4,9 +4,13 @@
 //! 20 ms grid, applies barge-in when analysis reports speech, and ends — releasing its port
 //! lease — when the call driver closes it or drops its handle, or when the stream dies.
 //!
-//! Commands and events travel on bounded channels; the task never blocks and holds no lock
-//! across an await. Buffers are owned by the task and sized at start: no allocation per
-//! frame. Depends on [`crate::esl`] (the unicast command) and the sibling media modules.
+//! Commands travel on a bounded channel; events to the driver on an unbounded one (a few per
+//! second at most, paced by real time, and none may be lost: a dropped barge-in or
+//! prompt-finished event would leave the conversation waiting). The callee's speech reaches
+//! the driver straight from the analysis threads ([`super::OpenedMedia::speech`]); only
+//! speech starts come here, for barge-in. The task never blocks and holds no lock across an
+//! await. Buffers are owned by the task and sized at start: no allocation per frame. Depends
+//! on the sibling media modules only.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -25,13 +29,12 @@ use super::metrics::{Histogram, MediaMetrics};
 use super::player::{Pacer, Player, PlayerError, PlayerEvent, PromptId};
 use super::ports::PortLease;
 use super::prompt::Prompt;
-use super::vad::{SpeechSegment, SpeechStart, VadEvent};
+use super::vad::VadEvent;
 use super::MAX_FRAME_SAMPLES;
-use crate::esl::EslClient;
 
 /// Capacity of a call's command queue.
 pub(crate) const COMMANDS: usize = 16;
-/// Capacity of a call's event queue (speech segments included).
+/// Capacity of a call's queue of speech starts for barge-in.
 pub(crate) const EVENTS: usize = 64;
 /// The far end's playout slack (ESL.md): later than this, the pacer re-anchors.
 const MAX_LATE: Duration = Duration::from_millis(60);
@@ -57,23 +60,17 @@ pub enum MediaEvent {
         played_ms: u32,
         total_ms: u32,
     },
-    SpeechStart(SpeechStart),
-    /// An utterance, 16 kHz, ready for the recogniser.
-    SpeechEnd(SpeechSegment),
     BargeIn(BargeIn),
     /// FreeSWITCH sends frames of another size than the announced rate implies.
     RateMismatch {
         bytes: usize,
         announced: u32,
     },
-    /// No audio for the configured time: the media task has ended. `channel_exists` is
-    /// FreeSWITCH's answer to `uuid_exists` at that moment: `Some(false)` — the call is gone
-    /// (missed hangup); `Some(true)` — the channel lives but unicast died (a `playback` or
-    /// `uuid_break` ran on it: re-park and start media again); `None` — FreeSWITCH did not
-    /// answer (ESL down).
+    /// No audio for the configured time: the media task has ended. The call is gone (a
+    /// missed hangup), or the channel lives but unicast died (a `playback` or `uuid_break`
+    /// ran on it): the driver asks the switch which.
     StreamDead {
         silent_for: Duration,
-        channel_exists: Option<bool>,
     },
 }
 
@@ -197,8 +194,6 @@ impl CallMedia {
 
 /// Everything a call task owns.
 pub(crate) struct CallTask {
-    pub uuid: String,
-    pub esl: EslClient,
     pub socket: UdpSocket,
     pub lease: PortLease,
     pub rate: u32,
@@ -207,7 +202,7 @@ pub(crate) struct CallTask {
     pub analysis: AnalysisHandle,
     pub analysed: mpsc::Receiver<Analysed>,
     pub commands: mpsc::Receiver<Command>,
-    pub events: mpsc::Sender<MediaEvent>,
+    pub events: mpsc::UnboundedSender<MediaEvent>,
     pub metrics: Arc<MediaMetrics>,
     pub barge_in: BargeInConfig,
     pub first_within: Duration,
@@ -217,9 +212,8 @@ pub(crate) struct CallTask {
 
 impl CallTask {
     fn emit(&self, ev: MediaEvent) {
-        if self.events.try_send(ev).is_err() {
-            self.metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        // Fails only when the driver is gone, and then nobody needs the event.
+        let _ = self.events.send(ev);
     }
 
     fn player_event(&self, ev: PlayerEvent) {
@@ -236,22 +230,6 @@ impl CallTask {
                 total_ms,
             },
         });
-    }
-
-    /// Asks FreeSWITCH whether the channel still exists (reconciliation of a dead stream).
-    async fn channel_exists(&self) -> Option<bool> {
-        let reply = tokio::time::timeout(
-            Duration::from_secs(2),
-            self.esl.api(&format!("uuid_exists {}", self.uuid)),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        match reply.trim() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        }
     }
 
     /// Runs until the call's media ends.
@@ -378,15 +356,13 @@ impl CallTask {
                                     barge_ins += 1;
                                     self.metrics.record_barge_in(b.latency);
                                     pacer.stop();
-                                    self.emit(MediaEvent::SpeechStart(start));
                                     self.emit(MediaEvent::BargeIn(b));
                                     self.player_event(PlayerEvent::Interrupted { id: prompt, played_ms, total_ms });
-                                    continue;
                                 }
                             }
-                            self.emit(MediaEvent::SpeechStart(start));
                         }
-                        VadEvent::End(seg) => self.emit(MediaEvent::SpeechEnd(seg)),
+                        // Utterances go to the driver directly from analysis.
+                        VadEvent::End(_) => {}
                     }
                 }
                 c = self.commands.recv() => match c {
@@ -419,8 +395,7 @@ impl CallTask {
                             None => self.first_within,
                         };
                         self.metrics.dead_streams.fetch_add(1, Ordering::Relaxed);
-                        let channel_exists = self.channel_exists().await;
-                        self.emit(MediaEvent::StreamDead { silent_for, channel_exists });
+                        self.emit(MediaEvent::StreamDead { silent_for });
                         break EndReason::StreamDead;
                     }
                 }

@@ -98,7 +98,14 @@ pub struct MediaMetrics {
     pub vad_silence_frames: AtomicU64,
     pub speech_starts: AtomicU64,
     pub speech_segments: AtomicU64,
-    /// Analysis events a call task had no room for.
+    /// Finished utterances handed to a live call's driver.
+    pub utterances_heard: AtomicU64,
+    /// Utterances whose recognition reached the call machine (the driver counts them).
+    pub utterances_delivered: AtomicU64,
+    /// Utterances the driver received after its conversation had ended (nothing left to
+    /// deliver them to: the callee spoke over the goodbye, or after a transfer).
+    pub utterances_after_end: AtomicU64,
+    /// Speech starts a call task had no room for (a delayed barge-in, never a lost reply).
     pub events_dropped: AtomicU64,
     pub barge_ins: AtomicU64,
     pub dead_streams: AtomicU64,
@@ -127,6 +134,9 @@ pub struct MetricsSnapshot {
     pub vad_silence_frames: u64,
     pub speech_starts: u64,
     pub speech_segments: u64,
+    pub utterances_heard: u64,
+    pub utterances_delivered: u64,
+    pub utterances_after_end: u64,
     pub events_dropped: u64,
     pub barge_ins: u64,
     pub dead_streams: u64,
@@ -173,6 +183,9 @@ impl MediaMetrics {
             vad_silence_frames: g(&self.vad_silence_frames),
             speech_starts: g(&self.speech_starts),
             speech_segments: g(&self.speech_segments),
+            utterances_heard: g(&self.utterances_heard),
+            utterances_delivered: g(&self.utterances_delivered),
+            utterances_after_end: g(&self.utterances_after_end),
             events_dropped: g(&self.events_dropped),
             barge_ins: g(&self.barge_ins),
             dead_streams: g(&self.dead_streams),

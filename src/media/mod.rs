@@ -32,7 +32,8 @@
 //! call, a range to open in firewalls — is small at the scale of one FreeSWITCH (≈1,000
 //! calls). Both port ranges (ours and FreeSWITCH's `local-port`) come from [`PortPlan`].
 //!
-//! Depends on [`crate::esl`] (the `unicast` command); tests also use [`crate::sim`].
+//! Depends on nothing outside media: the call driver arms `unicast` on the switch and asks
+//! it whether a silent channel still exists. Tests also use [`crate::sim`].
 
 pub mod analysis;
 pub mod bargein;
@@ -57,15 +58,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::esl::{EslClient, EslError};
-
 pub use bargein::{BargeIn, BargeInConfig};
 pub use call::{CallError, CallMedia, CallReport, EndReason, MediaEvent};
 pub use metrics::{MediaMetrics, MetricsSnapshot};
 pub use player::{PlayerError, PromptId};
 pub use ports::{PortError, PortLease, PortPlan, PortPool};
 pub use prompt::{Prompt, PromptCache, PromptError};
-pub use vad::{SpeechSegment, SpeechStart, VadConfig};
+pub use vad::{SpeechSegment, SpeechStart, VadConfig, VadEvent};
 
 /// One packet time.
 pub const FRAME: Duration = Duration::from_millis(20);
@@ -158,8 +157,18 @@ pub enum MediaError {
          (check the codec FreeSWITCH negotiated)"
     )]
     UnsupportedRate { uuid: String, rate: u32 },
-    #[error("FreeSWITCH refused unicast on channel {uuid}: {source}")]
-    Unicast { uuid: String, source: EslError },
+}
+
+/// What a call's media hands its driver.
+#[derive(Debug)]
+pub struct OpenedMedia {
+    /// Commands to the call's media (play, stop, close).
+    pub media: CallMedia,
+    /// Prompt and stream events, barge-ins.
+    pub events: mpsc::UnboundedReceiver<MediaEvent>,
+    /// The callee's speech: starts and finished utterances, straight from the analysis
+    /// threads. Never lossy: an utterance is the one event a conversation cannot lose.
+    pub speech: mpsc::UnboundedReceiver<VadEvent>,
 }
 
 /// Ports leased and a socket bound for a call about to be answered.
@@ -258,15 +267,29 @@ impl MediaEngine {
         }
     }
 
-    /// Starts media on an answered, parked channel: sends `unicast` and spawns the call task.
-    /// `rate` is the channel's rate from its CHANNEL_ANSWER (`Channel-Read-Codec-Rate`).
-    pub async fn start(
+    /// Starts the call's media on a prepared socket. The caller then tells FreeSWITCH to
+    /// stream (`unicast` with [`CallMedia::switch_addr`] as `local-ip:local-port` and
+    /// [`CallMedia::local_addr`] as the remote end): media is sockets and audio, the call
+    /// driver talks to the switch. `rate` is the channel's rate
+    /// (`Channel-Read-Codec-Rate`); the first frame is expected within `first_frame_ms`.
+    pub fn start(
         &self,
         prepared: PreparedMedia,
-        esl: &EslClient,
         uuid: &str,
         rate: u32,
-    ) -> Result<(CallMedia, mpsc::Receiver<MediaEvent>), MediaError> {
+    ) -> Result<OpenedMedia, MediaError> {
+        self.start_with(prepared, uuid, rate, None)
+    }
+
+    /// [`MediaEngine::start`] with the call's own end-of-speech silence (a campaign's turn
+    /// setting) instead of `[media] vad.end_ms`.
+    pub fn start_with(
+        &self,
+        prepared: PreparedMedia,
+        uuid: &str,
+        rate: u32,
+        end_ms: Option<u32>,
+    ) -> Result<OpenedMedia, MediaError> {
         if rate != 8000 && rate != 16000 {
             return Err(MediaError::UnsupportedRate {
                 uuid: uuid.to_owned(),
@@ -274,47 +297,33 @@ impl MediaEngine {
             });
         }
         let PreparedMedia { lease, socket } = prepared;
-        let (local, switch) = (lease.local(), lease.switch());
-        let unicast_sent = tokio::time::Instant::now();
-        esl.unicast(uuid, switch, local)
-            .await
-            .map_err(|source| MediaError::Unicast {
-                uuid: uuid.to_owned(),
-                source,
-            })?;
-        Ok(self.spawn(lease, socket, esl, uuid, rate, unicast_sent))
+        Ok(self.spawn(lease, socket, uuid, rate, end_ms))
     }
 
     /// [`MediaEngine::prepare`] then [`MediaEngine::start`].
-    pub async fn open(
-        &self,
-        esl: &EslClient,
-        uuid: &str,
-        rate: u32,
-    ) -> Result<(CallMedia, mpsc::Receiver<MediaEvent>), MediaError> {
+    pub async fn open(&self, uuid: &str, rate: u32) -> Result<OpenedMedia, MediaError> {
         let prepared = self.prepare().await?;
-        self.start(prepared, esl, uuid, rate).await
+        self.start(prepared, uuid, rate)
     }
 
     fn spawn(
         &self,
         lease: PortLease,
         socket: UdpSocket,
-        esl: &EslClient,
         uuid: &str,
         rate: u32,
-        unicast_sent: tokio::time::Instant,
-    ) -> (CallMedia, mpsc::Receiver<MediaEvent>) {
-        let (ev_tx, ev_rx) = mpsc::channel(call::EVENTS);
+        end_ms: Option<u32>,
+    ) -> OpenedMedia {
+        let unicast_sent = tokio::time::Instant::now();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::channel(call::COMMANDS);
         let (an_tx, an_rx) = mpsc::channel(call::EVENTS);
-        let analysis = self.analysis.open(rate, an_tx);
+        let (speech_tx, speech_rx) = mpsc::unbounded_channel();
+        let analysis = self.analysis.open(rate, end_ms, an_tx, speech_tx);
         let (local, switch) = (lease.local(), lease.switch());
         let now = unicast_sent.into_std();
         self.metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         let task = call::CallTask {
-            uuid: uuid.to_owned(),
-            esl: esl.clone(),
             socket,
             monitor: ingress::StreamMonitor::new(rate, switch, now),
             lease,
@@ -331,15 +340,16 @@ impl MediaEngine {
             unicast_sent,
         };
         let handle = tokio::spawn(task.run());
-        (
-            CallMedia {
+        OpenedMedia {
+            media: CallMedia {
                 uuid: uuid.to_owned(),
                 local,
                 switch,
                 commands: cmd_tx,
                 task: handle,
             },
-            ev_rx,
-        )
+            events: ev_rx,
+            speech: speech_rx,
+        }
     }
 }

@@ -58,7 +58,7 @@ pub struct LeadScorer {
 }
 
 /// What [`LeadScorer::rescore_campaign`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RescoreReport {
     pub scored: usize,
     /// Contacts whose best hour of day is known (else `best_hour` is left empty).

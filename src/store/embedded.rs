@@ -39,8 +39,8 @@ use sled::{Transactional, Tree};
 
 use super::{
     Attempt, AttemptState, AuditEntry, CampaignCounts, CampaignRecord, CdrRecord, Contact,
-    ContactPii, ContactState, Disposition, LineType, ListEntry, ListFlags, ListKind, PhoneKey,
-    PiiCipher, Store, StoreError,
+    ContactPii, ContactState, ControlAudit, Disposition, LineType, ListEntry, ListFlags, ListKind,
+    PhoneKey, PiiCipher, Store, StoreError, UserRecord,
 };
 
 /// The sled-backed store.
@@ -1008,6 +1008,49 @@ impl Store for SledStore {
     fn audit_trail(&self, contact_id: u64) -> Result<Vec<AuditEntry>, StoreError> {
         self.audit
             .scan_prefix(contact_id.to_be_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                from_json(&k, &v)
+            })
+            .collect()
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let users = self.db.open_tree("users")?;
+        users.insert(user.name.as_bytes(), json(user))?;
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let users = self.db.open_tree("users")?;
+        users
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                from_json(&k, &v)
+            })
+            .collect()
+    }
+
+    fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        let users = self.db.open_tree("users")?;
+        Ok(users.remove(name.as_bytes())?.is_some())
+    }
+
+    // Control audit: tree `control_audit`, key = big-endian unix ms + a unique id, so a scan
+    // from a time is a range.
+    fn audit_control(&self, entry: &ControlAudit) -> Result<(), StoreError> {
+        let tree = self.db.open_tree("control_audit")?;
+        let mut k = (entry.at_ms.max(0) as u64).to_be_bytes().to_vec();
+        k.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        tree.insert(k, json(entry))?;
+        Ok(())
+    }
+
+    fn control_audit(&self, since_ms: i64) -> Result<Vec<ControlAudit>, StoreError> {
+        let tree = self.db.open_tree("control_audit")?;
+        let from = (since_ms.max(0) as u64).to_be_bytes().to_vec();
+        tree.range(from..)
             .map(|kv| {
                 let (k, v) = kv?;
                 from_json(&k, &v)

@@ -55,12 +55,18 @@ pub enum StoreError {
     Key(#[from] KeyError),
 }
 
-/// What a campaign is doing.
+/// What a campaign is doing. Written in lower case (`running`); databases written before
+/// that spelled the names capitalised, which still read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CampaignState {
+    #[serde(alias = "Created")]
     Created,
+    #[serde(alias = "Running")]
     Running,
+    #[serde(alias = "Paused")]
     Paused,
+    #[serde(alias = "Stopped")]
     Stopped,
 }
 
@@ -241,6 +247,34 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
+/// A user of the service's control surfaces (API, console, CLI). The API key is kept only
+/// as its BLAKE3 hash: a stolen database does not give access.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub name: String,
+    /// `admin`, `supervisor`, `agent`, `viewer` or `integration`.
+    pub role: String,
+    /// Hex BLAKE3 of the user's API key.
+    pub key_hash: String,
+    pub created_at: i64,
+}
+
+/// One request to the service, allowed or refused: who, when, what, how it went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlAudit {
+    /// Unix ms.
+    pub at_ms: i64,
+    /// The user, or `-` when nobody could be identified.
+    pub user: String,
+    pub role: String,
+    /// `http`, `console`.
+    pub surface: String,
+    /// What was asked, e.g. `campaign pause spring` (never a full phone number).
+    pub action: String,
+    /// `ok`, `denied: ...`, `unauthenticated`, `error: ...`.
+    pub result: String,
+}
+
 /// Counts of a campaign's contacts and attempts, for `status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CampaignCounts {
@@ -315,6 +349,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn call_record(&self, campaign: &str, uuid: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every call record of a campaign, opened, in channel-UUID order.
     fn call_records(&self, campaign: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Adds or replaces a user of the control surfaces.
+    fn put_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Removes a user; false when there was none of that name.
+    fn remove_user(&self, name: &str) -> Result<bool, StoreError>;
+    /// Appends to the control audit trail.
+    fn audit_control(&self, entry: &ControlAudit) -> Result<(), StoreError>;
+    /// The control audit trail from `since_ms` (unix ms) on, oldest first.
+    fn control_audit(&self, since_ms: i64) -> Result<Vec<ControlAudit>, StoreError>;
+
     /// Makes every write so far durable (fsync). Called before originates are sent.
     fn flush(&self) -> Result<(), StoreError>;
 }

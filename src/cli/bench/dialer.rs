@@ -220,17 +220,19 @@ pub async fn bench_originate(dir: &Path, opts: &BenchOptions) -> anyhow::Result<
         ..ClientConfig::default()
     })
     .await?;
+    let placer = aicall::app::placer::dialer_only(client.clone(), events).await?;
     let peak = std::sync::atomic::AtomicUsize::new(0);
     let t0 = Instant::now();
+    let (_control, control_rx) = tokio::sync::mpsc::channel(1);
     let run = driver::run(
         store.clone(),
-        client.clone(),
-        events,
+        placer,
         DriverConfig {
             tick: Duration::from_millis(10),
             exit_when_done: true,
             ..DriverConfig::new("bench")
         },
+        control_rx,
     );
     // Samples the switch's live channels, to report the concurrency actually reached.
     let watcher = async {

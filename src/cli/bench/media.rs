@@ -215,12 +215,20 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
                 if !r.ok {
                     return Err(r.body);
                 }
-                engine
-                    .open(&esl, &uuid, prompt.rate())
+                let opened = engine
+                    .open(&uuid, prompt.rate())
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                esl.unicast(&uuid, opened.media.switch_addr(), opened.media.local_addr())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                opened
             };
-            let (media, mut rx) = media;
+            let aicall::media::OpenedMedia {
+                media,
+                events: mut rx,
+                speech: _speech,
+            } = media;
             let reps = (seconds * 1000 / prompt.duration().as_millis().max(1) as u64 + 1).min(60);
             for k in 0..reps {
                 if media.play(k, prompt.clone(), true).await.is_err() {

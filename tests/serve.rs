@@ -1,0 +1,484 @@
+//! `aicall serve` as a user runs it: the real binary against the switch simulator, driven by
+//! the real CLI (`campaign create/import/start/pause`, a thin client of the service's API).
+//! Conversations use the real models on the demo's rendered speech.
+//!
+//! - a campaign created, imported and started over the CLI converses with its callees, and
+//!   once a pause is acknowledged no originate reaches the switch;
+//! - `serve` killed with SIGKILL 20 times at random moments of a running AI campaign: no
+//!   channel dialled twice, no contact lost, every attempt resolved; SIGTERM then drains.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aicall::campaign::retry::Next;
+use aicall::campaign::CampaignSettings;
+use aicall::esl::{ClientConfig, EslClient};
+use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
+use aicall::store::{ContactState, PiiCipher, SledStore, Store};
+
+const KEY: [u8; 32] = [7; 32];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn say(file: &str) -> Step {
+    let p = root().join(".setup/speech/callee").join(file);
+    assert!(p.is_file(), "{} missing: run scripts/setup", p.display());
+    Step::Say(p)
+}
+
+fn number(i: usize) -> String {
+    format!("1390000{i:04}")
+}
+
+/// A callee who answers, hears the greeting start, declines, and waits for the goodbye.
+fn decliner(n: &str, ring_ms: u64) -> Callee {
+    Callee {
+        number: Some(n.into()),
+        name: None,
+        outcome: Some(Outcome::Answer),
+        ring_ms: Some(ring_ms),
+        rate: Some(8000),
+        script: vec![
+            Step::WaitBotAudio(8000),
+            Step::SilenceMs(800),
+            say("deny.wav"),
+            Step::SilenceMs(20_000),
+        ],
+        max_call_ms: Some(40_000),
+    }
+}
+
+fn failing(n: &str, outcome: Outcome) -> Callee {
+    Callee {
+        number: Some(n.into()),
+        name: None,
+        outcome: Some(outcome),
+        ring_ms: Some(200),
+        rate: Some(8000),
+        script: vec![],
+        max_call_ms: None,
+    }
+}
+
+async fn sim_with(callees: Vec<Callee>) -> SimSwitch {
+    let mut scenarios = Scenarios::default();
+    for c in callees {
+        scenarios.insert(c);
+    }
+    SimSwitch::start(SimConfig {
+        scenarios,
+        record_audio: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// Settings for a test campaign: all day, fast retries, the example's script.
+fn settings_file(dir: &Path, concurrent: u32, max_attempts: u32) -> PathBuf {
+    let text = format!(
+        r#"
+default_region = "CN"
+max_attempts = {max_attempts}
+[window]
+days = [1, 2, 3, 4, 5, 6, 7]
+ranges = [{{ start = "00:00", end = "24:00" }}]
+[caps]
+gray_per_week = 1
+[retry]
+busy_s = 0
+no_answer_s = 0
+network_failure_s = 0
+cancelled_s = 0
+unknown_s = 0
+abandoned_s = 0
+jitter_pct = 0
+[pacing]
+max_concurrent = {concurrent}
+calls_per_s = 20.0
+originate_timeout_s = 5
+dial_template = "sofia/gateway/${{gateway}}/${{phone}}"
+[[pacing.pools]]
+name = "sim"
+gateway = "sim"
+capacity = 50
+[call]
+end_silence_ms = 400
+"#
+    );
+    // The file must parse as the service will read it.
+    toml::from_str::<CampaignSettings>(&text).expect("settings parse");
+    let p = dir.join("campaign.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn contacts_file(dir: &Path, n: usize) -> PathBuf {
+    let mut text = String::from("phone,name\n");
+    for i in 0..n {
+        text.push_str(&format!("{},客户{i}\n", number(i)));
+    }
+    let p = dir.join("contacts.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A running `aicall serve`, its API address read from its first lines. Killed when
+/// dropped, so a failing test leaves no service behind.
+struct Serve {
+    child: Child,
+    api: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_serve(db: &Path, esl: &str, media_port: u16) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .current_dir(root())
+        .args(["serve", "--esl", esl, "--api-listen", "127.0.0.1:0"])
+        .args(["--outbound-listen", "off", "--grace-s", "20"])
+        .args(["--media-port", &media_port.to_string()])
+        .arg("--db")
+        .arg(db)
+        .env("AICALL_PII_KEY", "07".repeat(32))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("aicall serve starts");
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let api = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its API address before exiting")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("aicall serve: API on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Serve { child, api }
+}
+
+fn cli(serve: &Serve, db: &Path, args: &[&str]) -> String {
+    let key = std::fs::read_to_string(db.join("admin.key")).expect("admin key written");
+    let out = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .current_dir(root())
+        .args(args)
+        .args(["--api", &serve.api])
+        .env("AICALL_API_KEY", key.trim())
+        .output()
+        .expect("aicall runs");
+    assert!(
+        out.status.success(),
+        "aicall {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status(serve: &Serve, db: &Path, name: &str) -> serde_json::Value {
+    let text = cli(serve, db, &["campaign", "status", name, "--json"]);
+    serde_json::from_str(&text).expect("status JSON")
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "SIGTERM sent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every UUID the switch saw was dialled once and has an attempt; every contact is terminal
+/// within its attempts, every attempt resolved, and the recorded dispositions replayed
+/// through the retry policy end where the contact is.
+fn assert_exactly_once(db: &Path, sim: &SimSwitch, name: &str, max_attempts: u32) -> usize {
+    let store = SledStore::open_with(db, PiiCipher::new(KEY)).expect("store opens");
+    let cdrs = sim.cdrs();
+    let mut dialled: HashMap<String, usize> = HashMap::new();
+    for c in &cdrs {
+        *dialled.entry(c.uuid.clone()).or_default() += 1;
+    }
+    assert!(
+        dialled.values().all(|n| *n == 1),
+        "a channel UUID was dialled twice"
+    );
+    let settings = CampaignSettings::of(&store.campaign(name).unwrap()).unwrap();
+    let mut known = HashSet::new();
+    let contacts = store.contacts(name).unwrap();
+    for c in &contacts {
+        assert!(
+            c.state.is_terminal(),
+            "contact {} left {:?}: {}",
+            c.id,
+            c.state,
+            c.note
+        );
+        let attempts = store.attempts_of(c.id).unwrap();
+        assert_eq!(attempts.len() as u32, c.attempts, "contact {}", c.id);
+        assert!(
+            c.attempts >= 1 && c.attempts <= max_attempts,
+            "contact {}",
+            c.id
+        );
+        let mut state = ContactState::Pending;
+        for a in &attempts {
+            let d = a.disposition.expect("every attempt resolved");
+            state = match settings
+                .retry
+                .next(d, a.callback_at, a.number, max_attempts, 0, 0)
+            {
+                Next::Stop(s) => s,
+                Next::RetryAt(_) => ContactState::Pending,
+            };
+            known.insert(a.uuid.clone());
+        }
+        assert_eq!(state, c.state, "contact {} ends as the policy says", c.id);
+    }
+    for uuid in dialled.keys() {
+        assert!(known.contains(uuid), "dial {uuid} has no attempt record");
+    }
+    assert!(store.open_attempts(name).unwrap().is_empty());
+    contacts.len()
+}
+
+/// The service converses with a campaign created, imported and started over the CLI; once
+/// `campaign pause` is acknowledged, no originate reaches the switch (the switch's own
+/// channel list is read before and after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_created_over_the_cli_converses_and_a_pause_stops_originates() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 12;
+    let callees = (0..n).map(|i| decliner(&number(i), 300)).collect();
+    let sim = sim_with(callees).await;
+    let db = dir.path().join("db");
+    let mut serve = start_serve(&db, &sim.addr().to_string(), 41_000);
+    let settings = settings_file(dir.path(), 3, 1);
+    let contacts = contacts_file(dir.path(), n);
+    let script = root().join("examples/insurance/script.toml");
+    cli(
+        &serve,
+        &db,
+        &[
+            "campaign",
+            "create",
+            "spring",
+            "--settings",
+            settings.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+            "--tz",
+            "Asia/Shanghai",
+        ],
+    );
+    // Bad settings are refused, naming the setting.
+    let bad = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .args([
+            "campaign",
+            "create",
+            "bad",
+            "--no-input-ms",
+            "10",
+            "--api",
+            &serve.api,
+        ])
+        .env(
+            "AICALL_API_KEY",
+            std::fs::read_to_string(db.join("admin.key"))
+                .unwrap()
+                .trim(),
+        )
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("call.no_input_ms"));
+    let imported = cli(
+        &serve,
+        &db,
+        &["import", contacts.to_str().unwrap(), "--campaign", "spring"],
+    );
+    assert!(imported.contains("12 imported"), "{imported}");
+    cli(&serve, &db, &["campaign", "start", "spring"]);
+    // Let a few calls converse, then pause.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.cdrs().len() < 3 {
+        assert!(Instant::now() < deadline, "no call ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (esl, _events) = EslClient::connect(ClientConfig {
+        addr: sim.addr().to_string(),
+        ..ClientConfig::default()
+    })
+    .await
+    .unwrap();
+    let paused = cli(&serve, &db, &["campaign", "pause", "spring"]);
+    assert!(paused.contains("paused"), "{paused}");
+    let seen_at_pause = seen_channels(&esl, &sim).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let seen_later = seen_channels(&esl, &sim).await;
+    let new: Vec<_> = seen_later.difference(&seen_at_pause).collect();
+    assert!(new.is_empty(), "originated after the pause: {new:?}");
+    let s = status(&serve, &db, "spring");
+    assert_eq!(s["state"], "paused");
+    // Resume to the end: every callee conversed with, counted as calls.
+    cli(&serve, &db, &["campaign", "resume", "spring"]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let s = status(&serve, &db, "spring");
+        let open = s["status"]["by_state"]["pending"].as_u64().unwrap_or(0)
+            + s["status"]["by_state"]["inflight"].as_u64().unwrap_or(0);
+        if open == 0 && s["status"]["up"] == 0 {
+            assert_eq!(s["status"]["dialled"], n as u64, "{s}");
+            assert_eq!(s["status"]["answered"], n as u64, "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(sigterm(&mut serve.child).success());
+    let store = SledStore::open_with(&db, PiiCipher::new(KEY)).unwrap();
+    let records = aicall::call::CallRecord::all(&store, "spring").unwrap();
+    assert_eq!(records.len(), n, "a call record per callee");
+    for r in &records {
+        assert!(
+            r.turns
+                .iter()
+                .any(|t| t.speaker == aicall::call::record::Speaker::Callee),
+            "the callee was heard: {:?}",
+            r.turns
+        );
+        assert!(r.disposition.is_some_and(|d| d.is_conversation()), "{r:?}");
+    }
+    drop(store);
+    assert_exactly_once(&db, &sim, "spring", 1);
+    sim.stop().await;
+}
+
+/// Channel UUIDs the switch has had: the live ones as its own `show channels` lists them,
+/// and the ended ones.
+async fn seen_channels(esl: &EslClient, sim: &SimSwitch) -> HashSet<String> {
+    let mut s: HashSet<String> = sim.cdrs().into_iter().map(|c| c.uuid).collect();
+    s.extend(
+        esl.channels()
+            .await
+            .expect("show channels")
+            .into_iter()
+            .map(|c| c.uuid),
+    );
+    s
+}
+
+/// `aicall serve` killed with SIGKILL 20 times at random moments of a running AI campaign
+/// (calls ringing, in conversation, ending); each restart reconciles. Then the campaign is
+/// run to its end and SIGTERM drains the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_twenty_times_dials_each_attempt_once_and_loses_no_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24;
+    let callees = (0..n)
+        .map(|i| match i % 6 {
+            3 => failing(&number(i), Outcome::Busy),
+            5 => failing(&number(i), Outcome::NoAnswer),
+            _ => decliner(&number(i), 250),
+        })
+        .collect();
+    let sim = sim_with(callees).await;
+    let db = dir.path().join("db");
+    let max_attempts = 3;
+    let esl = sim.addr().to_string();
+    let mut serve = start_serve(&db, &esl, 42_000);
+    let settings = settings_file(dir.path(), 6, max_attempts);
+    let contacts = contacts_file(dir.path(), n);
+    let script = root().join("examples/insurance/script.toml");
+    cli(
+        &serve,
+        &db,
+        &[
+            "campaign",
+            "create",
+            "crash",
+            "--settings",
+            settings.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    cli(
+        &serve,
+        &db,
+        &["import", contacts.to_str().unwrap(), "--campaign", "crash"],
+    );
+    cli(&serve, &db, &["campaign", "start", "crash"]);
+    let mut rng = 0x5eed_cafe_f00d_1234u64;
+    let mut next = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    let mut up_at_kill = 0;
+    for kill in 1..=20 {
+        tokio::time::sleep(Duration::from_millis(next(200, 2500))).await;
+        serve.child.kill().expect("SIGKILL");
+        serve.child.wait().expect("reaped");
+        let live = sim.live_channels();
+        up_at_kill += live;
+        eprintln!(
+            "kill {kill}: {} calls ended, {live} up at the kill",
+            sim.cdrs().len()
+        );
+        // The restart resumes the running campaign by itself and reconciles.
+        serve = start_serve(&db, &esl, 42_000 + (kill % 2) * 500);
+    }
+    assert!(up_at_kill > 0, "no kill happened while calls were up");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let s = status(&serve, &db, "crash");
+        let open = s["status"]["by_state"]["pending"].as_u64().unwrap_or(0)
+            + s["status"]["by_state"]["inflight"].as_u64().unwrap_or(0);
+        if open == 0 && s["status"]["up"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(sigterm(&mut serve.child).success(), "SIGTERM exits cleanly");
+    let contacts = assert_exactly_once(&db, &sim, "crash", max_attempts);
+    assert_eq!(contacts, n);
+    assert_eq!(sim.live_channels(), 0);
+    eprintln!(
+        "crash test: 20 kills, {up_at_kill} calls up at the kills, {} calls placed, 0 dialled \
+         twice, 0 contacts lost",
+        sim.cdrs().len()
+    );
+    sim.stop().await;
+}
