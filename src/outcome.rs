@@ -73,8 +73,9 @@ dispositions! {
     /// Answered, but no agent was free to take the transfer (predictive pacing's abandoned
     /// call): the callee heard nothing useful, so they are called again, not written off.
     Abandoned = "abandoned", false;
-    /// aicall ended the call mid-conversation: a shutdown past its grace period, or a
-    /// restart that found the call orphaned. Called again.
+    /// The call ended mid-conversation for a reason on our side: aicall's shutdown past its
+    /// grace period, a restart that found the call orphaned, or the switch going away under
+    /// it. Called again.
     Interrupted = "interrupted", false;
 
     // Not reached.

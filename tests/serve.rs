@@ -146,6 +146,8 @@ impl Drop for Serve {
 
 fn start_serve(db: &Path, esl: &str, media_port: u16) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        // Reconnect within a second of the switch coming back.
+        .env("AICALL__ESL__RECONNECT_MAX_MS", "1000")
         .current_dir(root())
         .args(["serve", "--esl", esl, "--api-listen", "127.0.0.1:0"])
         .args(["--outbound-listen", "off", "--grace-s", "20"])
@@ -404,14 +406,14 @@ async fn seen_channels(esl: &EslClient, sim: &SimSwitch) -> HashSet<String> {
 async fn serve_killed_twenty_times_dials_each_attempt_once_and_loses_no_contact() {
     let dir = tempfile::tempdir().unwrap();
     let n = 24;
-    let callees = (0..n)
+    let callees: Vec<Callee> = (0..n)
         .map(|i| match i % 6 {
             3 => failing(&number(i), Outcome::Busy),
             5 => failing(&number(i), Outcome::NoAnswer),
             _ => decliner(&number(i), 250),
         })
         .collect();
-    let sim = sim_with(callees).await;
+    let sim = sim_with(callees.clone()).await;
     let db = dir.path().join("db");
     let max_attempts = 3;
     let esl = sim.addr().to_string();
@@ -481,4 +483,104 @@ async fn serve_killed_twenty_times_dials_each_attempt_once_and_loses_no_contact(
         sim.cdrs().len()
     );
     sim.stop().await;
+}
+
+/// FreeSWITCH restarts 8 s into a running campaign (its calls die with it, no event says
+/// so): the service keeps reconnecting, records the calls the restart killed, and goes on
+/// dialling when the switch is back; the campaign ends with every contact resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_rides_through_a_switch_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 10;
+    let callees: Vec<Callee> = (0..n).map(|i| decliner(&number(i), 300)).collect();
+    let first = sim_with(callees.clone()).await;
+    let addr = first.addr();
+    let db = dir.path().join("db");
+    let max_attempts = 3;
+    let mut serve = start_serve(&db, &addr.to_string(), 43_000);
+    let settings = settings_file(dir.path(), 4, max_attempts);
+    let contacts = contacts_file(dir.path(), n);
+    let script = root().join("examples/insurance/script.toml");
+    cli(
+        &serve,
+        &db,
+        &[
+            "campaign",
+            "create",
+            "restart",
+            "--settings",
+            settings.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    cli(
+        &serve,
+        &db,
+        &[
+            "import",
+            contacts.to_str().unwrap(),
+            "--campaign",
+            "restart",
+        ],
+    );
+    cli(&serve, &db, &["campaign", "start", "restart"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first.live_channels() < 4 {
+        assert!(Instant::now() < deadline, "calls did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let killed = first.live_channels();
+    assert!(killed > 0);
+    let before: Vec<String> = first.cdrs().into_iter().map(|c| c.uuid).collect();
+    // The switch goes away with its calls, and comes back 3 s later on the same address.
+    first.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut scenarios = Scenarios::default();
+    for c in callees {
+        scenarios.insert(c);
+    }
+    let second = SimSwitch::start(SimConfig {
+        listen: addr,
+        scenarios,
+        record_audio: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the switch comes back on its address");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let s = status(&serve, &db, "restart");
+        let open = s["status"]["by_state"]["pending"].as_u64().unwrap_or(0)
+            + s["status"]["by_state"]["inflight"].as_u64().unwrap_or(0);
+        if open == 0 && s["status"]["up"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        second.cdrs().len() >= killed,
+        "dialling went on after the restart"
+    );
+    assert!(sigterm(&mut serve.child).success());
+    let store = SledStore::open_with(&db, PiiCipher::new(KEY)).unwrap();
+    let mut resolved = 0;
+    for c in store.contacts("restart").unwrap() {
+        assert!(c.state.is_terminal(), "contact {} left {:?}", c.id, c.state);
+        for a in store.attempts_of(c.id).unwrap() {
+            let d = a.disposition.expect("every attempt resolved");
+            // A call the restart killed (not among those that ended before it) is recorded.
+            if !before.contains(&a.uuid) && !second.cdrs().iter().any(|x| x.uuid == a.uuid) {
+                resolved += 1;
+                eprintln!("killed by the restart: {} -> {d}", a.uuid);
+            }
+        }
+    }
+    assert!(
+        resolved >= killed,
+        "{resolved} of {killed} killed calls recorded"
+    );
+    second.stop().await;
 }

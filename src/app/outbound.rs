@@ -138,7 +138,7 @@ async fn handle(
                 },
                 // FreeSWITCH closed the socket: the call is over for us.
                 Some(ClientEvent::Disconnected { .. }) | None => {
-                    let _ = tx.send(ChannelInput::Hangup { cause: "UNKNOWN".into() }).await;
+                    let _ = tx.send(ChannelInput::Vanished).await;
                     break (&mut talk).await.ok();
                 }
                 Some(ClientEvent::Reconnected { .. }) => {}

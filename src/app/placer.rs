@@ -359,8 +359,13 @@ impl Follow {
     /// reported.
     async fn end(&mut self, cause: Option<HangupCause>, billsec: u64, abandoned: bool) -> CallEnd {
         if let Some((inbox, task)) = self.talk.take() {
-            let cause_name = cause.map_or("UNKNOWN", |c| c.name()).to_owned();
-            let _ = inbox.send(ChannelInput::Hangup { cause: cause_name }).await;
+            let input = match cause {
+                Some(c) => ChannelInput::Hangup {
+                    cause: c.name().to_owned(),
+                },
+                None => ChannelInput::Vanished,
+            };
+            let _ = inbox.send(input).await;
             if let Ok(r) = task.await {
                 self.decided = r.disposition.map(|d| (d, r.callback_at));
             }

@@ -80,7 +80,7 @@ pub struct CallStart {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChannelInput {
     Dtmf(char),
-    /// The channel hung up (its CHANNEL_HANGUP_COMPLETE, or it vanished: `cause` UNKNOWN).
+    /// The channel hung up (its CHANNEL_HANGUP_COMPLETE).
     Hangup {
         cause: String,
     },
@@ -89,6 +89,9 @@ pub enum ChannelInput {
     End {
         disposition: Disposition,
     },
+    /// The channel is no longer on the switch and no hangup was seen (the switch restarted
+    /// under it): the conversation is over, and the callee did not end it.
+    Vanished,
 }
 
 /// A recognised (or failed) reply coming back from the decode pool.
@@ -214,6 +217,11 @@ pub async fn run(
                 Some(ChannelInput::Hangup { cause }) => {
                     call.record.hangup_cause = Some(cause);
                     call.input(Input::CalleeHungUp).await;
+                    call.ended = true;
+                }
+                Some(ChannelInput::Vanished) => {
+                    warn!(uuid = %call.start.leg.uuid, "the channel vanished from the switch");
+                    call.record.disposition = Some(Disposition::Interrupted);
                     call.ended = true;
                 }
                 Some(ChannelInput::End { disposition }) => {
@@ -460,8 +468,14 @@ impl Call {
                         self.record.disposition = Some(Disposition::Failed);
                         self.hang_up().await;
                     }
-                    // Gone (a hangup we did not hear), or the switch does not answer.
-                    _ => self.input(Input::CalleeHungUp).await,
+                    // Gone: a hangup we did not hear.
+                    Ok(false) => self.input(Input::CalleeHungUp).await,
+                    // The switch does not answer (it restarted, or the link is down): the
+                    // callee did not end this call; it is called again.
+                    Err(e) => {
+                        warn!(uuid = %leg.uuid, error = %e, "callee audio stopped and the switch does not answer");
+                        self.record.disposition = Some(Disposition::Interrupted);
+                    }
                 }
                 self.ended = true;
             }
