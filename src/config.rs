@@ -34,7 +34,7 @@ pub struct Config {
 }
 
 /// `[store]`: where the service keeps its state.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     /// The sled database folder (holds `pii.key` unless AICALL_PII_KEY is set).
@@ -50,7 +50,7 @@ impl Default for StoreSection {
 }
 
 /// `[serve]`: the service (`aicall serve`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeSection {
     /// The control interface (HTTP API), `ip:port`.
@@ -87,7 +87,7 @@ impl Default for ServeSection {
 }
 
 /// `[api]`: how the CLI reaches a running service.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     /// The service's URL; empty: `http://` + `[serve] api_listen`.
@@ -419,6 +419,11 @@ mod tests {
         let text = include_str!("../aicall.toml");
         let cfg = Config::from_sources(text, "aicall.toml", env(&[])).expect("example is valid");
         assert_eq!(cfg.esl.password, "ClueCon");
+        // The example documents every key with its default: it must say what the code does.
+        assert_eq!(cfg.store, StoreSection::default());
+        assert_eq!(cfg.serve, ServeSection::default());
+        assert_eq!(cfg.api, ApiSection::default());
+        assert_eq!(cfg.media, crate::media::MediaConfig::default());
     }
 
     #[test]

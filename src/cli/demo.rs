@@ -25,7 +25,7 @@ use aicall::pii::Pii;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 use aicall::store::{PiiCipher, SledStore, Store};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// A real FreeSWITCH's event socket; without it the built-in simulator is used.
     #[arg(long)]
@@ -287,6 +287,10 @@ pub struct BenchCallsArgs {
     /// and an 8k/ copy of each backchannel. Without it those figures are skipped.
     #[arg(long)]
     pub fixtures: Option<PathBuf>,
+    /// Then the load run: this many calls at once (copies of the example's callees), on
+    /// the same service code; 0 skips it.
+    #[arg(long, default_value_t = 200)]
+    pub load: u32,
 }
 
 /// Barge-in decisions on real audio, then the demo campaign; last line as the demo's.
@@ -326,25 +330,13 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let tmp = std::env::temp_dir().join(format!("aicall-bench-calls-{}", std::process::id()));
     let cfg = Config::load(config)?;
-    let result = rt.block_on(run_demo(&args.demo, &cfg, models, &tmp));
+    let tmp = std::env::temp_dir().join(format!("aicall-bench-calls-{}", std::process::id()));
+    // The demo's load: latency as a callee hears it.
+    let result = rt.block_on(run_demo(&args.demo, &cfg, models.clone(), &tmp));
     let _ = std::fs::remove_dir_all(&tmp);
     let r = result?;
     let s = &r.summary;
-    let m = &r.media;
-    let lost = m
-        .utterances_heard
-        .saturating_sub(m.utterances_delivered + m.utterances_after_end);
-    println!(
-        "utterances: heard {}, delivered to the call machine {}, after the conversation ended \
-         {}, lost {lost}; analysis frames dropped {}, speech starts late for barge-in {}",
-        m.utterances_heard,
-        m.utterances_delivered,
-        m.utterances_after_end,
-        m.analysis_dropped,
-        m.events_dropped
-    );
     println!(
         "campaign: {} calls, {} answered in {:.1} s; turn latency p50 {} ms p95 {} ms ({} turns); \
          barge-in p50 {} ms p95 {} ms ({} barge-ins, {} resumed)",
@@ -359,13 +351,63 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
         s.barge_ins,
         s.false_barge_ins
     );
-    println!(
-        "{} utterances_heard={} utterances_delivered={} utterances_lost={lost}",
-        s.last_line(),
-        m.utterances_heard,
-        m.utterances_delivered
-    );
+    print_utterances(&r.media);
+    let mut last = s.last_line();
+    // Then far more calls than the machine can recognise in real time: replies wait, none
+    // may be lost.
+    if args.load > 0 {
+        let load = DemoArgs {
+            concurrent: args.load,
+            repeat: args.load.div_ceil(15).max(2),
+            verbose: false,
+            db: None,
+            ..args.demo.clone()
+        };
+        let tmp = std::env::temp_dir().join(format!("aicall-bench-load-{}", std::process::id()));
+        let result = rt.block_on(run_demo(&load, &cfg, models, &tmp));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let l = result?;
+        let ls = &l.summary;
+        println!(
+            "load: {} calls at most {} at once, {} answered in {:.1} s; turn latency p50 {} ms \
+             p95 {} ms ({} turns)",
+            ls.calls,
+            load.concurrent,
+            ls.answered,
+            l.elapsed.as_secs_f64(),
+            percentile(&ls.turn_ms, 0.5),
+            percentile(&ls.turn_ms, 0.95),
+            ls.turn_ms.len()
+        );
+        let lost = print_utterances(&l.media);
+        last.push_str(&format!(
+            " load_calls={} load_turn_p50_ms={} utterances_heard={} utterances_delivered={} \
+             utterances_lost={lost}",
+            ls.calls,
+            percentile(&ls.turn_ms, 0.5),
+            l.media.utterances_heard,
+            l.media.utterances_delivered
+        ));
+    }
+    println!("{last}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what happened to every utterance; returns how many were lost.
+fn print_utterances(m: &MetricsSnapshot) -> u64 {
+    let lost = m
+        .utterances_heard
+        .saturating_sub(m.utterances_delivered + m.utterances_after_end);
+    println!(
+        "utterances: heard {}, delivered to the call machine {}, after the conversation ended \
+         {}, lost {lost}; analysis frames dropped {}, speech starts late for barge-in {}",
+        m.utterances_heard,
+        m.utterances_delivered,
+        m.utterances_after_end,
+        m.analysis_dropped,
+        m.events_dropped
+    );
+    lost
 }
 
 fn print_report(r: &DemoResult, verbose: bool) {

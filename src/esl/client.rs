@@ -461,7 +461,11 @@ fn dispatch(
             Some(tx) => {
                 let _ = tx.send(Ok(frame));
             }
-            None => warn!("ESL reply with no command waiting; ignored"),
+            None => warn!(
+                reply = %frame.reply_text().unwrap_or(""),
+                body = %frame.body_text().chars().take(60).collect::<String>(),
+                "ESL reply with no command waiting; ignored"
+            ),
         },
         Some(ct @ ("text/event-plain" | "text/event-json")) => {
             let body = frame.body.as_deref().unwrap_or(b"");
@@ -802,7 +806,9 @@ impl EslClient {
         self.shared.closed.store(true, Ordering::Release);
         let conn = lock(&self.shared.current).take();
         if let Some(conn) = conn {
-            let _ = conn.writer.lock().await.write_all(b"exit\n\n").await;
+            // A command like any other, so that FreeSWITCH's `+OK bye` finds its slot.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), conn.request(&Command::Exit)).await;
             conn.kill();
         }
     }
