@@ -39,6 +39,8 @@
 //! - [`profile`]: lead scoring, segments, best time to call, lookalikes.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
+//! - [`routing`]: human agents — skills, queues, the match score learned from dispositions,
+//!   fairness, and the predictive dialer's agent availability (pure).
 //! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`]: configuration,
 //!   masked personal data, logging set-up, CSV encodings and delimiters, XLSX sheets.
 //!
@@ -55,6 +57,7 @@ pub mod media;
 pub mod nlu;
 pub mod pii;
 pub mod profile;
+pub mod routing;
 pub mod sim;
 pub mod store;
 pub mod textfile;
