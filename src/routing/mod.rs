@@ -42,7 +42,7 @@ use std::sync::Arc;
 pub use config::{AgentConfig, FallbackPolicy, QueueConfig, RoutingConfig, Strategy, WidenStage};
 pub use router::{
     AgentState, AgentStatus, CallRequest, Counters, Disposition, Fallback, Input, LogEntry, Output,
-    Router,
+    PerformanceRecord, Router,
 };
 pub use score::{Component, Reasons, Rule, Term, Weights};
 

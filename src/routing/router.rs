@@ -159,6 +159,19 @@ pub enum Input {
     SetStrategy(Strategy),
     /// Midnight: calls-today counters restart.
     NewDay,
+    /// Conversion records saved earlier ([`Router::performance`]), added to what the
+    /// router learned (at start-up, after a restart).
+    Restore(Vec<PerformanceRecord>),
+}
+
+/// An agent's conversion record on one skill, to keep across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceRecord {
+    pub agent: String,
+    pub skill: String,
+    pub calls: u32,
+    pub converted: u32,
 }
 
 /// A call that waited too long.
@@ -299,6 +312,8 @@ const MAX_PENDING: usize = 64;
 const MEAN_PRIOR: f64 = 5.0;
 /// Quality assumed before any score came in.
 const PRIOR_QUALITY: f64 = 0.5;
+/// Expected conversions of prior for an agent's lift until the agents' spread is known.
+const LIFT_PRIOR: f32 = 10.0;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Presence {
@@ -342,6 +357,10 @@ struct Agent {
     pending: VecDeque<Pending>,
     /// By skill id.
     perf: Vec<Counts>,
+    /// Conversions on calls with a main skill, and the conversions the team's rates
+    /// expected of them: the agent's lift across skills.
+    lift_converted: u32,
+    lift_expected: f64,
     handle: Mean,
     quality: Mean,
     last_state: AgentState,
@@ -369,6 +388,8 @@ impl Agent {
             calls_today: 0,
             pending: VecDeque::new(),
             perf: vec![Counts::default(); skills],
+            lift_converted: 0,
+            lift_expected: 0.0,
             handle: Mean::default(),
             quality: Mean::default(),
             last_state: AgentState::LoggedOut,
@@ -492,8 +513,11 @@ pub struct Router {
     team_index: HashMap<String, usize>,
     /// Overall conversion counts by skill.
     overall: Vec<Counts>,
-    /// Estimated shrinkage strength by skill.
-    strength: Vec<f32>,
+    /// The method-of-moments terms by skill, and the shrinkage strength pooled from them.
+    moments: Vec<Option<stats::Moments>>,
+    strength: f32,
+    /// Estimated shape of the agents' lift prior.
+    lift_alpha: f32,
     handle_all: Mean,
     quality_all: Mean,
     talk_times: HandleTimes,
@@ -511,7 +535,9 @@ impl Router {
         let c = config::compile(cfg)?;
         let skills = c.catalogue.skills.len();
         let mut r = Router {
-            strength: vec![c.settings.prior_strength; skills],
+            moments: vec![None; skills],
+            strength: c.settings.prior_strength,
+            lift_alpha: LIFT_PRIOR,
             s: c.settings,
             catalogue: c.catalogue,
             agents: Vec::with_capacity(c.agents.len()),
@@ -591,7 +617,26 @@ impl Router {
                 self.calls_today_sum = 0;
                 Ok(())
             }
+            Input::Restore(records) => self.restore(&records),
         }
+    }
+
+    /// What the router learned: every (agent, skill) with calls, for [`Input::Restore`].
+    pub fn performance(&self) -> Vec<PerformanceRecord> {
+        let mut out = Vec::new();
+        for ag in &self.agents {
+            for (s, c) in ag.perf.iter().enumerate() {
+                if c.calls > 0 {
+                    out.push(PerformanceRecord {
+                        agent: ag.p.id.to_string(),
+                        skill: self.catalogue.skills[s].clone(),
+                        calls: c.calls,
+                        converted: c.converted,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The next thing to do, in order.
@@ -649,9 +694,9 @@ impl Router {
         Some(self.estimate(a, s))
     }
 
-    /// The shrinkage strength the router uses for a skill now.
-    pub fn prior_strength(&self, skill: &str) -> Option<f32> {
-        self.catalogue.skill(skill).map(|s| self.strength[s])
+    /// The shrinkage strength (pseudo-calls) the router uses now, pooled over skills.
+    pub fn prior_strength(&self) -> f32 {
+        self.strength
     }
 
     /// The agents for the predictive dialer at `now_ms`: free now, talking, and soon free
@@ -1081,7 +1126,7 @@ impl Router {
         }
         let k = self.catalogue.skills.len();
         self.overall.resize(k, Counts::default());
-        self.strength.resize(k, self.s.prior_strength);
+        self.moments.resize(k, None);
         for t in &mut self.teams {
             t.perf.resize(k, Counts::default());
         }
@@ -1544,6 +1589,60 @@ impl Router {
 
     // ---------------------------------------------------------------- dispositions
 
+    fn restore(&mut self, records: &[PerformanceRecord]) -> Result<(), RoutingError> {
+        // Everything is checked before anything is added.
+        let mut checked = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let a = *self.agent_index.get(r.agent.as_str()).ok_or_else(|| {
+                RoutingError::UnknownAgent {
+                    agent: AgentId::new(&r.agent),
+                }
+            })?;
+            let s = self
+                .catalogue
+                .require_skill(&format!("records[{i}].skill"), &r.skill)?;
+            if r.converted > r.calls {
+                return Err(RoutingError::Invalid {
+                    field: format!("records[{i}].converted"),
+                    why: "must not exceed calls",
+                });
+            }
+            checked.push((a, s, r.calls, r.converted));
+        }
+        let mut touched = vec![false; self.catalogue.skills.len()];
+        for &(a, s, calls, converted) in &checked {
+            let t = self.agents[a].team;
+            for c in [
+                &mut self.agents[a].perf[s],
+                &mut self.teams[t].perf[s],
+                &mut self.overall[s],
+            ] {
+                c.calls = c.calls.saturating_add(calls);
+                c.converted = c.converted.saturating_add(converted);
+            }
+            touched[s] = true;
+        }
+        for (s, touched) in touched.into_iter().enumerate() {
+            if touched {
+                self.update_strength(s);
+            }
+        }
+        // The lifts, against the team rates now known.
+        for (a, s, calls, converted) in checked {
+            let expected = f64::from(self.team_rate(self.agents[a].team, s)) * f64::from(calls);
+            let ag = &mut self.agents[a];
+            ag.lift_expected += expected;
+            ag.lift_converted = ag.lift_converted.saturating_add(converted);
+        }
+        self.lift_alpha = stats::lift_strength(
+            self.agents
+                .iter()
+                .map(|ag| (ag.lift_converted, ag.lift_expected)),
+            LIFT_PRIOR,
+        );
+        Ok(())
+    }
+
     fn disposition(&mut self, d: Disposition) -> Result<(), RoutingError> {
         let a = *self
             .agent_index
@@ -1624,12 +1723,20 @@ impl Router {
         self.counters.conversions += u64::from(converted);
         let t = self.agents[a].team;
         if let Some(s) = skill {
-            self.agents[a].perf[s].add(converted);
+            // Expected at the team's rate before this call counts.
+            let expected = f64::from(self.team_rate(t, s));
+            let ag = &mut self.agents[a];
+            ag.lift_expected += expected;
+            ag.lift_converted += u32::from(converted);
+            ag.perf[s].add(converted);
             self.teams[t].perf[s].add(converted);
             self.overall[s].add(converted);
-            self.strength[s] = stats::prior_strength(
-                self.agents.iter().map(|ag| ag.perf[s]),
-                self.s.prior_strength,
+            self.update_strength(s);
+            self.lift_alpha = stats::lift_strength(
+                self.agents
+                    .iter()
+                    .map(|ag| (ag.lift_converted, ag.lift_expected)),
+                LIFT_PRIOR,
             );
         }
         self.agents[a].handle.add(handle_s);
@@ -1642,13 +1749,31 @@ impl Router {
         }
     }
 
-    /// Shrunk conversion estimate of agent `a` on skill `s`.
+    /// Re-estimates skill `s`'s moments and the pooled shrinkage strength.
+    fn update_strength(&mut self, s: SkillId) {
+        self.moments[s] = stats::Moments::of(self.agents.iter().map(|ag| ag.perf[s]));
+        self.strength = stats::pooled_strength(
+            self.moments.iter().flatten().copied(),
+            self.s.prior_strength,
+        );
+    }
+
+    /// The team's rate on a skill, shrunk toward the overall rate.
+    fn team_rate(&self, t: usize, s: SkillId) -> f32 {
+        stats::shrink(
+            self.teams[t].perf[s],
+            self.overall[s].smoothed(),
+            self.strength,
+        )
+    }
+
+    /// Shrunk conversion estimate of agent `a` on skill `s`: toward the team's rate times
+    /// the agent's lift across skills.
     fn estimate(&self, a: usize, s: SkillId) -> f32 {
-        let m = self.strength[s];
-        let all = self.overall[s].smoothed();
         let ag = &self.agents[a];
-        let team = stats::shrink(self.teams[ag.team].perf[s], all, m);
-        stats::shrink(ag.perf[s], team, m)
+        let lift = stats::lift(ag.lift_converted, ag.lift_expected, self.lift_alpha);
+        let prior = (self.team_rate(ag.team, s) * lift).min(0.99);
+        stats::shrink(ag.perf[s], prior, self.strength)
     }
 
     // ---------------------------------------------------------------- matching
@@ -1705,7 +1830,7 @@ impl Router {
         [
             score::skill_fit(&c.wanted, |s| ag.p.level(s)),
             perf,
-            c.lead * perf,
+            score::value(c.lead, perf),
             side.handle_time,
             side.quality,
             side.idle,
@@ -2355,7 +2480,7 @@ mod tests {
         let pb = r.conversion_estimate("b", "health").expect("known");
         // Raw: a 60/80 = 0.75, b 4/40 = 0.1; the shrunk estimates are pulled in, in order.
         assert!(pa < 0.75 && pb > 0.1 && pa > pb, "a {pa}, b {pb}");
-        let m = r.prior_strength("health").expect("known");
+        let m = r.prior_strength();
         assert!((2.0..500.0).contains(&m), "{m}");
         // Score: the converting agent, though both are free and `b` idled as long.
         r.handle(100 * S, Input::SetStrategy(Strategy::Score))
@@ -2404,6 +2529,87 @@ mod tests {
         // Nothing stuck: `b` still takes the next call.
         let out = call(&mut r, 102 * S, "after", "health");
         assert_eq!(offers(&out), [("after".into(), "b".into())]);
+    }
+
+    #[test]
+    fn a_strong_record_on_one_skill_raises_the_estimate_on_the_others() {
+        let names: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
+        let agents = names
+            .iter()
+            .map(|n| agent(n, &[("health", 5), ("auto", 5)], &[]))
+            .collect();
+        let mut r = router(&config(agents));
+        // Health records: a0 converts 40 %, the others 10 %; nobody has auto calls yet.
+        let records = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PerformanceRecord {
+                agent: n.clone(),
+                skill: "health".into(),
+                calls: 200,
+                converted: if i == 0 { 80 } else { 20 },
+            })
+            .collect();
+        step(&mut r, 0, Input::Restore(records));
+        let auto: Vec<f32> = names
+            .iter()
+            .map(|n| r.conversion_estimate(n, "auto").expect("known"))
+            .collect();
+        assert!(
+            auto[0] > auto[1] * 1.2,
+            "a0's lift carries to auto: {auto:?}"
+        );
+        assert!(auto[1..].windows(2).all(|w| (w[0] - w[1]).abs() < 1e-6));
+        let m = r.prior_strength();
+        assert!((2.0..=500.0).contains(&m), "{m}");
+        // What was learned comes back out for the next start.
+        let saved = r.performance();
+        assert_eq!(saved.len(), 6);
+        assert_eq!(saved[0].converted, 80);
+        let mut fresh = router(&config(
+            names
+                .iter()
+                .map(|n| agent(n, &[("health", 5), ("auto", 5)], &[]))
+                .collect(),
+        ));
+        step(&mut fresh, 0, Input::Restore(saved));
+        assert_eq!(
+            fresh.conversion_estimate("a0", "health"),
+            r.conversion_estimate("a0", "health")
+        );
+        // Bad records are refused whole.
+        let bad = vec![
+            PerformanceRecord {
+                agent: "a1".into(),
+                skill: "health".into(),
+                calls: 10,
+                converted: 1,
+            },
+            PerformanceRecord {
+                agent: "a1".into(),
+                skill: "health".into(),
+                calls: 1,
+                converted: 2,
+            },
+        ];
+        let before = fresh.conversion_estimate("a1", "health");
+        assert!(matches!(
+            fresh.handle(0, Input::Restore(bad)),
+            Err(RoutingError::Invalid { .. })
+        ));
+        assert_eq!(fresh.conversion_estimate("a1", "health"), before);
+        assert!(matches!(
+            fresh.handle(
+                0,
+                Input::Restore(vec![PerformanceRecord {
+                    agent: "zz".into(),
+                    skill: "health".into(),
+                    calls: 1,
+                    converted: 0
+                }])
+            ),
+            Err(RoutingError::UnknownAgent { .. })
+        ));
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! What the router learns from calls and dispositions. Pure arithmetic, no time source.
 //!
-//! - Conversion rate per (agent, skill), shrunk toward the team's rate, itself shrunk toward
-//!   the overall rate (Beta-binomial, empirical Bayes): with `m` pseudo-calls of prior,
-//!   `p_agent = (converted + m · p_team) / (calls + m)` and
+//! - Conversion rate per (agent, skill), shrunk toward the team's rate on the skill scaled
+//!   by the agent's lift across all its skills, the team's rate itself shrunk toward the
+//!   overall rate (Beta-binomial, empirical Bayes): with `m` pseudo-calls of prior,
+//!   `p_agent = (converted + m · p_team · lift) / (calls + m)` and
 //!   `p_team = (team converted + m · p_all) / (team calls + m)`. `m` is estimated from the
 //!   spread of the agents' rates by the method of moments ([`prior_strength`]): a team whose
 //!   agents truly differ gets a small `m` (trust each agent's record early), one whose
 //!   differences are noise a large one. Until a skill has dispositions from a few agents `m`
 //!   is the configured `prior_strength`.
+//! - The lift: an agent who converts more than its team on one product usually does on the
+//!   others, so its record on every skill informs each one. `lift = (conversions + α) /
+//!   (expected + α)` where `expected` sums the team's rate at the time of each call (Gamma–
+//!   Poisson); `α` comes from the spread of the agents' lifts ([`lift_strength`]). A new
+//!   skill of a strong agent then starts above the team's rate, not at it.
 //! - Means (handle time, quality) shrunk toward a reference with a few pseudo-observations.
 //! - Occupancy: an exponential moving average of "busy" (offered, talking or wrapping up)
 //!   over staffed time.
@@ -50,46 +56,107 @@ const MIN_CALLS: u32 = 30;
 /// Bounds of the estimated strength: never trust one call, never ignore 500.
 const STRENGTH_RANGE: (f32, f32) = (2.0, 500.0);
 
-/// The Beta prior's strength `m` (α + β) for one skill from the agents' counts, by the
-/// method of moments: with `μ` the pooled rate, the weighted spread
-/// `S = Σ nᵢ (rᵢ − μ)²` has expectation `τ² (N − k) + k μ (1 − μ)` where `τ²` is the
-/// variance of the true rates, `k` the agents and `N` the calls; then
-/// `m = μ (1 − μ) / τ² − 1`. No spread beyond the binomial noise gives the upper bound.
-pub fn prior_strength(agents: impl Iterator<Item = Counts>, fallback: f32) -> f32 {
-    let mut k = 0usize;
-    let mut n_total = 0u64;
-    let mut c_total = 0u64;
-    // Two passes: the pooled rate first, then the spread around it.
-    let counts: Vec<Counts> = agents.filter(|c| c.calls > 0).collect();
-    for c in &counts {
-        k += 1;
-        n_total += u64::from(c.calls);
-        c_total += u64::from(c.converted);
+/// The method-of-moments terms of one skill, from its agents' counts: with `μ` the pooled
+/// rate, the weighted spread `S = Σ nᵢ (rᵢ − μ)²` has expectation `τ² (N − k) + k μ (1 − μ)`
+/// where `τ²` is the variance of the true rates, `k` the agents and `N` the calls. For a
+/// Beta prior of strength `m`, `τ² = μ (1 − μ) / (m + 1)`; so `excess = S − k μ (1 − μ)`
+/// estimates `(N − k) μ (1 − μ) / (m + 1)` = `scale / (m + 1)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub excess: f64,
+    pub scale: f64,
+}
+
+impl Moments {
+    /// `None` with too little data (fewer than 3 agents or 30 calls).
+    pub fn of(agents: impl Iterator<Item = Counts>) -> Option<Self> {
+        let counts: Vec<Counts> = agents.filter(|c| c.calls > 0).collect();
+        let k = counts.len();
+        let n_total: u64 = counts.iter().map(|c| u64::from(c.calls)).sum();
+        let c_total: u64 = counts.iter().map(|c| u64::from(c.converted)).sum();
+        if k < MIN_AGENTS || n_total < u64::from(MIN_CALLS) {
+            return None;
+        }
+        let mu = c_total as f64 / n_total as f64;
+        let pq = mu * (1.0 - mu);
+        // Two passes: the pooled rate first, then the spread around it.
+        let spread: f64 = counts
+            .iter()
+            .map(|c| {
+                let r = f64::from(c.converted) / f64::from(c.calls);
+                f64::from(c.calls) * (r - mu) * (r - mu)
+            })
+            .sum();
+        Some(Self {
+            excess: spread - k as f64 * pq,
+            scale: (n_total as f64 - k as f64) * pq,
+        })
     }
-    if k < MIN_AGENTS || n_total < u64::from(MIN_CALLS) {
+}
+
+/// The Beta prior's strength `m` (α + β) from the moments of one or more skills, pooled
+/// (the spread between agents relative to `μ (1 − μ)` taken as common to every skill, so a
+/// skill with few calls borrows from the others): `m = Σ scale / Σ excess − 1`. No spread
+/// beyond the binomial noise gives the upper bound; no data the fallback.
+pub fn pooled_strength(skills: impl Iterator<Item = Moments>, fallback: f32) -> f32 {
+    let (mut excess, mut scale, mut any) = (0.0, 0.0, false);
+    for m in skills {
+        excess += m.excess;
+        scale += m.scale;
+        any = true;
+    }
+    if !any || scale <= 0.0 {
         return fallback;
     }
-    let mu = c_total as f64 / n_total as f64;
-    let pq = mu * (1.0 - mu);
-    if pq <= 0.0 {
+    if excess <= 0.0 {
         return STRENGTH_RANGE.1;
     }
+    ((scale / excess - 1.0) as f32).clamp(STRENGTH_RANGE.0, STRENGTH_RANGE.1)
+}
+
+/// The strength for one skill alone ([`pooled_strength`] of its [`Moments`]).
+pub fn prior_strength(agents: impl Iterator<Item = Counts>, fallback: f32) -> f32 {
+    pooled_strength(Moments::of(agents).into_iter(), fallback)
+}
+
+/// Agents with fewer expected conversions than this do not enter the lift's spread.
+const MIN_LIFT_EXPECTED: f64 = 1.0;
+
+/// The Gamma prior's shape `α` for the agents' lifts from each agent's conversions `C` and
+/// expected conversions `E` (at the team's rates), by the method of moments: with
+/// `μ = ΣC / ΣE` and `r = C / (E μ)`, `Σ E (r − 1)²` has expectation `ΣE / α + k / μ`
+/// (lift variance plus Poisson noise) over `k` agents. No spread beyond the noise gives the
+/// upper bound (every agent alike); too little data the fallback.
+pub fn lift_strength(agents: impl Iterator<Item = (u32, f64)>, fallback: f32) -> f32 {
+    let counts: Vec<(f64, f64)> = agents
+        .filter(|(_, e)| *e >= MIN_LIFT_EXPECTED)
+        .map(|(c, e)| (f64::from(c), e))
+        .collect();
+    let k = counts.len();
+    let sum_c: f64 = counts.iter().map(|(c, _)| c).sum();
+    let sum_e: f64 = counts.iter().map(|(_, e)| e).sum();
+    if k < MIN_AGENTS || sum_c < f64::from(MIN_CALLS) || sum_e <= 0.0 {
+        return fallback;
+    }
+    let mu = sum_c / sum_e;
     let spread: f64 = counts
         .iter()
-        .map(|c| {
-            let r = f64::from(c.converted) / f64::from(c.calls);
-            f64::from(c.calls) * (r - mu) * (r - mu)
+        .map(|(c, e)| {
+            let r = c / (e * mu);
+            e * (r - 1.0) * (r - 1.0)
         })
         .sum();
-    let dof = n_total as f64 - k as f64;
-    if dof <= 0.0 {
-        return fallback;
-    }
-    let tau2 = (spread - k as f64 * pq) / dof;
-    if tau2 <= 0.0 {
+    let excess = spread - k as f64 / mu;
+    if excess <= 0.0 {
         return STRENGTH_RANGE.1;
     }
-    ((pq / tau2 - 1.0) as f32).clamp(STRENGTH_RANGE.0, STRENGTH_RANGE.1)
+    ((sum_e / excess) as f32).clamp(STRENGTH_RANGE.0, STRENGTH_RANGE.1)
+}
+
+/// `(conversions + α) / (expected + α)`: 1 without data.
+pub fn lift(conversions: u32, expected: f64, alpha: f32) -> f32 {
+    let alpha = f64::from(alpha);
+    ((f64::from(conversions) + alpha) / (expected.max(0.0) + alpha)) as f32
 }
 
 /// A running mean.
@@ -302,6 +369,36 @@ mod tests {
         let few = agents(&[0.1, 0.5], 400, 3);
         assert_eq!(prior_strength(few.into_iter(), 20.0), 20.0);
         assert_eq!(prior_strength(std::iter::empty(), 7.0), 7.0);
+        // Pooled over two skills with the same relative spread: in between their estimates,
+        // and a skill with too little data adds nothing.
+        let a = Moments::of(agents(&[0.05, 0.1, 0.2, 0.3], 200, 6).into_iter()).expect("data");
+        let b = Moments::of(agents(&[0.1, 0.2, 0.3, 0.45], 200, 7).into_iter()).expect("data");
+        let (ma, mb) = (
+            pooled_strength([a].into_iter(), 20.0),
+            pooled_strength([b].into_iter(), 20.0),
+        );
+        let both = pooled_strength([a, b].into_iter(), 20.0);
+        assert!(both >= ma.min(mb) && both <= ma.max(mb), "{ma} {mb} {both}");
+        assert_eq!(Moments::of(agents(&[0.1, 0.2], 200, 8).into_iter()), None);
+    }
+
+    #[test]
+    fn lifts_separate_strong_agents_from_noise() {
+        // Six agents, 400 calls each at 0.15 × their true lift; expected at 0.15.
+        let lifts = [0.5, 0.75, 1.0, 1.0, 1.25, 1.5];
+        let rates: Vec<f64> = lifts.iter().map(|l| 0.15 * l).collect();
+        let differ = agents(&rates, 400, 4);
+        let alpha = lift_strength(differ.iter().map(|c| (c.converted, 60.0)), 10.0);
+        // True lift variance 0.104 → α ≈ 9.6; the estimate is of that order.
+        assert!((3.0..40.0).contains(&alpha), "{alpha}");
+        let best = lift(differ[5].converted, 60.0, alpha);
+        let worst = lift(differ[0].converted, 60.0, alpha);
+        assert!(best > 1.2 && worst < 0.8, "best {best}, worst {worst}");
+        let same = agents(&[0.15; 6], 400, 5);
+        let alpha_same = lift_strength(same.iter().map(|c| (c.converted, 60.0)), 10.0);
+        assert!(alpha_same > 50.0, "{alpha_same}");
+        assert_eq!(lift(0, 0.0, 10.0), 1.0);
+        assert_eq!(lift_strength(std::iter::empty(), 10.0), 10.0);
     }
 
     #[test]
