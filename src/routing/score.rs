@@ -3,20 +3,23 @@
 //!
 //! Every component is a number in 0..=1, so a queue's weights say plainly what matters:
 //!
-//! | component | value |
-//! | --- | --- |
-//! | `skill` | the agent's levels on the skills the call wants (the transfer's skills, the intent's and the script node's), weighted, over 10 |
-//! | `performance` | the agent's learned conversion rate on the call's main skill, shrunk toward the team mean ([`super::stats`]), over twice the overall rate (0.5 = average) |
-//! | `value` | the callee's lead score × `performance`: valuable callees to the agents who convert |
-//! | `handle_time` | reference / (reference + the agent's shrunk mean handle time): 0.5 = average, shorter is higher |
-//! | `quality` | the agent's shrunk mean quality score |
-//! | `idle` | 1 − e^(−idle / `idle_scale_s`): grows while the agent waits |
-//! | `occupancy` | 1 − the agent's recent occupancy |
-//! | `calls_today` | (mean + 1) / (mean + 1 + the agent's calls today): fewer calls is higher |
-//! | `language` | 1 when the agent speaks the call's language (or it has none) |
-//! | `continuity` | 1 when the agent spoke with this callee before |
-//! | `wait` | the call's wait over the service-level threshold, capped at 3 (only when choosing among calls) |
-//! | `lead` | the callee's lead score (only when choosing among calls) |
+//! - `skill`: the agent's levels on the skills the call wants (the transfer's skills, the
+//!   intent's and the script node's), weighted, over 10.
+//! - `performance`: the agent's learned conversion rate on the call's main skill, shrunk
+//!   toward its team ([`super::stats`]), over twice the overall rate (0.5 = average).
+//! - `value`: lead · performance + (1 − lead) · (1 − performance): valuable callees to the
+//!   agents who convert, the others to the rest.
+//! - `handle_time`: reference / (reference + the agent's shrunk mean handle time): 0.5 at
+//!   the average, higher when shorter.
+//! - `quality`: the agent's shrunk mean quality score.
+//! - `idle`: 1 − e^(−idle / `idle_scale_s`): grows while the agent waits.
+//! - `occupancy`: 1 − the agent's recent occupancy.
+//! - `calls_today`: (mean + 1) / (mean + 1 + the agent's calls today): fewer is higher.
+//! - `language`: 1 when the agent speaks the call's language (or it has none).
+//! - `continuity`: 1 when the agent spoke with this callee before.
+//! - `wait`: the call's wait over the service-level threshold, capped at 3 (only when
+//!   choosing among calls).
+//! - `lead`: the callee's lead score (only when choosing among calls).
 //!
 //! Choosing an agent for a call compares the first ten (the match); choosing a call for a
 //! free agent adds `wait` and `lead` (urgency) to the match, within the highest queue

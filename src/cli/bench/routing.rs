@@ -1159,9 +1159,10 @@ pub fn run(args: RoutingArgs) -> anyhow::Result<ExitCode> {
 
     let lat = measure_latency(&args)?;
     let build = if cfg!(debug_assertions) {
-        "debug build: run the release binary for representative latencies"
+        "debug assertions on: a plain `cargo build` (opt-level 0) runs the router several \
+         times slower than release; build with --release or CARGO_PROFILE_DEV_OPT_LEVEL=3"
     } else {
-        "release build"
+        "optimised build"
     };
     println!(
         "decision latency ({} agents; {build}):\n  agent freed, picks among {} waiting calls: \
