@@ -1429,6 +1429,17 @@ impl Router {
         if slot.removed || waited >= slot.rules.max_wait_ms {
             self.fallback(ci);
         } else {
+            // The maximum-wait timer may have fired while the call rang (it re-arms only
+            // for waiting calls), and the queue's maximum may have changed since: check
+            // again at the due time, so no call waits for ever.
+            let due = key.0 + slot.rules.max_wait_ms;
+            self.arm(
+                due,
+                TimerKind::MaxWait {
+                    slot: ci,
+                    gen: key.1,
+                },
+            );
             self.place_call(ci);
         }
     }

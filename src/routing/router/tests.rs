@@ -257,6 +257,20 @@ fn a_rejected_call_goes_to_another_agent_and_the_rejecter_pauses() {
     login(&mut r, 0, &["a", "b"]);
     let out = call(&mut r, S, "c1", "health");
     assert_eq!(offers(&out), [("c1".into(), "a".into())]);
+    // `b` cannot answer an offer made to `a`; nothing changes.
+    assert_eq!(
+        r.handle(
+            S,
+            Input::OfferAnswered {
+                call: cid("c1"),
+                agent: id("b")
+            }
+        ),
+        Err(RoutingError::NotOffered {
+            call: cid("c1"),
+            agent: id("b")
+        })
+    );
     let out = step(
         &mut r,
         2 * S,
@@ -342,6 +356,30 @@ fn waiting_calls_widen_then_fall_back() {
     }));
     assert_eq!(r.waiting(), 0);
     assert_eq!(r.counters().fallbacks, 2);
+}
+
+#[test]
+fn a_call_back_in_line_after_its_maximum_wait_changed_still_falls_back() {
+    let mut cfg = config(vec![agent("a", &[("health", 5)], &[])]);
+    cfg.ring_timeout_s = 60;
+    let mut r = router(&cfg);
+    let mut q = QueueConfig::new("health", &[("health", 3)]);
+    q.max_wait_s = 20;
+    step(&mut r, 0, Input::UpsertQueue(q.clone()));
+    login(&mut r, 0, &["a"]);
+    call(&mut r, 0, "c", "health");
+    // Still ringing at 20 s, when its maximum wait was due; then the queue allows 25 s.
+    q.max_wait_s = 25;
+    step(&mut r, 21 * S, Input::UpsertQueue(q));
+    // The agent leaves: back in line at 22 s with nobody to take it…
+    step(&mut r, 22 * S, Input::Logout { agent: id("a") });
+    assert_eq!(r.waiting(), 1);
+    // … and it falls back at 25 s, not never.
+    let out = step(&mut r, 25 * S, Input::Tick);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Fallback { waited_ms, .. } if *waited_ms == 25 * S)));
+    assert_eq!(r.waiting(), 0);
 }
 
 #[test]
