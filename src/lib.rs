@@ -42,6 +42,8 @@
 //! - [`outcome`]: how a call attempt ended — one disposition type for call, dialer and store.
 //! - [`store`]: durable dialer state (sled), PII encrypted at rest; [`campaign`]: lists,
 //!   compliance, retries, ordering, pacing and the dialer driver.
+//! - [`routing`]: human agents — skills, queues, the match score learned from dispositions,
+//!   fairness, and the predictive dialer's agent availability (pure).
 //! - [`config`], [`pii`], [`logging`], [`textfile`], [`workbook`]: configuration,
 //!   masked personal data, logging set-up, CSV encodings and delimiters, XLSX sheets.
 //!
@@ -60,6 +62,7 @@ pub mod nlu;
 pub mod outcome;
 pub mod pii;
 pub mod profile;
+pub mod routing;
 pub mod sim;
 pub mod store;
 pub mod textfile;

@@ -18,6 +18,8 @@ pub enum BenchTarget {
     /// AI calls: barge-in decisions on real audio, then the demo campaign's turn and
     /// barge-in latency.
     Calls(crate::cli::demo::BenchCallsArgs),
+    /// Agent routing: one simulated day under four strategies; decision latency.
+    Routing(routing::RoutingArgs),
 }
 
 pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Result<ExitCode> {
@@ -26,6 +28,7 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
         BenchTarget::Asr(args) => crate::cli::asr::asr_bench(config, &args),
         BenchTarget::Dialer(args) => crate::cli::campaign::bench_cmd(args),
         BenchTarget::Calls(args) => crate::cli::demo::bench_calls(config, args),
+        BenchTarget::Routing(args) => routing::run(args),
         BenchTarget::Leads(args) => {
             crate::cli::leads::run(crate::cli::leads::LeadsCommand::Bench(args))
         }
@@ -35,3 +38,4 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
 pub mod calls;
 pub mod dialer;
 pub mod media;
+pub mod routing;
