@@ -11,6 +11,8 @@
 //!   pause, resume, stop, status, DNC), and graceful shutdown: stop dialling, let live calls
 //!   finish within the grace period, end the rest with a recorded disposition, flush.
 //! - [`placer`]: originating a campaign's calls and holding their conversations.
+//! - [`events`]: the bus of everything that happens (calls, campaign figures, alerts) and
+//!   the live view of the calls up, for the console, dashboards, metrics and hooks.
 //! - [`control`]: who may do what (roles, API keys stored hashed) and the audit of every
 //!   request.
 //! - [`http`]: the control interface over HTTP (the CLI is a thin client of it).
@@ -19,6 +21,7 @@
 //! Depends on every library module but `sim`.
 
 pub mod control;
+pub mod events;
 pub mod http;
 pub mod outbound;
 pub mod placer;
@@ -186,6 +189,7 @@ struct Runner {
     control: mpsc::Sender<Control>,
     status: watch::Receiver<LiveStatus>,
     task: JoinHandle<()>,
+    abandon_cap: Option<f64>,
 }
 
 /// The running service.
@@ -200,6 +204,7 @@ pub struct Service {
     runners: tokio::sync::Mutex<HashMap<String, Runner>>,
     cfg: ServiceConfig,
     shutting_down: watch::Sender<bool>,
+    bus: events::Bus,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -254,8 +259,10 @@ impl Service {
             live: Arc::new(LiveCalls::default()),
             runners: tokio::sync::Mutex::new(HashMap::new()),
             shutting_down: watch::Sender::new(false),
+            bus: events::Bus::default(),
             cfg,
         });
+        service.watch();
         for record in service.store.campaigns()? {
             if record.state == CampaignState::Running {
                 info!(campaign = %record.name, "resuming the campaign where it was");
@@ -285,6 +292,97 @@ impl Service {
 
     pub fn models(&self) -> &Models {
         &self.models
+    }
+
+    /// The bus of everything that happens in the service.
+    pub fn bus(&self) -> &events::Bus {
+        &self.bus
+    }
+
+    /// The service's watchers: campaign figures every second, alerts, the switch link.
+    fn watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                for f in service.figures().await {
+                    service.bus.publish(events::ServiceEvent::Campaign(f));
+                }
+            }
+        });
+        let bus = self.bus.clone();
+        let mut rx = self.bus.subscribe();
+        tokio::spawn(async move {
+            let mut watch = events::AlertWatch::default();
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        for alert in watch.on_event(&ev, unix_now() * 1000) {
+                            warn!(kind = ?alert.kind, message = %alert.message, "alert");
+                            bus.publish(events::ServiceEvent::Alert(alert));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        let bus = self.bus.clone();
+        let mut link = self.router.link();
+        tokio::spawn(async move {
+            while link.changed().await.is_ok() {
+                let up = *link.borrow();
+                bus.publish(events::ServiceEvent::Alert(events::Alert {
+                    kind: events::AlertKind::SwitchLost,
+                    campaign: None,
+                    message: if up {
+                        "FreeSWITCH connection back".into()
+                    } else {
+                        "FreeSWITCH connection lost: reconnecting".into()
+                    },
+                    cleared: up,
+                }));
+            }
+        });
+    }
+
+    /// Every running campaign's figures now.
+    pub async fn figures(&self) -> Vec<events::CampaignFigures> {
+        let runners = self.runners.lock().await;
+        runners
+            .iter()
+            .filter(|(_, r)| !r.task.is_finished())
+            .map(|(name, r)| {
+                let l = r.status.borrow();
+                let get = |d: Disposition| l.dispositions.get(d.as_str()).copied().unwrap_or(0);
+                let abandoned = get(Disposition::Abandoned);
+                events::CampaignFigures {
+                    campaign: name.clone(),
+                    state: l
+                        .state
+                        .map(|s| format!("{s:?}").to_lowercase())
+                        .unwrap_or_default(),
+                    up: l.up,
+                    dialled: l.dialled,
+                    answered: l.answered,
+                    transferred: get(Disposition::Transferred),
+                    abandoned,
+                    pending: l.pending,
+                    abandon_rate: if l.answered > 0 {
+                        abandoned as f64 / l.answered as f64
+                    } else {
+                        0.0
+                    },
+                    abandon_cap: r.abandon_cap,
+                    ended_per_min: l.ended_per_min,
+                }
+            })
+            .collect()
     }
 
     fn refuse_if_stopping(&self) -> Result<(), ServiceError> {
@@ -381,6 +479,7 @@ impl Service {
             transfer_to: c.transfer_to.clone(),
             tz,
             end_silence_ms: Some(c.end_silence_ms),
+            events: self.bus.call_sink(),
         })))
     }
 
@@ -582,8 +681,16 @@ impl Service {
             self.router.clone(),
             deps,
             self.live.clone(),
+            self.bus.call_sink(),
         ));
         let (status_tx, status_rx) = watch::channel(LiveStatus::default());
+        let (outcomes_tx, mut outcomes_rx) = mpsc::unbounded_channel();
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            while let Some(o) = outcomes_rx.recv().await {
+                bus.outcome(&o);
+            }
+        });
         let (control_tx, control_rx) = mpsc::channel(8);
         let cfg = DriverConfig {
             tick: self.cfg.tick,
@@ -591,6 +698,7 @@ impl Service {
             leads,
             lines: Some(self.lines.clone()),
             status: Some(status_tx),
+            outcomes: Some(outcomes_tx),
             ..DriverConfig::new(&name)
         };
         let store = self.store.clone();
@@ -611,6 +719,7 @@ impl Service {
                 control: control_tx,
                 status: status_rx,
                 task,
+                abandon_cap: settings.pacing.predictive.as_ref().map(|p| p.abandon_cap),
             },
         );
         Ok(())

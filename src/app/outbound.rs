@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use super::placer::LiveCall;
 use super::Service;
 use crate::call::driver::{self as conversation, CallDeps, CallStart, ChannelInput, Leg};
+use crate::call::events::CallEvent;
 use crate::campaign::{CallSettings, CampaignSettings};
 use crate::esl::{ClientConfig, ClientEvent, EslClient, Event, EventKind, EventStream};
 use crate::pii::Pii;
@@ -115,6 +116,14 @@ async fn handle(
         phone_key,
         values,
     };
+    service
+        .bus()
+        .publish(super::events::ServiceEvent::Call(CallEvent::Started {
+            uuid: uuid.clone(),
+            campaign: deps.campaign.clone(),
+            contact_id,
+            callee: Pii(&caller).to_string(),
+        }));
     service.live_calls().insert(LiveCall {
         uuid: uuid.clone(),
         campaign: deps.campaign.clone(),
@@ -148,6 +157,20 @@ async fn handle(
     service.live_calls().remove(&uuid);
     if let Some(r) = record {
         info!(%uuid, disposition = ?r.disposition, "outbound-socket call ended");
+        service
+            .bus()
+            .publish(super::events::ServiceEvent::Call(CallEvent::Ended {
+                uuid: uuid.clone(),
+                campaign: r.campaign.clone(),
+                contact_id: r.contact_id,
+                disposition: r
+                    .disposition
+                    .unwrap_or(crate::outcome::Disposition::CalleeHangup),
+                cause: r.hangup_cause.clone(),
+                answered: true,
+                billsec: ((r.ended_at - r.answered_at).max(0) / 1000) as u64,
+                callback_at: r.callback_at,
+            }));
     }
     // Lingering: FreeSWITCH keeps the channel until we say goodbye.
     client.close().await;

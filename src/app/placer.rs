@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::call::driver::{self as conversation, CallDeps, CallStart, ChannelInput, Leg};
+use crate::call::events::{CallEvent, CallEvents};
 use crate::call::CallRecord;
 use crate::campaign::driver::{BoxFuture, CallEnd, Placement, Placer, Progress};
 use crate::esl::{ChannelEvents, ChannelRouter, EslError, Event, EventKind, HangupCause, Routed};
@@ -92,6 +93,7 @@ pub struct SwitchPlacer {
     /// campaign, whose dialplan decides what they hear).
     conversation: Option<Arc<CallDeps>>,
     live: Arc<LiveCalls>,
+    events: CallEvents,
 }
 
 impl SwitchPlacer {
@@ -99,11 +101,13 @@ impl SwitchPlacer {
         router: ChannelRouter,
         conversation: Option<Arc<CallDeps>>,
         live: Arc<LiveCalls>,
+        events: CallEvents,
     ) -> Self {
         Self {
             router,
             conversation,
             live,
+            events,
         }
     }
 }
@@ -120,6 +124,7 @@ pub async fn dialer_only(
         router,
         None,
         Arc::new(LiveCalls::default()),
+        CallEvents::default(),
     )))
 }
 
@@ -138,6 +143,14 @@ impl Placer for SwitchPlacer {
                 .await;
             if let Some(tx) = sent {
                 let _ = tx.send(());
+            }
+            if job.is_ok() {
+                this.events.send(CallEvent::Started {
+                    uuid: call.uuid.clone(),
+                    campaign: call.campaign.clone(),
+                    contact_id: Some(call.contact_id),
+                    callee: call.callee.clone(),
+                });
             }
             let job = match job {
                 Ok(job) => Some(job),

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::events::{CallEvent, CallEvents};
 use super::machine::{CallMachine, Directive, Failure, Input, Reply};
 use super::prompts::{from_offset, PromptSet};
 use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
@@ -53,6 +54,8 @@ pub struct CallDeps {
     pub tz: Tz,
     /// Silence that ends the callee's turn; none: `[media] vad.end_ms`.
     pub end_silence_ms: Option<u32>,
+    /// Where the conversation's events go (supervisors, dashboards, metrics).
+    pub events: CallEvents,
 }
 
 /// The channel a conversation runs on: its UUID and the client whose connection controls
@@ -192,6 +195,10 @@ pub async fn run(
         Some(rx) => rx,
         None => return call.finish().await,
     };
+    call.deps.events.send(CallEvent::Answered {
+        uuid: call.start.leg.uuid.clone(),
+        campaign: call.deps.campaign.clone(),
+    });
     call.input(Input::Answered).await;
     let far = Instant::now() + Duration::from_secs(86_400);
     while !call.ended {
@@ -390,7 +397,14 @@ impl Call {
                     }
                 }
                 match esl.transfer(&uuid, &dest).await {
-                    Ok(()) => info!(%uuid, %queue, "transferred to an agent queue"),
+                    Ok(()) => {
+                        info!(%uuid, %queue, "transferred to an agent queue");
+                        self.deps.events.send(CallEvent::Transfer {
+                            uuid: uuid.clone(),
+                            campaign: self.deps.campaign.clone(),
+                            queue: queue.clone(),
+                        });
+                    }
                     Err(e) => {
                         warn!(%uuid, error = %e, "transfer failed: hanging up");
                         self.record.disposition = Some(Disposition::Failed);
@@ -421,9 +435,25 @@ impl Call {
                 if let Some(end) = self.reply_end.take() {
                     let ms = Instant::now().saturating_duration_since(end).as_millis() as u32;
                     self.record.turn_latency_ms.push(ms);
+                    self.deps.events.send(CallEvent::TurnLatency {
+                        uuid: self.start.leg.uuid.clone(),
+                        campaign: self.deps.campaign.clone(),
+                        ms,
+                    });
                 }
                 if let Some(&p) = self.prompt_of.get(&id) {
                     let text = self.deps.prompts.text(p, &self.start.values);
+                    self.deps.events.send(CallEvent::Turn {
+                        uuid: self.start.leg.uuid.clone(),
+                        campaign: self.deps.campaign.clone(),
+                        speaker: Speaker::Bot,
+                        text: text.clone(),
+                        node: self.machine.current_node().to_owned(),
+                        intent: None,
+                        confidence: None,
+                        sentiment: None,
+                        asr_ms: None,
+                    });
                     self.record.turns.push(Turn {
                         at_ms: self.now_ms(),
                         speaker: Speaker::Bot,
@@ -453,6 +483,15 @@ impl Call {
                 self.record
                     .barge_in_latency_ms
                     .push(b.latency.as_millis() as u32);
+                if let Some(&p) = self.prompt_of.get(&b.prompt) {
+                    self.deps.events.send(CallEvent::BargeIn {
+                        uuid: self.start.leg.uuid.clone(),
+                        campaign: self.deps.campaign.clone(),
+                        prompt: self.deps.script.prompt(p).key.clone(),
+                        played_ms: b.played_ms,
+                        latency_ms: b.latency.as_millis() as u32,
+                    });
+                }
                 self.note_cut(b.played_ms);
                 self.input(Input::BargedIn {
                     id: b.prompt,
@@ -637,6 +676,17 @@ impl Call {
             Ok((hyp, Some(u))) => {
                 let mut reply = Reply::new(&hyp.text, &u);
                 reply.voiced_ms = Some(voiced_ms);
+                self.deps.events.send(CallEvent::Turn {
+                    uuid: self.start.leg.uuid.clone(),
+                    campaign: self.deps.campaign.clone(),
+                    speaker: Speaker::Callee,
+                    text: hyp.text.clone(),
+                    node: self.machine.current_node().to_owned(),
+                    intent: Some(u.label.as_str().to_owned()),
+                    confidence: Some(u.confidence),
+                    sentiment: Some(u.sentiment.score),
+                    asr_ms: Some(hyp.decode_ms),
+                });
                 self.record.turns.push(Turn {
                     at_ms,
                     speaker: Speaker::Callee,

@@ -14,11 +14,13 @@
 //! - [`driver`]: the per-call task over ESL, the media engine, the ASR pool and the intent model
 //!   (the service layer, `crate::app`, starts one for each answered call it owns).
 //! - [`summary`]: the figures over a campaign's call records.
+//! - [`events`]: what happens on a call, as it happens, for supervisors and integrations.
 //!
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`], [`crate::nlu`],
 //! [`crate::store`].
 
 pub mod driver;
+pub mod events;
 pub mod machine;
 pub mod policy;
 pub mod prompts;

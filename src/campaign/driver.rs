@@ -100,6 +100,23 @@ pub struct DriverConfig {
     pub lines: Option<Arc<Mutex<FairShare>>>,
     /// Where the driver publishes its live figures after every change.
     pub status: Option<watch::Sender<LiveStatus>>,
+    /// Where every attempt's final outcome goes once it is stored.
+    pub outcomes: Option<mpsc::UnboundedSender<AttemptOutcome>>,
+}
+
+/// An attempt's final outcome, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttemptOutcome {
+    pub uuid: String,
+    pub campaign: String,
+    pub contact_id: u64,
+    pub disposition: Disposition,
+    pub cause: String,
+    pub answered: bool,
+    pub billsec: u64,
+    pub callback_at: Option<i64>,
+    /// The contact's lead score after the outcome, when a lead model rescored it.
+    pub score: Option<f32>,
 }
 
 impl DriverConfig {
@@ -113,6 +130,7 @@ impl DriverConfig {
             leads: None,
             lines: None,
             status: None,
+            outcomes: None,
         }
     }
 }
@@ -200,6 +218,8 @@ pub struct Placement {
     /// DNC request); the placer never reads the store.
     pub fields: std::collections::HashMap<String, String>,
     pub phone_key: Option<crate::store::PhoneKey>,
+    /// The callee's number, masked (for logs and supervisors).
+    pub callee: String,
     /// How long to wait for the originate's result.
     pub timeout: Duration,
     /// Fired once the originate has been sent (or failed to be); a dial round waits for it.
@@ -511,6 +531,7 @@ impl Driver {
             originate,
             fields,
             phone_key: contact.map(|c| c.phone_key),
+            callee: contact.map_or_else(String::new, |c| Pii(&c.pii.phone).to_string()),
             timeout: Duration::from_secs(u64::from(self.settings.pacing.originate_timeout_s) + 15),
             sent: None,
             progress: self.progress_tx.clone(),
@@ -936,6 +957,19 @@ impl Driver {
         }
         self.store.finish_attempt(&attempt, &cdr, &contact)?;
         self.audit(contact.id, now, "outcome", contact.note.clone())?;
+        if let Some(tx) = &self.cfg.outcomes {
+            let _ = tx.send(AttemptOutcome {
+                uuid: attempt.uuid.clone(),
+                campaign: attempt.campaign.clone(),
+                contact_id: contact.id,
+                disposition,
+                cause: cdr.cause.clone(),
+                answered: end.answered,
+                billsec: end.billsec,
+                callback_at,
+                score: contact.score,
+            });
+        }
         if contact.state == ContactState::Pending {
             self.queue.push(QueueEntry::of(&contact));
         }
