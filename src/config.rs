@@ -69,6 +69,10 @@ pub struct ServeSection {
     pub asr_workers: usize,
     /// How often the switch's channel list is checked for calls that ended unseen (s).
     pub sweep_s: u64,
+    /// aicall's own agent routing: a TOML file of agents and queues (see
+    /// `examples/insurance/agents.toml`); transfers to its queues ring its agents. Unset:
+    /// every transfer goes to the dialplan (`call.transfer_to`).
+    pub agents: Option<PathBuf>,
 }
 
 impl Default for ServeSection {
@@ -82,6 +86,7 @@ impl Default for ServeSection {
             intent_model: PathBuf::from("models/intent"),
             asr_workers: 0,
             sweep_s: 30,
+            agents: None,
         }
     }
 }
@@ -98,6 +103,27 @@ pub struct ApiSection {
 }
 
 impl Config {
+    /// The agents and queues of `[serve] agents`, if set.
+    pub fn routing(&self) -> Result<Option<crate::routing::RoutingConfig>, ConfigError> {
+        let Some(path) = &self.serve.agents else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let cfg: crate::routing::RoutingConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        cfg.validate().map_err(|e| ConfigError::Invalid {
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(cfg))
+    }
+
     /// The service's URL as the CLI reaches it.
     pub fn api_url(&self) -> String {
         if self.api.url.is_empty() {

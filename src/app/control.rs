@@ -76,6 +76,12 @@ pub enum Action {
     DncCheck,
     ManageUsers,
     ReadAudit,
+    /// The agents and queues of aicall's desk.
+    ReadAgents,
+    /// Log in, ready, break, log out — an agent for itself, a supervisor for anyone.
+    ControlAgent,
+    /// File a call's disposition — the agent who had the call.
+    AgentDisposition,
 }
 
 impl Action {
@@ -90,9 +96,10 @@ impl Action {
                 self,
                 A::ReadCampaigns | A::ImportContacts | A::ReadCalls | A::DncAdd | A::DncCheck
             ),
-            R::Viewer => matches!(self, A::ReadCampaigns),
-            // An agent works from its desktop; it reads nothing of the campaigns here.
-            R::Agent => false,
+            R::Viewer => matches!(self, A::ReadCampaigns | A::ReadAgents),
+            // An agent works its own desk (the handlers check it is its own); it reads
+            // nothing of the campaigns.
+            R::Agent => matches!(self, A::ReadAgents | A::ControlAgent | A::AgentDisposition),
         }
     }
 }
@@ -293,11 +300,22 @@ mod tests {
             A::DncCheck,
             A::ManageUsers,
             A::ReadAudit,
+            A::ReadAgents,
+            A::ControlAgent,
+            A::AgentDisposition,
         ] {
             assert!(a.allowed(Role::Admin), "{a:?}");
-            assert!(!a.allowed(Role::Agent), "{a:?}");
+            assert_eq!(
+                a.allowed(Role::Agent),
+                matches!(a, A::ReadAgents | A::ControlAgent | A::AgentDisposition),
+                "{a:?}"
+            );
             assert_eq!(a.allowed(Role::Supervisor), a != A::ManageUsers, "{a:?}");
-            assert_eq!(a.allowed(Role::Viewer), a == A::ReadCampaigns, "{a:?}");
+            assert_eq!(
+                a.allowed(Role::Viewer),
+                matches!(a, A::ReadCampaigns | A::ReadAgents),
+                "{a:?}"
+            );
         }
         assert!(A::ImportContacts.allowed(Role::Integration));
         assert!(!A::ControlCampaign.allowed(Role::Integration));

@@ -11,6 +11,7 @@
 //!   pause, resume, stop, status, DNC), and graceful shutdown: stop dialling, let live calls
 //!   finish within the grace period, end the rest with a recorded disposition, flush.
 //! - [`placer`]: originating a campaign's calls and holding their conversations.
+//! - [`desk`]: aicall's agent desk — the router driven over ESL: offers, bridges, wrap-up.
 //! - [`events`]: the bus of everything that happens (calls, campaign figures, alerts) and
 //!   the live view of the calls up, for the console, dashboards, metrics and hooks.
 //! - [`control`]: who may do what (roles, API keys stored hashed) and the audit of every
@@ -21,6 +22,7 @@
 //! Depends on every library module but `sim`.
 
 pub mod control;
+pub mod desk;
 pub mod events;
 pub mod http;
 pub mod outbound;
@@ -136,6 +138,9 @@ pub struct ServiceConfig {
     pub tick: Duration,
     /// Campaigns stop by themselves once every contact is done (the demo).
     pub exit_when_done: bool,
+    /// aicall's own agent routing (agents, queues); none: every transfer goes to the
+    /// dialplan (`transfer_to`, e.g. mod_callcenter).
+    pub agents: Option<crate::routing::RoutingConfig>,
 }
 
 impl Default for ServiceConfig {
@@ -148,6 +153,7 @@ impl Default for ServiceConfig {
             sweep: Duration::from_secs(30),
             tick: Duration::from_millis(50),
             exit_when_done: false,
+            agents: None,
         }
     }
 }
@@ -205,6 +211,7 @@ pub struct Service {
     cfg: ServiceConfig,
     shutting_down: watch::Sender<bool>,
     bus: events::Bus,
+    desk: Option<desk::Desk>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -250,6 +257,14 @@ impl Service {
             .await
             .context("subscribing to channel events")?;
         let router = ChannelRouter::start(client, events, cfg.sweep);
+        let bus = events::Bus::default();
+        let desk = match &cfg.agents {
+            Some(agents) => Some(
+                desk::Desk::start(agents, router.clone(), bus.clone())
+                    .context("the agents and queues ([serve] agents)")?,
+            ),
+            None => None,
+        };
         let service = Arc::new(Service {
             store,
             models,
@@ -259,7 +274,8 @@ impl Service {
             live: Arc::new(LiveCalls::default()),
             runners: tokio::sync::Mutex::new(HashMap::new()),
             shutting_down: watch::Sender::new(false),
-            bus: events::Bus::default(),
+            bus,
+            desk,
             cfg,
         });
         service.watch();
@@ -292,6 +308,11 @@ impl Service {
 
     pub fn models(&self) -> &Models {
         &self.models
+    }
+
+    /// aicall's agent desk, when agents are configured.
+    pub fn desk(&self) -> Option<&desk::Desk> {
+        self.desk.as_ref()
     }
 
     /// The bus of everything that happens in the service.
@@ -480,6 +501,10 @@ impl Service {
             tz,
             end_silence_ms: Some(c.end_silence_ms),
             events: self.bus.call_sink(),
+            desk: self
+                .desk
+                .clone()
+                .map(|d| Arc::new(d) as Arc<dyn crate::call::transfer::TransferDesk>),
         })))
     }
 
@@ -699,6 +724,10 @@ impl Service {
             lines: Some(self.lines.clone()),
             status: Some(status_tx),
             outcomes: Some(outcomes_tx),
+            agents: self
+                .desk
+                .as_ref()
+                .map(|d| Arc::new(d.availability()) as Arc<dyn crate::campaign::AgentAvailability>),
             ..DriverConfig::new(&name)
         };
         let store = self.store.clone();

@@ -345,6 +345,11 @@ impl Follow {
             .unwrap_or(8000);
         let mut values: HashMap<String, String> = std::mem::take(&mut self.call.fields);
         values.insert("campaign".to_owned(), self.call.campaign.clone());
+        // For an agent's screen, should the call be transferred.
+        values.insert("callee".to_owned(), self.call.callee.clone());
+        if let Some(score) = self.call.score {
+            values.insert("lead_score".to_owned(), format!("{score:.3}"));
+        }
         let phone_key = self.call.phone_key;
         info!(%uuid, contact = self.call.contact_id, "call answered: conversing");
         let (tx, rx) = mpsc::channel(16);

@@ -30,6 +30,7 @@ use super::machine::{CallMachine, Directive, Failure, Input, Reply};
 use super::prompts::{from_offset, PromptSet};
 use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
 use super::script::{Disposition, Script};
+use super::transfer::{hold_tone, TransferDesk, TransferRequest, TransferUpdate};
 use crate::asr::pool::{DecodePool, SubmitError};
 use crate::asr::{Hypothesis, RecognizeOptions};
 use crate::esl::EslClient;
@@ -56,6 +57,9 @@ pub struct CallDeps {
     pub end_silence_ms: Option<u32>,
     /// Where the conversation's events go (supervisors, dashboards, metrics).
     pub events: CallEvents,
+    /// aicall's agent desk, for transfers to the queues it routes; none: every transfer
+    /// goes to the dialplan (`transfer_to`).
+    pub desk: Option<Arc<dyn TransferDesk>>,
 }
 
 /// The channel a conversation runs on: its UUID and the client whose connection controls
@@ -107,6 +111,16 @@ struct HeardBack {
     nlu_ms: u64,
 }
 
+/// The desk's next update, or never when the call is not waiting for an agent.
+async fn recv_hold(
+    h: &mut Option<mpsc::UnboundedReceiver<TransferUpdate>>,
+) -> Option<TransferUpdate> {
+    match h {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -141,6 +155,12 @@ struct Call {
     /// Generation of the recognition in flight; results of older ones are dropped.
     generation: u64,
     awaiting: bool,
+    /// Waiting for an agent of aicall's desk: its updates.
+    holding: Option<mpsc::UnboundedReceiver<TransferUpdate>>,
+    /// A closing prompt (after a desk fallback): hang up once it has played.
+    closing: Option<PromptId>,
+    /// Prompt ids of our own (hold tone, closing prompts), above the machine's.
+    next_own_prompt: PromptId,
 }
 
 /// Runs one call to its end and returns its record (also saved to the store when there is
@@ -161,6 +181,8 @@ pub async fn run(
         disposition: None,
         hangup_cause: None,
         transferred_to: None,
+        agent: None,
+        agent_outcome: None,
         callback_at: None,
         tags: Vec::new(),
         path: Vec::new(),
@@ -190,6 +212,9 @@ pub async fn run(
         utterance_segments: 0,
         generation: 0,
         awaiting: false,
+        holding: None,
+        closing: None,
+        next_own_prompt: 1 << 40,
     };
     let (mut media_rx, mut speech_rx) = match call.open_media().await {
         Some(rx) => rx,
@@ -216,6 +241,7 @@ pub async fn run(
             },
             Some(speech) = speech_rx.recv() => call.on_speech(speech).await,
             Some(h) = heard_rx.recv() => call.on_heard(h).await,
+            Some(u) = recv_hold(&mut call.holding) => call.on_transfer(u).await,
             c = channel.recv() => match c {
                 Some(ChannelInput::Dtmf(d)) => {
                     call.record.dtmf.push(d);
@@ -223,6 +249,13 @@ pub async fn run(
                 }
                 Some(ChannelInput::Hangup { cause }) => {
                     call.record.hangup_cause = Some(cause);
+                    if call.holding.take().is_some() {
+                        // Hung up while waiting for an agent: the desk releases the agent.
+                        if let Some(desk) = &call.deps.desk {
+                            desk.callee_gone(&call.start.leg.uuid);
+                        }
+                        call.record.disposition = Some(Disposition::Abandoned);
+                    }
                     call.input(Input::CalleeHungUp).await;
                     call.ended = true;
                 }
@@ -380,6 +413,9 @@ impl Call {
                 self.record.callback_at = Some(at);
             }
             Directive::Transfer { queue, skills } => {
+                if let Some(desk) = self.deps.desk.clone().filter(|d| d.routes(&queue)) {
+                    return self.hold_for_agent(desk, queue, skills).await;
+                }
                 let dest = self.deps.transfer_to.replace("{queue}", &queue);
                 self.record.transferred_to = Some(queue.clone());
                 self.sync_record();
@@ -423,6 +459,145 @@ impl Call {
                 self.hang_up().await;
                 self.ended = true;
             }
+        }
+    }
+
+    /// Transfers to a queue of aicall's desk: the callee holds on our media while the desk
+    /// rings agents.
+    async fn hold_for_agent(
+        &mut self,
+        desk: Arc<dyn TransferDesk>,
+        queue: String,
+        skills: Vec<String>,
+    ) {
+        let uuid = self.start.leg.uuid.clone();
+        self.record.transferred_to = Some(queue.clone());
+        self.sync_record();
+        let last_intent = self
+            .record
+            .turns
+            .iter()
+            .rev()
+            .find_map(|t| t.intent.as_deref())
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(crate::nlu::Intent::Other);
+        let req = TransferRequest {
+            call: uuid.clone(),
+            campaign: self.deps.campaign.clone(),
+            queue: queue.clone(),
+            skills,
+            intent: last_intent,
+            node: self.machine.current_node().to_owned(),
+            contact_id: self.start.contact_id,
+            callee: self.start.values.get("callee").cloned().unwrap_or_default(),
+            name: self.start.values.get("name").cloned(),
+            fields: self.start.values.clone(),
+            lead_score: self
+                .start
+                .values
+                .get("lead_score")
+                .and_then(|s| s.parse().ok()),
+            callback_at: self.machine.callback_at(),
+            amount: self.machine.amount(),
+            conversation: self.record.turns.clone(),
+            language: self.deps.asr_options.language.code().map(str::to_owned),
+        };
+        info!(%uuid, %queue, "waiting for an agent of aicall's desk");
+        self.holding = Some(desk.request(req));
+        self.deps.events.send(CallEvent::Transfer {
+            uuid,
+            campaign: self.deps.campaign.clone(),
+            queue,
+        });
+        self.play_hold().await;
+    }
+
+    /// Queues the hold tone (the script's `hold` prompt when it has one).
+    async fn play_hold(&mut self) {
+        let rate = self.start.rate;
+        let prompt = match self
+            .deps
+            .script
+            .prompts
+            .iter()
+            .position(|p| p.key == "hold")
+        {
+            Some(i) => {
+                let deps = self.deps.clone();
+                let values = self.start.values.clone();
+                match tokio::task::spawn_blocking(move || deps.prompts.audio(i, rate, &values))
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => crate::media::Prompt::from_pcm("hold", rate, hold_tone(rate, 8)),
+                }
+            }
+            None => crate::media::Prompt::from_pcm("hold", rate, hold_tone(rate, 8)),
+        };
+        let id = self.own_prompt_id();
+        if let Some(m) = &self.media {
+            let _ = m.play(id, prompt, false).await;
+        }
+    }
+
+    fn own_prompt_id(&mut self) -> PromptId {
+        self.next_own_prompt += 1;
+        self.next_own_prompt
+    }
+
+    /// The desk's answer to the waiting call.
+    async fn on_transfer(&mut self, u: TransferUpdate) {
+        let uuid = self.start.leg.uuid.clone();
+        match u {
+            TransferUpdate::Offered { agent } => debug!(%uuid, %agent, "ringing an agent"),
+            TransferUpdate::Connected { agent } => {
+                info!(%uuid, %agent, "bridged to the agent");
+                self.holding = None;
+                self.record.disposition = Some(Disposition::Transferred);
+                self.record.agent = Some(agent);
+                self.ended = true;
+            }
+            TransferUpdate::Callback { at } => {
+                info!(%uuid, "no agent in time: a callback is booked");
+                self.holding = None;
+                self.record.disposition = Some(Disposition::Callback);
+                self.record.callback_at = at
+                    .or(self.record.callback_at)
+                    .or(Some(unix_ms() / 1000 + 2 * 3600));
+                self.close_with("callback_confirm").await;
+            }
+            TransferUpdate::BackToBot => {
+                info!(%uuid, "no agent in time: back to the bot for a goodbye");
+                self.holding = None;
+                self.record.disposition = Some(Disposition::Abandoned);
+                self.close_with("goodbye").await;
+            }
+        }
+    }
+
+    /// Stops the hold tone, says the script's prompt `key` (when it has one) and hangs up.
+    async fn close_with(&mut self, key: &str) {
+        if let Some(m) = &self.media {
+            let _ = m.stop(true).await;
+        }
+        let Some(i) = self.deps.script.prompts.iter().position(|p| p.key == key) else {
+            self.hang_up().await;
+            self.ended = true;
+            return;
+        };
+        let deps = self.deps.clone();
+        let (rate, values) = (self.start.rate, self.start.values.clone());
+        let audio = tokio::task::spawn_blocking(move || deps.prompts.audio(i, rate, &values)).await;
+        let id = self.own_prompt_id();
+        let queued = match (audio, &self.media) {
+            (Ok(Ok(a)), Some(m)) => m.play(id, a, false).await.is_ok(),
+            _ => false,
+        };
+        if queued {
+            self.closing = Some(id);
+        } else {
+            self.hang_up().await;
+            self.ended = true;
         }
     }
 
@@ -470,6 +645,18 @@ impl Call {
             }
             MediaEvent::PromptFinished { id, .. } => {
                 self.prompt_of.remove(&id);
+                if self.closing == Some(id) {
+                    self.hang_up().await;
+                    self.ended = true;
+                    return;
+                }
+                if id >= 1 << 40 {
+                    // Our own (the hold tone): the machine never queued it.
+                    if self.holding.is_some() {
+                        self.play_hold().await;
+                    }
+                    return;
+                }
                 self.input(Input::PromptFinished { id }).await;
             }
             MediaEvent::PromptInterrupted { id, played_ms, .. } => {

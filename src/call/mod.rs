@@ -15,6 +15,7 @@
 //!   (the service layer, `crate::app`, starts one for each answered call it owns).
 //! - [`summary`]: the figures over a campaign's call records.
 //! - [`events`]: what happens on a call, as it happens, for supervisors and integrations.
+//! - [`transfer`]: handing a call to aicall's agent desk (hold, screen pop, fallbacks).
 //!
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`], [`crate::nlu`],
 //! [`crate::store`].
@@ -27,6 +28,7 @@ pub mod prompts;
 pub mod record;
 pub mod script;
 pub mod summary;
+pub mod transfer;
 
 pub use machine::{CallMachine, Directive, Failure, Input, Reply};
 pub use record::{CallRecord, Turn};

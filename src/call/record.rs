@@ -55,6 +55,12 @@ pub struct CallRecord {
     pub disposition: Option<Disposition>,
     pub hangup_cause: Option<String>,
     pub transferred_to: Option<String>,
+    /// The agent of aicall's desk who took the transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// What that agent filed after the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_outcome: Option<AgentOutcome>,
     pub callback_at: Option<i64>,
     pub tags: Vec<String>,
     pub path: Vec<String>,
@@ -66,6 +72,20 @@ pub struct CallRecord {
     /// Speech onset → prompt stopped, per barge-in by speech.
     pub barge_in_latency_ms: Vec<u32>,
     pub dtmf: String,
+}
+
+/// An agent's disposition of a call it took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    pub agent: String,
+    pub converted: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+    /// A callback the agent agreed with the callee (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_at: Option<i64>,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// A decision, stored.

@@ -220,6 +220,8 @@ pub struct Placement {
     pub phone_key: Option<crate::store::PhoneKey>,
     /// The callee's number, masked (for logs and supervisors).
     pub callee: String,
+    /// The contact's lead score, when a model scored it.
+    pub score: Option<f32>,
     /// How long to wait for the originate's result.
     pub timeout: Duration,
     /// Fired once the originate has been sent (or failed to be); a dial round waits for it.
@@ -532,6 +534,7 @@ impl Driver {
             fields,
             phone_key: contact.map(|c| c.phone_key),
             callee: contact.map_or_else(String::new, |c| Pii(&c.pii.phone).to_string()),
+            score: contact.and_then(|c| c.score),
             timeout: Duration::from_secs(u64::from(self.settings.pacing.originate_timeout_s) + 15),
             sent: None,
             progress: self.progress_tx.clone(),

@@ -169,7 +169,8 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("[serve] outbound_listen {addr}"))?,
         ),
     };
-    let service_cfg = service_config(&cfg, &esl_addr, args.password.clone());
+    let mut service_cfg = service_config(&cfg, &esl_addr, args.password.clone());
+    service_cfg.agents = cfg.routing()?;
     say!("connecting to FreeSWITCH at {esl_addr} …");
     let service = Service::start(store, models, service_cfg.clone()).await?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,121 @@
+//! Handing a call to a human agent through aicall's own routing: what the conversation asks
+//! of the agent desk, what it hears back, and the hold tone the callee hears meanwhile.
+//!
+//! When the script transfers to a queue the desk routes ([`TransferDesk::routes`]), the call
+//! driver does not send the call into the dialplan: it keeps the callee on its media with
+//! the hold tone (or the script's `hold` prompt), gives the desk everything the agent's
+//! screen shows (the conversation so far, the intent and node that led here, the contact's
+//! fields and lead score), and waits: connected (the desk bridged an agent; the
+//! conversation ends), or a fallback after the queue's maximum wait (a callback at the time
+//! the callee gave, or back to the bot for a goodbye), or the callee hangs up (abandoned).
+//! Queues the desk does not route go to the dialplan (`transfer_to`, mod_callcenter) as
+//! before.
+
+use std::collections::HashMap;
+use std::f32::consts::PI;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::record::Turn;
+use crate::nlu::Intent;
+
+/// Everything an agent's screen shows about a transferred call.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TransferRequest {
+    /// The callee's channel UUID.
+    pub call: String,
+    pub campaign: String,
+    pub queue: String,
+    /// Skills the script's transfer asked for.
+    pub skills: Vec<String>,
+    /// The callee's last intent and the script node that led to the transfer.
+    #[serde(serialize_with = "intent_name")]
+    pub intent: Intent,
+    pub node: String,
+    pub contact_id: Option<u64>,
+    /// The callee's number, masked, and name.
+    pub callee: String,
+    pub name: Option<String>,
+    /// The contact's imported fields (city, product, ...).
+    pub fields: HashMap<String, String>,
+    pub lead_score: Option<f32>,
+    /// A callback time the callee gave, an amount they named.
+    pub callback_at: Option<i64>,
+    pub amount: Option<f64>,
+    /// The conversation so far.
+    pub conversation: Vec<Turn>,
+    pub language: Option<String>,
+}
+
+fn intent_name<S: serde::Serializer>(i: &Intent, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(i.as_str())
+}
+
+/// What the desk tells the waiting call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferUpdate {
+    /// An agent is being rung.
+    Offered { agent: String },
+    /// The agent answered and the call is bridged to them.
+    Connected { agent: String },
+    /// Nobody took the call in time: book a callback (at the callee's time, if any).
+    Callback { at: Option<i64> },
+    /// Nobody took the call in time: back to the bot, which says goodbye.
+    BackToBot,
+}
+
+/// aicall's agent desk, as a conversation sees it.
+pub trait TransferDesk: Send + Sync + std::fmt::Debug {
+    /// Whether the desk routes `queue` (else the dialplan does).
+    fn routes(&self, queue: &str) -> bool;
+    /// Puts the call in line; updates arrive on the returned receiver.
+    fn request(&self, req: TransferRequest) -> mpsc::UnboundedReceiver<TransferUpdate>;
+    /// The callee's leg is gone (hung up while waiting, or after the bridge).
+    fn callee_gone(&self, call: &str);
+}
+
+/// A hold tone: two soft notes every two seconds, `secs` long, at `rate`. What a callee
+/// hears while an agent is rung, when the script has no `hold` prompt of its own.
+pub fn hold_tone(rate: u32, secs: u32) -> Vec<i16> {
+    let n = (rate * secs) as usize;
+    let mut out = vec![0i16; n];
+    let note = |freq: f32, start: f32, len: f32, out: &mut [i16]| {
+        let (s, e) = (
+            (start * rate as f32) as usize,
+            ((start + len) * rate as f32) as usize,
+        );
+        for (i, x) in out.iter_mut().enumerate().take(e.min(n)).skip(s) {
+            let t = (i - s) as f32 / rate as f32;
+            // 20 ms attack and release: no clicks.
+            let env = (t / 0.02).min(1.0).min(((len - t) / 0.02).max(0.0));
+            *x = (0.12 * 32767.0 * env * (2.0 * PI * freq * t).sin()) as i16;
+        }
+    };
+    let mut at = 0.0;
+    while at < secs as f32 {
+        note(523.25, at, 0.25, &mut out);
+        note(659.25, at + 0.3, 0.35, &mut out);
+        at += 2.0;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hold_tone_is_soft_and_has_its_notes() {
+        let t = hold_tone(8000, 4);
+        assert_eq!(t.len(), 32_000);
+        let peak = t.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        assert!((3000..=4000).contains(&peak), "peak {peak}");
+        // Silence between the notes: the second half of each 2 s cycle.
+        assert!(t[8000..16_000].iter().all(|&s| s == 0));
+        assert!(
+            t[16_000..18_000].iter().any(|&s| s != 0),
+            "the next cycle starts"
+        );
+    }
+}
