@@ -506,12 +506,14 @@ async fn agent_op(
                 .and_then(|Json(b)| b.reason)
                 .unwrap_or_else(|| "break".into()),
         },
-        other => return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!(
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
                 "unknown agent request `{other}`: use login, ready, break, logout or disposition"
             ),
-        )),
+            ))
+        }
     };
     let r = desk
         .input(input)

@@ -539,7 +539,20 @@ impl Service {
             });
         }
         self.validate(name, &settings).await?;
-        let runner = self.runners.lock().await.remove(name);
+        let mut runners = self.runners.lock().await;
+        let up = runners
+            .get(name)
+            .filter(|r| !r.task.is_finished())
+            .map_or(0, |r| r.status.borrow().up);
+        if up > 0 {
+            return Err(ServiceError::State {
+                name: name.to_owned(),
+                state: format!("{:?} with {up} calls up", record.state).to_lowercase(),
+                what: "edit it once they have ended".into(),
+            });
+        }
+        let runner = runners.remove(name);
+        drop(runners);
         if let Some(r) = runner {
             let (ack, done) = oneshot::channel();
             let _ = r.control.send(Control::Halt(ack)).await;
@@ -603,10 +616,12 @@ impl Service {
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("import task: {e}")))??;
-        // A running dialer reads the new contacts when its queue is rebuilt: restart it.
-        if self.runners.lock().await.contains_key(name) {
-            let state = record.state;
-            self.restart_runner(name, state).await?;
+        // A running dialer takes the new contacts into its schedule.
+        if let Some(r) = self.runners.lock().await.get(name) {
+            let (ack, done) = oneshot::channel();
+            if r.control.send(Control::Refresh(ack)).await.is_ok() {
+                let _ = done.await;
+            }
         }
         info!(
             campaign = name,
@@ -616,23 +631,6 @@ impl Service {
             "contacts imported"
         );
         Ok(report)
-    }
-
-    async fn restart_runner(&self, name: &str, state: CampaignState) -> Result<(), ServiceError> {
-        let runner = self.runners.lock().await.remove(name);
-        if let Some(r) = runner {
-            let (ack, done) = oneshot::channel();
-            let _ = r.control.send(Control::Halt(ack)).await;
-            let _ = done.await;
-            let _ = r.task.await;
-        }
-        if matches!(state, CampaignState::Running | CampaignState::Paused) {
-            let record = self.record(name)?;
-            self.spawn_runner(&record)
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        }
-        Ok(())
     }
 
     /// Starts (or resumes) a campaign: dialling begins at once.

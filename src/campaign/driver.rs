@@ -177,6 +177,8 @@ pub enum Control {
     /// state is kept (the campaign resumes at the next start); the driver returns once the
     /// calls up have ended.
     Halt(oneshot::Sender<()>),
+    /// Contacts were imported (or changed) in the store: the schedule takes them in.
+    Refresh(oneshot::Sender<()>),
 }
 
 /// How a placed call ended, as its [`Placer`] reports it.
@@ -486,6 +488,21 @@ impl Driver {
             Control::Halt(ack) => {
                 self.draining = true;
                 info!(campaign = %self.cfg.campaign, "dialling halted for shutdown");
+                let _ = ack.send(());
+            }
+            Control::Refresh(ack) => {
+                // Pending contacts not in flight join the schedule (or are re-scheduled by
+                // what the store now says).
+                let mut added = 0;
+                for c in self.store.contacts(&self.cfg.campaign)? {
+                    if c.state == ContactState::Pending {
+                        self.queue.push(QueueEntry::of(&c));
+                        added += 1;
+                    } else if c.state != ContactState::InFlight {
+                        self.queue.remove(c.id);
+                    }
+                }
+                info!(campaign = %self.cfg.campaign, pending = added, "contacts refreshed");
                 let _ = ack.send(());
             }
         }

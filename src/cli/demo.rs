@@ -66,6 +66,10 @@ pub struct DemoArgs {
     /// Print each call's decisions too.
     #[arg(long)]
     pub verbose: bool,
+    /// The human agents and queues aicall routes transfers to (the simulator answers their
+    /// extensions as simulated agents); `none`: transfers go to the dialplan.
+    #[arg(long, default_value = "examples/insurance/agents.toml")]
+    pub agents: String,
 }
 
 /// The example campaign's settings (`campaign.toml` of its folder, its `script.toml`) with
@@ -174,6 +178,58 @@ fn contacts_bytes(dir: &Path, repeat: u32) -> anyhow::Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
+/// The demo's agents at their desktops: they log in and go ready, and after each call they
+/// file its disposition (every other call a sale) a moment into their wrap-up — what an
+/// agent does on the desktop, done here through the same desk operations.
+async fn simulated_agents(
+    service: &Arc<Service>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use aicall::routing::{AgentId, CallId, Disposition, Input};
+    let Some(desk) = service.desk().cloned() else {
+        return Ok(None);
+    };
+    for a in desk.view().agents {
+        desk.input(Input::Login {
+            agent: a.id.clone(),
+        })
+        .await?;
+        desk.input(Input::Ready {
+            agent: a.id.clone(),
+        })
+        .await?;
+    }
+    let mut events = service.bus().subscribe();
+    Ok(Some(tokio::spawn(async move {
+        let mut sold = false;
+        while let Ok(ev) = events.recv().await {
+            let aicall::app::events::ServiceEvent::Agent(change) = ev else {
+                continue;
+            };
+            if change.state != "wrap_up" {
+                continue;
+            }
+            let Some(screen) = desk.view().screens.get(&change.agent).cloned() else {
+                continue;
+            };
+            sold = !sold;
+            let _ = desk
+                .input(Input::Disposition(Disposition {
+                    agent: AgentId::new(&change.agent),
+                    call: CallId::new(&screen.call),
+                    converted: sold,
+                    handle_s: None,
+                    quality: None,
+                }))
+                .await;
+            let _ = desk
+                .input(Input::Ready {
+                    agent: AgentId::new(&change.agent),
+                })
+                .await;
+        }
+    })))
+}
+
 /// Runs the example campaign through the service (against the simulator unless `--esl`);
 /// the store is opened in `tmp` unless `--db` names one.
 pub async fn run_demo(
@@ -221,7 +277,15 @@ pub async fn run_demo(
     };
     service_cfg.exit_when_done = true;
     service_cfg.max_calls = service_cfg.max_calls.max(args.concurrent);
+    if args.agents != "none" {
+        let text = std::fs::read_to_string(&args.agents)
+            .with_context(|| format!("--agents {}", args.agents))?;
+        let routing: aicall::routing::RoutingConfig =
+            toml::from_str(&text).with_context(|| format!("--agents {}", args.agents))?;
+        service_cfg.agents = Some(routing);
+    }
     let service = Service::start(store.clone(), models, service_cfg).await?;
+    let agents = simulated_agents(&service).await?;
     // The same operations `aicall campaign create/import/start` ask of a running service.
     let name = "insurance-demo";
     let mut settings = demo_settings(&args.campaign_dir, &args.dial, args.concurrent)?;
@@ -260,6 +324,9 @@ pub async fn run_demo(
     }
     .await;
     let media = service.media().metrics().snapshot();
+    if let Some(a) = agents {
+        a.abort();
+    }
     service.shutdown().await;
     if let Some(sim) = sim {
         sim.stop().await;
@@ -472,6 +539,9 @@ fn print_report(r: &DemoResult, verbose: bool) {
         );
         if let Some(q) = &c.transferred_to {
             end.push_str(&format!(" → queue {q}"));
+        }
+        if let Some(a) = &c.agent {
+            end.push_str(&format!(", agent {a}"));
         }
         if let Some(at) = c.callback_at {
             if let Some(t) = chrono::DateTime::from_timestamp(at, 0) {
