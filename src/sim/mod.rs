@@ -848,3 +848,6 @@ const SHOW_SUBCOMMANDS: &[&str] = &[
 
 /// One 20 ms packet time.
 pub const FRAME: Duration = Duration::from_millis(20);
+
+#[cfg(test)]
+mod tests;
