@@ -1067,10 +1067,11 @@ async fn handle<C: SwitchCore>(
             })
             .await?;
         }
-        Command::Exit => unreachable!("handled before authentication"),
-        Command::Auth { .. } | Command::UserAuth { .. } | Command::Unknown { .. } => {
-            conn.reply("-ERR command not found").await?
-        }
+        // `exit` was answered before authentication was looked at.
+        Command::Exit
+        | Command::Auth { .. }
+        | Command::UserAuth { .. }
+        | Command::Unknown { .. } => conn.reply("-ERR command not found").await?,
     }
     Ok(Flow::Continue)
 }
