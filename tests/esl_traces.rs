@@ -615,9 +615,11 @@ const IGNORED_COLUMNS: &[&str] = &[
 /// Log lines: FreeSWITCH logs ~200 debug lines about one call; the simulator logs a subset
 /// that an operator reads (new channel, dialplan hunt, each application, answers, the
 /// originate's result, hangups, closes). Each simulated line must be one the real switch
-/// logged in the same interval between the client's commands, in the same order, with the
-/// same level, text channel, file, function, line and text (the date and idle-CPU prefix of a
-/// console line aside: CLOCK); and where the switch logged anything, the simulator must too.
+/// logged in the same interval between the client's commands, in the same order among the
+/// lines about the same channel (User-Data; lines about different channels come from
+/// different threads, as events do — STREAM_RULE), with the same level, text channel, file,
+/// function, line and text (the date and idle-CPU prefix of a console line aside: CLOCK);
+/// and where the switch logged anything, the simulator must too.
 /// Log lines are a stream of their own: mod_event_socket writes one log line per pass of its
 /// loop and every queued event, so how they interleave with events is a matter of timing.
 const LOG_RULE: &str = "log lines: an ordered subset, see the doc comment";
@@ -1264,9 +1266,21 @@ fn compare_logs(map: &mut UuidMap, ctx: &Ctx, t: &ConnLog, s: &ConnLog) -> Vec<S
         .filter(|r| is_log(&r.frame))
         .map(log_key)
         .collect();
-    let mut from = 0;
-    for (epoch, headers, body) in &sl {
-        let found = (from..tl.len()).find(|&i| {
+    let user = |k: &LogKey| -> String {
+        k.1.iter()
+            .find(|(n, _)| n == "User-Data")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // Per channel (User-Data), the next recorded line a simulated one may match.
+    let mut cursor: HashMap<String, usize> = HashMap::new();
+    for key in &sl {
+        let (epoch, headers, body) = key;
+        let found = (0..tl.len()).find(|&i| {
+            let stream = user(&tl[i]);
+            if i < cursor.get(&stream).copied().unwrap_or(0) {
+                return false;
+            }
             let (te, th, tb) = &tl[i];
             if te != epoch || th.len() != headers.len() {
                 return false;
@@ -1283,9 +1297,11 @@ fn compare_logs(map: &mut UuidMap, ctx: &Ctx, t: &ConnLog, s: &ConnLog) -> Vec<S
             ok
         });
         match found {
-            Some(i) => from = i + 1,
+            Some(i) => {
+                cursor.insert(user(&tl[i]), i + 1);
+            }
             None => diffs.push(format!(
-                "log line not logged by the real switch (in that order, after command {epoch}): {headers:?} {body:?}"
+                "log line not logged by the real switch (in that order for its channel, after command {epoch}): {headers:?} {body:?}"
             )),
         }
     }

@@ -726,9 +726,7 @@ async fn session<C: SwitchCore>(
                 )
                 .await?;
                 if flow == Flow::Close {
-                    if conn.session_uuid.is_some() {
-                        core.socket_released(conn.session_uuid.as_deref().unwrap_or(""));
-                    }
+                    // An outbound socket's channel is released by `outbound_session`.
                     return Ok(());
                 }
                 continue;

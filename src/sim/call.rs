@@ -473,7 +473,8 @@ impl Switch {
             let _ = teardown.await;
             return;
         }
-        // Answered, or early media.
+        // Answered, or early media: the originate's loop notices it on its next pass.
+        tokio::time::sleep(super::FRAME).await;
         let early = a.with(|st| st.peer == Peer::Early);
         let name = a.name();
         self.log_line(
@@ -1218,10 +1219,14 @@ impl Switch {
                 debug!(error = %e, "outbound socket session ended with an error");
             }
         });
-        ch.wait_until(|st| st.socket_connected || st.cause.is_some())
+        ch.wait_until(|st| st.socket_connected || st.socket_closed || st.cause.is_some())
             .await;
         if ch.ended() {
             return AppEnd::HungUp;
+        }
+        if ch.with(|st| st.socket_closed) {
+            // The controller went away without `connect`: the dialplan goes on (and ends).
+            return AppEnd::Done;
         }
         self.park(ch).await
     }

@@ -266,6 +266,8 @@ pub(crate) struct ChanState {
     pub destroyed: bool,
     /// Its outbound socket's controller sent `connect`.
     pub socket_connected: bool,
+    /// Its outbound socket is closed.
+    pub socket_closed: bool,
     /// mod_callcenter let the member go (no agent in time).
     pub queue_left: bool,
     /// The application run last (`variable_last_app` once hung up).
@@ -371,6 +373,7 @@ impl Channel {
                 interrupt: None,
                 destroyed: false,
                 socket_connected: false,
+                socket_closed: false,
                 queue_left: false,
                 last_app: None,
                 destroy_while_held: false,
@@ -436,6 +439,12 @@ impl Channel {
 
     pub(crate) fn release(&self) {
         self.held.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Held by nothing but what is already over: destroyed, or hung up and waiting only for
+    /// a holder (an outbound socket, callcenter).
+    pub(crate) fn settled(&self) -> bool {
+        self.with(|st| st.destroyed) || (*self.hangup_done.borrow() && *self.held.borrow() > 0)
     }
 
     pub(crate) fn ended(&self) -> bool {

@@ -293,21 +293,29 @@ impl SimSwitch {
         match mode {
             RestartMode::Graceful => {
                 self.core.hangup_all(HangupCause::SystemShutdown);
+                // Every channel's events delivered (a channel an outbound socket holds is
+                // destroyed once its socket is closed by the goodbye).
                 let deadline = Instant::now() + Duration::from_secs(5);
-                while !lock(&self.core.channels).is_empty() && Instant::now() < deadline {
+                loop {
+                    let settled = lock(&self.core.channels).values().all(|c| c.settled());
+                    if settled || Instant::now() > deadline {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 self.core.farewell(Farewell::Goodbye);
             }
             RestartMode::Crash => {
+                // Channels first (their media stops, they fire nothing more), then the
+                // connections.
                 self.core.generation.fetch_add(1, Ordering::SeqCst);
-                self.core.farewell(Farewell::Cut);
                 let chans: Vec<_> = lock(&self.core.channels).drain().map(|(_, c)| c).collect();
                 for ch in chans {
                     ch.mark_hangup(HangupCause::Crash);
                     ch.release_media();
                     ch.wake_hangup();
                 }
+                self.core.farewell(Farewell::Cut);
             }
         }
         tokio::time::sleep(down_for).await;
@@ -787,6 +795,7 @@ impl SwitchCore for Switch {
 
     fn socket_released(&self, uuid: &str) {
         if let Some(ch) = self.channel(uuid) {
+            ch.update(|st| st.socket_closed = true);
             ch.release();
         }
     }
