@@ -969,7 +969,8 @@ fn compare_event(map: &mut UuidMap, ctx: &Ctx, t: &Ev, s: &Ev) -> Vec<String> {
         let missing: Vec<&&str> = tn.iter().filter(|n| !sn.contains(n)).collect();
         let extra: Vec<&&str> = sn.iter().filter(|n| !tn.contains(n)).collect();
         diffs.push(format!(
-            "headers differ (missing {missing:?}, extra {extra:?}):\n      trace {tn:?}\n      sim   {sn:?}"
+            "headers differ (missing {missing:?}, extra {extra:?}):\n      \
+             trace {tn:?}\n      sim   {sn:?}"
         ));
     } else {
         for ((n, a), (_, b)) in tc.iter().zip(&sc) {
@@ -1301,7 +1302,8 @@ fn compare_logs(map: &mut UuidMap, ctx: &Ctx, t: &ConnLog, s: &ConnLog) -> Vec<S
                 cursor.insert(user(&tl[i]), i + 1);
             }
             None => diffs.push(format!(
-                "log line not logged by the real switch (in that order for its channel, after command {epoch}): {headers:?} {body:?}"
+                "log line not logged by the real switch (in that order for its channel, \
+                 after command {epoch}): {headers:?} {body:?}"
             )),
         }
     }

@@ -568,7 +568,12 @@ mod tests {
     fn json_duplicate_keys_are_all_kept_in_order() {
         // CHANNEL_HANGUP_COMPLETE in json repeats `Hangup-Cause` as a second key; an event
         // with a body announces its length as a key.
-        let raw = br#"{"Event-Name":"CHANNEL_HANGUP_COMPLETE","Hangup-Cause":"USER_BUSY","Channel-State":"CS_REPORTING","Hangup-Cause":"USER_BUSY","Content-Length":"4","_body":"+OK\n"}"#;
+        let raw = concat!(
+            r#"{"Event-Name":"CHANNEL_HANGUP_COMPLETE","Hangup-Cause":"USER_BUSY","#,
+            r#""Channel-State":"CS_REPORTING","Hangup-Cause":"USER_BUSY","#,
+            r#""Content-Length":"4","_body":"+OK\n"}"#
+        )
+        .as_bytes();
         let ev = Event::from_json(raw).expect("valid event");
         let names: Vec<&str> = ev.headers.iter().map(|(n, _)| n).collect();
         assert_eq!(

@@ -165,7 +165,11 @@ impl Switch {
     /// `originate <args>`: returns once the call is answered (or early), or has failed.
     pub(crate) async fn originate(self: &Arc<Self>, args: &str) -> ApiReply {
         let Some(req) = OriginateRequest::parse(args) else {
-            return ApiReply::from("-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n".to_owned());
+            return ApiReply::from(
+                "-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] \
+                 [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n"
+                    .to_owned(),
+            );
         };
         lock(&self.originates).push(OriginateLog {
             at: Instant::now(),

@@ -651,7 +651,11 @@ impl Switch {
                 "+OK\n".into()
             }
             ["queue", "list", "members", queue] => {
-                let mut out = String::from("queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score\n");
+                let mut out = String::from(
+                    "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|\
+                     joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|\
+                     skill_score|serving_agent|serving_system|state|score\n",
+                );
                 let now = now_s();
                 for m in lock(&self.callcenter)
                     .members
@@ -684,7 +688,12 @@ impl Switch {
                 out
             }
             ["queue", "list", "agents", queue] => {
-                let mut out = String::from("name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|reject_delay_time|busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|last_offered_call|last_status_change|no_answer_count|calls_answered|talk_time|ready_time|external_calls_count\n");
+                let mut out = String::from(
+                    "name|instance_id|uuid|type|contact|status|state|max_no_answer|\
+                     wrap_up_time|reject_delay_time|busy_delay_time|no_answer_delay_time|\
+                     last_bridge_start|last_bridge_end|last_offered_call|last_status_change|\
+                     no_answer_count|calls_answered|talk_time|ready_time|external_calls_count\n",
+                );
                 for a in lock(&self.callcenter)
                     .agents
                     .iter()

@@ -479,7 +479,8 @@ impl Switch {
         let live = lock(&self.channels).len();
         let peak = self.peak.load(Ordering::Relaxed);
         format!(
-            "UP 0 years, {} days, {} hours, {} minutes, {} seconds, {} milliseconds, {} microseconds\n\
+            "UP 0 years, {} days, {} hours, {} minutes, {} seconds, {} milliseconds, \
+             {} microseconds\n\
              FreeSWITCH (Version 1.10.12-release  64bit) is ready\n\
              {} session(s) since startup\n\
              {} session(s) - peak {}, last 5min {} \n\

@@ -484,7 +484,8 @@ async fn a_loopback_call_to_a_scenario_callee_has_two_legs_and_streams_its_audio
     c.command("event plain ALL").await;
     let a = uuid::Uuid::new_v4().to_string();
     c.command(&format!(
-        "bgapi originate {{origination_uuid={a},aicall_attempt=7}}loopback/13800000305/default &park()"
+        "bgapi originate {{origination_uuid={a},aicall_attempt=7}}\
+         loopback/13800000305/default &park()"
     ))
     .await;
     // The B leg: inbound, a new uuid, the originate's variables, parked.
@@ -545,7 +546,8 @@ async fn an_eavesdropping_leg_hears_the_call() {
     ))
     .await;
     c.command(&format!(
-        "api originate {{origination_uuid={s},eavesdrop_whisper_aleg=true}}loopback/9999/default &eavesdrop({a})"
+        "api originate {{origination_uuid={s},eavesdrop_whisper_aleg=true}}\
+         loopback/9999/default &eavesdrop({a})"
     ))
     .await;
     loop {
