@@ -633,4 +633,45 @@ mod tests {
         );
         assert_eq!(ev.variable("BILLSEC"), Some("0"));
     }
+
+    proptest::proptest! {
+        /// Any headers — repeated names, any text — and any body survive both formats in
+        /// order, as FreeSWITCH writes them.
+        #[test]
+        fn every_header_survives_plain_and_json(
+            headers in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["Event-Name", "Hangup-Cause", "X-A", "variable_x"]),
+                    "\\PC{0,12}",
+                ),
+                1..12,
+            ),
+            body in proptest::option::of("\\PC{1,40}"),
+        ) {
+            let mut ev = Event::default();
+            for (n, v) in &headers {
+                ev.headers.push(n, v);
+            }
+            ev.body = body;
+            let mut json = Event::from_json(&ev.serialize(EventFormat::Json)).expect("json");
+            // The body's length arrives as a key of its own, as FreeSWITCH writes it.
+            if let Some(b) = &ev.body {
+                let len = b.len().to_string();
+                proptest::prop_assert_eq!(json.get("Content-Length"), Some(len.as_str()));
+                let kept: Vec<(String, String)> = json
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| *n != "Content-Length")
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                json.headers = Headers::default();
+                for (n, v) in &kept {
+                    json.headers.push(n, v);
+                }
+            }
+            proptest::prop_assert_eq!(&json, &ev);
+            let plain = Event::from_plain(&ev.serialize(EventFormat::Plain)).expect("plain");
+            proptest::prop_assert_eq!(&plain, &ev);
+        }
+    }
 }
