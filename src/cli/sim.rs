@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use aicall::config::Config;
-use aicall::sim::{Scenarios, SimConfig, SimSwitch};
+use aicall::sim::{Dialplan, Scenarios, SimConfig, SimSwitch};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -20,6 +20,14 @@ pub struct SimArgs {
     /// Simulated callees (TOML).
     #[arg(long)]
     pub scenarios: Option<PathBuf>,
+    /// Route loopback calls and transfers through the test dialplan of data/esl-traces
+    /// (extensions 7000–7003, 7100, 9999, the early-media catch-all, context `aicall` with
+    /// mod_callcenter queue `sales@default`) instead of straight to the scenario callees.
+    #[arg(long)]
+    pub traces_dialplan: bool,
+    /// The switch's host name (events, `api hostname`).
+    #[arg(long)]
+    pub hostname: Option<String>,
 }
 
 pub fn run(config: Option<&Path>, args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -37,11 +45,18 @@ pub fn run(config: Option<&Path>, args: SimArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let defaults = SimConfig::default();
         let sim = SimSwitch::start(SimConfig {
             listen,
             password: args.password,
             scenarios,
-            ..SimConfig::default()
+            dialplan: if args.traces_dialplan {
+                Dialplan::esl_traces()
+            } else {
+                Dialplan::default()
+            },
+            hostname: args.hostname.unwrap_or(defaults.hostname.clone()),
+            ..defaults
         })
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -55,6 +55,8 @@ pub enum Command {
         headers: Headers,
         body: Option<Bytes>,
     },
+    /// The first command on an outbound socket: FreeSWITCH answers with the channel's data.
+    Connect,
     Linger,
     NoLinger,
     Log {
@@ -156,7 +158,11 @@ impl Command {
                 None => line(out, &format!("filter delete {header}")),
             },
             Command::MyEvents { uuid, format } => {
-                line(out, &format!("myevents {} {uuid}", format.as_str()))
+                if uuid.is_empty() && *format == EventFormat::Plain {
+                    line(out, "myevents")
+                } else {
+                    line(out, &format!("myevents {} {uuid}", format.as_str()))
+                }
             }
             Command::SendMsg {
                 uuid,
@@ -179,6 +185,7 @@ impl Command {
                 write_headers_and_body(out, headers, body.as_ref());
                 return;
             }
+            Command::Connect => line(out, "connect"),
             Command::Linger => line(out, "linger"),
             Command::NoLinger => line(out, "nolinger"),
             Command::Log { level } => line(out, &format!("log {level}")),
@@ -189,12 +196,34 @@ impl Command {
         out.push(b'\n');
     }
 
-    /// Reads a command from a frame decoded with [`super::frame::Peer::Client`].
+    /// Reads a command from a frame decoded with [`super::frame::Peer::Client`], the way
+    /// mod_event_socket does: `api `, `bgapi `, `auth ` and `log` take the rest of the line
+    /// as sent (an api command's trailing space is part of it); the other commands' words are
+    /// split on whitespace. A bare `api` (no space) is no command at all.
     pub fn parse(frame: Frame) -> Self {
         let line = frame.command.unwrap_or_default();
-        let (word, rest) = match line.split_once(char::is_whitespace) {
+        let lower = line.to_ascii_lowercase();
+        let after = |prefix: &str| line[prefix.len()..].to_owned();
+        if lower.starts_with("api ") {
+            return Command::Api {
+                command: after("api "),
+            };
+        }
+        if lower.starts_with("bgapi ") {
+            return Command::BgApi {
+                command: after("bgapi "),
+                job_uuid: frame.headers.get("Job-UUID").unwrap_or("").to_owned(),
+            };
+        }
+        if lower.starts_with("auth ") {
+            return Command::Auth {
+                password: after("auth "),
+            };
+        }
+        let trimmed = line.trim();
+        let (word, rest) = match trimmed.split_once(char::is_whitespace) {
             Some((w, r)) => (w, r.trim()),
-            None => (line.as_str(), ""),
+            None => (trimmed, ""),
         };
         let words = || {
             rest.split_whitespace()
@@ -207,9 +236,6 @@ impl Command {
             _ => None,
         };
         match word.to_ascii_lowercase().as_str() {
-            "auth" => Command::Auth {
-                password: rest.to_owned(),
-            },
             "userauth" => {
                 let (user, password) = rest.split_once(':').unwrap_or((rest, ""));
                 Command::UserAuth {
@@ -217,13 +243,6 @@ impl Command {
                     password: password.to_owned(),
                 }
             }
-            "api" => Command::Api {
-                command: rest.to_owned(),
-            },
-            "bgapi" => Command::BgApi {
-                command: rest.to_owned(),
-                job_uuid: frame.headers.get("Job-UUID").unwrap_or("").to_owned(),
-            },
             "event" => {
                 let mut names = words();
                 let format = match names.first().and_then(|w| format_of(w)) {
@@ -263,11 +282,13 @@ impl Command {
                     [f, u] if format_of(f).is_some() => (format_of(f), u.clone()),
                     [u, f] if format_of(f).is_some() => (format_of(f), u.clone()),
                     [u] => (Some(EventFormat::Plain), u.clone()),
+                    // On an outbound socket `myevents` names no uuid: the socket's own channel.
+                    [] => (Some(EventFormat::Plain), String::new()),
                     _ => (None, String::new()),
                 };
                 match format {
-                    Some(format) if !uuid.is_empty() => Command::MyEvents { uuid, format },
-                    _ => Command::Unknown { line },
+                    Some(format) => Command::MyEvents { uuid, format },
+                    None => Command::Unknown { line },
                 }
             }
             "sendmsg" => Command::SendMsg {
@@ -280,10 +301,13 @@ impl Command {
                 headers: frame.headers,
                 body: frame.body,
             },
+            "connect" => Command::Connect,
             "linger" => Command::Linger,
             "nolinger" => Command::NoLinger,
+            // `log` takes what follows the one character after it: `log ` sets the default
+            // level with an empty name (fs_cli without a config sends exactly that).
             "log" => Command::Log {
-                level: rest.to_owned(),
+                level: line.get(4..).unwrap_or("").to_owned(),
             },
             "nolog" => Command::NoLog,
             "exit" => Command::Exit,
@@ -383,7 +407,17 @@ mod tests {
             Command::execute("u", "playback", "/tmp/a.wav", Some("ev-1")),
             Command::hangup("u", "NORMAL_CLEARING"),
             Command::unicast("u", local, remote, false),
+            Command::Connect,
             Command::Linger,
+            Command::NoLinger,
+            Command::Log {
+                level: "debug".into(),
+            },
+            Command::NoLog,
+            Command::MyEvents {
+                uuid: String::new(),
+                format: EventFormat::Plain,
+            },
             Command::Exit,
         ];
         for cmd in &cmds {

@@ -105,6 +105,32 @@ pub fn percent_decode(raw: &str) -> String {
     s
 }
 
+/// The members of a JSON object in document order, duplicates included.
+struct JsonEntries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = JsonEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonEntries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(64).min(1024));
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(JsonEntries(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
 impl Event {
     /// A new event with `Event-Name` set.
     pub fn new(name: &str) -> Self {
@@ -171,15 +197,20 @@ impl Event {
     }
 
     /// Parses a `text/event-json` body: an object of strings (arrays for repeated headers),
-    /// the event body under `_body`.
+    /// the event body under `_body`. FreeSWITCH writes a header it holds twice as two equal
+    /// keys of the same object (`Hangup-Cause` in CHANNEL_HANGUP_COMPLETE), so the object is
+    /// read entry by entry, in order, keeping every duplicate — a map would keep one.
     pub fn from_json(body: &[u8]) -> Result<Self, EventError> {
-        let value: serde_json::Value = serde_json::from_slice(body)?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(EventError::JsonShape);
-        };
-        let mut headers = Headers::with_capacity(map.len(), body.len());
+        let entries: JsonEntries = serde_json::from_slice(body).map_err(|e| {
+            if e.classify() == serde_json::error::Category::Data {
+                EventError::JsonShape
+            } else {
+                EventError::Json(e)
+            }
+        })?;
+        let mut headers = Headers::with_capacity(entries.0.len(), body.len());
         let mut event_body = None;
-        for (name, value) in map {
+        for (name, value) in entries.0 {
             match (name.as_str(), value) {
                 ("_body", serde_json::Value::String(s)) => event_body = Some(s),
                 (_, serde_json::Value::String(s)) => headers.push(&name, &s),
@@ -199,6 +230,24 @@ impl Event {
             headers,
             body: event_body,
         })
+    }
+
+    /// Reads a header block whose values are percent-encoded event headers: the reply to an
+    /// outbound socket's `connect` is a whole CHANNEL_DATA event written as the frame's own
+    /// headers (its `Reply-Text` is `%2BOK%0A`, i.e. `+OK\n`), with no body.
+    pub fn from_headers(raw: &Headers) -> Self {
+        let mut headers = Headers::with_capacity(raw.len(), 1024);
+        for (name, value) in raw.iter() {
+            if value == "_undef_" {
+                headers.push(name, "");
+            } else {
+                headers.push_with(name, |out| percent_decode_into(value.as_bytes(), out));
+            }
+        }
+        Self {
+            headers,
+            body: None,
+        }
     }
 
     /// Writes the event as a `text/event-plain` body, byte for byte as FreeSWITCH does.
@@ -222,26 +271,48 @@ impl Event {
         }
     }
 
-    /// Writes the event as a `text/event-json` body.
+    /// Writes the event as a `text/event-json` body as FreeSWITCH does: one object of
+    /// strings in header order, a repeated header as a repeated key, the body under `_body`,
+    /// no newline after the closing brace.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut map = serde_json::Map::with_capacity(self.headers.len() + 1);
+        let push_str = |out: &mut Vec<u8>, s: &str| {
+            // Serialising a string cannot fail.
+            let quoted = serde_json::to_string(s).unwrap_or_default();
+            out.extend_from_slice(quoted.as_bytes());
+        };
+        out.push(b'{');
+        let mut first = true;
         for (name, value) in self.headers.iter() {
-            match map.get_mut(name) {
-                Some(serde_json::Value::Array(items)) => items.push(value.into()),
-                Some(existing) => {
-                    let first = existing.take();
-                    *existing = serde_json::Value::Array(vec![first, value.into()]);
-                }
-                None => {
-                    map.insert(name.to_owned(), value.into());
-                }
+            if self.body.is_some() && name == "Content-Length" && value == self.body_len() {
+                // Written again just before the body.
+                continue;
             }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            push_str(out, name);
+            out.push(b':');
+            push_str(out, value);
         }
         if let Some(body) = &self.body {
-            map.insert("_body".into(), body.as_str().into());
+            if !first {
+                out.push(b',');
+            }
+            // FreeSWITCH announces the body's length as a key of its own, then the body.
+            push_str(out, "Content-Length");
+            out.push(b':');
+            push_str(out, &body.len().to_string());
+            out.push(b',');
+            push_str(out, "_body");
+            out.push(b':');
+            push_str(out, body);
         }
-        // Serialising a map of strings cannot fail.
-        out.extend_from_slice(serde_json::Value::Object(map).to_string().as_bytes());
+        out.push(b'}');
+    }
+
+    fn body_len(&self) -> String {
+        self.body.as_ref().map_or(0, String::len).to_string()
     }
 
     /// The serialised body in `format`.
@@ -494,6 +565,48 @@ mod tests {
     }
 
     #[test]
+    fn json_duplicate_keys_are_all_kept_in_order() {
+        // CHANNEL_HANGUP_COMPLETE in json repeats `Hangup-Cause` as a second key; an event
+        // with a body announces its length as a key.
+        let raw = concat!(
+            r#"{"Event-Name":"CHANNEL_HANGUP_COMPLETE","Hangup-Cause":"USER_BUSY","#,
+            r#""Channel-State":"CS_REPORTING","Hangup-Cause":"USER_BUSY","#,
+            r#""Content-Length":"4","_body":"+OK\n"}"#
+        )
+        .as_bytes();
+        let ev = Event::from_json(raw).expect("valid event");
+        let names: Vec<&str> = ev.headers.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "Event-Name",
+                "Hangup-Cause",
+                "Channel-State",
+                "Hangup-Cause",
+                "Content-Length"
+            ]
+        );
+        assert_eq!(ev.headers.get_all("Hangup-Cause").count(), 2);
+        assert_eq!(ev.body.as_deref(), Some("+OK\n"));
+        let mut out = Vec::new();
+        ev.write_json(&mut out);
+        assert_eq!(out, raw.to_vec(), "written back byte for byte");
+    }
+
+    #[test]
+    fn percent_encoded_header_block_reads_as_an_event() {
+        let mut raw = Headers::default();
+        raw.push("Event-Name", "CHANNEL_DATA");
+        raw.push("Caller-Callee-ID-Name", "Outbound%20Call");
+        raw.push("Caller-Caller-ID-Name", "_undef_");
+        raw.push("Reply-Text", "%2BOK%0A");
+        let ev = Event::from_headers(&raw);
+        assert_eq!(ev.get("Reply-Text"), Some("+OK\n"));
+        assert_eq!(ev.get("Caller-Callee-ID-Name"), Some("Outbound Call"));
+        assert_eq!(ev.get("Caller-Caller-ID-Name"), Some(""));
+    }
+
+    #[test]
     fn json_event_of_wrong_shape_is_an_error() {
         assert!(matches!(
             Event::from_json(b"[1,2]"),
@@ -519,5 +632,46 @@ mod tests {
             }
         );
         assert_eq!(ev.variable("BILLSEC"), Some("0"));
+    }
+
+    proptest::proptest! {
+        /// Any headers — repeated names, any text — and any body survive both formats in
+        /// order, as FreeSWITCH writes them.
+        #[test]
+        fn every_header_survives_plain_and_json(
+            headers in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["Event-Name", "Hangup-Cause", "X-A", "variable_x"]),
+                    "\\PC{0,12}",
+                ),
+                1..12,
+            ),
+            body in proptest::option::of("\\PC{1,40}"),
+        ) {
+            let mut ev = Event::default();
+            for (n, v) in &headers {
+                ev.headers.push(n, v);
+            }
+            ev.body = body;
+            let mut json = Event::from_json(&ev.serialize(EventFormat::Json)).expect("json");
+            // The body's length arrives as a key of its own, as FreeSWITCH writes it.
+            if let Some(b) = &ev.body {
+                let len = b.len().to_string();
+                proptest::prop_assert_eq!(json.get("Content-Length"), Some(len.as_str()));
+                let kept: Vec<(String, String)> = json
+                    .headers
+                    .iter()
+                    .filter(|(n, _)| *n != "Content-Length")
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                json.headers = Headers::default();
+                for (n, v) in &kept {
+                    json.headers.push(n, v);
+                }
+            }
+            proptest::prop_assert_eq!(&json, &ev);
+            let plain = Event::from_plain(&ev.serialize(EventFormat::Plain)).expect("plain");
+            proptest::prop_assert_eq!(&plain, &ev);
+        }
     }
 }

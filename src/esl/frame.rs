@@ -294,10 +294,16 @@ fn parse_header_block(peer: Peer, block: &[u8]) -> Result<Frame, FrameError> {
         ..Frame::default()
     };
     if peer == Peer::Client {
-        frame.command = lines.next().map(|l| l.trim().to_owned());
+        // Kept as sent, trailing spaces included: `api console_complete c=5;show ` completes
+        // the word after the space, and FreeSWITCH itself only cuts the line ending.
+        frame.command = lines.next().map(str::to_owned);
     }
     for line in lines.filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
+            if peer == Peer::Client {
+                // mod_event_socket ignores a command's header line without a colon.
+                continue;
+            }
             return Err(FrameError::MalformedHeader {
                 line: line.chars().take(80).collect(),
             });

@@ -233,6 +233,29 @@ impl Scenarios {
         }
     }
 
+    /// True when a callee is configured for the number (or for the `sim_scenario` name):
+    /// a `loopback/NUMBER` call then reaches it rather than the dialplan's catch-all.
+    pub fn knows(&self, number: &str, scenario_var: Option<&str>) -> bool {
+        scenario_var.is_some_and(|n| self.by_name.contains_key(n))
+            || self.by_number.contains_key(number)
+            || self
+                .by_number
+                .keys()
+                .any(|n| n.len() >= 6 && number.ends_with(n.as_str()))
+    }
+
+    /// A callee given in code (an inbound caller), with the defaults applied.
+    pub fn resolve_callee(&self, callee: &Callee) -> ResolvedCallee {
+        let d = &self.defaults;
+        ResolvedCallee {
+            outcome: callee.outcome.or(d.outcome).unwrap_or_default(),
+            ring_ms: callee.ring_ms.or(d.ring_ms).unwrap_or(1000),
+            rate: callee.rate.or(d.rate).unwrap_or(8000),
+            script: callee.script.clone(),
+            max_call_ms: callee.max_call_ms.unwrap_or(300_000),
+        }
+    }
+
     /// The callee for a dialled number, or for the dial string's `sim_scenario` variable.
     pub fn resolve(&self, number: &str, scenario_var: Option<&str>) -> ResolvedCallee {
         let callee = scenario_var
