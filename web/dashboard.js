@@ -230,7 +230,10 @@ function onEvent(ev) {
 }
 
 function onFigures(f) {
-  showFigures(f);
+  // The service counts an answered call once it has ended; the calls up that were answered
+  // are in the live table, so the tiles add them (else the answer rate dips while calls last).
+  const answeredUp = [...state.calls.values()].filter((c) => c.answered_ms).length;
+  showFigures({ ...f, answered: f.answered + answeredUp });
   const badge = $('#campaign-state');
   if (f.state) {
     badge.textContent = { running: '运行中 running', paused: '已暂停 paused', stopped: '已停止 stopped' }[f.state] || f.state;
@@ -508,7 +511,8 @@ function drawUp() {
       width: chartWidth('#chart-up'), height: 180,
       series: [{}, { label: '通话中 calls up', stroke: '#4aa3ff', width: 2, fill: '#4aa3ff22' },
         { label: '每分钟结束 ended/min', stroke: '#3fb950', width: 1 }],
-      axes: [AXIS, { ...AXIS, size: 40 }],
+      axes: [AXIS, { ...AXIS, size: 44 }],
+      legend: { live: false },
       scales: { y: { range: (u, min, max) => [0, Math.max(4, max + 1)] } },
     }, data, $('#chart-up'));
   } else {
@@ -535,8 +539,9 @@ function drawHours(byHour) {
         { label: '接通率 answer rate %', scale: 'pct', stroke: '#4aa3ff', fill: '#4aa3ff88', paths: uPlot.paths.bars({ size: [0.6, 40] }), points: { show: false } },
         { label: '已拨 dialled', scale: 'n', stroke: '#d29922', width: 2 },
       ],
-      axes: [{ ...AXIS, values: (u, v) => v.map((x) => `${x}`) }, { ...AXIS, scale: 'pct', size: 40, values: (u, v) => v.map((x) => `${x}%`) },
-        { ...AXIS, scale: 'n', side: 1, size: 40, grid: { show: false } }],
+      axes: [{ ...AXIS, values: (u, v) => v.map((x) => `${x}`) }, { ...AXIS, scale: 'pct', size: 56, values: (u, v) => v.map((x) => `${x}%`) },
+        { ...AXIS, scale: 'n', side: 1, size: 44, grid: { show: false } }],
+      legend: { live: false },
     }, data, $('#chart-hours'));
   } else {
     state.charts.hours.setData(data);
