@@ -291,8 +291,16 @@ async fn viewer_sees_no_words(http: reqwest::Client, url: String, key: String) -
     }
 }
 
+/// The tests of this file load Whisper and hold calls: one at a time on 2 cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[test]
 fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let (scenarios, numbers) = scenarios(dir.path());
     let contacts: String = std::iter::once("phone,name".to_owned())
@@ -560,6 +568,36 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
             .iter()
             .any(|l| l.as_str().unwrap().starts_with("客户 callee")));
 
+        // The calls up as a viewer sees them: no lines; as a supervisor: the lines.
+        let live = |key: String| {
+            let http = http.clone();
+            let url = format!("{base}/api/v1/live/calls?campaign={CAMPAIGN}");
+            async move {
+                let v: Value = http
+                    .get(url)
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v.as_array().unwrap().clone()
+            }
+        };
+        let key_of = |role: Role| keys.iter().find(|(r, _)| *r == role).unwrap().1.clone();
+        let seen_by_viewer = live(key_of(Role::Viewer)).await;
+        assert!(seen_by_viewer
+            .iter()
+            .all(|c| c["lines"].as_array().unwrap().is_empty()));
+        let seen_by_supervisor = live(key_of(Role::Supervisor)).await;
+        assert!(
+            seen_by_supervisor
+                .iter()
+                .any(|c| !c["lines"].as_array().unwrap().is_empty()),
+            "{seen_by_supervisor:?}"
+        );
+
         // The viewer's feed carried the same kind of line, without the words.
         let ev = tokio::time::timeout(Duration::from_secs(60), viewer)
             .await
@@ -664,4 +702,178 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
         sim.stop().await;
     });
     drop(driver);
+}
+
+/// The real binary: `aicall serve` (over its built-in simulator) serves the pages with the
+/// chart library embedded, `aicall users add --password-stdin` gives a user a password the
+/// log-in accepts, and SIGTERM stops the service while a dashboard's feed is open.
+#[test]
+fn the_binary_serves_the_pages_and_users_add_sets_a_password() {
+    use std::io::{BufRead, BufReader, Write};
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .current_dir(root())
+        .args([
+            "serve",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--outbound-listen",
+            "off",
+        ])
+        .args(["--grace-s", "5", "--media-port", "43000", "--db"])
+        .arg(&db)
+        .env("AICALL_PII_KEY", "07".repeat(32))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("aicall serve starts");
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its API address")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("aicall serve: API on ") {
+            break url.trim().to_owned();
+        }
+    };
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = out_tx.send(l);
+        }
+    });
+    let admin = std::fs::read_to_string(db.join("admin.key")).unwrap();
+
+    let mut add = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .current_dir(root())
+        .args([
+            "users",
+            "add",
+            "值班",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--api",
+            &base,
+        ])
+        .env("AICALL_API_KEY", admin.trim())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(
+        added.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(String::from_utf8_lossy(&added.stdout).contains("aicall_"));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let page = http.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        assert!(page.text().await.unwrap().contains("login-form"));
+        let charts = http
+            .get(format!("{base}/assets/uplot.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            charts.status().as_u16(),
+            200,
+            "uPlot embedded (scripts/setup fetched it)"
+        );
+        assert!(charts.text().await.unwrap().contains("uPlot"));
+        let none = http
+            .get(format!("{base}/assets/nope.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status().as_u16(), 404);
+
+        let login = http
+            .post(format!("{base}/api/v1/login"))
+            .json(&json!({"user": "值班", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 200);
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let me: Value = http
+            .get(format!("{base}/api/v1/me"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["role"], "viewer");
+        assert_eq!(me["read_calls"], false);
+
+        // A dashboard's feed is open when the service is told to stop.
+        let mut feed = http
+            .get(format!("{base}/api/v1/events"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(feed.status().as_u16(), 200);
+        let first = feed.chunk().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("event: ready"));
+        let term = Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let mut rest = String::new();
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(chunk)) = feed.chunk().await {
+                rest.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the feed ended with the service");
+        assert!(rest.contains("event: bye"), "{rest}");
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = serve.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop with a feed open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    let said: Vec<String> = out_rx.try_iter().collect();
+    assert!(said.iter().any(|l| l.contains("stopped")), "{said:?}");
 }
