@@ -74,6 +74,8 @@ const LOGIN_WINDOW_MS: i64 = 5 * 60 * 1000;
 const VERIFY_AT_ONCE: usize = 2;
 /// Stored calls listed at most.
 const CALLS_LIMIT_MAX: usize = 1000;
+/// A report this recent is served again rather than computed.
+const REPORT_FRESH_MS: i64 = 3000;
 /// How often a feed checks that the service is still running.
 const FEED_TICK: Duration = Duration::from_secs(1);
 
@@ -331,6 +333,9 @@ struct Ctx {
     guard: Guard,
     throttle: Arc<Mutex<Throttle>>,
     verify: Arc<Semaphore>,
+    /// Reports computed in the last [`REPORT_FRESH_MS`], by campaign: every open wallboard
+    /// asks every 10 s, and a report reads every contact's attempts.
+    reports: Arc<Mutex<std::collections::HashMap<String, (i64, Report)>>>,
 }
 
 impl Ctx {
@@ -371,6 +376,7 @@ pub fn router(service: Arc<Service>) -> Router {
         store,
         throttle: Arc::new(Mutex::new(Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW_MS))),
         verify: Arc::new(Semaphore::new(VERIFY_AT_ONCE)),
+        reports: Arc::default(),
     };
     Router::new()
         .route("/", get(login_page))
@@ -894,6 +900,13 @@ async fn campaign_report(
 ) -> WebResult<Report> {
     let what = format!("report {name}");
     let who = ctx.allow(&headers, Endpoint::Report, &what)?;
+    let cached = lock(&ctx.reports)
+        .get(&name)
+        .filter(|(at, _)| unix_ms() - at < REPORT_FRESH_MS)
+        .map(|(_, r)| r.clone());
+    if let Some(r) = cached {
+        return Ok(Json(r));
+    }
     let r: Result<Report, WebError> = async {
         let view = ctx.service()?.campaign(&name).await?;
         let tz = view
@@ -916,7 +929,14 @@ async fn campaign_report(
         .await
     }
     .await;
-    Ok(Json(ctx.done(&who, &what, r)?))
+    let report = ctx.done(&who, &what, r)?;
+    let mut cache = lock(&ctx.reports);
+    // Campaigns are few; the cache is dropped whole rather than aged entry by entry.
+    if cache.len() > 256 {
+        cache.clear();
+    }
+    cache.insert(report.campaign.clone(), (unix_ms(), report.clone()));
+    Ok(Json(report))
 }
 
 /// A stored call in the list.
