@@ -7,8 +7,9 @@
 //! with this much entropy, and a lookup per request must be cheap).
 //!
 //! The roles: `admin` (everything, users included), `supervisor` (campaign control, DNC,
-//! reading everything), `integration` (contacts in, DNC, reading calls), `agent` (its own
-//! desktop), `viewer` (reading figures). One table, [`Action::allowed`], is the policy.
+//! reading everything), `integration` (contacts in, DNC, reading calls, the live feed),
+//! `agent` (its own desktop), `viewer` (reading figures, watching the dashboard). One table,
+//! [`Action::allowed`], is the policy.
 
 use std::fmt;
 use std::path::Path;
@@ -82,6 +83,9 @@ pub enum Action {
     ControlAgent,
     /// File a call's disposition — the agent who had the call.
     AgentDisposition,
+    /// The live dashboard: the event feed, the calls up (without their words unless the
+    /// role may also [`Action::ReadCalls`]), agents and queues.
+    Watch,
 }
 
 impl Action {
@@ -94,9 +98,14 @@ impl Action {
             R::Supervisor => !matches!(self, A::ManageUsers),
             R::Integration => matches!(
                 self,
-                A::ReadCampaigns | A::ImportContacts | A::ReadCalls | A::DncAdd | A::DncCheck
+                A::ReadCampaigns
+                    | A::ImportContacts
+                    | A::ReadCalls
+                    | A::DncAdd
+                    | A::DncCheck
+                    | A::Watch
             ),
-            R::Viewer => matches!(self, A::ReadCampaigns | A::ReadAgents),
+            R::Viewer => matches!(self, A::ReadCampaigns | A::ReadAgents | A::Watch),
             // An agent works its own desk (the handlers check it is its own); it reads
             // nothing of the campaigns.
             R::Agent => matches!(self, A::ReadAgents | A::ControlAgent | A::AgentDisposition),
@@ -211,6 +220,18 @@ impl Access {
         self.audit(surface, &who.user, who.role.as_str(), what, result);
     }
 
+    /// Records a request refused before anyone was identified (a surface with its own
+    /// credentials, e.g. the dashboard's session cookie): `user` is who it claimed to be.
+    pub fn refused(&self, surface: &str, user: &str, what: &str, reason: &str) {
+        self.audit(
+            surface,
+            user,
+            "-",
+            what,
+            &format!("unauthenticated: {reason}"),
+        );
+    }
+
     fn audit(&self, surface: &str, user: &str, role: &str, what: &str, result: &str) {
         let entry = ControlAudit {
             at_ms: unix_ms(),
@@ -227,12 +248,24 @@ impl Access {
 
     /// Adds a user with a new key; returns the key (shown once, stored hashed).
     pub fn add_user(&self, name: &str, role: Role) -> Result<String, AccessError> {
+        self.add_user_with(name, role, None)
+    }
+
+    /// Adds a user with a new key and, for the dashboard's log-in, a password already hashed
+    /// (`app::web::hash_password`); returns the key (shown once, stored hashed).
+    pub fn add_user_with(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: Option<String>,
+    ) -> Result<String, AccessError> {
         let key = new_key();
         self.store.put_user(&UserRecord {
             name: name.to_owned(),
             role: role.as_str().to_owned(),
             key_hash: key_hash(&key),
             created_at: unix_ms() / 1000,
+            password_hash,
         })?;
         self.store.flush()?;
         Ok(key)
@@ -303,6 +336,7 @@ mod tests {
             A::ReadAgents,
             A::ControlAgent,
             A::AgentDisposition,
+            A::Watch,
         ] {
             assert!(a.allowed(Role::Admin), "{a:?}");
             assert_eq!(
@@ -313,10 +347,11 @@ mod tests {
             assert_eq!(a.allowed(Role::Supervisor), a != A::ManageUsers, "{a:?}");
             assert_eq!(
                 a.allowed(Role::Viewer),
-                matches!(a, A::ReadCampaigns | A::ReadAgents),
+                matches!(a, A::ReadCampaigns | A::ReadAgents | A::Watch),
                 "{a:?}"
             );
         }
+        assert!(A::Watch.allowed(Role::Integration));
         assert!(A::ImportContacts.allowed(Role::Integration));
         assert!(!A::ControlCampaign.allowed(Role::Integration));
         assert!(!A::DncRemove.allowed(Role::Integration));

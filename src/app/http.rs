@@ -129,7 +129,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/agents/{id}/disposition", post(agent_disposition))
         .route("/api/v1/agents/{id}/{op}", post(agent_op))
         .route("/api/v1/audit", get(audit))
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(super::web::router(ctx.service))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -375,6 +376,9 @@ async fn dnc(
 pub struct AddUser {
     pub name: String,
     pub role: String,
+    /// A password for the dashboard's log-in (stored as an Argon2id hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// A new user's key, shown once.
@@ -408,7 +412,18 @@ async fn add_user(
             "a user name is 1 to 64 characters".into(),
         ));
     }
-    let key = ctx.access.add_user(body.name.trim(), role)?;
+    let password_hash = match body.password {
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || super::web::hash_password(&p))
+                .await
+                .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
+        ),
+        None => None,
+    };
+    let key = ctx
+        .access
+        .add_user_with(body.name.trim(), role, password_hash)?;
     ctx.access.done("http", &who, &what, "ok");
     Ok(Json(NewKey {
         name: body.name,

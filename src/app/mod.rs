@@ -27,6 +27,7 @@ pub mod events;
 pub mod http;
 pub mod outbound;
 pub mod placer;
+pub mod web;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

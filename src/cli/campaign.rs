@@ -312,6 +312,10 @@ pub enum UsersCommand {
         /// admin, supervisor, agent, viewer or integration.
         #[arg(long)]
         role: String,
+        /// Read a password for the web dashboard's log-in from standard input (its first
+        /// line; 8 to 256 characters; stored hashed).
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -627,9 +631,34 @@ pub fn dnc(config: Option<&Path>, cmd: DncCommand) -> anyhow::Result<ExitCode> {
 pub fn users(config: Option<&Path>, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     match cmd {
-        UsersCommand::Add { name, role, api } => {
+        UsersCommand::Add {
+            name,
+            role,
+            password_stdin,
+            api,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                let p = line.trim_end_matches(['\r', '\n']).to_owned();
+                if p.is_empty() {
+                    bail!("--password-stdin: standard input had no password on its first line");
+                }
+                Some(p)
+            } else {
+                None
+            };
             let api = Api::new(&cfg, &api)?;
-            let k: NewKey = api.post("users", &AddUser { name, role })?;
+            let k: NewKey = api.post(
+                "users",
+                &AddUser {
+                    name,
+                    role,
+                    password,
+                },
+            )?;
             println!(
                 "user {} ({}) added; its API key, shown this once:",
                 k.name, k.role

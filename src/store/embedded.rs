@@ -1332,4 +1332,23 @@ mod tests {
         let b = s.reserve_ids(5).expect("b");
         assert_eq!(b, a + 10);
     }
+
+    #[test]
+    fn users_written_before_passwords_still_read_and_passwords_round_trip() {
+        let (_dir, s) = store();
+        // A user as the store wrote it before `password_hash` existed.
+        s.db.open_tree("users")
+            .expect("tree")
+            .insert(
+                "wall",
+                &br#"{"name":"wall","role":"viewer","key_hash":"ab","created_at":1}"#[..],
+            )
+            .expect("insert");
+        let mut users = s.users().expect("users");
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].password_hash, None);
+        users[0].password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        s.put_user(&users[0]).expect("put");
+        assert_eq!(s.users().expect("users again"), users);
+    }
 }

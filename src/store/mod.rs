@@ -247,8 +247,9 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
-/// A user of the service's control surfaces (API, console, CLI). The API key is kept only
-/// as its BLAKE3 hash: a stolen database does not give access.
+/// A user of the service's control surfaces (API, console, CLI, dashboard). The API key is
+/// kept only as its BLAKE3 hash and the dashboard password as an Argon2id PHC string: a
+/// stolen database does not give access.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     pub name: String,
@@ -257,6 +258,10 @@ pub struct UserRecord {
     /// Hex BLAKE3 of the user's API key.
     pub key_hash: String,
     pub created_at: i64,
+    /// The dashboard log-in password (`$argon2id$...`); none: the user has only the key.
+    /// Records written before passwords existed read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 /// One request to the service, allowed or refused: who, when, what, how it went.
