@@ -83,6 +83,15 @@ async fn sim_with(callees: Vec<Callee>) -> SimSwitch {
 
 /// Settings for a test campaign: all day, fast retries, the example's script.
 fn settings_file(dir: &Path, concurrent: u32, max_attempts: u32) -> PathBuf {
+    settings_with_dial(
+        dir,
+        concurrent,
+        max_attempts,
+        "sofia/gateway/${gateway}/${phone}",
+    )
+}
+
+fn settings_with_dial(dir: &Path, concurrent: u32, max_attempts: u32, dial: &str) -> PathBuf {
     let text = format!(
         r#"
 default_region = "CN"
@@ -104,7 +113,7 @@ jitter_pct = 0
 max_concurrent = {concurrent}
 calls_per_s = 20.0
 originate_timeout_s = 5
-dial_template = "sofia/gateway/${{gateway}}/${{phone}}"
+dial_template = "{dial}"
 [[pacing.pools]]
 name = "sim"
 gateway = "sim"
@@ -583,4 +592,179 @@ async fn serve_rides_through_a_switch_restart() {
         "{resolved} of {killed} killed calls recorded"
     );
     second.stop().await;
+}
+
+/// Many centres originate through `loopback/` to reach their dialplan: FreeSWITCH then
+/// creates a second leg that carries aicall's variables and parks too. The service drives
+/// only the leg it originated (one conversation per call, the greeting heard once), and its
+/// counters count calls, not legs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_calls_second_leg_is_never_driven() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 4;
+    let callees = (0..n).map(|i| decliner(&number(i), 300)).collect();
+    let sim = sim_with(callees).await;
+    let db = dir.path().join("db");
+    let mut serve = start_serve(&db, &sim.addr().to_string(), 44_000);
+    let settings = settings_with_dial(dir.path(), 2, 1, "loopback/${phone}/default");
+    let contacts = contacts_file(dir.path(), n);
+    let script = root().join("examples/insurance/script.toml");
+    cli(
+        &serve,
+        &db,
+        &[
+            "campaign",
+            "create",
+            "lb",
+            "--settings",
+            settings.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    cli(
+        &serve,
+        &db,
+        &["import", contacts.to_str().unwrap(), "--campaign", "lb"],
+    );
+    cli(&serve, &db, &["campaign", "start", "lb"]);
+    // Each call has two legs on the switch while it is up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut max_live = 0;
+    loop {
+        max_live = max_live.max(sim.live_channels());
+        let s = status(&serve, &db, "lb");
+        let open = s["status"]["by_state"]["pending"].as_u64().unwrap_or(0)
+            + s["status"]["by_state"]["inflight"].as_u64().unwrap_or(0);
+        if open == 0 && s["status"]["up"] == 0 {
+            assert_eq!(s["status"]["dialled"], n as u64, "{s}");
+            assert_eq!(s["status"]["answered"], n as u64, "calls, not legs: {s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "campaign did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        max_live > 2,
+        "loopback calls had their second legs ({max_live} channels at most)"
+    );
+    assert!(sigterm(&mut serve.child).success());
+    let store = SledStore::open_with(&db, PiiCipher::new(KEY)).unwrap();
+    let records = aicall::call::CallRecord::all(&store, "lb").unwrap();
+    assert_eq!(
+        records.len(),
+        n,
+        "one conversation per call, none on a B leg"
+    );
+    let originated: HashSet<String> = sim.originates().into_iter().map(|o| o.uuid).collect();
+    for r in &records {
+        assert!(
+            originated.contains(&r.uuid),
+            "conversed on a leg aicall did not originate: {}",
+            r.uuid
+        );
+        let greetings = r
+            .turns
+            .iter()
+            .filter(|t| t.prompt.as_deref() == Some("greeting"))
+            .count();
+        assert_eq!(greetings, 1, "the greeting once: {:?}", r.turns);
+        assert!(r
+            .turns
+            .iter()
+            .any(|t| t.speaker == aicall::call::record::Speaker::Callee));
+    }
+    sim.stop().await;
+}
+
+/// A dialplan hands a call to aicall's outbound socket (`socket 127.0.0.1:8084 async full`
+/// with `aicall_script` set): aicall answers it and holds the same conversation as on a
+/// call it dialled — the caller hears the greeting, is heard, and the call ends with a
+/// stored record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_handed_over_by_the_dialplan_converses_on_the_outbound_socket() {
+    use aicall::sim::InboundCall;
+    let dir = tempfile::tempdir().unwrap();
+    // Recording what the caller hears.
+    let sim = SimSwitch::start(SimConfig::default()).await.unwrap();
+    let db = dir.path().join("db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aicall"))
+        .current_dir(root())
+        .args([
+            "serve",
+            "--esl",
+            &sim.addr().to_string(),
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--outbound-listen", "127.0.0.1:0", "--media-port", "45000"])
+        .arg("--db")
+        .arg(&db)
+        .env("AICALL_PII_KEY", "07".repeat(32))
+        .env(
+            "RUST_LOG",
+            std::env::var("AICALL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let (mut api, mut socket) = (None, None);
+    while api.is_none() || socket.is_none() {
+        let line = lines.next().expect("serve prints its addresses").unwrap();
+        if let Some(u) = line.strip_prefix("aicall serve: API on ") {
+            api = Some(u.trim().to_owned());
+        }
+        if let Some(a) = line.strip_prefix("aicall serve: outbound socket on ") {
+            socket = Some(a.trim().parse::<std::net::SocketAddr>().unwrap());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let mut serve = Serve {
+        child,
+        api: api.unwrap(),
+    };
+    let mut caller = decliner("13911112222", 0);
+    caller.number = None;
+    let script = root().join("examples/insurance/script.toml");
+    let uuid = sim.inbound_call(InboundCall {
+        caller,
+        caller_id: "13911112222".into(),
+        destination: "4008001000".into(),
+        socket: socket.unwrap(),
+        vars: vec![("aicall_script".into(), script.display().to_string())],
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !sim.cdrs().iter().any(|c| c.uuid == uuid) {
+        assert!(
+            Instant::now() < deadline,
+            "the handed-over call did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let heard = sim.recording(&uuid).expect("the caller's recording");
+    assert!(
+        heard.heard.iter().filter(|&&s| s != 0).count() > 8000 * 2,
+        "the caller heard the bot (the greeting at least)"
+    );
+    assert!(sigterm(&mut serve.child).success());
+    let store = SledStore::open_with(&db, PiiCipher::new(KEY)).unwrap();
+    let record = aicall::call::CallRecord::load(&store, "inbound", &uuid)
+        .unwrap()
+        .expect("the conversation's record");
+    assert!(
+        record
+            .turns
+            .iter()
+            .any(|t| t.speaker == aicall::call::record::Speaker::Callee),
+        "the caller was heard: {:?}",
+        record.turns
+    );
+    assert!(
+        record.disposition.is_some_and(|d| d.is_conversation()),
+        "{record:?}"
+    );
+    sim.stop().await;
 }
