@@ -65,6 +65,8 @@ pub struct DeskView {
     pub screens: HashMap<String, TransferRequest>,
     pub waiting: usize,
     pub counters: Option<routing::Counters>,
+    /// Bridged call → the agent's leg (a supervisor whispers to or barges into it).
+    pub agent_legs: HashMap<String, String>,
 }
 
 /// The desk, as the service holds it. Cheap to clone.
@@ -102,6 +104,7 @@ impl Desk {
             waiting: HashMap::new(),
             ringing: HashMap::new(),
             connected: HashMap::new(),
+            answered_legs: HashMap::new(),
             screens: HashMap::new(),
             view: desk.view.clone(),
             shared: desk.shared.clone(),
@@ -168,8 +171,10 @@ struct Actor {
     t0: Instant,
     waiting: HashMap<CallId, mpsc::UnboundedSender<TransferUpdate>>,
     ringing: HashMap<CallId, Ringing>,
-    /// Bridged calls → the agent.
-    connected: HashMap<CallId, AgentId>,
+    /// Bridged calls → the agent's leg.
+    connected: HashMap<CallId, String>,
+    /// Legs of offers answered, until the router says connected.
+    answered_legs: HashMap<CallId, String>,
     /// Agent → the call on their screen.
     screens: HashMap<String, TransferRequest>,
     view: Arc<Mutex<DeskView>>,
@@ -359,7 +364,8 @@ impl Actor {
                         agent: agent.to_string(),
                     });
                 }
-                self.connected.insert(call.clone(), agent);
+                let leg = self.answered_legs.remove(&call).unwrap_or_default();
+                self.connected.insert(call.clone(), leg);
                 pops.remove(&call);
             }
             Output::Fallback {
@@ -433,6 +439,11 @@ impl Actor {
         view.screens = self.screens.clone();
         view.waiting = self.router.waiting();
         view.counters = Some(self.router.counters());
+        view.agent_legs = self
+            .connected
+            .iter()
+            .map(|(c, leg)| (c.to_string(), leg.clone()))
+            .collect();
     }
 }
 

@@ -686,6 +686,43 @@ impl Service {
         Ok(state)
     }
 
+    /// Changes a running campaign's pacing live: the most calls up, originates per second,
+    /// calls per free agent. Each value is checked; the change is kept with the campaign.
+    pub async fn pace(
+        &self,
+        name: &str,
+        pace: crate::campaign::driver::Pace,
+    ) -> Result<(), ServiceError> {
+        let bad = |what: String| ServiceError::BadRequest(what);
+        if pace.concurrent == Some(0) {
+            return Err(bad("concurrent must be at least 1".into()));
+        }
+        if pace.cps.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            return Err(bad("cps must be a positive rate".into()));
+        }
+        if pace.ratio.is_some_and(|r| !(1.0..=10.0).contains(&r)) {
+            return Err(bad(
+                "ratio must be between 1 and 10 calls per free agent".into()
+            ));
+        }
+        self.record(name)?;
+        let runners = self.runners.lock().await;
+        let Some(r) = runners.get(name).filter(|r| !r.task.is_finished()) else {
+            return Err(ServiceError::State {
+                name: name.to_owned(),
+                state: "not running".into(),
+                what: "start it first (or change its settings with `campaign edit`)".into(),
+            });
+        };
+        let (ack, done) = oneshot::channel();
+        r.control
+            .send(Control::Pace(pace, ack))
+            .await
+            .map_err(|_| ServiceError::Internal("the campaign's run ended".into()))?;
+        done.await
+            .map_err(|_| ServiceError::Internal("the campaign's run ended".into()))
+    }
+
     /// Starts the dialer and calls of a campaign in this process.
     async fn spawn_runner(&self, record: &CampaignRecord) -> anyhow::Result<()> {
         let name = record.name.clone();

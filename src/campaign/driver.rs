@@ -179,6 +179,18 @@ pub enum Control {
     Halt(oneshot::Sender<()>),
     /// Contacts were imported (or changed) in the store: the schedule takes them in.
     Refresh(oneshot::Sender<()>),
+    /// New pacing limits, taking effect at the next dial round and kept in the stored
+    /// settings.
+    Pace(Pace, oneshot::Sender<()>),
+}
+
+/// A supervisor's pacing change; what is left out stays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Pace {
+    pub concurrent: Option<u32>,
+    pub cps: Option<f64>,
+    /// Calls per free agent (predictive campaigns).
+    pub ratio: Option<f64>,
 }
 
 /// How a placed call ended, as its [`Placer`] reports it.
@@ -488,6 +500,32 @@ impl Driver {
             Control::Halt(ack) => {
                 self.draining = true;
                 info!(campaign = %self.cfg.campaign, "dialling halted for shutdown");
+                let _ = ack.send(());
+            }
+            Control::Pace(pace, ack) => {
+                lock(&self.pacer).set_limits(pace.concurrent, pace.cps);
+                if let Some(n) = pace.concurrent {
+                    self.settings.pacing.max_concurrent = n;
+                }
+                if let Some(r) = pace.cps {
+                    self.settings.pacing.calls_per_s = r;
+                }
+                if let Some(ratio) = pace.ratio {
+                    if let Some((p, _)) = &mut self.predictive {
+                        p.set_max_ratio(ratio);
+                    }
+                    if let Some(cfg) = &mut self.settings.pacing.predictive {
+                        cfg.max_ratio = ratio;
+                    }
+                }
+                let mut record = self.store.campaign(&self.cfg.campaign)?;
+                record.settings = self
+                    .settings
+                    .record(&self.cfg.campaign, record.created_at)
+                    .settings;
+                self.store.put_campaign(&record)?;
+                self.store.flush()?;
+                info!(campaign = %self.cfg.campaign, ?pace, "pacing changed");
                 let _ = ack.send(());
             }
             Control::Refresh(ack) => {

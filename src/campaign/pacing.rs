@@ -141,6 +141,17 @@ impl Pacer {
         self.in_flight
     }
 
+    /// Changes the limits live (a supervisor's `campaign pace`): calls up above a lowered
+    /// limit finish; new ones wait until the campaign is under it.
+    pub fn set_limits(&mut self, max_concurrent: Option<u32>, calls_per_s: Option<f64>) {
+        if let Some(n) = max_concurrent {
+            self.cfg.max_concurrent = n;
+        }
+        if let Some(r) = calls_per_s {
+            self.cfg.calls_per_s = r;
+        }
+    }
+
     /// Channels in use on each pool.
     pub fn pool_usage(&self) -> Vec<u32> {
         self.pools.iter().map(|p| p.in_use).collect()
@@ -339,6 +350,13 @@ pub struct Predictive {
     /// Mean seconds from dial to answer, and agent talk time (exponentially weighted).
     to_answer_s: f64,
     talk_s: f64,
+}
+
+impl Predictive {
+    /// Changes the most calls placed per free agent (a supervisor's `campaign pace`).
+    pub fn set_max_ratio(&mut self, ratio: f64) {
+        self.cfg.max_ratio = ratio;
+    }
 }
 
 /// Weight of a new sample in the moving means.

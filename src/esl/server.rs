@@ -231,6 +231,24 @@ pub trait SwitchCore: Send + Sync + 'static {
         headers: Headers,
         body: Option<bytes::Bytes>,
     ) -> impl Future<Output = String> + Send;
+    /// Runs an API command for the client that authenticated as `who` (see
+    /// [`SwitchCore::authenticate`]); a switch with identities checks what `who` may do.
+    /// The default ignores who asks.
+    fn api_as(
+        self: Arc<Self>,
+        who: Option<String>,
+        command: String,
+    ) -> impl Future<Output = ApiReply> + Send {
+        let _ = who;
+        self.api(command)
+    }
+    /// Checks `auth <secret>` (`user` is `None`) or `userauth <user>:<secret>`: the
+    /// identity the connection works as, or `None` to leave it to the [`serve`] password
+    /// (which grants no identity).
+    fn authenticate(&self, user: Option<&str>, secret: &str) -> Option<String> {
+        let _ = (user, secret);
+        None
+    }
     /// The hub every event and log line of this switch goes through.
     fn hub(&self) -> &Hub;
     /// A template event with the switch's common headers (Event-Name, Core-UUID, hostname,
@@ -711,6 +729,8 @@ async fn session<C: SwitchCore>(
         .and_then(|u| core.hangup_watch(u));
     let mut decoder = FrameDecoder::new(Peer::Client);
     let mut buf = BytesMut::with_capacity(8192);
+    // Who the client authenticated as, for a switch with identities.
+    let mut who: Option<String> = None;
 
     loop {
         // A complete command first: the connection's thread runs it before anything else.
@@ -722,6 +742,7 @@ async fn session<C: SwitchCore>(
                     &core,
                     password.as_deref(),
                     &mut authed,
+                    &mut who,
                     frame,
                 )
                 .await?;
@@ -822,12 +843,14 @@ enum Flow {
 }
 
 /// Carries out one client command.
+#[allow(clippy::too_many_arguments)]
 async fn handle<C: SwitchCore>(
     conn: &mut Conn,
     listener: &Listener,
     core: &Arc<C>,
     password: Option<&str>,
     authed: &mut bool,
+    who: &mut Option<String>,
     frame: Frame,
 ) -> std::io::Result<Flow> {
     let console = frame
@@ -842,8 +865,21 @@ async fn handle<C: SwitchCore>(
         return Ok(Flow::Close);
     }
     if !*authed {
+        let identity = match &command {
+            Command::Auth { password: given } => core.authenticate(None, given),
+            Command::UserAuth { user, password } => core.authenticate(Some(user), password),
+            _ => None,
+        };
+        if identity.is_some() {
+            *authed = true;
+            *who = identity;
+            conn.reply("+OK accepted").await?;
+            return Ok(Flow::Continue);
+        }
         match command {
-            Command::Auth { password: given } if Some(given.as_str()) == password => {
+            Command::Auth { password: given }
+                if password.is_some_and(|p| !p.is_empty() && p == given.as_str()) =>
+            {
                 *authed = true;
                 conn.reply("+OK accepted").await?;
             }
@@ -865,7 +901,7 @@ async fn handle<C: SwitchCore>(
                 let args = command.trim_start()["console_complete".len()..].trim_start();
                 ApiReply::from(console_complete(core.as_ref(), args))
             } else {
-                core.clone().api(command).await
+                core.clone().api_as(who.clone(), command).await
             };
             conn.api_response(&reply.body).await?;
             if let Some(then) = reply.then {
@@ -881,12 +917,13 @@ async fn handle<C: SwitchCore>(
             conn.reply(&format!("+OK Job-UUID: {job_uuid}\nJob-UUID: {job_uuid}"))
                 .await?;
             let core = core.clone();
+            let who = who.clone();
             tokio::spawn(async move {
                 let (name, arg) = match command.split_once(' ') {
                     Some((n, a)) => (n.to_owned(), Some(a.to_owned())),
                     None => (command.clone(), None),
                 };
-                let reply = core.clone().api(command).await;
+                let reply = core.clone().api_as(who, command).await;
                 let mut ev = core.base_event("BACKGROUND_JOB");
                 ev.headers.push("Job-UUID", &job_uuid);
                 ev.headers.push("Job-Command", &name);
