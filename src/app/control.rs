@@ -7,8 +7,8 @@
 //! with this much entropy, and a lookup per request must be cheap).
 //!
 //! The roles: `admin` (everything, users included), `supervisor` (campaign control, DNC,
-//! reading everything), `integration` (contacts in, DNC, reading calls), `agent` (its own
-//! desktop), `viewer` (reading figures). One table, [`Action::allowed`], is the policy.
+//! reading everything), `integration` (contacts in, DNC, reading calls, the CRM hooks' dead
+//! letters), `agent` (its own desktop), `viewer` (reading figures, `/metrics` included). One table, [`Action::allowed`], is the policy.
 
 use std::fmt;
 use std::path::Path;
@@ -76,6 +76,12 @@ pub enum Action {
     DncCheck,
     ManageUsers,
     ReadAudit,
+    /// The CRM hooks' dead letters.
+    ReadHooks,
+    /// Sending a dead letter again.
+    RetryHooks,
+    /// Prometheus `/metrics`.
+    ReadMetrics,
 }
 
 impl Action {
@@ -88,9 +94,16 @@ impl Action {
             R::Supervisor => !matches!(self, A::ManageUsers),
             R::Integration => matches!(
                 self,
-                A::ReadCampaigns | A::ImportContacts | A::ReadCalls | A::DncAdd | A::DncCheck
+                A::ReadCampaigns
+                    | A::ImportContacts
+                    | A::ReadCalls
+                    | A::DncAdd
+                    | A::DncCheck
+                    | A::ReadHooks
+                    | A::RetryHooks
+                    | A::ReadMetrics
             ),
-            R::Viewer => matches!(self, A::ReadCampaigns),
+            R::Viewer => matches!(self, A::ReadCampaigns | A::ReadMetrics),
             // An agent works from its desktop; it reads nothing of the campaigns here.
             R::Agent => false,
         }
@@ -293,12 +306,20 @@ mod tests {
             A::DncCheck,
             A::ManageUsers,
             A::ReadAudit,
+            A::ReadHooks,
+            A::RetryHooks,
+            A::ReadMetrics,
         ] {
             assert!(a.allowed(Role::Admin), "{a:?}");
             assert!(!a.allowed(Role::Agent), "{a:?}");
             assert_eq!(a.allowed(Role::Supervisor), a != A::ManageUsers, "{a:?}");
-            assert_eq!(a.allowed(Role::Viewer), a == A::ReadCampaigns, "{a:?}");
+            assert_eq!(
+                a.allowed(Role::Viewer),
+                matches!(a, A::ReadCampaigns | A::ReadMetrics),
+                "{a:?}"
+            );
         }
+        assert!(A::RetryHooks.allowed(Role::Integration));
         assert!(A::ImportContacts.allowed(Role::Integration));
         assert!(!A::ControlCampaign.allowed(Role::Integration));
         assert!(!A::DncRemove.allowed(Role::Integration));
