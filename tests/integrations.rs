@@ -296,6 +296,111 @@ async fn the_outbox_delivers_every_outcome_once_through_an_outage_and_a_reopen()
     hooks.stop();
 }
 
+/// Outcomes stored while nobody watched (a crash between an outcome and its hook, a
+/// watcher that fell behind) are found again from the stored CDRs, once, and only for
+/// campaigns with a hook.
+#[tokio::test]
+async fn outcomes_nobody_saw_are_found_again_from_the_stored_cdrs() {
+    use aicall::store::{
+        Attempt, AttemptState, CdrRecord, Contact, ContactPii, ContactState, LineType,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir.path().join("db")).await;
+    for (name, url) in [("crm", "http://127.0.0.1:9/hook/crm"), ("plain", "")] {
+        let mut s = CampaignSettings::default();
+        s.call.webhook_url = url.into();
+        s.call.webhook_secret = if url.is_empty() { "" } else { SECRET }.into();
+        let s = hooks::sealed_settings(store.as_ref(), name, s).unwrap();
+        store.create_campaign(&s.record(name, 0)).unwrap();
+    }
+    let now = 1_800_000_000i64;
+    let first = store.reserve_ids(5).unwrap();
+    // (campaign, ended at): the last one ended before the reconciliation's start.
+    let calls = [
+        ("crm", now),
+        ("crm", now - 10),
+        ("crm", now - 30),
+        ("plain", now),
+        ("crm", now - 600),
+    ];
+    let mut uuids = Vec::new();
+    for (i, (campaign, ended_at)) in calls.iter().enumerate() {
+        let phone = format!("+86139000{i:05}");
+        let mut contact = Contact {
+            id: first + i as u64,
+            campaign: (*campaign).into(),
+            phone_key: store.phone_key(&phone),
+            pii: ContactPii {
+                phone,
+                name: None,
+                fields: Default::default(),
+            },
+            line_type: LineType::Mobile,
+            region: "CN".into(),
+            utc_offset_min: 480,
+            seq: i as u64,
+            score: Some(0.25),
+            best_hour: None,
+            state: ContactState::Pending,
+            attempts: 0,
+            next_at: 0,
+            note: String::new(),
+        };
+        store.put_contacts(std::slice::from_ref(&contact)).unwrap();
+        let mut attempt = Attempt {
+            uuid: format!("00000000-0000-0000-0000-00000000000{i}"),
+            contact_id: contact.id,
+            campaign: (*campaign).into(),
+            number: 1,
+            state: AttemptState::Dialing,
+            started_at: ended_at - 20,
+            ended_at: None,
+            cause: None,
+            disposition: None,
+            callback_at: None,
+            gateway: "sim".into(),
+            caller_id: "4008001000".into(),
+        };
+        store.begin_attempt(&attempt).unwrap();
+        attempt.state = AttemptState::Ended;
+        attempt.ended_at = Some(*ended_at);
+        attempt.cause = Some("USER_BUSY".into());
+        attempt.disposition = Some(Disposition::Busy);
+        contact.state = ContactState::Exhausted;
+        contact.attempts = 1;
+        let cdr = CdrRecord {
+            uuid: attempt.uuid.clone(),
+            contact_id: contact.id,
+            campaign: (*campaign).into(),
+            cause: "USER_BUSY".into(),
+            answered: false,
+            billsec: 0,
+            started_at: ended_at - 20,
+            ended_at: *ended_at,
+        };
+        store.finish_attempt(&attempt, &cdr, &contact).unwrap();
+        uuids.push(attempt.uuid);
+    }
+    let hooks = Hooks::new(fast_hooks());
+    assert_eq!(hooks.reconcile(store.as_ref(), now - 60, 0).unwrap(), 3);
+    assert_eq!(
+        hooks.reconcile(store.as_ref(), now - 60, 0).unwrap(),
+        0,
+        "found once"
+    );
+    let outbox = store.hook_outbox().unwrap();
+    let ids: HashSet<&str> = outbox.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, uuids[..3].iter().map(String::as_str).collect());
+    let body: Value = serde_json::from_str(&outbox[0].body).unwrap();
+    assert_eq!(body["disposition"], "busy");
+    assert_eq!(body["cause"], "USER_BUSY");
+    assert_eq!(body["lead_score"], 0.25);
+    assert!(body["contact"]["phone"]
+        .as_str()
+        .unwrap()
+        .starts_with("+86139"));
+}
+
 // ---------------------------------------------------------------- the service
 
 fn number(i: usize) -> String {

@@ -1028,41 +1028,55 @@ async fn watch_ended(
             reconcile_from = Some(mark.unwrap_or(now_s) - WATERMARK_LAG_S);
             continue;
         }
-        let advance = now_s - last_mark >= 10;
+        // The watermark moves only while nothing is left to reconcile.
+        let advance = now_s - last_mark >= 10 && reconcile_from.is_none();
         if batch.is_empty() && !advance {
             continue;
         }
-        let r = tokio::task::spawn_blocking(move || -> Result<(), HookError> {
+        // Whether every ended call of the batch is in the outbox.
+        let r = tokio::task::spawn_blocking(move || -> Result<bool, HookError> {
             let mut cache = HashMap::new();
             let now_ms = unix_ms();
             let mut fresh = Vec::new();
+            let mut all = true;
             for ev in &batch {
                 if let Some(end) = EndedCall::of_event(ev, now_s) {
                     match enqueue(s.store.as_ref(), &end, now_ms, &mut cache) {
                         Ok(Some(d)) => fresh.push(d),
                         Ok(None) => {}
-                        Err(e) => warn!(call = %end.uuid, error = %e, "CRM hooks: cannot enqueue"),
+                        Err(e) => {
+                            all = false;
+                            warn!(call = %end.uuid, error = %e, "CRM hooks: cannot enqueue");
+                        }
                     }
                 }
             }
-            if advance {
+            if advance && all {
                 s.store.set_hook_watermark(now_s - WATERMARK_LAG_S)?;
             }
             s.store.flush()?;
             for d in &fresh {
                 s.hooks.enqueued(d);
             }
-            Ok(())
+            Ok(all)
         })
         .await;
         match r {
-            Ok(Ok(())) => {
+            Ok(Ok(true)) => {
                 if advance {
                     last_mark = now_s;
                 }
             }
-            Ok(Err(e)) => warn!(error = %e, "CRM hooks: cannot write the outbox"),
-            Err(e) => warn!(error = %e, "CRM hooks: the outbox task failed"),
+            // What failed is found again from the stored outcomes.
+            Ok(Ok(false)) => reconcile_from = Some(now_s - 2 * WATERMARK_LAG_S),
+            Ok(Err(e)) => {
+                warn!(error = %e, "CRM hooks: cannot write the outbox");
+                reconcile_from = Some(now_s - 2 * WATERMARK_LAG_S);
+            }
+            Err(e) => {
+                warn!(error = %e, "CRM hooks: the outbox task failed");
+                reconcile_from = Some(now_s - 2 * WATERMARK_LAG_S);
+            }
         }
     }
 }
