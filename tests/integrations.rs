@@ -799,6 +799,11 @@ async fn a_campaign_s_outcomes_reach_its_crm_after_an_outage_and_dead_letters_re
         value(&scrape, "aicall_calls_ended_total", &[("campaign", "crm")]),
         8.0
     );
+    // Scrapes are not audited one by one; refusals are.
+    let trail = store.control_audit(0).unwrap();
+    let scrapes: Vec<_> = trail.iter().filter(|a| a.action == "metrics").collect();
+    assert_eq!(scrapes.len(), 1, "{scrapes:?}");
+    assert!(scrapes[0].result.starts_with("unauthenticated"));
 
     service.shutdown().await;
     sim.stop().await;

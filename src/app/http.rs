@@ -75,7 +75,7 @@ impl From<AccessError> for ApiError {
 
 pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?;
     v.strip_prefix("Bearer ")
         .or_else(|| v.strip_prefix("bearer "))
