@@ -7,9 +7,9 @@
 //! with this much entropy, and a lookup per request must be cheap).
 //!
 //! The roles: `admin` (everything, users included), `supervisor` (campaign control, DNC,
-//! reading everything), `integration` (contacts in, DNC, reading calls, the live feed),
-//! `agent` (its own desktop), `viewer` (reading figures, watching the dashboard). One table,
-//! [`Action::allowed`], is the policy.
+//! reading everything), `integration` (contacts in, DNC, reading calls, the live feed, the
+//! CRM hooks' dead letters), `agent` (its own desktop), `viewer` (reading figures, watching
+//! the dashboard, `/metrics`). One table, [`Action::allowed`], is the policy.
 
 use std::fmt;
 use std::path::Path;
@@ -86,6 +86,12 @@ pub enum Action {
     /// The live dashboard: the event feed, the calls up (without their words unless the
     /// role may also [`Action::ReadCalls`]), agents and queues.
     Watch,
+    /// The CRM hooks' dead letters.
+    ReadHooks,
+    /// Sending a dead letter again.
+    RetryHooks,
+    /// Prometheus `/metrics`.
+    ReadMetrics,
 }
 
 impl Action {
@@ -104,8 +110,14 @@ impl Action {
                     | A::DncAdd
                     | A::DncCheck
                     | A::Watch
+                    | A::ReadHooks
+                    | A::RetryHooks
+                    | A::ReadMetrics
             ),
-            R::Viewer => matches!(self, A::ReadCampaigns | A::ReadAgents | A::Watch),
+            R::Viewer => matches!(
+                self,
+                A::ReadCampaigns | A::ReadAgents | A::Watch | A::ReadMetrics
+            ),
             // An agent works its own desk (the handlers check it is its own); it reads
             // nothing of the campaigns.
             R::Agent => matches!(self, A::ReadAgents | A::ControlAgent | A::AgentDisposition),
@@ -337,6 +349,9 @@ mod tests {
             A::ControlAgent,
             A::AgentDisposition,
             A::Watch,
+            A::ReadHooks,
+            A::RetryHooks,
+            A::ReadMetrics,
         ] {
             assert!(a.allowed(Role::Admin), "{a:?}");
             assert_eq!(
@@ -347,11 +362,15 @@ mod tests {
             assert_eq!(a.allowed(Role::Supervisor), a != A::ManageUsers, "{a:?}");
             assert_eq!(
                 a.allowed(Role::Viewer),
-                matches!(a, A::ReadCampaigns | A::ReadAgents | A::Watch),
+                matches!(
+                    a,
+                    A::ReadCampaigns | A::ReadAgents | A::Watch | A::ReadMetrics
+                ),
                 "{a:?}"
             );
         }
         assert!(A::Watch.allowed(Role::Integration));
+        assert!(A::RetryHooks.allowed(Role::Integration));
         assert!(A::ImportContacts.allowed(Role::Integration));
         assert!(!A::ControlCampaign.allowed(Role::Integration));
         assert!(!A::DncRemove.allowed(Role::Integration));

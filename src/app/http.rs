@@ -26,14 +26,14 @@ use crate::store::{CampaignState, ListKind};
 const MAX_UPLOAD: usize = 512 * 1024 * 1024;
 
 #[derive(Clone)]
-struct Ctx {
-    service: Arc<Service>,
-    access: Access,
+pub(super) struct Ctx {
+    pub(super) service: Arc<Service>,
+    pub(super) access: Access,
 }
 
 /// An error as the API answers it.
 #[derive(Debug)]
-struct ApiError(StatusCode, String);
+pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -73,16 +73,16 @@ impl From<AccessError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(super) type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?;
     v.strip_prefix("Bearer ")
         .or_else(|| v.strip_prefix("bearer "))
 }
 
 impl Ctx {
-    fn allow(
+    pub(super) fn allow(
         &self,
         headers: &HeaderMap,
         action: Action,
@@ -92,7 +92,7 @@ impl Ctx {
     }
 
     /// Audits how an allowed request ended and passes its result on.
-    fn done<T>(
+    pub(super) fn done<T>(
         &self,
         who: &Principal,
         what: &str,
@@ -129,6 +129,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/agents/{id}/disposition", post(agent_disposition))
         .route("/api/v1/agents/{id}/{op}", post(agent_op))
         .route("/api/v1/audit", get(audit))
+        .merge(super::hooks::routes())
+        .merge(super::metrics::routes())
         .with_state(ctx.clone())
         .merge(super::web::router(ctx.service))
 }

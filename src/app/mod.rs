@@ -18,13 +18,18 @@
 //!   request.
 //! - [`http`]: the control interface over HTTP (the CLI is a thin client of it).
 //! - [`outbound`]: calls a dialplan hands to aicall (`socket host:port async full`).
+//! - [`hooks`]: call outcomes POSTed to each campaign's CRM (signed, retried, never lost),
+//!   contacts pushed in as JSON.
+//! - [`metrics`]: Prometheus `/metrics`.
 //!
 //! Depends on every library module but `sim`.
 
 pub mod control;
 pub mod desk;
 pub mod events;
+pub mod hooks;
 pub mod http;
+pub mod metrics;
 pub mod outbound;
 pub mod placer;
 pub mod web;
@@ -46,7 +51,7 @@ use crate::call::driver::CallDeps;
 use crate::call::prompts::PromptSet;
 use crate::call::Script;
 use crate::campaign::driver::{self as dialer, Control, DriverConfig, LiveStatus, RunSummary};
-use crate::campaign::import::{import_bytes, ImportOptions, ImportReport};
+use crate::campaign::import::{import_bytes, ImportError, ImportOptions, ImportReport};
 use crate::campaign::phone::{normalise, region};
 use crate::campaign::share::FairShare;
 use crate::campaign::{CampaignSettings, Rules};
@@ -142,6 +147,8 @@ pub struct ServiceConfig {
     /// aicall's own agent routing (agents, queues); none: every transfer goes to the
     /// dialplan (`transfer_to`, e.g. mod_callcenter).
     pub agents: Option<crate::routing::RoutingConfig>,
+    /// How CRM hooks are delivered.
+    pub hooks: hooks::HookConfig,
 }
 
 impl Default for ServiceConfig {
@@ -155,6 +162,7 @@ impl Default for ServiceConfig {
             tick: Duration::from_millis(50),
             exit_when_done: false,
             agents: None,
+            hooks: hooks::HookConfig::default(),
         }
     }
 }
@@ -213,6 +221,8 @@ pub struct Service {
     shutting_down: watch::Sender<bool>,
     bus: events::Bus,
     desk: Option<desk::Desk>,
+    hooks: hooks::Hooks,
+    metrics: metrics::Metrics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -277,9 +287,13 @@ impl Service {
             shutting_down: watch::Sender::new(false),
             bus,
             desk,
+            hooks: hooks::Hooks::new(cfg.hooks.clone()),
+            metrics: metrics::Metrics::new(),
             cfg,
         });
         service.watch();
+        hooks::start(&service);
+        metrics::start(&service);
         for record in service.store.campaigns()? {
             if record.state == CampaignState::Running {
                 info!(campaign = %record.name, "resuming the campaign where it was");
@@ -516,6 +530,7 @@ impl Service {
             return Err(ServiceError::Exists(name.to_owned()));
         }
         self.validate(name, &settings).await?;
+        let settings = hooks::sealed_settings(self.store.as_ref(), name, settings)?;
         self.store
             .create_campaign(&settings.record(name, unix_now()))
             .map_err(|e| match e {
@@ -552,6 +567,7 @@ impl Service {
                 what: "edit it once they have ended".into(),
             });
         }
+        let settings = hooks::sealed_settings(self.store.as_ref(), name, settings)?;
         let runner = runners.remove(name);
         drop(runners);
         if let Some(r) = runner {
@@ -590,6 +606,25 @@ impl Service {
         map: Option<&str>,
         region_code: Option<&str>,
     ) -> Result<ImportReport, ServiceError> {
+        let map = map.map(ImportOptions::parse_map).transpose()?;
+        let file = PathBuf::from(file_name);
+        self.import_with(name, region_code, map, move |store, opts| {
+            import_bytes(store, &file, bytes, opts)
+        })
+        .await
+    }
+
+    /// Imports contacts read by `read` (a file's bytes, JSON) with the campaign's region
+    /// and lead model, then restarts a running dialer so that it sees them.
+    async fn import_with(
+        &self,
+        name: &str,
+        region_code: Option<&str>,
+        map: Option<HashMap<String, String>>,
+        read: impl FnOnce(&dyn Store, &ImportOptions) -> Result<ImportReport, ImportError>
+            + Send
+            + 'static,
+    ) -> Result<ImportReport, ServiceError> {
         self.refuse_if_stopping()?;
         let record = self.record(name)?;
         let settings =
@@ -598,7 +633,7 @@ impl Service {
         let region = region(code).map_err(|e| ServiceError::BadRequest(format!("region: {e}")))?;
         let mut opts = ImportOptions::new(name, region);
         if let Some(map) = map {
-            opts.map = ImportOptions::parse_map(map)?;
+            opts.map = map;
         }
         if let Some(dir) = &settings.call.lead_model {
             let mut scorer = LeadScorer::load(dir).map_err(|e| ServiceError::Invalid {
@@ -609,9 +644,8 @@ impl Service {
             opts.leads = Some(Arc::new(scorer));
         }
         let store = self.store.clone();
-        let file = PathBuf::from(file_name);
         let report = tokio::task::spawn_blocking(move || {
-            let r = import_bytes(store.as_ref(), &file, bytes, &opts);
+            let r = read(store.as_ref(), &opts);
             store.flush()?;
             r.map_err(ServiceError::from)
         })

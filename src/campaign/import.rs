@@ -223,6 +223,146 @@ pub fn import_bytes(
     } else {
         vec![read_csv(path, &bytes)?]
     };
+    import_tables(store, path, tables, opts)
+}
+
+/// Imports contacts pushed in as JSON (`POST /api/v1/campaigns/{name}/contacts/json`, one
+/// value per contact: `{"phone": "…", "name": "…", "fields": {"k": "v"}}`) through the same
+/// path as a file: numbers normalised, duplicates merged, every bad element reported as
+/// `contact N` (1-based) with its reason, the rest imported.
+pub fn import_json(
+    store: &dyn Store,
+    items: Vec<serde_json::Value>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let path = Path::new("contacts.json");
+    if items.is_empty() {
+        return Err(ImportError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let parsed: Vec<Result<JsonContact, String>> = items.into_iter().map(json_contact).collect();
+    let mut keys: Vec<String> = parsed
+        .iter()
+        .flatten()
+        .flat_map(|c| c.fields.keys().cloned())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut header = vec!["phone".to_owned(), "name".to_owned()];
+    header.extend(keys.iter().cloned());
+    let rows = parsed
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let line = i as u64 + 1;
+            let location = format!("contact {line}");
+            match c {
+                Ok(c) => {
+                    let mut cells = vec![c.phone, c.name.unwrap_or_default()];
+                    cells.extend(
+                        keys.iter()
+                            .map(|k| c.fields.get(k).cloned().unwrap_or_default()),
+                    );
+                    RawRow {
+                        location,
+                        line,
+                        cells,
+                        broken: None,
+                    }
+                }
+                Err(why) => RawRow {
+                    location,
+                    line,
+                    cells: Vec::new(),
+                    broken: Some(why),
+                },
+            }
+        })
+        .collect();
+    let table = Table {
+        header,
+        rows,
+        notes: Vec::new(),
+    };
+    let mut opts = opts.clone();
+    // The header is ours: phone and name are its first two columns, whatever the fields are
+    // called.
+    opts.map = HashMap::from([
+        ("phone".to_owned(), "phone".to_owned()),
+        ("name".to_owned(), "name".to_owned()),
+    ]);
+    import_tables(store, path, vec![table], &opts)
+}
+
+/// One contact of a JSON import.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JsonContact {
+    pub phone: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Any other data, kept as the contact's fields (as a file's other columns are).
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Reads one element of a JSON import; numbers and booleans are taken as their text
+/// (CRMs send phone numbers and ids as numbers), nested values are refused.
+fn json_contact(v: serde_json::Value) -> Result<JsonContact, String> {
+    use serde_json::Value;
+    let scalar = |what: &str, v: Value| -> Result<Option<String>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            Value::Number(n) => Ok(Some(n.to_string())),
+            Value::Bool(b) => Ok(Some(b.to_string())),
+            Value::Array(_) | Value::Object(_) => {
+                Err(format!("{what}: a list or object; give text or a number"))
+            }
+        }
+    };
+    let Value::Object(map) = v else {
+        return Err(
+            "not an object: give {\"phone\": \"…\", \"name\": \"…\", \"fields\": {…}}".into(),
+        );
+    };
+    let mut c = JsonContact::default();
+    let mut phone = None;
+    for (k, v) in map {
+        match k.as_str() {
+            "phone" => phone = scalar("phone", v)?,
+            "name" => c.name = scalar("name", v)?.filter(|s| !s.trim().is_empty()),
+            "fields" => match v {
+                Value::Null => {}
+                Value::Object(fields) => {
+                    for (fk, fv) in fields {
+                        if let Some(text) = scalar(&format!("fields.{fk}"), fv)? {
+                            c.fields.insert(fk, text);
+                        }
+                    }
+                }
+                _ => return Err("fields: not an object of text values".into()),
+            },
+            other => {
+                return Err(format!(
+                    "unknown key `{other}`: a contact has phone, name and fields"
+                ))
+            }
+        }
+    }
+    c.phone = phone
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| "no phone".to_owned())?;
+    Ok(c)
+}
+
+/// Imports tables read from a file or built from JSON.
+fn import_tables(
+    store: &dyn Store,
+    path: &Path,
+    tables: Vec<Table>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
     let mut imported_any_table = false;
     let mut first_error = None;

@@ -86,6 +86,11 @@ pub struct CallSettings {
     /// The campaign's share of the service's lines and decode time against the other
     /// running campaigns (relative weight, at least 1).
     pub weight: u32,
+    /// Where each call's outcome is POSTed as JSON (`app::hooks`); empty: no CRM hook.
+    pub webhook_url: String,
+    /// The HMAC-SHA256 key of the hook's `X-Aicall-Signature`. Given in clear, stored and
+    /// shown sealed with the PII key (`sealed:v1:…`), which may be sent back as it is.
+    pub webhook_secret: String,
 }
 
 impl Default for CallSettings {
@@ -100,11 +105,58 @@ impl Default for CallSettings {
             language: None,
             lead_model: None,
             weight: 1,
+            webhook_url: String::new(),
+            webhook_secret: String::new(),
         }
     }
 }
 
+/// Shortest webhook secret accepted (the receiver's HMAC key).
+pub const MIN_WEBHOOK_SECRET: usize = 16;
+
 impl CallSettings {
+    /// Checks the CRM hook's URL and secret. Messages never repeat the URL: it may carry
+    /// credentials or a token, and refusals are logged and audited.
+    pub fn validate_webhook(&self) -> Result<(), String> {
+        let url = self.webhook_url.trim();
+        if url.is_empty() {
+            return Ok(());
+        }
+        if url.len() > 2048 {
+            return Err("call.webhook_url: longer than 2048 characters".into());
+        }
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("call.webhook_url: not an absolute URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "call.webhook_url: scheme `{}`; use http or https",
+                parsed.scheme()
+            ));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err("call.webhook_url: no host".into());
+        }
+        if parsed.fragment().is_some() {
+            return Err("call.webhook_url: a URL with a #fragment (never sent to a server)".into());
+        }
+        let secret = self.webhook_secret.trim();
+        if secret.is_empty() {
+            return Err(format!(
+                "call.webhook_secret: required with call.webhook_url (the receiver checks \
+                 X-Aicall-Signature with it); use at least {MIN_WEBHOOK_SECRET} characters"
+            ));
+        }
+        if !secret.starts_with(crate::store::SEALED_PREFIX)
+            && secret.chars().count() < MIN_WEBHOOK_SECRET
+        {
+            return Err(format!(
+                "call.webhook_secret: {} characters; use at least {MIN_WEBHOOK_SECRET}",
+                secret.chars().count()
+            ));
+        }
+        Ok(())
+    }
+
     /// The callees' time zone.
     pub fn time_zone(&self) -> Result<chrono_tz::Tz, String> {
         self.tz.parse().map_err(|_| {
@@ -217,6 +269,7 @@ impl CampaignSettings {
         if c.weight == 0 {
             return Err("call.weight: must be at least 1".into());
         }
+        c.validate_webhook()?;
         Ok(())
     }
 
@@ -228,5 +281,53 @@ impl CampaignSettings {
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         toml::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_settings_are_checked_naming_the_key_and_never_the_url() {
+        let with = |url: &str, secret: &str| {
+            let mut s = CampaignSettings::default();
+            s.call.webhook_url = url.into();
+            s.call.webhook_secret = secret.into();
+            s.validate()
+        };
+        assert_eq!(with("", ""), Ok(()), "no hook");
+        assert_eq!(
+            with("https://crm.example.com/hooks/aicall", "0123456789abcdef"),
+            Ok(())
+        );
+        assert_eq!(
+            with("http://10.0.0.5:8080/h?token=x", "0123456789abcdef"),
+            Ok(())
+        );
+        assert_eq!(with("https://crm.example.com/h", "sealed:v1:00ff"), Ok(()));
+        for (url, secret, key) in [
+            (
+                "crm.example.com/hooks",
+                "0123456789abcdef",
+                "call.webhook_url",
+            ),
+            (
+                "ftp://crm.example.com/x",
+                "0123456789abcdef",
+                "call.webhook_url",
+            ),
+            (
+                "https://crm.example.com/h#x",
+                "0123456789abcdef",
+                "call.webhook_url",
+            ),
+            ("https://crm.example.com/h", "", "call.webhook_secret"),
+            ("https://crm.example.com/h", "short", "call.webhook_secret"),
+        ] {
+            let e = with(url, secret).expect_err(url);
+            assert!(e.starts_with(key), "{url}: {e}");
+            assert!(!e.contains("crm.example.com"), "the URL stays out: {e}");
+        }
     }
 }

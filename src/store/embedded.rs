@@ -15,6 +15,8 @@
 //! | `history` | phone key, time, uuid | — |
 //! | `lists` | kind tag, phone key | JSON [`ListEntry`] |
 //! | `audit` | contact id, sequence | JSON [`AuditEntry`] |
+//! | `hook_outbox`, `hook_dead` | delivery id | sealed JSON [`HookDelivery`] |
+//! | `hook_done` | delivery id | unix ms delivered |
 //!
 //! **Contact blocks.** sled costs several microseconds and a handful of allocations per key,
 //! which dominated a 1M-row import. New contacts are therefore packed 128 to a value, by id
@@ -39,8 +41,8 @@ use sled::{Transactional, Tree};
 
 use super::{
     Attempt, AttemptState, AuditEntry, CampaignCounts, CampaignRecord, CdrRecord, Contact,
-    ContactPii, ContactState, ControlAudit, Disposition, LineType, ListEntry, ListFlags, ListKind,
-    PhoneKey, PiiCipher, Store, StoreError, UserRecord,
+    ContactPii, ContactState, ControlAudit, Disposition, HookDelivery, LineType, ListEntry,
+    ListFlags, ListKind, PhoneKey, PiiCipher, Store, StoreError, UserRecord, SEALED_PREFIX,
 };
 
 /// The sled-backed store.
@@ -1118,6 +1120,191 @@ impl Store for SledStore {
         self.db.flush()?;
         Ok(())
     }
+
+    // CRM hooks: trees `hook_outbox` and `hook_dead` (id → sealed JSON HookDelivery),
+    // `hook_done` (id → big-endian unix ms delivered); the watermark in the default tree.
+    fn hook_enqueue(&self, d: &HookDelivery) -> Result<bool, StoreError> {
+        let (outbox, dead, done) = self.hook_trees()?;
+        let sealed = self.seal_delivery(d);
+        (&outbox, &dead, &done)
+            .transaction(|(outbox, dead, done)| {
+                let id = d.id.as_bytes();
+                if outbox.get(id)?.is_some() || dead.get(id)?.is_some() || done.get(id)?.is_some() {
+                    return Ok(false);
+                }
+                outbox.insert(id, sealed.as_slice())?;
+                Ok(true)
+            })
+            .map_err(tx_error)
+    }
+
+    fn hook_outbox(&self) -> Result<Vec<HookDelivery>, StoreError> {
+        let (outbox, _, _) = self.hook_trees()?;
+        self.deliveries(&outbox)
+    }
+
+    fn hook_pending(&self, id: &str) -> Result<Option<HookDelivery>, StoreError> {
+        let (outbox, _, _) = self.hook_trees()?;
+        outbox
+            .get(id.as_bytes())?
+            .map(|v| self.open_delivery(id.as_bytes(), &v))
+            .transpose()
+    }
+
+    fn hook_reschedule(&self, d: &HookDelivery) -> Result<bool, StoreError> {
+        let (outbox, _, _) = self.hook_trees()?;
+        let sealed = self.seal_delivery(d);
+        outbox
+            .transaction(|outbox| {
+                if outbox.get(d.id.as_bytes())?.is_none() {
+                    return Ok(false);
+                }
+                outbox.insert(d.id.as_bytes(), sealed.as_slice())?;
+                Ok(true)
+            })
+            .map_err(tx_error)
+    }
+
+    fn hook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let (outbox, _, done) = self.hook_trees()?;
+        (&outbox, &done)
+            .transaction(|(outbox, done)| {
+                outbox.remove(id.as_bytes())?;
+                done.insert(id.as_bytes(), &(at_ms.max(0) as u64).to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    fn hook_bury(&self, d: &HookDelivery) -> Result<(), StoreError> {
+        let (outbox, dead, _) = self.hook_trees()?;
+        let sealed = self.seal_delivery(d);
+        (&outbox, &dead)
+            .transaction(|(outbox, dead)| {
+                outbox.remove(d.id.as_bytes())?;
+                dead.insert(d.id.as_bytes(), sealed.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
+    fn hook_dead_letters(&self) -> Result<Vec<HookDelivery>, StoreError> {
+        let (_, dead, _) = self.hook_trees()?;
+        self.deliveries(&dead)
+    }
+
+    fn hook_revive(&self, id: &str, now_ms: i64) -> Result<Option<HookDelivery>, StoreError> {
+        let (outbox, dead, _) = self.hook_trees()?;
+        (&outbox, &dead)
+            .transaction(|(outbox, dead)| {
+                let Some(v) = dead.remove(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let mut d = match self.open_delivery(id.as_bytes(), &v) {
+                    Ok(d) => d,
+                    Err(e) => return abort(e),
+                };
+                d.tries = 0;
+                d.next_ms = now_ms;
+                outbox.insert(id.as_bytes(), self.seal_delivery(&d))?;
+                Ok(Some(d))
+            })
+            .map_err(tx_error)
+    }
+
+    fn hook_forget_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
+        let (_, _, done) = self.hook_trees()?;
+        let mut forgotten = 0;
+        for kv in done.iter() {
+            let (k, v) = kv?;
+            let at = v
+                .as_ref()
+                .try_into()
+                .map(|b: [u8; 8]| u64::from_be_bytes(b) as i64)
+                .unwrap_or(0);
+            if at < before_ms {
+                done.remove(k)?;
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
+    fn hook_watermark(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.db.get(HOOK_WATERMARK_KEY)?.and_then(|v| {
+            let b: [u8; 8] = v.as_ref().try_into().ok()?;
+            Some(i64::from_be_bytes(b))
+        }))
+    }
+
+    fn set_hook_watermark(&self, at: i64) -> Result<(), StoreError> {
+        self.db.insert(HOOK_WATERMARK_KEY, &at.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn cdrs_since(&self, since: i64) -> Result<Vec<CdrRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.cdrs.iter() {
+            let (k, v) = kv?;
+            let cdr: CdrRecord = from_json(&k, &v)?;
+            if cdr.ended_at >= since {
+                out.push(cdr);
+            }
+        }
+        Ok(out)
+    }
+
+    fn seal_secret(&self, clear: &str) -> String {
+        format!(
+            "{SEALED_PREFIX}{}",
+            hex::encode(self.cipher.seal(clear.as_bytes()))
+        )
+    }
+
+    fn open_secret(&self, sealed: &str) -> Result<String, StoreError> {
+        let fail = || StoreError::Decrypt {
+            key: "a sealed secret setting".into(),
+        };
+        let bytes = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(fail)?;
+        let clear = self.cipher.open(&bytes).ok_or_else(fail)?;
+        String::from_utf8(clear).map_err(|_| fail())
+    }
+}
+
+/// Where the CRM hook watermark is kept (default tree).
+const HOOK_WATERMARK_KEY: &[u8] = b"hook_watermark";
+
+impl SledStore {
+    fn hook_trees(&self) -> Result<(Tree, Tree, Tree), StoreError> {
+        Ok((
+            self.db.open_tree("hook_outbox")?,
+            self.db.open_tree("hook_dead")?,
+            self.db.open_tree("hook_done")?,
+        ))
+    }
+
+    fn seal_delivery(&self, d: &HookDelivery) -> Vec<u8> {
+        self.cipher.seal(&json(d))
+    }
+
+    fn open_delivery(&self, key: &[u8], v: &[u8]) -> Result<HookDelivery, StoreError> {
+        let clear = self.cipher.open(v).ok_or_else(|| StoreError::Decrypt {
+            key: format!("hook delivery {}", String::from_utf8_lossy(key)),
+        })?;
+        from_json(key, &clear)
+    }
+
+    fn deliveries(&self, tree: &Tree) -> Result<Vec<HookDelivery>, StoreError> {
+        tree.iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                self.open_delivery(&k, &v)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -1350,5 +1537,61 @@ mod tests {
         users[0].password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
         s.put_user(&users[0]).expect("put");
         assert_eq!(s.users().expect("users again"), users);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)] // A test: an error is its failure report.
+    fn hook_deliveries_move_between_outbox_dead_letters_and_delivered_once() {
+        let (dir, s) = store();
+        let d = |id: &str| HookDelivery {
+            id: id.into(),
+            campaign: "c".into(),
+            created_ms: 1,
+            tries: 0,
+            next_ms: 1,
+            last_error: None,
+            body: format!(r#"{{"call_uuid":"{id}","transcript":"我要办理 unique-marker"}}"#),
+        };
+        assert!(s.hook_enqueue(&d("a")).unwrap());
+        assert!(s.hook_enqueue(&d("b")).unwrap());
+        assert!(!s.hook_enqueue(&d("a")).unwrap(), "already in the outbox");
+        assert_eq!(s.hook_pending("a").unwrap(), Some(d("a")));
+        let mut a = d("a");
+        a.tries = 1;
+        a.last_error = Some("HTTP 500".into());
+        assert!(s.hook_reschedule(&a).unwrap());
+        assert_eq!(s.hook_pending("a").unwrap().unwrap().tries, 1);
+        s.hook_bury(&a).unwrap();
+        assert!(!s.hook_reschedule(&a).unwrap(), "no longer in the outbox");
+        assert!(!s.hook_enqueue(&d("a")).unwrap(), "already a dead letter");
+        assert_eq!(s.hook_dead_letters().unwrap(), vec![a.clone()]);
+        let revived = s.hook_revive("a", 99).unwrap().expect("revived");
+        assert_eq!((revived.tries, revived.next_ms), (0, 99));
+        assert!(s.hook_dead_letters().unwrap().is_empty());
+        assert!(s.hook_revive("a", 99).unwrap().is_none());
+        s.hook_delivered("a", 1_000).unwrap();
+        assert!(!s.hook_enqueue(&d("a")).unwrap(), "already delivered");
+        assert_eq!(s.hook_outbox().unwrap(), vec![d("b")]);
+        assert_eq!(s.hook_forget_delivered(500).unwrap(), 0);
+        assert_eq!(s.hook_forget_delivered(2_000).unwrap(), 1);
+        assert!(
+            s.hook_enqueue(&d("a")).unwrap(),
+            "forgotten after the keep period"
+        );
+        // Secrets and bodies are sealed at rest.
+        let sealed = s.seal_secret("0123456789abcdef");
+        assert!(sealed.starts_with(SEALED_PREFIX));
+        assert_eq!(s.open_secret(&sealed).unwrap(), "0123456789abcdef");
+        assert!(s.open_secret("sealed:v1:00").is_err());
+        s.flush().unwrap();
+        drop(s);
+        for f in walk(dir.path()) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(13).any(|w| w == b"unique-marker"),
+                "{} holds a hook body in clear",
+                f.display()
+            );
+        }
     }
 }

@@ -10,6 +10,9 @@
 //! [`Store::begin_attempt`] (contact → in flight, attempt written as `dialing`, dial recorded in
 //! the per-number history, re-checking the DNC and blacklist in the same transaction) and
 //! [`Store::finish_attempt`]. Depends only on [`crate::outcome`] (the one disposition type).
+//!
+//! The CRM hook outbox ([`HookDelivery`]) lives here too, so that an outcome enqueued for a
+//! CRM survives a crash like the outcome itself.
 
 pub mod crypto;
 pub mod embedded;
@@ -290,6 +293,27 @@ pub struct CampaignCounts {
     pub abandoned: u64,
 }
 
+/// A CRM hook delivery (`app::hooks`): in the outbox until the receiver accepts it, then
+/// remembered by id so that the same outcome is never enqueued twice; in the dead letters
+/// after its last try, until someone retries it. Sealed at rest (the body carries the
+/// transcript and the contact's data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookDelivery {
+    /// The delivery id (`X-Aicall-Delivery`), the same on every try and retry.
+    pub id: String,
+    pub campaign: String,
+    /// Unix ms it was enqueued.
+    pub created_ms: i64,
+    /// Tries so far.
+    pub tries: u32,
+    /// Unix ms of the next try.
+    pub next_ms: i64,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+    /// The JSON body, exactly as POSTed and signed.
+    pub body: String,
+}
+
 /// Storage of everything the dialer must not lose. Implementations are crash-consistent per
 /// call: after a crash every operation either happened or did not.
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -367,4 +391,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Makes every write so far durable (fsync). Called before originates are sent.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Puts a CRM hook delivery in the outbox unless its id is already in the outbox, the
+    /// dead letters or the delivered set (one transaction); false when it was.
+    fn hook_enqueue(&self, d: &HookDelivery) -> Result<bool, StoreError>;
+    /// Every delivery waiting in the outbox.
+    fn hook_outbox(&self) -> Result<Vec<HookDelivery>, StoreError>;
+    /// One delivery waiting in the outbox.
+    fn hook_pending(&self, id: &str) -> Result<Option<HookDelivery>, StoreError>;
+    /// Rewrites a delivery that is still in the outbox (after a failed try); false when it
+    /// is not there any more.
+    fn hook_reschedule(&self, d: &HookDelivery) -> Result<bool, StoreError>;
+    /// Moves a delivery from the outbox to the delivered set, at unix ms `at_ms`.
+    fn hook_delivered(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Moves a delivery from the outbox to the dead letters, as `d` (its last error).
+    fn hook_bury(&self, d: &HookDelivery) -> Result<(), StoreError>;
+    /// Every dead letter.
+    fn hook_dead_letters(&self) -> Result<Vec<HookDelivery>, StoreError>;
+    /// Moves a dead letter back to the outbox with its tries reset, due at `now_ms`; `None`
+    /// when there is no dead letter of that id.
+    fn hook_revive(&self, id: &str, now_ms: i64) -> Result<Option<HookDelivery>, StoreError>;
+    /// Forgets the ids delivered before `before_ms`; how many.
+    fn hook_forget_delivered(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Unix s up to which every ended call has been considered for a hook (`None`: never).
+    fn hook_watermark(&self) -> Result<Option<i64>, StoreError>;
+    fn set_hook_watermark(&self, at: i64) -> Result<(), StoreError>;
+    /// The CDRs of calls that ended at or after `since` (unix s), in no particular order.
+    fn cdrs_since(&self, since: i64) -> Result<Vec<CdrRecord>, StoreError>;
+    /// Seals a secret setting (a webhook secret) with the PII key, as `sealed:v1:<hex>`.
+    fn seal_secret(&self, clear: &str) -> String;
+    /// Opens what [`Store::seal_secret`] sealed.
+    fn open_secret(&self, sealed: &str) -> Result<String, StoreError>;
 }
+
+/// The prefix of a secret sealed by [`Store::seal_secret`].
+pub const SEALED_PREFIX: &str = "sealed:v1:";
