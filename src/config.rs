@@ -69,6 +69,8 @@ pub struct ServeSection {
     pub asr_workers: usize,
     /// How often the switch's channel list is checked for calls that ended unseen (s).
     pub sweep_s: u64,
+    /// The supervisor console (`fs_cli -H host -P port -p <API key>`), `ip:port`; empty: off.
+    pub console_listen: String,
     /// aicall's own agent routing: a TOML file of agents and queues (see
     /// `examples/insurance/agents.toml`); transfers to its queues ring its agents. Unset:
     /// every transfer goes to the dialplan (`call.transfer_to`).
@@ -86,6 +88,7 @@ impl Default for ServeSection {
             intent_model: PathBuf::from("models/intent"),
             asr_workers: 0,
             sweep_s: 30,
+            console_listen: "127.0.0.1:8022".into(),
             agents: None,
         }
     }
@@ -407,6 +410,21 @@ impl Config {
                 format!(
                     "{:?} is not ip:port (or empty: off)",
                     self.serve.outbound_listen
+                ),
+            ));
+        }
+        if !self.serve.console_listen.is_empty()
+            && self
+                .serve
+                .console_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(bad(
+                "serve.console_listen",
+                format!(
+                    "{:?} is not ip:port (or empty: off)",
+                    self.serve.console_listen
                 ),
             ));
         }

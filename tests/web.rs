@@ -721,6 +721,8 @@ fn the_binary_serves_the_pages_and_users_add_sets_a_password() {
             "127.0.0.1:0",
             "--outbound-listen",
             "off",
+            "--console-listen",
+            "off",
         ])
         .args(["--grace-s", "5", "--media-port", "43000", "--db"])
         .arg(&db)

@@ -14,6 +14,7 @@
 //! - [`desk`]: aicall's agent desk — the router driven over ESL: offers, bridges, wrap-up.
 //! - [`events`]: the bus of everything that happens (calls, campaign figures, alerts) and
 //!   the live view of the calls up, for the console, dashboards, metrics and hooks.
+//! - [`console`]: the supervisor console — the event socket that `fs_cli` connects to.
 //! - [`control`]: who may do what (roles, API keys stored hashed) and the audit of every
 //!   request.
 //! - [`http`]: the control interface over HTTP (the CLI is a thin client of it).
@@ -24,6 +25,7 @@
 //!
 //! Depends on every library module but `sim`.
 
+pub mod console;
 pub mod control;
 pub mod desk;
 pub mod events;

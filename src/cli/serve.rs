@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// `off` disables it.
     #[arg(long)]
     pub outbound_listen: Option<String>,
+    /// The supervisor console's `ip:port` [default: [serve] console_listen]; `off`
+    /// disables it.
+    #[arg(long)]
+    pub console_listen: Option<String>,
     /// Simultaneous calls for the whole service [default: [serve] max_calls].
     #[arg(long)]
     pub max_calls: Option<u32>,
@@ -94,6 +98,9 @@ pub fn run(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(v) = &args.outbound_listen {
         cfg.serve.outbound_listen = if v == "off" { String::new() } else { v.clone() };
+    }
+    if let Some(v) = &args.console_listen {
+        cfg.serve.console_listen = if v == "off" { String::new() } else { v.clone() };
     }
     if let Some(v) = args.max_calls {
         cfg.serve.max_calls = v;
@@ -189,7 +196,36 @@ async fn serve(cfg: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
             cfg.serve.outbound_script.clone(),
         ));
     }
+    let console = match cfg.serve.console_listen.as_str() {
+        "" => None,
+        addr => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[serve] console_listen {addr}"))?;
+            say!(
+                "aicall serve: console on {} (fs_cli -H ... -P ... -p <API key>)",
+                listener.local_addr()?
+            );
+            let console = aicall::app::console::Console::new(service.clone());
+            console.start();
+            let (_control, control) =
+                tokio::sync::watch::channel(aicall::esl::server::Control::default());
+            // No password of its own: logins are the service's users (their API keys).
+            Some((
+                tokio::spawn(aicall::esl::server::serve(
+                    listener,
+                    String::new(),
+                    console,
+                    control,
+                )),
+                _control,
+            ))
+        }
+    };
     wait_for_signal().await?;
+    if let Some((task, _control)) = console {
+        task.abort();
+    }
     say!(
         "aicall serve: stopping (calls up get {} s to finish)",
         cfg.serve.grace_s

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bank;
+pub mod serve;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
