@@ -90,10 +90,16 @@ impl Desk {
         let router = Router::new(cfg)?;
         let queues: HashSet<String> = cfg.queues.iter().map(|q| q.name.clone()).collect();
         let (tx, rx) = mpsc::unbounded_channel();
+        // The agents are in the view from the start (logged out), before any input.
+        let view = DeskView {
+            agents: router.agents().collect(),
+            counters: Some(router.counters()),
+            ..DeskView::default()
+        };
         let desk = Desk {
             tx: tx.clone(),
             queues: Arc::new(RwLock::new(queues)),
-            view: Arc::new(Mutex::new(DeskView::default())),
+            view: Arc::new(Mutex::new(view)),
             shared: SharedAgents::default(),
         };
         let actor = Actor {
@@ -495,7 +501,9 @@ async fn ring(
             }
             ev = events.recv() => match ev {
                 Some(Routed::Event(ev)) => match ev.kind() {
-                    EventKind::ChannelAnswer if !bridged && !cancelled => {
+                    // Bridged once the answered leg is parked (`&park()`): a leg still
+                    // in its originate cannot be joined yet.
+                    EventKind::ChannelPark if !bridged && !cancelled => {
                         match client.api_ok(&format!("uuid_bridge {} {leg}", call.as_str())).await {
                             Ok(_) => {
                                 bridged = true;

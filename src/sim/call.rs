@@ -1108,6 +1108,10 @@ impl Switch {
             st.bridged_to = Some(other.to_owned());
             st.profile.bridged_us = epoch_us();
         });
+        // The two far ends hear each other from now on.
+        if let Some(o) = self.channel(other) {
+            lock(&ch.media).peer = Some(Arc::downgrade(&o));
+        }
         // Soft-executed: no Application-UUID, the channel's current application stays.
         self.fire(
             ch,
@@ -1134,6 +1138,7 @@ impl Switch {
             );
         }
         ch.wait_end().await;
+        lock(&ch.media).peer = None;
         if role == BridgeRole::A {
             self.fire(
                 ch,

@@ -92,6 +92,10 @@ pub(crate) struct Media {
     pub bot_voice_frames: u64,
     /// Recordings of the legs eavesdropping on this one.
     pub taps: Vec<Arc<Mutex<Recording>>>,
+    /// The leg `uuid_bridge` joined this one to: what this leg's far end says goes to it.
+    pub peer: Option<std::sync::Weak<Channel>>,
+    /// What the bridged leg's far end said, waiting to be heard on this one.
+    pub from_peer: VecDeque<i16>,
     clock_running: bool,
 }
 
@@ -355,7 +359,13 @@ pub(crate) async fn media_clock(ch: Arc<Channel>) {
             }
         } else if let Some(f) = m.playout.pop_front() {
             heard = f;
+        } else if m.peer.is_some() {
+            // Bridged: this leg's far end hears the other leg's.
+            for s in &mut heard[..spf] {
+                *s = m.from_peer.pop_front().unwrap_or(0);
+            }
         }
+        let peer = m.peer.as_ref().and_then(std::sync::Weak::upgrade);
         if ch.record_audio {
             rec.heard.extend_from_slice(&heard[..spf]);
         }
@@ -372,6 +382,17 @@ pub(crate) async fn media_clock(ch: Arc<Channel>) {
             }
         }
         drop(m);
+        if let Some(p) = peer.filter(|p| p.rate == ch.rate) {
+            // Locked after this leg's media is released: two bridged clocks never wait on
+            // each other. A few frames of slack, as a real bridge's jitter buffer.
+            let mut pm = lock(&p.media);
+            pm.from_peer.extend(&said[..spf]);
+            let excess = pm
+                .from_peer
+                .len()
+                .saturating_sub(spf * (PLAYOUT_SLACK_FRAMES + 2));
+            pm.from_peer.drain(..excess);
+        }
         ch.media_changed.notify_waiters();
     }
 }
