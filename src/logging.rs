@@ -40,8 +40,11 @@ fn switch_level(level: &tracing::Level) -> u8 {
 
 /// True when the sink wants an event of this callsite now.
 fn sink_wants(meta: &tracing::Metadata<'_>) -> bool {
-    SINK.get()
-        .is_some_and(|(wants, _)| wants(switch_level(meta.level())))
+    // aicall's own lines only (records of the `log` crate come through as target `log`).
+    meta.target().starts_with("aicall")
+        && SINK
+            .get()
+            .is_some_and(|(wants, _)| wants(switch_level(meta.level())))
         && !IN_SINK.with(std::cell::Cell::get)
 }
 

@@ -53,6 +53,10 @@ aicall dnc add NUMBER [REGION]                  never call NUMBER again (every c
 aicall listen|whisper|barge CALL DIAL-STRING    ring a supervisor into a call
 ";
 
+/// Events queued per console connection. FreeSWITCH queues 100,000; a supervisor's console
+/// needs far fewer, and one that stopped reading is cut off sooner (its memory with it).
+pub const CONSOLE_QUEUE: usize = 5_000;
+
 /// The console behind the event-socket protocol.
 #[derive(Debug)]
 pub struct Console {
@@ -75,7 +79,7 @@ impl Console {
         Arc::new(Console {
             access: Access::new(service.store().clone()),
             service,
-            hub: Hub::new(),
+            hub: Hub::with_queue(CONSOLE_QUEUE),
             core_uuid: uuid::Uuid::new_v4().to_string(),
             hostname,
             started: Instant::now(),

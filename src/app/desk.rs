@@ -34,7 +34,7 @@ use crate::routing::{
 /// What the desk hears.
 enum Cmd {
     Input(Input, Option<oneshot::Sender<Result<(), RoutingError>>>),
-    Transfer(TransferRequest, mpsc::UnboundedSender<TransferUpdate>),
+    Transfer(Box<TransferRequest>, mpsc::UnboundedSender<TransferUpdate>),
     CalleeGone(String),
     Leg(Leg),
 }
@@ -161,7 +161,7 @@ impl TransferDesk for Desk {
 
     fn request(&self, req: TransferRequest) -> mpsc::UnboundedReceiver<TransferUpdate> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = self.tx.send(Cmd::Transfer(req, tx));
+        let _ = self.tx.send(Cmd::Transfer(Box::new(req), tx));
         rx
     }
 
@@ -252,7 +252,7 @@ impl Actor {
                     match r {
                         Ok(()) => {
                             self.waiting.insert(call.clone(), updates);
-                            pops.insert(call, req);
+                            pops.insert(call, *req);
                             Ok(())
                         }
                         Err(e) => {

@@ -113,7 +113,7 @@ pub fn run(config: Option<&Path>, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// The `[asr]` engine of `config` (its model directory replaced by `--whisper`) and the
 /// intent model.
-fn load_models(args: &DemoArgs, config: &Config) -> anyhow::Result<Models> {
+pub(crate) fn load_models(args: &DemoArgs, config: &Config) -> anyhow::Result<Models> {
     let workers = match args.asr_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -238,6 +238,18 @@ pub async fn run_demo(
     models: Models,
     tmp: &Path,
 ) -> anyhow::Result<DemoResult> {
+    run_demo_with(args, cfg, models, tmp, |_| {}).await
+}
+
+/// [`run_demo`], with `attach` given the service once it runs and before the campaign
+/// starts (a bench's watchers).
+pub async fn run_demo_with(
+    args: &DemoArgs,
+    cfg: &Config,
+    models: Models,
+    tmp: &Path,
+    attach: impl FnOnce(&Arc<Service>),
+) -> anyhow::Result<DemoResult> {
     let started = Instant::now();
     let speech = Path::new(".setup/speech");
     if args.esl.is_none() && !speech.join("callee").is_dir() {
@@ -285,6 +297,7 @@ pub async fn run_demo(
         service_cfg.agents = Some(routing);
     }
     let service = Service::start(store.clone(), models, service_cfg).await?;
+    attach(&service);
     let agents = simulated_agents(&service).await?;
     // The same operations `aicall campaign create/import/start` ask of a running service.
     let name = "insurance-demo";

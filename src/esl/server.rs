@@ -401,16 +401,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Fans events and log lines out to every connection that wants them, at the moment they
 /// fire.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     listeners: Mutex<Vec<Arc<Listener>>>,
     next_id: AtomicU64,
+    /// Events (and log lines) queued per connection before it counts as falling behind.
+    queue: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::with_queue(EVENT_QUEUE)
+    }
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub, queueing as FreeSWITCH does ([`EVENT_QUEUE`] per connection).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty hub queueing `queue` events per connection: once a connection's queue is
+    /// full, [`MAX_MISSED`] more lost in a row cut it off (with a log line).
+    pub fn with_queue(queue: usize) -> Self {
+        Hub {
+            listeners: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            queue: queue.max(1),
+        }
     }
 
     /// Fires an event: queued now for every connection whose subscription wants it.
@@ -475,8 +493,8 @@ impl Hub {
         mpsc::Receiver<Arc<Event>>,
         mpsc::Receiver<Arc<LogLine>>,
     ) {
-        let (etx, erx) = mpsc::channel(EVENT_QUEUE);
-        let (ltx, lrx) = mpsc::channel(EVENT_QUEUE);
+        let (etx, erx) = mpsc::channel(self.queue);
+        let (ltx, lrx) = mpsc::channel(self.queue);
         let listener = Arc::new(Listener {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(ListenerState {
@@ -816,8 +834,13 @@ async fn session<C: SwitchCore>(
                 }
             }, if !conn.lingering => {}
             _ = async { killed.wait_for(|&k| k).await.map(|_| ()) } => {
-                warn!("killed listener because of lost events");
-                conn.goodbye().await?;
+                warn!(
+                    connection = listener.id,
+                    "killed listener because of lost events (it fell {MAX_MISSED} behind a full queue)"
+                );
+                // A listener that stopped reading may never take the goodbye: closing is
+                // not held up by it.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.goodbye()).await;
                 return Ok(());
             }
             changed = control.changed() => {

@@ -20,6 +20,9 @@ pub enum BenchTarget {
     Calls(crate::cli::demo::BenchCallsArgs),
     /// Agent routing: one simulated day under four strategies; decision latency.
     Routing(routing::RoutingArgs),
+    /// The supervisor console: a campaign's turn latency with and without N fs_cli-style
+    /// subscribers; what each received; a stalled one cut off.
+    Console(console::ConsoleArgs),
 }
 
 pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Result<ExitCode> {
@@ -29,6 +32,7 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
         BenchTarget::Dialer(args) => crate::cli::campaign::bench_cmd(args),
         BenchTarget::Calls(args) => crate::cli::demo::bench_calls(config, args),
         BenchTarget::Routing(args) => routing::run(args),
+        BenchTarget::Console(args) => console::run(config, args),
         BenchTarget::Leads(args) => {
             crate::cli::leads::run(crate::cli::leads::LeadsCommand::Bench(args))
         }
@@ -36,6 +40,7 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
 }
 
 pub mod calls;
+pub mod console;
 pub mod dialer;
 pub mod media;
 pub mod routing;
