@@ -422,6 +422,45 @@ async fn only_supervisors_and_admins_log_in_and_every_attempt_is_audited() {
             "userauth {role}: {r}"
         );
     }
+    // Every console command, as the admin and as the supervisor: each runs (or fails on its
+    // own terms: nothing is called `x`), none is refused for the role, and each is audited.
+    let commands = [
+        "aicall status",
+        "aicall campaigns",
+        "aicall campaign pause x",
+        "aicall campaign resume x",
+        "aicall campaign stop x",
+        "aicall campaign pace x concurrent=2",
+        "aicall calls",
+        "aicall call x",
+        "aicall agents",
+        "aicall agent x ready",
+        "aicall queues",
+        "aicall dnc add 13700000001",
+        "aicall listen x user/1000",
+        "aicall whisper x user/1000",
+        "aicall barge x user/1000",
+        "status",
+        "show calls",
+    ];
+    let supervisor = &keys.iter().find(|(r, _)| *r == "supervisor").unwrap().1;
+    for key in [&admin, supervisor] {
+        let (mut c, r) = Esl::login(&serve.console, &format!("auth {key}")).await;
+        assert_eq!(r, "+OK accepted");
+        for command in commands {
+            let reply = c.api(command).await;
+            assert!(!reply.contains("denied"), "`{command}`: {reply}");
+        }
+    }
+    // Not logged in: nothing runs.
+    let mut c = Esl::connect(&serve.console).await;
+    c.frame(Duration::from_secs(10)).await.expect("greeting");
+    let r = c.command("api aicall status", &mut Vec::new()).await;
+    assert_ne!(
+        r.content_type(),
+        Some("api/response"),
+        "an api command before auth ran"
+    );
     let (_, r) = Esl::login(&serve.console, &format!("userauth someone-else:{admin}")).await;
     assert_eq!(r, "-ERR invalid", "a key is its own user's");
     // The audit trail has every attempt, allowed and refused.
@@ -446,6 +485,27 @@ async fn only_supervisors_and_admins_log_in_and_every_attempt_is_audited() {
     ] {
         assert!(audit.contains(want), "audit lacks {want:?}:\n{audit}");
     }
+    let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let rows = audit.as_array().unwrap();
+    for command in commands {
+        // Never a full number in the audit trail.
+        let want = if command.starts_with("aicall dnc add") {
+            "aicall dnc add"
+        } else {
+            command
+        };
+        for user in ["admin", "u-supervisor"] {
+            assert!(
+                rows.iter()
+                    .any(|r| r.to_string().contains(want) && r.to_string().contains(user)),
+                "no audit row for `{command}` by {user}"
+            );
+        }
+    }
+    assert!(
+        !audit.to_string().contains("13700000001"),
+        "a full number in the audit trail"
+    );
     drop(serve);
     sim.stop().await;
 }

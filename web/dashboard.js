@@ -82,6 +82,11 @@ document.addEventListener('DOMContentLoaded', async () => {
   } catch (e) {
     return;
   }
+  if (state.me.role === 'agent') {
+    // Agents see nothing here: their page is the desktop.
+    location.href = '/agent';
+    return;
+  }
   $('#me').textContent = `${state.me.user} (${state.me.role})`;
   $('#calls-hint').textContent = state.me.read_calls
     ? '点击查看对话 · click a call for its transcript'

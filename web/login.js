@@ -1,6 +1,6 @@
 'use strict';
 // The log-in form: posts the user and password as JSON; the service answers with an
-// HttpOnly session cookie, then the dashboard opens.
+// HttpOnly session cookie, then the user's page opens (the desktop for an agent).
 document.addEventListener('DOMContentLoaded', () => {
   const form = document.getElementById('login-form');
   const error = document.getElementById('login-error');
@@ -20,7 +20,10 @@ document.addEventListener('DOMContentLoaded', () => {
         }),
       });
       if (r.ok) {
-        location.href = '/dashboard';
+        // An agent works from the desktop, everyone else watches the dashboard.
+        let home = '/dashboard';
+        try { home = (await r.json()).home || home; } catch (_) { /* keep the dashboard */ }
+        location.href = home;
         return;
       }
       let message = r.status === 401 ? '用户名或密码错误 · wrong user name or password' : `HTTP ${r.status}`;

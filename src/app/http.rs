@@ -7,6 +7,9 @@
 //! request, 401 no or unknown key, 403 role, 404 no such campaign, 409 state or name
 //! conflict, 503 shutting down. Phone numbers travel in bodies, never in URLs (which proxies
 //! log).
+//!
+//! The dashboard's and the agent desktop's routes ([`super::web`], agents under
+//! `/api/v1/agents`) are merged in; they take the same keys or a log-in's session cookie.
 
 use std::sync::Arc;
 
@@ -125,9 +128,6 @@ pub fn router(service: Arc<Service>) -> Router {
         )
         .route("/api/v1/dnc/{op}", post(dnc))
         .route("/api/v1/users", post(add_user))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/agents/{id}/disposition", post(agent_disposition))
-        .route("/api/v1/agents/{id}/{op}", post(agent_op))
         .route("/api/v1/audit", get(audit))
         .merge(super::hooks::routes())
         .merge(super::metrics::routes())
@@ -451,165 +451,4 @@ async fn audit(
         .control_audit(q.since_ms.unwrap_or(0))
         .map_err(ServiceError::from);
     Ok(Json(ctx.done(&who, "audit", r)?))
-}
-
-fn no_desk() -> ApiError {
-    ApiError(
-        StatusCode::NOT_FOUND,
-        "no agents are configured: set [serve] agents to a file of agents and queues".into(),
-    )
-}
-
-async fn agents(State(ctx): State<Ctx>, headers: HeaderMap) -> ApiResult<super::desk::DeskView> {
-    let who = ctx.allow(&headers, Action::ReadAgents, "agents")?;
-    let desk = ctx.service.desk().ok_or_else(no_desk)?;
-    let mut view = desk.view();
-    if who.role == Role::Agent {
-        // An agent sees itself and its own screen only.
-        view.agents.retain(|a| a.id.as_str() == who.user);
-        view.screens.retain(|k, _| *k == who.user);
-    }
-    ctx.access.done("http", &who, "agents", "ok");
-    Ok(Json(view))
-}
-
-/// Body of `POST /api/v1/agents/{id}/{login|ready|break|logout}`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct AgentOp {
-    /// The break's reason code (`lunch`, `training`, ...).
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// The answer to an agent request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AgentReply {
-    pub agent: String,
-    pub done: String,
-}
-
-/// Whether `who` may act for agent `id`: the agent itself, or a supervisor or admin.
-fn for_agent(who: &Principal, id: &str) -> Result<(), ApiError> {
-    if who.role == Role::Agent && who.user != id {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!(
-                "`{}` may act only for itself, not for agent `{id}`",
-                who.user
-            ),
-        ));
-    }
-    Ok(())
-}
-
-async fn agent_op(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Path((id, op)): Path<(String, String)>,
-    body: Option<Json<AgentOp>>,
-) -> ApiResult<AgentReply> {
-    let what = format!("agent {id} {op}");
-    let who = ctx.allow(&headers, Action::ControlAgent, &what)?;
-    for_agent(&who, &id)?;
-    let desk = ctx.service.desk().ok_or_else(no_desk)?;
-    let agent = crate::routing::AgentId::new(&id);
-    let input = match op.as_str() {
-        "login" => crate::routing::Input::Login { agent },
-        "ready" => crate::routing::Input::Ready { agent },
-        "logout" => crate::routing::Input::Logout { agent },
-        "break" => crate::routing::Input::Break {
-            agent,
-            reason: body
-                .and_then(|Json(b)| b.reason)
-                .unwrap_or_else(|| "break".into()),
-        },
-        other => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                format!(
-                "unknown agent request `{other}`: use login, ready, break, logout or disposition"
-            ),
-            ))
-        }
-    };
-    let r = desk
-        .input(input)
-        .await
-        .map_err(|e| ServiceError::BadRequest(e.to_string()));
-    ctx.done(&who, &what, r)?;
-    Ok(Json(AgentReply {
-        agent: id,
-        done: op,
-    }))
-}
-
-/// Body of `POST /api/v1/agents/{id}/disposition`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AgentDispositionBody {
-    /// The call (the callee's channel UUID, as the screen pop shows it).
-    pub call: String,
-    pub converted: bool,
-    #[serde(default)]
-    pub notes: String,
-    #[serde(default)]
-    pub callback_at: Option<i64>,
-    /// Handle time the desktop measured (s).
-    #[serde(default)]
-    pub handle_s: Option<f32>,
-    /// A quality score in 0..=1.
-    #[serde(default)]
-    pub quality: Option<f32>,
-}
-
-async fn agent_disposition(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Json<AgentDispositionBody>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<AgentReply> {
-    let Json(body) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let what = format!("agent {id} disposition {}", body.call);
-    let who = ctx.allow(&headers, Action::AgentDisposition, &what)?;
-    for_agent(&who, &id)?;
-    let desk = ctx.service.desk().ok_or_else(no_desk)?;
-    let campaign = desk.view().screens.get(&id).map(|s| s.campaign.clone());
-    let r = desk
-        .input(crate::routing::Input::Disposition(
-            crate::routing::Disposition {
-                agent: crate::routing::AgentId::new(&id),
-                call: crate::routing::CallId::new(&body.call),
-                converted: body.converted,
-                handle_s: body.handle_s,
-                quality: body.quality,
-            },
-        ))
-        .await
-        .map_err(|e| ServiceError::BadRequest(e.to_string()));
-    if r.is_ok() {
-        // The call's record keeps what the agent filed.
-        if let Some(campaign) = campaign {
-            let store = ctx.service.store();
-            if let Ok(Some(mut record)) =
-                crate::call::CallRecord::load(store.as_ref(), &campaign, &body.call)
-            {
-                record.agent_outcome = Some(crate::call::record::AgentOutcome {
-                    agent: id.clone(),
-                    converted: body.converted,
-                    notes: body.notes.clone(),
-                    callback_at: body.callback_at,
-                    at: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs() as i64),
-                });
-                if let Err(e) = record.save(store.as_ref()) {
-                    tracing::warn!(error = %e, "cannot save the agent's disposition in the call record");
-                }
-            }
-        }
-    }
-    ctx.done(&who, &what, r)?;
-    Ok(Json(AgentReply {
-        agent: id,
-        done: "disposition".into(),
-    }))
 }

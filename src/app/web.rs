@@ -19,6 +19,10 @@
 //! | `GET /api/v1/campaigns/{name}/calls` | `ReadCalls` | the stored calls, newest first |
 //! | `GET /api/v1/campaigns/{name}/calls/{uuid}` | `ReadCalls` | transcript, intents, barge-ins |
 //!
+//! The agent desktop (`GET /agent`) and its routes under `/api/v1/agents` are in [`desktop`].
+//! One log-in serves both pages: an agent lands on the desktop, everyone else on the
+//! dashboard.
+//!
 //! Every data route accepts the session cookie (`aicall_session`, HttpOnly, SameSite=Strict)
 //! or the API key (`Authorization: Bearer`), checks the role with the one policy table
 //! ([`Action::allowed`]) and writes an audit line, allowed or not. A role that may watch but
@@ -29,6 +33,7 @@
 //! browser reconnects and reloads what it shows). Feeds end when the service stops, so a
 //! dashboard left open does not hold up a shutdown.
 
+pub mod desktop;
 pub mod report;
 pub mod session;
 
@@ -86,6 +91,8 @@ const DASHBOARD_HTML: &str = include_str!("../../web/dashboard.html");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const LOGIN_JS: &str = include_str!("../../web/login.js");
 const DASHBOARD_JS: &str = include_str!("../../web/dashboard.js");
+const AGENT_HTML: &str = include_str!("../../web/agent.html");
+const AGENT_JS: &str = include_str!("../../web/agent.js");
 const UPLOT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/uPlot.iife.min.js"));
 const UPLOT_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/uPlot.min.css"));
 
@@ -112,6 +119,9 @@ pub enum WebError {
     Service(#[from] ServiceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The agent desk refused the request (an unknown agent, a call it never had, ...).
+    #[error(transparent)]
+    Desk(#[from] crate::routing::RoutingError),
     #[error("{0}")]
     Internal(String),
 }
@@ -126,6 +136,7 @@ impl WebError {
                 StatusCode::NOT_FOUND
             }
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Desk(e) => desktop::desk_status(e),
             WebError::Service(ServiceError::ShuttingDown) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Service(ServiceError::BadRequest(_)) => StatusCode::BAD_REQUEST,
             WebError::Service(_) | WebError::Store(_) | WebError::Internal(_) => {
@@ -263,6 +274,23 @@ impl Guard {
         what: &str,
         now_ms: i64,
     ) -> Result<Caller, WebError> {
+        self.allow_when(headers, what, now_ms, |p| {
+            match endpoint.action().is_some_and(|a| !a.allowed(p.role)) {
+                true => Err(what.to_owned()),
+                false => Ok(()),
+            }
+        })
+    }
+
+    /// Lets the request through when `may` accepts its caller; a refusal names what the
+    /// caller may not do. Audited like [`Guard::allow`].
+    pub fn allow_when(
+        &self,
+        headers: &HeaderMap,
+        what: &str,
+        now_ms: i64,
+        may: impl FnOnce(&Principal) -> Result<(), String>,
+    ) -> Result<Caller, WebError> {
         let caller = match self.identify(headers, now_ms) {
             Ok(c) => c,
             Err((surface, reason)) => {
@@ -271,12 +299,12 @@ impl Guard {
             }
         };
         let p = &caller.principal;
-        if endpoint.action().is_some_and(|a| !a.allowed(p.role)) {
+        if let Err(denied) = may(p) {
             self.access.done(caller.surface, p, what, "denied");
             return Err(WebError::Denied {
                 user: p.user.clone(),
                 role: p.role,
-                what: what.to_owned(),
+                what: denied,
             });
         }
         self.access.done(caller.surface, p, what, "allowed");
@@ -336,6 +364,8 @@ struct Ctx {
     /// Reports computed in the last [`REPORT_FRESH_MS`], by campaign: every open wallboard
     /// asks every 10 s, and a report reads every contact's attempts.
     reports: Arc<Mutex<std::collections::HashMap<String, (i64, Report)>>>,
+    /// The desktop's lead explanations and loaded lead models.
+    desktop: Arc<desktop::Cache>,
 }
 
 impl Ctx {
@@ -377,10 +407,12 @@ pub fn router(service: Arc<Service>) -> Router {
         throttle: Arc::new(Mutex::new(Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW_MS))),
         verify: Arc::new(Semaphore::new(VERIFY_AT_ONCE)),
         reports: Arc::default(),
+        desktop: Arc::default(),
     };
     Router::new()
         .route("/", get(login_page))
         .route("/dashboard", get(dashboard_page))
+        .merge(desktop::routes())
         .route("/assets/{file}", get(asset))
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
@@ -432,6 +464,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
         "login.js" => ("text/javascript; charset=utf-8", LOGIN_JS),
         "dashboard.js" => ("text/javascript; charset=utf-8", DASHBOARD_JS),
+        "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
         "uplot.js" => ("text/javascript; charset=utf-8", UPLOT_JS),
         "uplot.css" => ("text/css; charset=utf-8", UPLOT_CSS),
         _ => ("", ""),
@@ -464,6 +497,9 @@ pub struct Me {
     pub read_campaigns: bool,
     /// May read what calls say (transcripts).
     pub read_calls: bool,
+    /// The page to open after logging in: the agent desktop for an agent, else the dashboard.
+    #[serde(default)]
+    pub home: String,
 }
 
 impl Me {
@@ -474,6 +510,11 @@ impl Me {
             watch: Action::Watch.allowed(p.role),
             read_campaigns: Action::ReadCampaigns.allowed(p.role),
             read_calls: Action::ReadCalls.allowed(p.role),
+            home: match p.role {
+                Role::Agent => "/agent",
+                _ => "/dashboard",
+            }
+            .to_owned(),
         }
     }
 }
@@ -618,31 +659,42 @@ pub fn without_words(ev: ServiceEvent) -> ServiceEvent {
     }
 }
 
-struct Feed<F> {
+struct Feed<K, F> {
     rx: broadcast::Receiver<ServiceEvent>,
-    campaign: Option<String>,
-    words: bool,
+    keep: K,
     stopping: F,
     tick: tokio::time::Interval,
     started: bool,
     ended: bool,
 }
 
-/// A watcher's feed of the bus: `Ready`, the events that concern `campaign` (without their
-/// words unless `words`), and a last `Lagged` or `Bye` — or nothing more once the bus is
-/// gone. `stopping` is asked every second.
+/// The dashboard's feed ([`feed_of`]): the events that concern `campaign`, without their
+/// words unless `words`.
 pub fn feed(
     rx: broadcast::Receiver<ServiceEvent>,
     campaign: Option<String>,
     words: bool,
     stopping: impl Fn() -> bool + Send + 'static,
 ) -> impl Stream<Item = FeedItem> + Send {
+    let keep = move |ev: ServiceEvent| {
+        concerns(&ev, campaign.as_deref()).then(|| if words { ev } else { without_words(ev) })
+    };
+    feed_of(rx, keep, stopping)
+}
+
+/// A watcher's feed of the bus: `Ready`, what `keep` makes of each event (none: skipped),
+/// and a last `Lagged` or `Bye` — or nothing more once the bus is gone. `stopping` is asked
+/// every second.
+pub fn feed_of(
+    rx: broadcast::Receiver<ServiceEvent>,
+    keep: impl Fn(ServiceEvent) -> Option<ServiceEvent> + Send + 'static,
+    stopping: impl Fn() -> bool + Send + 'static,
+) -> impl Stream<Item = FeedItem> + Send {
     let mut tick = tokio::time::interval(FEED_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Feed {
         rx,
-        campaign,
-        words,
+        keep,
         stopping,
         tick,
         started: false,
@@ -659,11 +711,11 @@ pub fn feed(
         loop {
             tokio::select! {
                 r = st.rx.recv() => match r {
-                    Ok(ev) if concerns(&ev, st.campaign.as_deref()) => {
-                        let ev = if st.words { ev } else { without_words(ev) };
-                        return Some((FeedItem::Event(ev), st));
+                    Ok(ev) => {
+                        if let Some(ev) = (st.keep)(ev) {
+                            return Some((FeedItem::Event(ev), st));
+                        }
                     }
-                    Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         st.ended = true;
                         return Some((FeedItem::Lagged(n), st));

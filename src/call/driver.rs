@@ -30,7 +30,9 @@ use super::machine::{CallMachine, Directive, Failure, Input, Reply};
 use super::prompts::{from_offset, PromptSet};
 use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
 use super::script::{Disposition, Script};
-use super::transfer::{hold_tone, TransferDesk, TransferRequest, TransferUpdate};
+use super::transfer::{
+    hold_tone, suggested_answer, Suggestion, TransferDesk, TransferRequest, TransferUpdate,
+};
 use crate::asr::pool::{DecodePool, SubmitError};
 use crate::asr::{Hypothesis, RecognizeOptions};
 use crate::esl::EslClient;
@@ -499,6 +501,16 @@ impl Call {
                 .and_then(|s| s.parse().ok()),
             callback_at: self.machine.callback_at(),
             amount: self.machine.amount(),
+            suggestion: suggested_answer(&self.deps.script, &self.record.turns).map(
+                |(question, answer, score)| {
+                    Box::new(Suggestion {
+                        question: question.to_owned(),
+                        key: self.deps.script.prompt(answer).key.clone(),
+                        answer: self.deps.prompts.text(answer, &self.start.values),
+                        score,
+                    })
+                },
+            ),
             conversation: self.record.turns.clone(),
             language: self.deps.asr_options.language.code().map(str::to_owned),
         };

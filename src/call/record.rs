@@ -78,6 +78,9 @@ pub struct CallRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentOutcome {
     pub agent: String,
+    /// The call's outcome as the agent filed it (interested, callback, dnc, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Disposition>,
     pub converted: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,

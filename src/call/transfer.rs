@@ -17,7 +17,9 @@ use std::f32::consts::PI;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::record::Turn;
+use super::policy::best_answer;
+use super::record::{Speaker, Turn};
+use super::script::Script;
 use crate::nlu::Intent;
 
 /// Everything an agent's screen shows about a transferred call.
@@ -46,6 +48,40 @@ pub struct TransferRequest {
     /// The conversation so far.
     pub conversation: Vec<Turn>,
     pub language: Option<String>,
+    /// What the script's Q&A corpus answers to the callee's latest question, for the agent.
+    /// (Boxed: the desk's commands carry the request by value.)
+    pub suggestion: Option<Box<Suggestion>>,
+}
+
+/// A suggested answer from the script's Q&A corpus (`[[qa]]`), found by the same retrieval
+/// the bot answers off-script questions with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Suggestion {
+    /// The callee's line it answers.
+    pub question: String,
+    /// The answer prompt's key and its text.
+    pub key: String,
+    pub answer: String,
+    /// The retrieval score, at or above the script's `qa_threshold`.
+    pub score: f32,
+}
+
+/// The Q&A entry for the callee's latest line that the corpus answers at the script's
+/// threshold: (that line, the answer prompt's index, the score). Earlier lines count when
+/// the latest ones ask nothing the corpus knows: the question may have come before a "yes".
+pub fn suggested_answer<'a>(
+    script: &Script,
+    conversation: &'a [Turn],
+) -> Option<(&'a str, usize, f32)> {
+    conversation
+        .iter()
+        .rev()
+        .filter(|t| t.speaker == Speaker::Callee)
+        .find_map(|t| {
+            let (i, score) =
+                best_answer(&t.text, script.qa.iter().map(|q| q.questions.as_slice()))?;
+            (score >= script.qa_threshold).then_some((t.text.as_str(), script.qa[i].answer, score))
+        })
 }
 
 fn intent_name<S: serde::Serializer>(i: &Intent, s: S) -> Result<S::Ok, S::Error> {
@@ -104,6 +140,51 @@ pub fn hold_tone(rate: u32, secs: u32) -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(speaker: Speaker, text: &str) -> Turn {
+        Turn {
+            at_ms: 0,
+            speaker,
+            text: text.into(),
+            prompt: None,
+            intent: None,
+            confidence: None,
+            asr_ms: None,
+            nlu_ms: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_suggestion_answers_the_latest_question_the_corpus_knows() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/insurance/script.toml");
+        let script = Script::load(&path).expect("the example script loads");
+        let key = |i: usize| script.prompt(i).key.clone();
+        let asked = [
+            line(Speaker::Bot, "您好，耽误您一分钟时间可以吗？"),
+            line(Speaker::Callee, "可以啊，你说吧。"),
+            line(Speaker::Callee, "那理赔的时候麻烦吗？"),
+            line(Speaker::Bot, "理赔很方便。"),
+            line(Speaker::Callee, "可以，没问题。"),
+        ];
+        let (question, answer, score) =
+            suggested_answer(&script, &asked).expect("the claim question is found");
+        assert_eq!(question, "那理赔的时候麻烦吗？");
+        assert_eq!(key(answer), "qa_claim");
+        assert!(score >= script.qa_threshold);
+        // A later question wins over an earlier one.
+        let mut later = asked.to_vec();
+        later.push(line(Speaker::Callee, "不想要了能退吗"));
+        let (_, answer, _) = suggested_answer(&script, &later).expect("found");
+        assert_eq!(key(answer), "qa_cancel");
+        // The bot's own lines are not questions; nothing the corpus knows: no suggestion.
+        let none = [
+            line(Speaker::Bot, "理赔很方便，在手机上提交材料"),
+            line(Speaker::Callee, "好的，我想了解一下。"),
+        ];
+        assert_eq!(suggested_answer(&script, &none), None);
+    }
 
     #[test]
     fn the_hold_tone_is_soft_and_has_its_notes() {

@@ -1,0 +1,928 @@
+//! The agent desktop: the page a human agent of aicall's desk works from (`GET /agent`), and
+//! the routes behind it — the desk ([`crate::app::desk`]) as one agent sees it.
+//!
+//! | route | who | what |
+//! | --- | --- | --- |
+//! | `GET /agent`, `/assets/agent.js` | anyone | the page (it holds no data) |
+//! | `GET /api/v1/agents` | `ReadAgents` | agents, screens, queues (an agent: itself only) |
+//! | `GET /api/v1/agents/{id}/screen` | the agent, or `ReadCalls` | its state and screen pop |
+//! | `GET /api/v1/agents/{id}/events[?call=]` | the agent, or `ReadCalls` | its feed (SSE) |
+//! | `POST /api/v1/agents/{id}/{login\|ready\|break\|logout}` | the agent, or `ControlAgent` | state |
+//! | `POST /api/v1/agents/{id}/disposition` | the agent, or `AgentDisposition` | the outcome |
+//!
+//! An agent (role `agent`, user name = agent id) acts for itself only; supervisors and
+//! admins for anyone. Like every route of [`super`], each accepts the session cookie or an
+//! API key and is audited, allowed or not.
+//!
+//! The screen pop is the desk's transfer request ([`TransferRequest`]) made fit to show: the
+//! callee's number masked, any long digit run in fields and lines masked too, the lead
+//! score's top reasons and segment from the campaign's lead model (TreeSHAP, computed once
+//! per call), and the script's suggested answer. A filed disposition goes to the desk (the
+//! router learns the agent's conversion and handle time from it), into the call's record
+//! (outcome, notes, callback time), and a `dnc` outcome puts the number on the DNC list.
+//!
+//! The feed carries the agent's own state changes and, with `?call=` naming the call on its
+//! screen, that call's events: the page's live transcript. Anything else on the bus stays
+//! off it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::{blocking, feed_of, lock, page, sse_event, unix_ms, Caller, Ctx, WebError, WebResult};
+use crate::app::control::{Action, Principal, Role};
+use crate::app::desk::{Desk, DeskView};
+use crate::app::events::ServiceEvent;
+use crate::call::events::CallEvent;
+use crate::call::record::{AgentOutcome, CallRecord, Turn};
+use crate::call::transfer::{Suggestion, TransferRequest};
+use crate::campaign::CampaignSettings;
+use crate::outcome::Disposition;
+use crate::pii::Pii;
+use crate::profile::dialer::{contact_hours, LeadScorer};
+use crate::routing::{self, AgentId, AgentState, AgentStatus, RoutingError};
+use crate::store::{ListEntry, ListKind, Store};
+
+/// The outcomes an agent files, in the order the form offers them.
+pub const AGENT_OUTCOMES: &[Disposition] = &[
+    Disposition::Interested,
+    Disposition::Callback,
+    Disposition::NotInterested,
+    Disposition::Dnc,
+    Disposition::WrongNumber,
+];
+/// Longest notes a disposition may carry (characters).
+const NOTES_MAX: usize = 2000;
+/// Longest break reason (characters).
+const REASON_MAX: usize = 32;
+/// Digit runs this long or longer are phone numbers as far as the screen goes.
+const NUMBER_DIGITS: usize = 7;
+/// Lead explanations kept (one per call on a screen); the table is dropped whole past it.
+const EXPLANATIONS_CAP: usize = 512;
+
+/// The desktop's caches: lead explanations by call (a screen is asked for again and again
+/// while its call lasts) and the lead models loaded, by directory.
+#[derive(Debug, Default)]
+pub struct Cache {
+    explanations: Mutex<HashMap<String, Option<LeadExplanation>>>,
+    scorers: Mutex<HashMap<PathBuf, Loaded>>,
+}
+
+/// A lead model directory's scorer, with its `model.json`'s modification time: a model
+/// retrained in place is loaded again.
+#[derive(Debug)]
+struct Loaded {
+    modified: Option<std::time::SystemTime>,
+    scorer: Arc<LeadScorer>,
+}
+
+pub(super) fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/agent", get(agent_page))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/agents/{id}/screen", get(screen))
+        .route("/api/v1/agents/{id}/events", get(events))
+        .route("/api/v1/agents/{id}/disposition", post(disposition))
+        .route("/api/v1/agents/{id}/{op}", post(agent_op))
+}
+
+async fn agent_page() -> Response {
+    page("text/html; charset=utf-8", super::AGENT_HTML)
+}
+
+/// The HTTP status of a refusal by the desk: whose fault it is.
+pub fn desk_status(e: &RoutingError) -> StatusCode {
+    use RoutingError as E;
+    match e {
+        E::UnknownAgent { .. } | E::UnknownCall { .. } | E::NeverHad { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        E::NotOffered { .. }
+        | E::AlreadyDisposed { .. }
+        | E::LoggedOut { .. }
+        | E::Removed { .. }
+        | E::DuplicateCall { .. }
+        | E::QueueRemoved { .. } => StatusCode::CONFLICT,
+        E::UnknownSkill { .. }
+        | E::UnknownIntent { .. }
+        | E::LevelOutOfRange { .. }
+        | E::Duplicate { .. }
+        | E::Invalid { .. }
+        | E::Unservable { .. }
+        | E::TooManyLanguages { .. }
+        | E::UnknownQueue { .. } => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// What a request does to agent `id`'s desk, for the permission check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// Reading its screen and feed: what its calls said.
+    Read,
+    Control,
+    Dispose,
+}
+
+/// Whether `p` may do `need` for agent `id`: an agent for itself; anyone else as its role
+/// allows (reading a screen shows what the call said, so it takes [`Action::ReadCalls`]).
+fn may(p: &Principal, need: Need, id: &str) -> Result<(), String> {
+    let action = match need {
+        Need::Read => Action::ReadAgents,
+        Need::Control => Action::ControlAgent,
+        Need::Dispose => Action::AgentDisposition,
+    };
+    if p.role == Role::Agent {
+        return match p.user == id {
+            true => Ok(()),
+            false => Err(format!(
+                "act for agent `{id}`: an agent acts only for itself"
+            )),
+        };
+    }
+    let reads = need != Need::Read || Action::ReadCalls.allowed(p.role);
+    let verb = match need {
+        Need::Read => "read the screen of",
+        Need::Control => "control",
+        Need::Dispose => "file dispositions for",
+    };
+    match action.allowed(p.role) && reads {
+        true => Ok(()),
+        false => Err(format!("{verb} agent `{id}`")),
+    }
+}
+
+impl Ctx {
+    fn allow_agent(
+        &self,
+        headers: &HeaderMap,
+        need: Need,
+        id: &str,
+        what: &str,
+    ) -> Result<Caller, WebError> {
+        self.guard
+            .allow_when(headers, what, unix_ms(), |p| may(p, need, id))
+    }
+
+    fn desk(&self) -> Result<Desk, WebError> {
+        self.service()?.desk().cloned().ok_or_else(|| {
+            WebError::NotFound(
+                "no agents are configured: set [serve] agents to a file of agents and queues"
+                    .into(),
+            )
+        })
+    }
+}
+
+/// `GET /api/v1/agents`: the desk. An agent sees itself and its own screen; a role that
+/// may not read calls sees no screens (they hold the conversations).
+async fn agents(State(ctx): State<Ctx>, headers: HeaderMap) -> WebResult<DeskView> {
+    let who = ctx
+        .guard
+        .allow_when(
+            &headers,
+            "agents",
+            unix_ms(),
+            |p| match Action::ReadAgents.allowed(p.role) {
+                true => Ok(()),
+                false => Err("agents".to_owned()),
+            },
+        )?;
+    let desk = ctx.done(&who, "agents", ctx.desk())?;
+    let mut view = desk.view();
+    let p = &who.principal;
+    if p.role == Role::Agent {
+        view.agents.retain(|a| a.id.as_str() == p.user);
+        view.screens.retain(|k, _| *k == p.user);
+        view.agent_legs.clear();
+    } else if !who.reads_calls() {
+        view.screens.clear();
+    }
+    for req in view.screens.values_mut() {
+        mask_request(req);
+    }
+    Ok(Json(view))
+}
+
+/// A transfer request as a screen may show it: long digit runs masked wherever they are (the
+/// dialer masked the callee's number already; anything that came in full is caught here).
+fn mask_request(req: &mut TransferRequest) {
+    req.callee = mask_numbers(&req.callee);
+    for v in req.fields.values_mut() {
+        *v = mask_numbers(v);
+    }
+    for t in &mut req.conversation {
+        t.text = mask_numbers(&t.text);
+    }
+    if let Some(s) = &mut req.suggestion {
+        s.question = mask_numbers(&s.question);
+    }
+}
+
+/// Where the call on an agent's screen is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The agent's phone rings.
+    Offered,
+    /// Bridged: the agent and the callee are talking.
+    Talking,
+    /// Over: the form for its disposition.
+    Ended,
+}
+
+/// One of the lead score's top reasons.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadReason {
+    pub feature: String,
+    pub value: String,
+    /// Its share of the log odds (positive: raises the score).
+    pub contribution: f64,
+}
+
+/// Why the lead model scores the callee as it does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadExplanation {
+    pub probability: f64,
+    /// The customer segment, in words.
+    pub segment: String,
+    pub reasons: Vec<LeadReason>,
+}
+
+/// The screen pop: what the agent sees of the call offered to it or taken.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScreenPop {
+    /// The callee's channel UUID: what the disposition names.
+    pub call: String,
+    pub phase: Phase,
+    pub campaign: String,
+    pub queue: String,
+    pub skills: Vec<String>,
+    /// The callee's last intent, and the script node that transferred.
+    pub intent: String,
+    pub node: String,
+    /// Masked.
+    pub callee: String,
+    pub name: Option<String>,
+    /// The contact's other fields (long digit runs masked).
+    pub fields: BTreeMap<String, String>,
+    pub lead_score: Option<f32>,
+    pub lead: Option<LeadExplanation>,
+    /// Slots the conversation captured: a callback time (unix s), an amount.
+    pub callback_at: Option<i64>,
+    pub amount: Option<f64>,
+    /// The AI conversation up to the transfer, each line with its intent.
+    pub conversation: Vec<Turn>,
+    pub language: Option<String>,
+    pub suggestion: Option<Suggestion>,
+}
+
+/// `GET /api/v1/agents/{id}/screen`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentScreen {
+    pub agent: AgentStatus,
+    pub screen: Option<ScreenPop>,
+    /// Calls waiting for an agent, all queues.
+    pub waiting: usize,
+    /// The outcomes the disposition form offers.
+    pub outcomes: Vec<Disposition>,
+}
+
+/// `text` with every run of [`NUMBER_DIGITS`] or more ASCII digits masked.
+pub fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= NUMBER_DIGITS {
+            out.push_str(&Pii(run).to_string());
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+fn phase_of(state: &AgentState) -> Phase {
+    match state {
+        AgentState::Offered => Phase::Offered,
+        AgentState::OnCall => Phase::Talking,
+        _ => Phase::Ended,
+    }
+}
+
+/// Fields the pop shows elsewhere, or that are the service's own.
+const SHOWN_APART: &[&str] = &["callee", "campaign", "lead_score", "name"];
+
+fn pop_of(req: &TransferRequest, phase: Phase, lead: Option<LeadExplanation>) -> ScreenPop {
+    let mut req = req.clone();
+    mask_request(&mut req);
+    ScreenPop {
+        call: req.call,
+        phase,
+        campaign: req.campaign,
+        queue: req.queue,
+        skills: req.skills,
+        intent: req.intent.as_str().to_owned(),
+        node: req.node,
+        callee: req.callee,
+        name: req.name,
+        fields: req
+            .fields
+            .into_iter()
+            .filter(|(k, _)| !SHOWN_APART.contains(&k.as_str()))
+            .collect(),
+        lead_score: req.lead_score,
+        lead,
+        callback_at: req.callback_at,
+        amount: req.amount,
+        conversation: req.conversation,
+        language: req.language,
+        suggestion: req.suggestion.map(|s| *s),
+    }
+}
+
+impl Cache {
+    fn scorer(&self, dir: &std::path::Path) -> Result<Arc<LeadScorer>, String> {
+        let stamp = std::fs::metadata(dir.join("model.json"))
+            .and_then(|m| m.modified())
+            .ok();
+        if let Some(l) = lock(&self.scorers).get(dir).filter(|l| l.modified == stamp) {
+            return Ok(l.scorer.clone());
+        }
+        let scorer = Arc::new(LeadScorer::load(dir).map_err(|e| e.to_string())?);
+        lock(&self.scorers).insert(
+            dir.to_owned(),
+            Loaded {
+                modified: stamp,
+                scorer: scorer.clone(),
+            },
+        );
+        Ok(scorer)
+    }
+
+    /// Why the campaign's lead model scores the contact as it does, or none when the
+    /// campaign has no model (or the contact is gone). Blocking: store reads, a model load.
+    fn explain(
+        &self,
+        store: &dyn Store,
+        campaign: &str,
+        contact_id: u64,
+    ) -> Result<Option<LeadExplanation>, String> {
+        let record = store.campaign(campaign).map_err(|e| e.to_string())?;
+        let settings = CampaignSettings::of(&record).map_err(|e| e.to_string())?;
+        let Some(dir) = settings.call.lead_model else {
+            return Ok(None);
+        };
+        let scorer = self.scorer(&dir)?;
+        let contact = store.contact(contact_id).map_err(|e| e.to_string())?;
+        let attempts = store.attempts_of(contact_id).map_err(|e| e.to_string())?;
+        let score = scorer.score(&contact, Some(&contact_hours(&contact, &attempts)));
+        Ok(Some(LeadExplanation {
+            probability: score.probability,
+            segment: score.segment_description,
+            reasons: score
+                .top_reasons
+                .into_iter()
+                .map(|r| LeadReason {
+                    feature: r.feature,
+                    value: mask_numbers(&r.value),
+                    contribution: r.contribution,
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// The lead explanation of the call on a screen: computed once per call.
+async fn explanation(ctx: &Ctx, req: &TransferRequest) -> Option<LeadExplanation> {
+    if let Some(known) = lock(&ctx.desktop.explanations).get(&req.call) {
+        return known.clone();
+    }
+    let contact_id = req.contact_id?;
+    let (cache, store, campaign) = (ctx.desktop.clone(), ctx.store.clone(), req.campaign.clone());
+    let found = blocking(move || {
+        Ok(cache
+            .explain(store.as_ref(), &campaign, contact_id)
+            .unwrap_or_else(|e| {
+                // The pop is still worth showing without the reasons.
+                warn!(campaign = %campaign, error = %e, "cannot explain the lead score");
+                None
+            }))
+    })
+    .await
+    .ok()
+    .flatten();
+    let mut known = lock(&ctx.desktop.explanations);
+    if known.len() >= EXPLANATIONS_CAP {
+        known.clear();
+    }
+    known.insert(req.call.clone(), found.clone());
+    found
+}
+
+async fn screen(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult<AgentScreen> {
+    let what = format!("agent {id} screen");
+    let who = ctx.allow_agent(&headers, Need::Read, &id, &what)?;
+    let r = async {
+        let view = ctx.desk()?.view();
+        let agent = view
+            .agents
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .cloned()
+            .ok_or_else(|| {
+                WebError::NotFound(format!(
+                    "no agent `{id}` in the agents file ([serve] agents)"
+                ))
+            })?;
+        let screen = match view.screens.get(&id) {
+            Some(req) => Some(pop_of(
+                req,
+                phase_of(&agent.state),
+                explanation(&ctx, req).await,
+            )),
+            None => None,
+        };
+        Ok(AgentScreen {
+            agent,
+            screen,
+            waiting: view.waiting,
+            outcomes: AGENT_OUTCOMES.to_vec(),
+        })
+    }
+    .await;
+    Ok(Json(ctx.done(&who, &what, r)?))
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedQuery {
+    /// The call on the agent's screen, whose events the feed then carries.
+    call: Option<String>,
+}
+
+/// The agent's feed: its own state changes, and the events of `call` (masked).
+fn agent_event(ev: ServiceEvent, agent: &str, call: Option<&str>) -> Option<ServiceEvent> {
+    match ev {
+        ServiceEvent::Agent(a) if a.agent == agent => Some(ServiceEvent::Agent(a)),
+        ServiceEvent::Call(CallEvent::Turn {
+            uuid,
+            campaign,
+            speaker,
+            text,
+            node,
+            intent,
+            confidence,
+            sentiment,
+            asr_ms,
+        }) if call == Some(uuid.as_str()) => Some(ServiceEvent::Call(CallEvent::Turn {
+            uuid,
+            campaign,
+            speaker,
+            text: mask_numbers(&text),
+            node,
+            intent,
+            confidence,
+            sentiment,
+            asr_ms,
+        })),
+        ServiceEvent::Call(c) if call == Some(c.uuid()) => Some(ServiceEvent::Call(c)),
+        _ => None,
+    }
+}
+
+async fn events(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
+    let what = match &q.call {
+        Some(c) => format!("agent {id} events of call {c}"),
+        None => format!("agent {id} events"),
+    };
+    let who = ctx.allow_agent(&headers, Need::Read, &id, &what)?;
+    let checked = (|| {
+        let desk = ctx.desk()?;
+        if let Some(call) = &q.call {
+            // Only the call on the agent's own screen: the feed is no window on others.
+            if desk.view().screens.get(&id).is_none_or(|s| s.call != *call) {
+                return Err(WebError::NotFound(format!(
+                    "call `{call}` is not on the screen of agent `{id}`"
+                )));
+            }
+        }
+        ctx.service()
+    })();
+    let service = ctx.done(&who, &what, checked)?;
+    let rx = service.bus().subscribe();
+    let weak = Arc::downgrade(&service);
+    drop(service);
+    let stopping = move || weak.upgrade().is_none_or(|s| s.is_stopping());
+    let call = q.call;
+    let items = feed_of(
+        rx,
+        move |ev| agent_event(ev, &id, call.as_deref()),
+        stopping,
+    );
+    let stream = futures_util::StreamExt::map(items, |i| Ok(sse_event(i)));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Body of `POST /api/v1/agents/{id}/{login|ready|break|logout}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct AgentOp {
+    /// The break's reason code (`lunch`, `training`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The answer to an agent request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AgentReply {
+    pub agent: String,
+    pub done: String,
+}
+
+fn break_reason(reason: Option<String>) -> Result<String, WebError> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "break".into());
+    if reason.chars().count() > REASON_MAX || reason.chars().any(char::is_control) {
+        return Err(WebError::BadRequest(format!(
+            "a break reason is 1 to {REASON_MAX} printable characters (`lunch`, `training`)"
+        )));
+    }
+    Ok(reason)
+}
+
+async fn agent_op(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path((id, op)): Path<(String, String)>,
+    body: Option<Json<AgentOp>>,
+) -> WebResult<AgentReply> {
+    let what = format!("agent {id} {op}");
+    let who = ctx.allow_agent(&headers, Need::Control, &id, &what)?;
+    let r = async {
+        let agent = AgentId::new(&id);
+        let input = match op.as_str() {
+            "login" => routing::Input::Login { agent },
+            "ready" => routing::Input::Ready { agent },
+            "logout" => routing::Input::Logout { agent },
+            "break" => routing::Input::Break {
+                agent,
+                reason: break_reason(body.and_then(|Json(b)| b.reason))?,
+            },
+            other => {
+                return Err(WebError::NotFound(format!(
+                    "unknown agent request `{other}`: use login, ready, break, logout or \
+                     disposition"
+                )))
+            }
+        };
+        Ok(ctx.desk()?.input(input).await?)
+    }
+    .await;
+    ctx.done(&who, &what, r)?;
+    Ok(Json(AgentReply {
+        agent: id,
+        done: op,
+    }))
+}
+
+/// Body of `POST /api/v1/agents/{id}/disposition`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AgentDispositionBody {
+    /// The call (the callee's channel UUID, as the screen pop shows it).
+    pub call: String,
+    /// How the call ended, as the agent judges it: one of [`AGENT_OUTCOMES`].
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// A sale (what the router learns the agent's conversion rate from).
+    #[serde(default)]
+    pub converted: bool,
+    #[serde(default)]
+    pub notes: String,
+    /// A callback agreed with the callee (unix seconds); required with `callback`.
+    #[serde(default)]
+    pub callback_at: Option<i64>,
+    /// Handle time the desktop measured (s).
+    #[serde(default)]
+    pub handle_s: Option<f32>,
+    /// A quality score in 0..=1.
+    #[serde(default)]
+    pub quality: Option<f32>,
+}
+
+/// What a disposition did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DispositionReply {
+    pub agent: String,
+    pub call: String,
+    /// The call's record now carries it (false: no stored record of the call was found).
+    pub recorded: bool,
+    /// The number went on the DNC list.
+    pub dnc: bool,
+}
+
+/// The body's outcome, checked.
+fn agent_outcome(body: &AgentDispositionBody) -> Result<Option<Disposition>, WebError> {
+    let names = || {
+        AGENT_OUTCOMES
+            .iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if body.call.trim().is_empty() {
+        return Err(WebError::BadRequest(
+            "`call` is missing: the call's id, as the screen pop shows it".into(),
+        ));
+    }
+    if body.notes.chars().count() > NOTES_MAX {
+        return Err(WebError::BadRequest(format!(
+            "notes are at most {NOTES_MAX} characters"
+        )));
+    }
+    let outcome = match body.outcome.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => Some(
+            Disposition::from_name(name)
+                .filter(|d| AGENT_OUTCOMES.contains(d))
+                .ok_or_else(|| {
+                    WebError::BadRequest(format!("unknown outcome `{name}`: use {}", names()))
+                })?,
+        ),
+    };
+    if outcome == Some(Disposition::Callback) && body.callback_at.is_none() {
+        return Err(WebError::BadRequest(
+            "a callback needs its time (`callback_at`, unix seconds)".into(),
+        ));
+    }
+    if body.callback_at.is_some_and(|t| t <= 0) {
+        return Err(WebError::BadRequest(
+            "`callback_at` is a unix time in seconds".into(),
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Writes what the agent filed into the call's record (searched in `campaign` first, then
+/// in every campaign) and, for `dnc`, the number onto the DNC list. Blocking.
+fn file_outcome(
+    store: &dyn Store,
+    campaign: Option<&str>,
+    call: &str,
+    outcome: AgentOutcome,
+) -> Result<(bool, bool), WebError> {
+    let mut record = None;
+    if let Some(c) = campaign {
+        record = CallRecord::load(store, c, call)?;
+    }
+    if record.is_none() {
+        for c in store.campaigns()? {
+            if let Some(r) = CallRecord::load(store, &c.name, call)? {
+                record = Some(r);
+                break;
+            }
+        }
+    }
+    let Some(mut record) = record else {
+        return Ok((false, false));
+    };
+    let mut dnc = false;
+    if outcome.outcome == Some(Disposition::Dnc) {
+        if let Some(id) = record.contact_id {
+            let contact = store.contact(id)?;
+            store.list_add(
+                &contact.phone_key,
+                &ListEntry {
+                    kind: ListKind::Dnc,
+                    added_at: unix_ms() / 1000,
+                    source: format!("agent {}: call {call}", outcome.agent),
+                },
+            )?;
+            dnc = true;
+        }
+    }
+    record.agent_outcome = Some(outcome);
+    record.save(store)?;
+    Ok((true, dnc))
+}
+
+async fn disposition(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<AgentDispositionBody>, axum::extract::rejection::JsonRejection>,
+) -> WebResult<DispositionReply> {
+    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let what = format!("agent {id} disposition {}", body.call);
+    let who = ctx.allow_agent(&headers, Need::Dispose, &id, &what)?;
+    let r = async {
+        let outcome = agent_outcome(&body)?;
+        let desk = ctx.desk()?;
+        // The call's campaign, while its screen is still up (filing takes it down).
+        let campaign = desk
+            .view()
+            .screens
+            .get(&id)
+            .filter(|s| s.call == body.call)
+            .map(|s| s.campaign.clone());
+        // The desk checks the agent had the call; nothing is written before it agrees.
+        desk.input(routing::Input::Disposition(routing::Disposition {
+            agent: AgentId::new(&id),
+            call: routing::CallId::new(&body.call),
+            converted: body.converted,
+            handle_s: body.handle_s,
+            quality: body.quality,
+        }))
+        .await?;
+        let filed = AgentOutcome {
+            agent: id.clone(),
+            outcome,
+            converted: body.converted,
+            notes: body.notes.trim().to_owned(),
+            callback_at: body.callback_at,
+            at: unix_ms() / 1000,
+        };
+        let store = ctx.store.clone();
+        let call = body.call.clone();
+        let (recorded, dnc) =
+            blocking(move || file_outcome(store.as_ref(), campaign.as_deref(), &call, filed))
+                .await?;
+        if !recorded {
+            warn!(agent = %id, call = %body.call, "no stored record of the call for the agent's disposition");
+        }
+        Ok(DispositionReply {
+            agent: id.clone(),
+            call: body.call.clone(),
+            recorded,
+            dnc,
+        })
+    }
+    .await;
+    Ok(Json(ctx.done(&who, &what, r)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(user: &str, role: Role) -> Principal {
+        Principal {
+            user: user.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn an_agent_acts_for_itself_and_supervisors_for_anyone() {
+        let me = principal("1001", Role::Agent);
+        for need in [Need::Read, Need::Control, Need::Dispose] {
+            assert!(may(&me, need, "1001").is_ok());
+            let other = may(&me, need, "1002").expect_err("another agent");
+            assert!(other.contains("only for itself"), "{other}");
+            assert!(may(&principal("boss", Role::Supervisor), need, "1002").is_ok());
+            assert!(may(&principal("root", Role::Admin), need, "1002").is_ok());
+            assert!(may(&principal("crm", Role::Integration), need, "1001").is_err());
+        }
+        // A viewer sees the desk's figures, not what a call on a screen said.
+        let viewer = principal("wall", Role::Viewer);
+        assert!(may(&viewer, Need::Read, "1001").is_err());
+        assert!(may(&viewer, Need::Control, "1001").is_err());
+    }
+
+    #[test]
+    fn long_digit_runs_are_masked_and_short_ones_kept() {
+        assert_eq!(mask_numbers("13800138000"), "*******8000");
+        assert_eq!(
+            mask_numbers("我的电话是13800138000，35岁"),
+            "我的电话是*******8000，35岁"
+        );
+        assert_eq!(mask_numbers("*******8000"), "*******8000", "masked stays");
+        assert_eq!(mask_numbers("+86*******8000"), "+86*******8000");
+        assert_eq!(mask_numbers("保单 A123456"), "保单 A123456");
+        assert_eq!(mask_numbers(""), "");
+    }
+
+    fn body(outcome: Option<&str>, callback_at: Option<i64>) -> AgentDispositionBody {
+        AgentDispositionBody {
+            call: "c1".into(),
+            outcome: outcome.map(Into::into),
+            converted: false,
+            notes: String::new(),
+            callback_at,
+            handle_s: None,
+            quality: None,
+        }
+    }
+
+    #[test]
+    fn a_disposition_is_checked_before_the_desk_sees_it() {
+        assert_eq!(agent_outcome(&body(None, None)).ok(), Some(None));
+        assert_eq!(
+            agent_outcome(&body(Some("dnc"), None)).ok(),
+            Some(Some(Disposition::Dnc))
+        );
+        let unknown = agent_outcome(&body(Some("sold"), None)).expect_err("unknown");
+        assert!(unknown.to_string().contains("use interested"), "{unknown}");
+        assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+        // Outcomes of the network are not the agent's to file.
+        assert!(agent_outcome(&body(Some("busy"), None)).is_err());
+        let no_time = agent_outcome(&body(Some("callback"), None)).expect_err("no time");
+        assert!(no_time.to_string().contains("callback_at"), "{no_time}");
+        assert!(agent_outcome(&body(Some("callback"), Some(1_900_000_000))).is_ok());
+        let mut empty = body(None, None);
+        empty.call = " ".into();
+        assert!(agent_outcome(&empty).is_err());
+        let mut long = body(None, None);
+        long.notes = "字".repeat(NOTES_MAX + 1);
+        assert!(agent_outcome(&long).is_err());
+    }
+
+    #[test]
+    fn the_desks_refusals_say_whose_fault_it_is() {
+        let never = RoutingError::NeverHad {
+            agent: AgentId::new("1001"),
+            call: routing::CallId::new("x"),
+        };
+        assert_eq!(desk_status(&never), StatusCode::NOT_FOUND);
+        assert_eq!(
+            WebError::from(never).to_string(),
+            "agent `1001` never had call `x`"
+        );
+        let twice = RoutingError::AlreadyDisposed {
+            agent: AgentId::new("1001"),
+            call: routing::CallId::new("x"),
+        };
+        assert_eq!(desk_status(&twice), StatusCode::CONFLICT);
+        assert!(break_reason(Some("午餐".into())).is_ok());
+        assert_eq!(break_reason(None).ok().as_deref(), Some("break"));
+        assert!(break_reason(Some("x".repeat(REASON_MAX + 1))).is_err());
+        assert!(break_reason(Some("a\nb".into())).is_err());
+    }
+
+    #[test]
+    fn the_feed_carries_the_agents_own_changes_and_its_calls_lines_masked() {
+        use crate::app::events::AgentChange;
+        use crate::call::record::Speaker;
+        let change = |agent: &str| {
+            ServiceEvent::Agent(AgentChange {
+                agent: agent.into(),
+                state: "offered".into(),
+                reason: None,
+            })
+        };
+        let turn = |uuid: &str, text: &str| {
+            ServiceEvent::Call(CallEvent::Turn {
+                uuid: uuid.into(),
+                campaign: "c".into(),
+                speaker: Speaker::Callee,
+                text: text.into(),
+                node: "intro".into(),
+                intent: Some("affirm".into()),
+                confidence: None,
+                sentiment: None,
+                asr_ms: None,
+            })
+        };
+        assert_eq!(
+            agent_event(change("1001"), "1001", None),
+            Some(change("1001"))
+        );
+        assert_eq!(agent_event(change("1002"), "1001", None), None);
+        assert_eq!(agent_event(turn("u1", "好"), "1001", None), None);
+        assert_eq!(agent_event(turn("u2", "好"), "1001", Some("u1")), None);
+        assert_eq!(
+            agent_event(turn("u1", "打13800138000"), "1001", Some("u1")),
+            Some(turn("u1", "打*******8000"))
+        );
+    }
+}
