@@ -320,6 +320,13 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
     assert_eq!(counters.offers, 2, "{counters:?}");
     assert_eq!(counters.no_answers, 1, "{counters:?}");
     assert_eq!(counters.answered, 1, "{counters:?}");
+    let q = view.queues.iter().find(|q| q.name == "service").unwrap();
+    assert_eq!(
+        (q.answered, q.answered_in_time, q.waiting),
+        (1, 1, 0),
+        "{q:?}"
+    );
+    assert_eq!(q.service_level, Some(1.0), "answered within its 20 s");
     assert!(
         view.screens.contains_key("2002"),
         "the agent's screen keeps the call until the disposition"
@@ -451,6 +458,10 @@ async fn a_callee_who_hangs_up_while_held_releases_the_agent() {
     let counters = r.service.desk().unwrap().view().counters.unwrap();
     assert_eq!(counters.abandoned, 1, "{counters:?}");
     assert_eq!(counters.answered, 0, "{counters:?}");
+    let view = r.service.desk().unwrap().view();
+    let q = view.queues.iter().find(|q| q.name == "service").unwrap();
+    assert_eq!((q.answered, q.abandoned, q.waiting), (0, 1, 0), "{q:?}");
+    assert_eq!(q.service_level, Some(0.0));
     r.sim.stop().await;
 }
 

@@ -407,11 +407,26 @@ impl Console {
             ["queues"] => match s.desk() {
                 Some(d) => {
                     let view = d.view();
-                    let c = view.counters.unwrap_or_default();
-                    format!(
-                        "waiting,queued,answered,abandoned,fallbacks,no_answers\n{},{},{},{},{},{}\n",
-                        view.waiting, c.queued, c.answered, c.abandoned, c.fallbacks, c.no_answers
-                    )
+                    let mut out = String::from(
+                        "queue,waiting,longest_wait_s,answered,answered_in_time,abandoned,service_level,target\n",
+                    );
+                    for q in &view.queues {
+                        let _ = writeln!(
+                            out,
+                            "{},{},{},{},{},{},{},{:.0}% in {} s",
+                            q.name,
+                            q.waiting,
+                            q.longest_wait_s,
+                            q.answered,
+                            q.answered_in_time,
+                            q.abandoned,
+                            q.service_level.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x)),
+                            100.0 * q.target,
+                            q.target_s
+                        );
+                    }
+                    let _ = writeln!(out, "\n{} total.", view.queues.len());
+                    out
                 }
                 None => "-ERR no agents are configured ([serve] agents)\n".into(),
             },

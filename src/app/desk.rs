@@ -67,6 +67,25 @@ pub struct DeskView {
     pub counters: Option<routing::Counters>,
     /// Bridged call → the agent's leg (a supervisor whispers to or barges into it).
     pub agent_legs: HashMap<String, String>,
+    /// Each queue's line and service level.
+    pub queues: Vec<QueueView>,
+}
+
+/// A queue as the wallboard and the console show it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueueView {
+    pub name: String,
+    pub waiting: usize,
+    pub longest_wait_s: u64,
+    /// Calls connected to an agent, and those within the queue's service-level time.
+    pub answered: u64,
+    pub answered_in_time: u64,
+    pub abandoned: u64,
+    /// `answered_in_time / (answered + abandoned)`, once any call left the line.
+    pub service_level: Option<f64>,
+    /// The queue's target: this share within `target_s`.
+    pub target_s: u32,
+    pub target: f32,
 }
 
 /// The desk, as the service holds it. Cheap to clone.
@@ -112,6 +131,17 @@ impl Desk {
             connected: HashMap::new(),
             answered_legs: HashMap::new(),
             screens: HashMap::new(),
+            in_line: HashMap::new(),
+            queues: cfg
+                .queues
+                .iter()
+                .map(|q| QueueView {
+                    name: q.name.clone(),
+                    target_s: q.service_level.within_s,
+                    target: q.service_level.target,
+                    ..QueueView::default()
+                })
+                .collect(),
             view: desk.view.clone(),
             shared: desk.shared.clone(),
             ring_timeout_s: cfg.ring_timeout_s,
@@ -183,6 +213,10 @@ struct Actor {
     answered_legs: HashMap<CallId, String>,
     /// Agent → the call on their screen.
     screens: HashMap<String, TransferRequest>,
+    /// Calls in line: their queue and since when.
+    in_line: HashMap<CallId, (String, Instant)>,
+    /// Per queue, in configuration order: its figures so far.
+    queues: Vec<QueueView>,
     view: Arc<Mutex<DeskView>>,
     shared: SharedAgents,
     ring_timeout_s: u32,
@@ -252,6 +286,8 @@ impl Actor {
                     match r {
                         Ok(()) => {
                             self.waiting.insert(call.clone(), updates);
+                            self.in_line
+                                .insert(call.clone(), (req.queue.clone(), Instant::now()));
                             pops.insert(call, *req);
                             Ok(())
                         }
@@ -365,6 +401,7 @@ impl Actor {
                 waited_ms,
             } => {
                 info!(call = %call, agent = %agent, waited_ms, "callee and agent connected");
+                self.left_line(&call, Some(waited_ms));
                 if let Some(tx) = self.waiting.remove(&call) {
                     let _ = tx.send(TransferUpdate::Connected {
                         agent: agent.to_string(),
@@ -381,6 +418,7 @@ impl Actor {
                 waited_ms,
             } => {
                 info!(call = %call, %queue, waited_ms, ?fallback, "no agent in time");
+                self.in_line.remove(&call);
                 if let Some(tx) = self.waiting.remove(&call) {
                     let _ = tx.send(match fallback {
                         Fallback::Callback { at } => TransferUpdate::Callback { at },
@@ -393,6 +431,7 @@ impl Actor {
                 call, waited_ms, ..
             } => {
                 info!(call = %call, waited_ms, "the callee gave up waiting");
+                self.left_line(&call, None);
                 self.waiting.remove(&call);
                 pops.remove(&call);
             }
@@ -427,6 +466,27 @@ impl Actor {
         }
     }
 
+    /// A call left its queue's line: connected after `waited_ms`, or abandoned (`None`).
+    fn left_line(&mut self, call: &CallId, waited_ms: Option<u64>) {
+        let Some((queue, _)) = self.in_line.remove(call) else {
+            return;
+        };
+        let Some(q) = self.queues.iter_mut().find(|q| q.name == queue) else {
+            return;
+        };
+        match waited_ms {
+            Some(ms) => {
+                q.answered += 1;
+                if ms <= u64::from(q.target_s) * 1000 {
+                    q.answered_in_time += 1;
+                }
+            }
+            None => q.abandoned += 1,
+        }
+        let left = q.answered + q.abandoned;
+        q.service_level = (left > 0).then(|| q.answered_in_time as f64 / left as f64);
+    }
+
     fn agent_event(&self, agent: &AgentId, state: &str, reason: Option<String>) {
         self.bus.publish(ServiceEvent::Agent(AgentChange {
             agent: agent.to_string(),
@@ -449,6 +509,22 @@ impl Actor {
             .connected
             .iter()
             .map(|(c, leg)| (c.to_string(), leg.clone()))
+            .collect();
+        let now = Instant::now();
+        view.queues = self
+            .queues
+            .iter()
+            .map(|q| {
+                let line = self.in_line.values().filter(|(name, _)| *name == q.name);
+                QueueView {
+                    waiting: line.clone().count(),
+                    longest_wait_s: line
+                        .map(|(_, since)| now.saturating_duration_since(*since).as_secs())
+                        .max()
+                        .unwrap_or(0),
+                    ..q.clone()
+                }
+            })
             .collect();
     }
 }

@@ -893,14 +893,51 @@ pub struct AgentsView {
 
 async fn agents(State(ctx): State<Ctx>, headers: HeaderMap) -> WebResult<AgentsView> {
     ctx.allow(&headers, Endpoint::Agents, "agents")?;
-    // The service routes no calls to agents of its own yet: transfers go to the switch's
-    // queues (`call.transfer_to`), whose agents it does not see. The panels show that
-    // state until the router is wired to the service.
+    // Without `[serve] agents` transfers go to the switch's queues, whose agents aicall does
+    // not see.
+    let service = ctx.service()?;
+    let Some(desk) = service.desk() else {
+        return Ok(Json(AgentsView {
+            configured: false,
+            agents: Vec::new(),
+            by_state: BTreeMap::new(),
+            queues: Vec::new(),
+        }));
+    };
+    let view = desk.view();
+    let mut by_state = BTreeMap::new();
+    let agents = view
+        .agents
+        .iter()
+        .map(|a| {
+            let state = match &a.state {
+                crate::routing::AgentState::Break { .. } => "break".to_owned(),
+                other => format!("{other:?}").to_lowercase(),
+            };
+            *by_state.entry(state.clone()).or_insert(0) += 1;
+            AgentRow {
+                name: a.name.clone(),
+                state,
+                since_ms: 0,
+            }
+        })
+        .collect();
+    let queues = view
+        .queues
+        .iter()
+        .map(|q| QueueRow {
+            name: q.name.clone(),
+            waiting: q.waiting as u32,
+            longest_wait_s: q.longest_wait_s,
+            service_level: q.service_level,
+            target_s: u64::from(q.target_s),
+        })
+        .collect();
     Ok(Json(AgentsView {
-        configured: false,
-        agents: Vec::new(),
-        by_state: BTreeMap::new(),
-        queues: Vec::new(),
+        configured: true,
+        agents,
+        by_state,
+        queues,
     }))
 }
 
