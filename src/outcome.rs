@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 macro_rules! dispositions {
     ($($(#[$doc:meta])* $variant:ident = $name:literal, $conversation:literal;)*) => {
         /// How a call attempt ended.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+        )]
         #[serde(rename_all = "snake_case")]
         pub enum Disposition {
             $($(#[$doc])* $variant,)*

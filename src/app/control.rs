@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{ControlAudit, Store, StoreError, UserRecord};
 
 /// A role of the control surfaces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,

@@ -58,12 +58,16 @@ struct Ringing {
 }
 
 /// What the desk shows: agents, the offers they have on screen, queues.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct DeskView {
+    /// Each agent: id, state, skills, figures (the router's `AgentStatus`).
+    #[schema(value_type = Vec<Object>)]
     pub agents: Vec<AgentStatus>,
     /// Agent id → the call offered to or taken by the agent, with its screen pop.
     pub screens: HashMap<String, TransferRequest>,
     pub waiting: usize,
+    /// The router's counters (offers, connections, fallbacks).
+    #[schema(value_type = Option<Object>)]
     pub counters: Option<routing::Counters>,
     /// Bridged call → the agent's leg (a supervisor whispers to or barges into it).
     pub agent_legs: HashMap<String, String>,
@@ -72,7 +76,7 @@ pub struct DeskView {
 }
 
 /// A queue as the wallboard and the console show it.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct QueueView {
     pub name: String,
     pub waiting: usize,

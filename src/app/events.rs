@@ -175,7 +175,7 @@ impl Bus {
 }
 
 /// A line of a live call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineView {
     pub at_ms: i64,
     pub speaker: Speaker,
@@ -185,7 +185,7 @@ pub struct LineView {
 }
 
 /// A call as a supervisor sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LiveCallView {
     pub uuid: String,
     pub campaign: String,
@@ -198,6 +198,7 @@ pub struct LiveCallView {
     pub answered_ms: Option<i64>,
     pub last_intent: Option<String>,
     pub sentiment: Option<f32>,
+    #[schema(value_type = Vec<LineView>)]
     pub lines: VecDeque<LineView>,
 }
 

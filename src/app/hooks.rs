@@ -35,18 +35,20 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+use utoipa::IntoParams;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::control::Action;
 use super::events::ServiceEvent;
-use super::http::{ApiError, ApiResult, Ctx};
+use super::http::{ApiError, ApiResult, Ctx, ErrorBody};
 use super::{Service, ServiceError};
 use crate::call::events::CallEvent;
 use crate::call::record::{CallRecord, Speaker};
@@ -1110,18 +1112,15 @@ impl Service {
 // ---------------------------------------------------------------- API
 
 /// The hooks' routes: dead letters, and contacts in as JSON.
-pub(super) fn routes() -> Router<Ctx> {
-    Router::new()
-        .route("/api/v1/hooks/dead", get(dead_letters))
-        .route("/api/v1/hooks/dead/{id}/retry", post(retry_dead))
-        .route(
-            "/api/v1/campaigns/{name}/contacts/json",
-            post(import_contacts_json).layer(DefaultBodyLimit::max(MAX_JSON_CONTACTS)),
-        )
+pub(super) fn routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(dead_letters))
+        .routes(routes!(retry_dead))
+        .routes(routes!(import_contacts_json).layer(DefaultBodyLimit::max(MAX_JSON_CONTACTS)))
 }
 
 /// A dead letter as the API lists it (the body, which carries personal data, stays in).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: String,
     pub campaign: String,
@@ -1154,11 +1153,19 @@ impl From<&HookDelivery> for DeadLetter {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeadQuery {
+    /// Only this campaign's.
     campaign: Option<String>,
 }
 
+/// The CRM hooks' dead letters.
+///
+/// Outcomes whose hook failed every try (the bodies, which carry personal data, stay in).
+#[utoipa::path(get, path = "/api/v1/hooks/dead", tag = "hooks",
+    params(DeadQuery),
+    responses((status = 200, description = "The dead letters", body = Vec<DeadLetter>)))]
 async fn dead_letters(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -1180,13 +1187,22 @@ async fn dead_letters(
 }
 
 /// The answer to a retry.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryReply {
     pub id: String,
     /// Unix ms it is due.
     pub next_ms: i64,
 }
 
+/// Send a dead letter again.
+///
+/// It goes back to the outbox with its tries reset, due now.
+#[utoipa::path(post, path = "/api/v1/hooks/dead/{id}/retry", tag = "hooks",
+    params(("id" = String, Path, description = "The delivery id (`X-Aicall-Delivery`)")),
+    responses(
+        (status = 200, description = "Back in the outbox", body = RetryReply),
+        (status = 404, description = "No dead letter of that id", body = ErrorBody),
+    ))]
 async fn retry_dead(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -1217,11 +1233,25 @@ async fn retry_dead(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct JsonImportQuery {
+    /// Region of numbers written without a country code (default: the campaign's).
     region: Option<String>,
 }
 
+/// Push contacts in as JSON.
+///
+/// The body is an array of `{"phone", "name", "fields"}` objects; the same import (and
+/// report) as a file's.
+#[utoipa::path(post, path = "/api/v1/campaigns/{name}/contacts/json", tag = "contacts",
+    params(("name" = String, Path, description = "The campaign"), JsonImportQuery),
+    request_body(content = Vec<Object>, description = "Contacts: `phone`, `name`, `fields`"),
+    responses(
+        (status = 200, description = "The import's report, per item", body = ImportReport),
+        (status = 400, description = "Not a JSON array of contacts, or a bad region", body = ErrorBody),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    ))]
 async fn import_contacts_json(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -1347,6 +1377,7 @@ mod tests {
             confidence: None,
             asr_ms: None,
             nlu_ms: None,
+            sentiment: None,
             note: None,
         };
         let record = CallRecord {

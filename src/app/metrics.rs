@@ -32,8 +32,6 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +40,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::control::Action;
 use super::events::{AlertKind, ServiceEvent};
@@ -664,10 +664,17 @@ impl Service {
 }
 
 /// The metrics route.
-pub(super) fn routes() -> Router<Ctx> {
-    Router::new().route("/metrics", get(scrape))
+pub(super) fn routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
+/// Prometheus metrics.
+///
+/// The text exposition format. Allowed scrapes are not audited one by one (one every 15 s
+/// would bury the trail); refusals are.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "The metrics", body = String,
+        content_type = "application/openmetrics-text")))]
 async fn scrape(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Response, ApiError> {
     // Allowed scrapes are not audited one by one (one every 15 s would bury the trail);
     // refusals are, by `allow`.

@@ -18,6 +18,7 @@
 //! - [`control`]: who may do what (roles, API keys stored hashed) and the audit of every
 //!   request.
 //! - [`http`]: the control interface over HTTP (the CLI is a thin client of it).
+//! - [`api`]: its OpenAPI document, generated from the handlers, and who may call each route.
 //! - [`outbound`]: calls a dialplan hands to aicall (`socket host:port async full`).
 //! - [`hooks`]: call outcomes POSTed to each campaign's CRM (signed, retried, never lost),
 //!   contacts pushed in as JSON.
@@ -25,6 +26,7 @@
 //!
 //! Depends on every library module but `sim`.
 
+pub mod api;
 pub mod console;
 pub mod control;
 pub mod desk;
@@ -170,7 +172,7 @@ impl Default for ServiceConfig {
 }
 
 /// A campaign as the control surfaces show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CampaignView {
     pub name: String,
     pub state: CampaignState,
@@ -182,7 +184,7 @@ pub struct CampaignView {
 }
 
 /// A campaign's figures: stored totals plus what is happening now.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StatusView {
     pub contacts: u64,
     /// Contacts by state (`pending`, `done`, `exhausted`, ...).

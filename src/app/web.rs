@@ -14,8 +14,8 @@
 //! | `GET /api/v1/live/campaigns` | `ReadCampaigns` | every campaign's state and totals |
 //! | `GET /api/v1/live/calls[?campaign=]` | `Watch` | the calls up |
 //! | `GET /api/v1/live/calls/{id}` | `ReadCalls` | one call up, its lines so far |
-//! | `GET /api/v1/live/agents` | `Watch` | agents by state, queues (none until routing is wired) |
-//! | `GET /api/v1/campaigns/{name}/report` | `ReadCampaigns` | funnel, hours, intents, latency |
+//! | `GET /api/v1/live/agents` | `Watch` | agents by state, queues |
+//! | `GET /api/v1/campaigns/{name}/report[?by=day\|hour]` | `ReadCampaigns` | funnel, hours, intents, latency, per day or hour |
 //! | `GET /api/v1/campaigns/{name}/calls` | `ReadCalls` | the stored calls, newest first |
 //! | `GET /api/v1/campaigns/{name}/calls/{uuid}` | `ReadCalls` | transcript, intents, barge-ins |
 //!
@@ -46,11 +46,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Semaphore};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::control::{Access, Action, Principal, Role};
 use super::events::{LiveCallView, ServiceEvent};
@@ -59,7 +61,7 @@ use super::{Service, ServiceError};
 use crate::call::events::CallEvent;
 use crate::call::record::CallRecord;
 use crate::store::{AttemptState, Store, StoreError};
-use report::{AttemptFact, Report};
+use report::{AttemptFact, Period, Report};
 use session::{Sessions, Throttle};
 
 pub use session::{hash_password, PasswordError};
@@ -355,7 +357,7 @@ impl Guard {
 }
 
 #[derive(Clone)]
-struct Ctx {
+pub(super) struct Ctx {
     service: Weak<Service>,
     store: Arc<dyn Store>,
     guard: Guard,
@@ -409,23 +411,28 @@ pub fn router(service: Arc<Service>) -> Router {
         reports: Arc::default(),
         desktop: Arc::default(),
     };
-    Router::new()
-        .route("/", get(login_page))
-        .route("/dashboard", get(dashboard_page))
+    let (routes, _) = routes().split_for_parts();
+    routes.with_state(ctx)
+}
+
+/// The dashboard's and the desktop's routes, each registered from its documented handler.
+pub(super) fn routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(login_page))
+        .routes(routes!(dashboard_page))
         .merge(desktop::routes())
-        .route("/assets/{file}", get(asset))
-        .route("/api/v1/login", post(login))
-        .route("/api/v1/logout", post(logout))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/live/campaigns", get(live_campaigns))
-        .route("/api/v1/live/calls", get(live_calls))
-        .route("/api/v1/live/calls/{id}", get(live_call))
-        .route("/api/v1/live/agents", get(agents))
-        .route("/api/v1/campaigns/{name}/report", get(campaign_report))
-        .route("/api/v1/campaigns/{name}/calls", get(calls))
-        .route("/api/v1/campaigns/{name}/calls/{uuid}", get(call))
-        .with_state(ctx)
+        .routes(routes!(asset))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(events))
+        .routes(routes!(live_campaigns))
+        .routes(routes!(live_calls))
+        .routes(routes!(live_call))
+        .routes(routes!(agents))
+        .routes(routes!(campaign_report))
+        .routes(routes!(calls))
+        .routes(routes!(call))
 }
 
 // ---- pages ----
@@ -451,14 +458,29 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// The log-in page.
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 200, description = "The page (it holds no data)", body = String,
+        content_type = "text/html")))]
 async fn login_page() -> Response {
     page("text/html; charset=utf-8", LOGIN_HTML)
 }
 
+/// The dashboard page.
+#[utoipa::path(get, path = "/dashboard", tag = "pages",
+    responses((status = 200, description = "The page (it holds no data)", body = String,
+        content_type = "text/html")))]
 async fn dashboard_page() -> Response {
     page("text/html; charset=utf-8", DASHBOARD_HTML)
 }
 
+/// A script or style of the pages.
+#[utoipa::path(get, path = "/assets/{file}", tag = "pages",
+    params(("file" = String, Path, description = "`style.css`, `login.js`, `dashboard.js`, `agent.js`, `uplot.js`, `uplot.css`")),
+    responses(
+        (status = 200, description = "The file", body = String, content_type = "text/javascript"),
+        (status = 404, description = "No such asset", body = ErrorBody),
+    ))]
 async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
@@ -480,14 +502,14 @@ async fn asset(Path(file): Path<String>) -> Response {
 // ---- log-in ----
 
 /// Body of `POST /api/v1/login`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Login {
     pub user: String,
     pub password: String,
 }
 
 /// Who is logged in (`GET /api/v1/me`, and the answer to a log-in).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
     pub user: String,
     pub role: Role,
@@ -526,6 +548,18 @@ fn session_cookie(token: &str, max_age_s: i64) -> Result<HeaderValue, WebError> 
     .map_err(|e| WebError::Internal(format!("session cookie: {e}")))
 }
 
+/// Log in to the dashboard or the agent desktop.
+///
+/// Sets the session cookie (HttpOnly, SameSite=Strict). Failed log-ins are throttled per user
+/// name.
+#[utoipa::path(post, path = "/api/v1/login", tag = "session",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Logged in; the `aicall_session` cookie is set", body = Me),
+        (status = 400, description = "A bad body or user name", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 429, description = "Too many failed log-ins: `Retry-After` says when", body = ErrorBody),
+    ))]
 async fn login(
     State(ctx): State<Ctx>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
@@ -583,6 +617,11 @@ async fn login(
     Ok(resp)
 }
 
+/// Log out.
+///
+/// Ends the session, if any, and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "session",
+    responses((status = 200, description = "Logged out", body = Object)))]
 async fn logout(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Response, WebError> {
     // Logging out needs no valid session (an expired one is simply cleared), but one that
     // was live is audited as its user's.
@@ -599,6 +638,11 @@ async fn logout(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Response, 
     Ok(resp)
 }
 
+/// Who is calling.
+///
+/// The user, the role and what it may see.
+#[utoipa::path(get, path = "/api/v1/me", tag = "session",
+    responses((status = 200, description = "The caller", body = Me)))]
 async fn me(State(ctx): State<Ctx>, headers: HeaderMap) -> WebResult<Me> {
     let who = ctx.allow(&headers, Endpoint::Me, "me")?;
     Ok(Json(Me::of(&who.principal)))
@@ -758,11 +802,23 @@ fn sse_event(item: FeedItem) -> Event {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CampaignFilter {
+    /// Only this campaign's (service-wide alerts always).
     campaign: Option<String>,
 }
 
+/// The live event feed (Server-Sent Events).
+///
+/// Call events (turns with intent and sentiment, barge-ins, ends), campaign figures every
+/// second, alerts and agent changes, as `data:` lines of JSON. A role that may not read
+/// calls gets the turns without their words. A watcher that falls behind is cut off with a
+/// `lagged` event; the feed ends with `bye` when the service stops.
+#[utoipa::path(get, path = "/api/v1/events", tag = "live",
+    params(CampaignFilter),
+    responses((status = 200, description = "The event stream", body = String,
+        content_type = "text/event-stream")))]
 async fn events(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -786,7 +842,7 @@ async fn events(
 // ---- live state ----
 
 /// A campaign on the wallboard.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub name: String,
     pub state: crate::store::CampaignState,
@@ -797,6 +853,9 @@ pub struct CampaignSummary {
     pub tz: String,
 }
 
+/// Every campaign's state and totals, for the wallboard.
+#[utoipa::path(get, path = "/api/v1/live/campaigns", tag = "live",
+    responses((status = 200, description = "The campaigns", body = Vec<CampaignSummary>)))]
 async fn live_campaigns(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -827,6 +886,12 @@ fn shown(mut c: LiveCallView, words: bool) -> LiveCallView {
     c
 }
 
+/// The calls up.
+///
+/// Without their lines unless the role may read calls.
+#[utoipa::path(get, path = "/api/v1/live/calls", tag = "live",
+    params(CampaignFilter),
+    responses((status = 200, description = "The calls up, oldest first", body = Vec<LiveCallView>)))]
 async fn live_calls(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -844,6 +909,13 @@ async fn live_calls(
     Ok(Json(calls.into_iter().map(|c| shown(c, words)).collect()))
 }
 
+/// One call up (or just ended), with its lines so far.
+#[utoipa::path(get, path = "/api/v1/live/calls/{id}", tag = "live",
+    params(("id" = String, Path, description = "The call's UUID or its first characters")),
+    responses(
+        (status = 200, description = "The call", body = LiveCallView),
+        (status = 404, description = "No call up or just ended matches", body = ErrorBody),
+    ))]
 async fn live_call(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -860,7 +932,7 @@ async fn live_call(
 }
 
 /// An agent on the wallboard.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentRow {
     pub name: String,
     /// `available`, `on_call`, `wrap_up`, `away`, ...
@@ -870,7 +942,7 @@ pub struct AgentRow {
 }
 
 /// A queue of human agents on the wallboard.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueRow {
     pub name: String,
     pub waiting: u32,
@@ -881,7 +953,7 @@ pub struct QueueRow {
 }
 
 /// `GET /api/v1/live/agents`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentsView {
     /// Whether the service routes to agents at all.
     pub configured: bool,
@@ -891,6 +963,9 @@ pub struct AgentsView {
     pub queues: Vec<QueueRow>,
 }
 
+/// Agents by state, and the queues, for the wallboard.
+#[utoipa::path(get, path = "/api/v1/live/agents", tag = "live",
+    responses((status = 200, description = "Agents and queues", body = AgentsView)))]
 async fn agents(State(ctx): State<Ctx>, headers: HeaderMap) -> WebResult<AgentsView> {
     ctx.allow(&headers, Endpoint::Agents, "agents")?;
     // Without `[serve] agents` transfers go to the switch's queues, whose agents aicall does
@@ -982,15 +1057,53 @@ fn attempt_facts(store: &dyn Store, campaign: &str) -> Result<Vec<AttemptFact>, 
     Ok(out)
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReportQuery {
+    /// `day` or `hour`: the figures per day or per hour as well (the callees' local time).
+    by: Option<String>,
+}
+
+/// A campaign's report.
+///
+/// From the stored attempts and call records: the funnel (dialled, answered,
+/// conversations, interested, transferred, converted), answer rate by hour of the day,
+/// abandon rate against the cap, handle time, turn and recognition latency (p50, p95),
+/// intents, dispositions, barge-ins and sentiment; with `?by=day` or `?by=hour`, the same
+/// figures per period.
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}/report", tag = "reports",
+    params(("name" = String, Path, description = "The campaign"), ReportQuery),
+    responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, description = "A bad `by`", body = ErrorBody),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    ))]
 async fn campaign_report(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> WebResult<Report> {
     let what = format!("report {name}");
     let who = ctx.allow(&headers, Endpoint::Report, &what)?;
+    let by = ctx.done(
+        &who,
+        &what,
+        query
+            .map_err(|e| WebError::BadRequest(format!("query: {}", e.body_text())))
+            .and_then(|Query(q)| match q.by.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(b) => Period::from_name(b)
+                    .map(Some)
+                    .ok_or_else(|| WebError::BadRequest(format!("by: `{b}`; use day or hour"))),
+            }),
+    )?;
+    let key = match by {
+        Some(p) => format!("{name}\n{p:?}"),
+        None => name.clone(),
+    };
     let cached = lock(&ctx.reports)
-        .get(&name)
+        .get(&key)
         .filter(|(at, _)| unix_ms() - at < REPORT_FRESH_MS)
         .map(|(_, r)| r.clone());
     if let Some(r) = cached {
@@ -1013,7 +1126,12 @@ async fn campaign_report(
         blocking(move || {
             let attempts = attempt_facts(store.as_ref(), &name)?;
             let records = CallRecord::all(store.as_ref(), &name)?;
-            Ok(Report::of(&name, &attempts, &records, tz, cap))
+            let mut report = Report::of(&name, &attempts, &records, tz, cap);
+            if let Some(p) = by {
+                report.by = Some(p);
+                report.periods = Report::by_period(&attempts, &records, tz, p);
+            }
+            Ok(report)
         })
         .await
     }
@@ -1024,12 +1142,12 @@ async fn campaign_report(
     if cache.len() > 256 {
         cache.clear();
     }
-    cache.insert(report.campaign.clone(), (unix_ms(), report.clone()));
+    cache.insert(key, (unix_ms(), report.clone()));
     Ok(Json(report))
 }
 
 /// A stored call in the list.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallSummary {
     pub uuid: String,
     pub contact_id: Option<u64>,
@@ -1046,11 +1164,22 @@ pub struct CallSummary {
     pub barge_ins: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallsQuery {
+    /// Calls to list, 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
+/// A campaign's stored calls, newest first.
+///
+/// Each with its outcome, duration, intents and barge-ins; the callee's number masked.
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}/calls", tag = "calls",
+    params(("name" = String, Path, description = "The campaign"), CallsQuery),
+    responses(
+        (status = 200, description = "The calls", body = Vec<CallSummary>),
+        (status = 404, description = "No such campaign", body = ErrorBody),
+    ))]
 async fn calls(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -1088,12 +1217,26 @@ async fn calls(
 }
 
 /// `GET /api/v1/campaigns/{name}/calls/{uuid}`: the record and the masked callee.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallDetail {
     pub callee: Option<String>,
     pub record: CallRecord,
 }
 
+/// One stored call: transcript, decisions, intents, barge-ins.
+///
+/// The call's record: every line with its timing, intent and sentiment, the path through
+/// the script and every decision, the latency figures, an agent's outcome; the callee's
+/// number masked.
+#[utoipa::path(get, path = "/api/v1/campaigns/{name}/calls/{uuid}", tag = "calls",
+    params(
+        ("name" = String, Path, description = "The campaign"),
+        ("uuid" = String, Path, description = "The call's channel UUID"),
+    ),
+    responses(
+        (status = 200, description = "The call", body = CallDetail),
+        (status = 404, description = "No such campaign or call", body = ErrorBody),
+    ))]
 async fn call(
     State(ctx): State<Ctx>,
     headers: HeaderMap,

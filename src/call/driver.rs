@@ -650,6 +650,7 @@ impl Call {
                         confidence: None,
                         asr_ms: None,
                         nlu_ms: None,
+                        sentiment: None,
                         note: None,
                     });
                 }
@@ -863,6 +864,7 @@ impl Call {
                     confidence: None,
                     asr_ms: None,
                     nlu_ms: None,
+                    sentiment: None,
                     note: Some(format!("not understood: {e}")),
                 });
                 self.input(Input::Failed(e)).await;
@@ -895,6 +897,7 @@ impl Call {
                     confidence: Some(u.confidence),
                     asr_ms: Some(hyp.decode_ms),
                     nlu_ms: Some(h.nlu_ms),
+                    sentiment: Some(u.sentiment.score),
                     note: None,
                 });
                 self.played = false;

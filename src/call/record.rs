@@ -10,7 +10,7 @@ use super::script::Disposition;
 use crate::store::{Store, StoreError};
 
 /// Who spoke.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Speaker {
     Bot,
@@ -18,7 +18,7 @@ pub enum Speaker {
 }
 
 /// One line of the transcript.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Turn {
     /// Call time (ms after answer) the line started.
     pub at_ms: u64,
@@ -37,13 +37,16 @@ pub struct Turn {
     pub asr_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nlu_ms: Option<u64>,
+    /// The callee line's sentiment score in [-1, 1] (`nlu::sentiment`), for the reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<f32>,
     /// The bot's prompt was cut by the callee (played ms), or the callee's line was held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 /// Everything about one answered call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallRecord {
     pub uuid: String,
     pub campaign: String,
@@ -75,7 +78,7 @@ pub struct CallRecord {
 }
 
 /// An agent's disposition of a call it took.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentOutcome {
     pub agent: String,
     /// The call's outcome as the agent filed it (interested, callback, dnc, ...).
@@ -92,7 +95,7 @@ pub struct AgentOutcome {
 }
 
 /// A decision, stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionLine {
     pub at_ms: u64,
     pub node: String,
@@ -110,7 +113,7 @@ impl From<&Decision> for DecisionLine {
 }
 
 /// A barge-in, stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BargeLine {
     pub at_ms: u64,
     pub prompt: String,

@@ -23,7 +23,7 @@ use super::script::Script;
 use crate::nlu::Intent;
 
 /// Everything an agent's screen shows about a transferred call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TransferRequest {
     /// The callee's channel UUID.
     pub call: String,
@@ -33,6 +33,7 @@ pub struct TransferRequest {
     pub skills: Vec<String>,
     /// The callee's last intent and the script node that led to the transfer.
     #[serde(serialize_with = "intent_name")]
+    #[schema(value_type = String)]
     pub intent: Intent,
     pub node: String,
     pub contact_id: Option<u64>,
@@ -55,7 +56,7 @@ pub struct TransferRequest {
 
 /// A suggested answer from the script's Q&A corpus (`[[qa]]`), found by the same retrieval
 /// the bot answers off-script questions with.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// The callee's line it answers.
     pub question: String,
@@ -151,6 +152,7 @@ mod tests {
             confidence: None,
             asr_ms: None,
             nlu_ms: None,
+            sentiment: None,
             note: None,
         }
     }

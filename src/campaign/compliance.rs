@@ -23,14 +23,14 @@ const WEEK: i64 = 7 * DAY;
 const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 
 /// A local time range `[start, end)` as `HH:MM` strings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimeRange {
     pub start: String,
     pub end: String,
 }
 
 /// When a campaign may call, in the callee's local time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallingWindow {
     /// ISO weekdays allowed: 1 = Monday … 7 = Sunday.
@@ -55,7 +55,7 @@ impl Default for CallingWindow {
 }
 
 /// Limits on how often one number is called, across every campaign (rolling windows).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FrequencyCaps {
     /// At most this many dials in any 24 hours.

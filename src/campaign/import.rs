@@ -126,7 +126,7 @@ impl ImportOptions {
 }
 
 /// A rejected row.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// `line 12` for CSV, `Sheet1 row 12` for XLSX (1-based, the header is row 1).
     pub location: String,
@@ -135,15 +135,19 @@ pub struct Rejected {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct ImportReport {
     pub rows: u64,
     pub imported: u64,
     /// Rows merged into a contact seen earlier in the file or already in the campaign.
     pub merged: u64,
     pub rejected: Vec<Rejected>,
+    #[schema(value_type = Option<String>)]
     pub report_file: Option<PathBuf>,
     /// Lead rescoring after the import, when a model was given.
+    #[schema(value_type = Option<Object>)]
     pub leads: Option<crate::profile::dialer::RescoreReport>,
     /// How the file was read: a non-UTF-8 encoding, columns renamed to keep them apart.
     pub notes: Vec<String>,

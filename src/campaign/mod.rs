@@ -43,7 +43,7 @@ pub use pacing::{
 pub use retry::RetryPolicy;
 
 /// A campaign's settings (stored as JSON in its [`CampaignRecord`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CampaignSettings {
     /// Region used for numbers written without a country code (ISO 3166, e.g. `CN`).
@@ -60,13 +60,14 @@ pub struct CampaignSettings {
 
 /// How a campaign's calls converse, stored with the campaign so that `aicall serve` runs
 /// each campaign as it was created.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallSettings {
     /// The call script (TOML) as it was validated when the campaign was created or edited;
     /// empty: a dialer-only campaign whose answered calls park.
     pub script: String,
     /// Where the script was read from: its recorded prompts are found relative to it.
+    #[schema(value_type = String)]
     pub script_path: std::path::PathBuf,
     /// The callees' IANA time zone (callback times they name are resolved in it).
     pub tz: String,
@@ -82,6 +83,7 @@ pub struct CallSettings {
     pub language: Option<String>,
     /// Lead model directory (`aicall leads train`): scores, best hours, rescoring after
     /// every outcome.
+    #[schema(value_type = Option<String>)]
     pub lead_model: Option<std::path::PathBuf>,
     /// The campaign's share of the service's lines and decode time against the other
     /// running campaigns (relative weight, at least 1).

@@ -8,7 +8,7 @@ use crate::esl::HangupCause;
 use crate::store::{ContactState, Disposition};
 
 /// Delays (seconds) before the next attempt, per outcome. `None` = never retry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     pub busy_s: u64,

@@ -20,6 +20,17 @@ pub enum Polarity {
 }
 
 impl Polarity {
+    /// The polarity of a score: negative below -0.25, positive above 0.25.
+    pub fn of(score: f32) -> Polarity {
+        if score < -0.25 {
+            Polarity::Negative
+        } else if score > 0.25 {
+            Polarity::Positive
+        } else {
+            Polarity::Neutral
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Polarity::Negative => "negative",
@@ -136,14 +147,10 @@ pub fn analyze(text: &str) -> Sentiment {
         }
     }
     let score = (total / 2.5).clamp(-1.0, 1.0);
-    let polarity = if score < -0.25 {
-        Polarity::Negative
-    } else if score > 0.25 {
-        Polarity::Positive
-    } else {
-        Polarity::Neutral
-    };
-    Sentiment { polarity, score }
+    Sentiment {
+        polarity: Polarity::of(score),
+        score,
+    }
 }
 
 #[cfg(test)]

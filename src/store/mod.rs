@@ -60,7 +60,7 @@ pub enum StoreError {
 
 /// What a campaign is doing. Written in lower case (`running`); databases written before
 /// that spelled the names capitalised, which still read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignState {
     #[serde(alias = "Created")]
@@ -268,7 +268,7 @@ pub struct UserRecord {
 }
 
 /// One request to the service, allowed or refused: who, when, what, how it went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControlAudit {
     /// Unix ms.
     pub at_ms: i64,

@@ -35,16 +35,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{blocking, feed_of, lock, page, sse_event, unix_ms, Caller, Ctx, WebError, WebResult};
 use crate::app::control::{Action, Principal, Role};
 use crate::app::desk::{Desk, DeskView};
 use crate::app::events::ServiceEvent;
+use crate::app::http::ErrorBody;
 use crate::call::events::CallEvent;
 use crate::call::record::{AgentOutcome, CallRecord, Turn};
 use crate::call::transfer::{Suggestion, TransferRequest};
@@ -88,16 +91,20 @@ struct Loaded {
     scorer: Arc<LeadScorer>,
 }
 
-pub(super) fn routes() -> Router<Ctx> {
-    Router::new()
-        .route("/agent", get(agent_page))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/agents/{id}/screen", get(screen))
-        .route("/api/v1/agents/{id}/events", get(events))
-        .route("/api/v1/agents/{id}/disposition", post(disposition))
-        .route("/api/v1/agents/{id}/{op}", post(agent_op))
+pub(super) fn routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(agent_page))
+        .routes(routes!(agents))
+        .routes(routes!(screen))
+        .routes(routes!(events))
+        .routes(routes!(disposition))
+        .routes(routes!(agent_op))
 }
 
+/// The agent desktop page.
+#[utoipa::path(get, path = "/agent", tag = "pages",
+    responses((status = 200, description = "The page (it holds no data)", body = String,
+        content_type = "text/html")))]
 async fn agent_page() -> Response {
     page("text/html; charset=utf-8", super::AGENT_HTML)
 }
@@ -185,8 +192,15 @@ impl Ctx {
     }
 }
 
-/// `GET /api/v1/agents`: the desk. An agent sees itself and its own screen; a role that
-/// may not read calls sees no screens (they hold the conversations).
+/// The agent desk: agents, screens, queues.
+///
+/// An agent sees itself and its own screen; a role that may not read calls sees no
+/// screens (they hold the conversations). Numbers on screens are masked.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
+    responses(
+        (status = 200, description = "The desk", body = DeskView),
+        (status = 404, description = "No agents are configured (`[serve] agents`)", body = ErrorBody),
+    ))]
 async fn agents(State(ctx): State<Ctx>, headers: HeaderMap) -> WebResult<DeskView> {
     let who = ctx
         .guard
@@ -231,7 +245,7 @@ fn mask_request(req: &mut TransferRequest) {
 }
 
 /// Where the call on an agent's screen is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The agent's phone rings.
@@ -243,7 +257,7 @@ pub enum Phase {
 }
 
 /// One of the lead score's top reasons.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeadReason {
     pub feature: String,
     pub value: String,
@@ -252,7 +266,7 @@ pub struct LeadReason {
 }
 
 /// Why the lead model scores the callee as it does.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeadExplanation {
     pub probability: f64,
     /// The customer segment, in words.
@@ -261,7 +275,7 @@ pub struct LeadExplanation {
 }
 
 /// The screen pop: what the agent sees of the call offered to it or taken.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ScreenPop {
     /// The callee's channel UUID: what the disposition names.
     pub call: String,
@@ -289,8 +303,10 @@ pub struct ScreenPop {
 }
 
 /// `GET /api/v1/agents/{id}/screen`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentScreen {
+    /// The agent: id, state, skills, figures (the router's `AgentStatus`).
+    #[schema(value_type = Object)]
     pub agent: AgentStatus,
     pub screen: Option<ScreenPop>,
     /// Calls waiting for an agent, all queues.
@@ -441,6 +457,16 @@ async fn explanation(ctx: &Ctx, req: &TransferRequest) -> Option<LeadExplanation
     found
 }
 
+/// An agent's state and screen pop.
+///
+/// The call offered to or taken by the agent: the conversation so far, the contact's
+/// fields (numbers masked), the lead score's reasons, the suggested answer.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/screen", tag = "agents",
+    params(("id" = String, Path, description = "The agent (its user name)")),
+    responses(
+        (status = 200, description = "The agent's screen", body = AgentScreen),
+        (status = 404, description = "No such agent, or no agents configured", body = ErrorBody),
+    ))]
 async fn screen(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -479,7 +505,8 @@ async fn screen(
     Ok(Json(ctx.done(&who, &what, r)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FeedQuery {
     /// The call on the agent's screen, whose events the feed then carries.
     call: Option<String>,
@@ -515,6 +542,17 @@ fn agent_event(ev: ServiceEvent, agent: &str, call: Option<&str>) -> Option<Serv
     }
 }
 
+/// An agent's feed (Server-Sent Events).
+///
+/// Its own state changes and, with `?call=` naming the call on its screen, that call's
+/// events (the live transcript, numbers masked).
+#[utoipa::path(get, path = "/api/v1/agents/{id}/events", tag = "agents",
+    params(("id" = String, Path, description = "The agent (its user name)"), FeedQuery),
+    responses(
+        (status = 200, description = "The event stream", body = String,
+            content_type = "text/event-stream"),
+        (status = 404, description = "Not the call on the agent's screen, or no agents configured", body = ErrorBody),
+    ))]
 async fn events(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -554,7 +592,7 @@ async fn events(
 }
 
 /// Body of `POST /api/v1/agents/{id}/{login|ready|break|logout}`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentOp {
     /// The break's reason code (`lunch`, `training`, ...).
     #[serde(default)]
@@ -562,7 +600,7 @@ pub struct AgentOp {
 }
 
 /// The answer to an agent request.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentReply {
     pub agent: String,
     pub done: String,
@@ -581,6 +619,19 @@ fn break_reason(reason: Option<String>) -> Result<String, WebError> {
     Ok(reason)
 }
 
+/// Log an agent in, make it ready, put it on a break, log it out.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/{op}", tag = "agents",
+    params(
+        ("id" = String, Path, description = "The agent (its user name)"),
+        ("op" = String, Path, description = "`login`, `ready`, `break` or `logout`"),
+    ),
+    request_body(content = Option<AgentOp>, description = "For `break`: its reason"),
+    responses(
+        (status = 200, description = "Done", body = AgentReply),
+        (status = 400, description = "A bad break reason", body = ErrorBody),
+        (status = 404, description = "Unknown request or agent, or no agents configured", body = ErrorBody),
+        (status = 409, description = "The agent's state does not allow it", body = ErrorBody),
+    ))]
 async fn agent_op(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -617,7 +668,7 @@ async fn agent_op(
 }
 
 /// Body of `POST /api/v1/agents/{id}/disposition`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentDispositionBody {
     /// The call (the callee's channel UUID, as the screen pop shows it).
     pub call: String,
@@ -641,7 +692,7 @@ pub struct AgentDispositionBody {
 }
 
 /// What a disposition did.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DispositionReply {
     pub agent: String,
     pub call: String,
@@ -736,15 +787,35 @@ fn file_outcome(
     Ok((true, dnc))
 }
 
+/// File the outcome of a call an agent had.
+///
+/// Into the call's record (outcome, conversion, notes, callback time); the router learns
+/// the agent's conversion and handle time from it; `dnc` puts the number on the DNC list.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/disposition", tag = "agents",
+    params(("id" = String, Path, description = "The agent (its user name)")),
+    request_body = AgentDispositionBody,
+    responses(
+        (status = 200, description = "Filed", body = DispositionReply),
+        (status = 400, description = "A bad outcome, callback time or notes", body = ErrorBody),
+        (status = 404, description = "The agent never had the call, or no agents configured", body = ErrorBody),
+        (status = 409, description = "Already filed", body = ErrorBody),
+    ))]
 async fn disposition(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<AgentDispositionBody>, axum::extract::rejection::JsonRejection>,
 ) -> WebResult<DispositionReply> {
-    let Json(body) = body.map_err(|e| WebError::BadRequest(e.body_text()))?;
-    let what = format!("agent {id} disposition {}", body.call);
+    let what = match &body {
+        Ok(Json(b)) => format!("agent {id} disposition {}", b.call),
+        Err(_) => format!("agent {id} disposition"),
+    };
     let who = ctx.allow_agent(&headers, Need::Dispose, &id, &what)?;
+    let Json(body) = ctx.done(
+        &who,
+        &what,
+        body.map_err(|e| WebError::BadRequest(format!("request body: {}", e.body_text()))),
+    )?;
     let r = async {
         let outcome = agent_outcome(&body)?;
         let desk = ctx.desk()?;
