@@ -50,6 +50,14 @@ enum Leg {
     Ended { call: CallId },
 }
 
+/// How a call left its queue's line.
+#[derive(Clone, Copy, Debug)]
+enum Left {
+    Answered { waited_ms: u64 },
+    Abandoned,
+    Fallback,
+}
+
 /// An offer ringing now.
 struct Ringing {
     agent: AgentId,
@@ -85,7 +93,9 @@ pub struct QueueView {
     pub answered: u64,
     pub answered_in_time: u64,
     pub abandoned: u64,
-    /// `answered_in_time / (answered + abandoned)`, once any call left the line.
+    /// Calls that waited the queue's maximum and went to its fallback.
+    pub fallbacks: u64,
+    /// `answered_in_time / (answered + abandoned + fallbacks)`, once any call left the line.
     pub service_level: Option<f64>,
     /// The queue's target: this share within `target_s`.
     pub target_s: u32,
@@ -405,7 +415,7 @@ impl Actor {
                 waited_ms,
             } => {
                 info!(call = %call, agent = %agent, waited_ms, "callee and agent connected");
-                self.left_line(&call, Some(waited_ms));
+                self.left_line(&call, Left::Answered { waited_ms });
                 if let Some(tx) = self.waiting.remove(&call) {
                     let _ = tx.send(TransferUpdate::Connected {
                         agent: agent.to_string(),
@@ -422,7 +432,7 @@ impl Actor {
                 waited_ms,
             } => {
                 info!(call = %call, %queue, waited_ms, ?fallback, "no agent in time");
-                self.in_line.remove(&call);
+                self.left_line(&call, Left::Fallback);
                 if let Some(tx) = self.waiting.remove(&call) {
                     let _ = tx.send(match fallback {
                         Fallback::Callback { at } => TransferUpdate::Callback { at },
@@ -435,7 +445,7 @@ impl Actor {
                 call, waited_ms, ..
             } => {
                 info!(call = %call, waited_ms, "the callee gave up waiting");
-                self.left_line(&call, None);
+                self.left_line(&call, Left::Abandoned);
                 self.waiting.remove(&call);
                 pops.remove(&call);
             }
@@ -470,24 +480,25 @@ impl Actor {
         }
     }
 
-    /// A call left its queue's line: connected after `waited_ms`, or abandoned (`None`).
-    fn left_line(&mut self, call: &CallId, waited_ms: Option<u64>) {
+    /// A call left its queue's line.
+    fn left_line(&mut self, call: &CallId, how: Left) {
         let Some((queue, _)) = self.in_line.remove(call) else {
             return;
         };
         let Some(q) = self.queues.iter_mut().find(|q| q.name == queue) else {
             return;
         };
-        match waited_ms {
-            Some(ms) => {
+        match how {
+            Left::Answered { waited_ms } => {
                 q.answered += 1;
-                if ms <= u64::from(q.target_s) * 1000 {
+                if waited_ms <= u64::from(q.target_s) * 1000 {
                     q.answered_in_time += 1;
                 }
             }
-            None => q.abandoned += 1,
+            Left::Abandoned => q.abandoned += 1,
+            Left::Fallback => q.fallbacks += 1,
         }
-        let left = q.answered + q.abandoned;
+        let left = q.answered + q.abandoned + q.fallbacks;
         q.service_level = (left > 0).then(|| q.answered_in_time as f64 / left as f64);
     }
 
