@@ -19,8 +19,9 @@
 //! - [`score`]: the match score's components, per-queue weights, and the reasons recorded
 //!   with every decision.
 //! - [`stats`]: what the router learns: conversion rate per (agent, skill) with
-//!   Beta-binomial empirical-Bayes shrinkage toward the team mean, handle time, quality,
-//!   occupancy, the handle-time distribution.
+//!   Beta-binomial empirical-Bayes shrinkage toward the team mean, calls counted in average
+//!   calls by a learned lead-score curve; handle time, quality, occupancy, the handle-time
+//!   distribution.
 //! - [`router`]: the [`Router`] core: agent and call state machines, timers, strategies
 //!   (longest-idle, top-down, skills-only, aicall's score), the bounded decision log, and
 //!   the dialer's agent-availability input.

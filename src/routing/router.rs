@@ -33,9 +33,9 @@
 //! `max_occupancy` are offered a call only when no eligible agent below it is free.
 //!
 //! Learning: dispositions update the agent's conversion counts on the call's main skill, its
-//! handle time and quality, its team's and the overall ones ([`super::stats`]); the router
-//! never sees true conversion rates. [`Router::performance`] and [`Input::Restore`] carry
-//! what it learned across restarts.
+//! handle time and quality, its team's and the overall ones, and how the callee's lead
+//! score scales conversion ([`super::stats`]); the router never sees true conversion rates.
+//! [`Router::performance`] and [`Input::Restore`] carry what it learned across restarts.
 //!
 //! This file holds the state machines, timers and bookkeeping; `matching` (eligibility, the
 //! score's components, the choices) and `availability` (the predictive dialer's input) are
@@ -51,7 +51,7 @@ use super::config::{
     RoutingConfig, Settings, SkillId, Strategy,
 };
 use super::score::{self, AgentSide, Reasons, Rule, COMPONENTS, MATCH_COMPONENTS};
-use super::stats::{self, Counts, HandleTimes, Mean, Occupancy};
+use super::stats::{self, Counts, HandleTimes, LeadCurve, Mean, Occupancy};
 use super::{AgentId, CallId, RoutingError};
 use crate::campaign::pacing::{AgentAvailability, AgentSnapshot};
 use crate::nlu::Intent;
@@ -183,6 +183,15 @@ pub struct PerformanceRecord {
     pub skill: String,
     pub calls: u32,
     pub converted: u32,
+}
+
+/// What a disposition teaches: the call's main skill and lead, its outcome.
+struct Learned {
+    skill: Option<SkillId>,
+    lead: Option<f32>,
+    converted: bool,
+    handle_s: f64,
+    quality: Option<f64>,
 }
 
 /// A call that waited too long.
@@ -337,6 +346,8 @@ enum Presence {
 struct Pending {
     call: CallId,
     skill: Option<SkillId>,
+    /// The callee's lead score, when the transfer gave one.
+    lead: Option<f32>,
     talk_ms: u64,
     disposed: bool,
 }
@@ -470,6 +481,8 @@ struct Call {
     /// The skill whose conversion record the call counts toward.
     primary: Option<SkillId>,
     lang: CallLang,
+    /// The lead score the transfer gave, if any; `lead` is 0.5 without one.
+    lead_score: Option<f32>,
     lead: f32,
     previous: Option<usize>,
     callback_at: Option<i64>,
@@ -524,6 +537,8 @@ pub struct Router {
     team_index: HashMap<String, usize>,
     /// Overall conversion counts by skill.
     overall: Vec<Counts>,
+    /// How the lead score scales conversion, learned from every disposition.
+    lead_curve: LeadCurve,
     /// The method-of-moments terms by skill, and the shrinkage strength pooled from them.
     moments: Vec<Option<stats::Moments>>,
     strength: f32,
@@ -565,6 +580,7 @@ impl Router {
             teams: Vec::new(),
             team_index: HashMap::new(),
             overall: vec![Counts::default(); skills],
+            lead_curve: LeadCurve::default(),
             handle_all: Mean::default(),
             quality_all: Mean::default(),
             talk_times: HandleTimes::default(),
@@ -1279,6 +1295,7 @@ impl Router {
             wanted,
             primary,
             lang,
+            lead_score: req.lead_score,
             lead,
             previous,
             callback_at: req.callback_at,
@@ -1482,6 +1499,7 @@ impl Router {
             ag.pending.push_back(Pending {
                 call: c.id,
                 skill: c.primary,
+                lead: c.lead_score,
                 talk_ms,
                 disposed: false,
             });
@@ -1574,8 +1592,7 @@ impl Router {
                 &mut self.teams[t].perf[s],
                 &mut self.overall[s],
             ] {
-                c.calls = c.calls.saturating_add(calls);
-                c.converted = c.converted.saturating_add(converted);
+                c.add_unleaded(calls, converted);
             }
             touched[s] = true;
         }
@@ -1627,7 +1644,7 @@ impl Router {
             agent: d.agent.clone(),
             call: d.call.clone(),
         };
-        let (skill, talk_ms) = if let Some(p) = self.agents[a]
+        let (skill, lead, talk_ms) = if let Some(p) = self.agents[a]
             .pending
             .iter_mut()
             .rev()
@@ -1637,7 +1654,7 @@ impl Router {
                 return Err(already());
             }
             p.disposed = true;
-            (p.skill, p.talk_ms)
+            (p.skill, p.lead, p.talk_ms)
         } else {
             // Still talking: the desktop may dispose before hanging up.
             let ci = self
@@ -1661,33 +1678,43 @@ impl Router {
                 CallState::Connected { since, .. } => since,
                 _ => now,
             };
-            (c.primary, now.saturating_sub(since))
+            (c.primary, c.lead_score, now.saturating_sub(since))
         };
         let handle_s = d.handle_s.map_or(talk_ms as f64 / 1000.0, f64::from);
-        self.learn(a, skill, d.converted, handle_s, d.quality.map(f64::from));
+        let call = Learned {
+            skill,
+            lead,
+            converted: d.converted,
+            handle_s,
+            quality: d.quality.map(f64::from),
+        };
+        self.learn(a, call);
         Ok(())
     }
 
-    fn learn(
-        &mut self,
-        a: usize,
-        skill: Option<SkillId>,
-        converted: bool,
-        handle_s: f64,
-        quality: Option<f64>,
-    ) {
+    fn learn(&mut self, a: usize, call: Learned) {
+        let Learned {
+            skill,
+            lead,
+            converted,
+            handle_s,
+            quality,
+        } = call;
         self.counters.dispositions += 1;
         self.counters.conversions += u64::from(converted);
         let t = self.agents[a].team;
         if let Some(s) = skill {
-            // Expected at the team's rate before this call counts.
-            let expected = f64::from(self.team_rate(t, s));
+            // Expected at the team's rate, for this lead, before this call counts.
+            let multiplier = self.lead_curve.multiplier(lead);
+            let expected = f64::from(self.team_rate(t, s)) * multiplier;
             let ag = &mut self.agents[a];
             ag.lift_expected += expected;
             ag.lift_converted += u32::from(converted);
-            ag.perf[s].add(converted);
-            self.teams[t].perf[s].add(converted);
-            self.overall[s].add(converted);
+            let before = ag.perf[s].leads;
+            ag.perf[s].add(converted, lead);
+            self.lead_curve.update(&before, &ag.perf[s].leads);
+            self.teams[t].perf[s].add(converted, lead);
+            self.overall[s].add(converted, lead);
             self.update_strength(s);
             self.lift_alpha = stats::lift_strength(
                 self.agents
@@ -1708,18 +1735,25 @@ impl Router {
 
     /// Re-estimates skill `s`'s moments and the pooled shrinkage strength.
     fn update_strength(&mut self, s: SkillId) {
-        self.moments[s] = stats::Moments::of(self.agents.iter().map(|ag| ag.perf[s]));
+        let curve = &self.lead_curve;
+        self.moments[s] = stats::Moments::of(
+            self.agents
+                .iter()
+                .map(|ag| (ag.perf[s].converted, curve.exposure(&ag.perf[s]))),
+        );
         self.strength = stats::pooled_strength(
             self.moments.iter().flatten().copied(),
             self.s.prior_strength,
         );
     }
 
-    /// The team's rate on a skill, shrunk toward the overall rate.
+    /// The team's rate on a skill (per average call), shrunk toward the overall rate.
     fn team_rate(&self, t: usize, s: SkillId) -> f32 {
+        let team = &self.teams[t].perf[s];
         stats::shrink(
-            self.teams[t].perf[s],
-            self.overall[s].smoothed(),
+            team.converted,
+            self.lead_curve.exposure(team),
+            self.overall[s].smoothed(&self.lead_curve),
             self.strength,
         )
     }
@@ -1730,6 +1764,12 @@ impl Router {
         let ag = &self.agents[a];
         let lift = stats::lift(ag.lift_converted, ag.lift_expected, self.lift_alpha);
         let prior = (self.team_rate(ag.team, s) * lift).min(0.99);
-        stats::shrink(ag.perf[s], prior, self.strength)
+        let own = &ag.perf[s];
+        stats::shrink(
+            own.converted,
+            self.lead_curve.exposure(own),
+            prior,
+            self.strength,
+        )
     }
 }

@@ -46,7 +46,10 @@ impl Router {
         let ag = &self.agents[a];
         let q = &self.queues[c.queue].rules;
         let perf = match c.primary {
-            Some(s) => score::performance(self.estimate(a, s), self.overall[s].smoothed()),
+            Some(s) => score::performance(
+                self.estimate(a, s),
+                self.overall[s].smoothed(&self.lead_curve),
+            ),
             None => 0.5,
         };
         let language = match c.lang {

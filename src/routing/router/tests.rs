@@ -1200,6 +1200,69 @@ fn an_early_disposition_counts_once() {
     assert_eq!(r.counters().dispositions, 1);
 }
 
+// ------------------------------------------------------------ leads
+
+/// A deterministic stream of uniform numbers in [0, 1).
+fn uniform(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+#[test]
+fn an_agent_given_the_best_leads_is_not_mistaken_for_a_better_one() {
+    // `a` only ever gets promising callees, `b` weak ones, `c` all kinds; all three convert
+    // 15 % of average calls, P = 0.15 · (0.5 + lead).
+    let mut cfg = config(vec![
+        agent("a", &[("health", 5), ("auto", 5)], &[]),
+        agent("b", &[("health", 5), ("life", 5)], &[]),
+        agent("c", &[("health", 9)], &[]),
+    ]);
+    cfg.skills.push("life".into());
+    cfg.queues = vec![
+        QueueConfig::new("qa", &[("auto", 3)]),
+        QueueConfig::new("qb", &[("life", 3)]),
+        QueueConfig::new("qc", &[("health", 9)]),
+    ];
+    cfg.wrap_up_s = 0;
+    cfg.max_idle_s = 0;
+    let mut r = router(&cfg);
+    login(&mut r, 0, &["a", "b", "c"]);
+    let mut u = uniform(11);
+    let mut raw = [(0u32, 0u32); 2];
+    let mut t = 0;
+    for i in 0..600 {
+        let c_lead = (i % 11) as f32 / 10.0;
+        for (who, queue, lead) in [("a", "qa", 0.9), ("b", "qb", 0.1), ("c", "qc", c_lead)] {
+            t += S;
+            let c = format!("{who}{i}");
+            let req = CallRequest {
+                skills: vec!["health".into()],
+                lead_score: Some(lead),
+                ..CallRequest::new(&c, queue, Intent::Affirm)
+            };
+            let out = step(&mut r, t, Input::CallWaiting(req));
+            assert_eq!(offers(&out), [(c.clone(), who.to_owned())]);
+            let converted = u() < 0.15 * (0.5 + lead);
+            handled(&mut r, t, t + 500, &c, who, converted);
+            if let Some(k) = ["a", "b"].iter().position(|w| *w == who) {
+                raw[k].0 += 1;
+                raw[k].1 += u32::from(converted);
+            }
+        }
+    }
+    let rate = |k: usize| f64::from(raw[k].1) / f64::from(raw[k].0);
+    assert!(rate(0) > 1.8 * rate(1), "raw {} vs {}", rate(0), rate(1));
+    let est = |a: &str| r.conversion_estimate(a, "health").expect("known");
+    let (ea, eb) = (est("a"), est("b"));
+    assert!(ea < 1.35 * eb && eb < 1.35 * ea, "a {ea}, b {eb}");
+    assert!((0.1..0.2).contains(&ea), "{ea}");
+}
+
 // ------------------------------------------------------------ invariants, property test
 
 /// Everything that must hold between inputs.
