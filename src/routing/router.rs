@@ -1733,7 +1733,9 @@ impl Router {
         }
     }
 
-    /// Re-estimates skill `s`'s moments and the pooled shrinkage strength.
+    /// Re-estimates skill `s`'s moments and the pooled shrinkage strength: the estimate
+    /// when the agents differ more than the configured strength says, the configured one
+    /// otherwise (see [`RoutingConfig::prior_strength`]).
     fn update_strength(&mut self, s: SkillId) {
         let curve = &self.lead_curve;
         self.moments[s] = stats::Moments::of(
@@ -1741,10 +1743,9 @@ impl Router {
                 .iter()
                 .map(|ag| (ag.perf[s].converted, curve.exposure(&ag.perf[s]))),
         );
-        self.strength = stats::pooled_strength(
-            self.moments.iter().flatten().copied(),
-            self.s.prior_strength,
-        );
+        let prior = self.s.prior_strength;
+        self.strength =
+            stats::pooled_strength(self.moments.iter().flatten().copied(), prior).min(prior);
     }
 
     /// The team's rate on a skill (per average call), shrunk toward the overall rate.

@@ -7,8 +7,8 @@
 //!   `p_team = (team converted + m · p_all) / (team calls + m)`. `m` is estimated from the
 //!   spread of the agents' rates by the method of moments ([`prior_strength`]): a team whose
 //!   agents truly differ gets a small `m` (trust each agent's record early), one whose
-//!   differences are noise a large one. Until a skill has dispositions from a few agents `m`
-//!   is the configured `prior_strength`.
+//!   differences are noise a large one. The router uses it when it is below the configured
+//!   `prior_strength`, which caps it (see the setting).
 //! - Calls are counted in average calls ([`LeadCurve`]): conversion grows with the callee's
 //!   lead score, so `calls` above is each agent's exposure `Σ m(leadᵢ)` — an agent given the
 //!   best leads must convert more to show the same rate, and the router's own habit of

@@ -1200,7 +1200,7 @@ fn an_early_disposition_counts_once() {
     assert_eq!(r.counters().dispositions, 1);
 }
 
-// ------------------------------------------------------------ leads
+// ------------------------------------------------------------ leads, shrinkage
 
 /// A deterministic stream of uniform numbers in [0, 1).
 fn uniform(seed: u64) -> impl FnMut() -> f32 {
@@ -1261,6 +1261,33 @@ fn an_agent_given_the_best_leads_is_not_mistaken_for_a_better_one() {
     let (ea, eb) = (est("a"), est("b"));
     assert!(ea < 1.35 * eb && eb < 1.35 * ea, "a {ea}, b {eb}");
     assert!((0.1..0.2).contains(&ea), "{ea}");
+}
+
+#[test]
+fn the_strength_never_exceeds_the_configured_one() {
+    let r = trained();
+    // Two agents 30/40 apart: the estimate may be lower, never higher.
+    assert!(r.prior_strength() <= RoutingConfig::default().prior_strength);
+    // Agents that do not differ: the configured strength, not "every agent alike".
+    let mut cfg = config(vec![
+        agent("x", &[("health", 5)], &[]),
+        agent("y", &[("health", 5)], &[]),
+        agent("z", &[("health", 5)], &[]),
+    ]);
+    cfg.prior_strength = 12.0;
+    let mut r = router(&cfg);
+    let record = |agent: &str| PerformanceRecord {
+        agent: agent.into(),
+        skill: "health".into(),
+        calls: 300,
+        converted: 60,
+    };
+    step(
+        &mut r,
+        0,
+        Input::Restore(vec![record("x"), record("y"), record("z")]),
+    );
+    assert_eq!(r.prior_strength(), 12.0);
 }
 
 // ------------------------------------------------------------ invariants, property test
