@@ -8,12 +8,13 @@
 //!  ESL events ──── offer answered / not answered / rejected, hang-ups ─────┼─► Router (pure)
 //!  control ─────── agents and queues changed live ─────────────────────────┘     │
 //!                                                                                 ▼
-//!        offer call X to agent Y (score and its reasons) · withdraw · widened · fallback
-//!        (callback / back to the bot) · abandoned · agent on break after N no-answers
+//!        offer call X to agent Y (score and its reasons) · hold X for agent Y · withdraw ·
+//!        widened · fallback (callback / back to the bot) · abandoned · agent on break
+//!        after N no-answers
 //! ```
 //!
 //! - [`config`]: agents (skills with levels, languages, team, concurrency), queues (required
-//!   skills, priority, service level, widening, maximum wait and fallback), the skill
+//!   skills, priority, service level, widening, maximum wait, fallback and hold), the skill
 //!   catalogue, intent and topic → skill maps; serde (TOML) with validation errors that name
 //!   the field.
 //! - [`score`]: the match score's components, per-queue weights, and the reasons recorded

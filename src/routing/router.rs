@@ -25,12 +25,17 @@
 //! takes the best free eligible agent ([`Strategy`]); an agent that becomes free takes the
 //! best waiting call it can serve — the highest queue priority first; within it, first in
 //! line (baselines) or the highest match plus urgency (score). So after every input no
-//! waiting call has a free agent it could take.
+//! waiting call has a free agent it could take — but one the score holds: a call worth more
+//! than average may wait, within its queue's `hold_s` (at most half its service level), for
+//! a clearly better agent whose wrap-up ends by then and whom no other waiting call needs
+//! ([`Output::Held`]); the agent takes it as soon as it is free, and if it leaves instead
+//! the call is placed as any other.
 //!
 //! Fairness under the score strategy: (1) an eligible agent idle for `max_idle_s` or more
 //! takes precedence over the score — the longest idle of them gets the call — so no
-//! eligible agent is starved however low it scores; (2) agents whose occupancy is above
-//! `max_occupancy` are offered a call only when no eligible agent below it is free.
+//! eligible agent is starved however low it scores; (2) an agent whose occupancy is above
+//! `max_occupancy` is neither offered a call nor has one held for it while an eligible agent
+//! below it is free.
 //!
 //! Learning: dispositions update the agent's conversion counts on the call's main skill, its
 //! handle time and quality, its team's and the overall ones, and how the callee's lead
@@ -256,6 +261,15 @@ pub enum Output {
         queue: String,
         stage: usize,
     },
+    /// The call waits for `agent`, whose wrap-up ends by `until_ms`, though an agent is
+    /// free: it is worth `gain` more conversions (in average calls) with that agent. It is
+    /// offered to it as soon as it is free, or placed as any call at `until_ms`.
+    Held {
+        call: CallId,
+        agent: AgentId,
+        until_ms: u64,
+        gain: f32,
+    },
     Fallback {
         call: CallId,
         queue: String,
@@ -362,6 +376,8 @@ struct Agent {
     removed: bool,
     /// The call slot being offered.
     offer: Option<usize>,
+    /// A waiting call held for this agent until its wrap-up ends.
+    reserved: Option<usize>,
     offer_gen: u64,
     /// Connected calls: slot and since when.
     talking: Vec<(usize, u64)>,
@@ -397,6 +413,7 @@ impl Agent {
             presence: Presence::LoggedOut,
             removed: false,
             offer: None,
+            reserved: None,
             offer_gen: 0,
             talking: Vec::new(),
             wrap_ends: Vec::new(),
@@ -489,6 +506,8 @@ struct Call {
     arrived: u64,
     stage: usize,
     state: CallState,
+    /// Waiting for this agent until then (see [`Output::Held`]).
+    held: Option<(usize, u64)>,
     /// A disposition came while the call was still up.
     disposed: bool,
 }
@@ -514,6 +533,7 @@ enum TimerKind {
     Pause { agent: usize },
     Widen { slot: usize, gen: u64 },
     MaxWait { slot: usize, gen: u64 },
+    Hold { slot: usize, gen: u64 },
 }
 
 /// The agent router.
@@ -776,6 +796,17 @@ impl Router {
                 }
             }
             TimerKind::Widen { slot, gen } => self.widen(slot, gen),
+            TimerKind::Hold { slot, gen } => {
+                // Only this hold's own end (a call may be held again after a release).
+                let now = self.now;
+                let held = self.call_at(slot, gen).is_some_and(|c| {
+                    c.state == CallState::Waiting && c.held.is_some_and(|(_, u)| u <= now)
+                });
+                if held {
+                    self.release(slot);
+                    self.place_call(slot);
+                }
+            }
             TimerKind::MaxWait { slot, gen } => {
                 let Some(c) = self.call_at(slot, gen) else {
                     return;
@@ -1030,8 +1061,13 @@ impl Router {
         Ok(())
     }
 
-    /// The agent stopped taking calls: a ringing offer goes back in line.
+    /// The agent stopped taking calls: a ringing offer goes back in line, a call held for
+    /// it is placed as any other.
     fn leave(&mut self, a: usize) {
+        if let Some(ci) = self.agents[a].reserved {
+            self.release(ci);
+            self.place_call(ci);
+        }
         if let Some(ci) = self.agents[a].offer.take() {
             self.agents[a].offer_gen += 1;
             self.withdraw(ci, a, Withdrawn::AgentLeft);
@@ -1039,6 +1075,13 @@ impl Router {
             self.requeue(ci);
         } else {
             self.settle(a);
+        }
+    }
+
+    /// Ends a call's hold, if any.
+    fn release(&mut self, ci: usize) {
+        if let Some((a, _)) = self.call_mut(ci).held.take() {
+            self.agents[a].reserved = None;
         }
     }
 
@@ -1302,6 +1345,7 @@ impl Router {
             arrived: now,
             stage: 0,
             state: CallState::Waiting,
+            held: None,
             disposed: false,
         };
         let slot = match self.free_slots.pop() {
@@ -1524,6 +1568,9 @@ impl Router {
         let c = self.calls[ci]
             .take()
             .expect("removing an occupied call slot");
+        if let Some((a, _)) = c.held {
+            self.agents[a].reserved = None;
+        }
         self.call_index.remove(&c.id);
         if c.state == CallState::Waiting {
             self.waiting.retain(|&s| s != ci);
