@@ -33,7 +33,9 @@
 //!
 //! Fairness under the score strategy: (1) an eligible agent idle for `max_idle_s` or more
 //! takes precedence over the score — the longest idle of them gets the call — so no
-//! eligible agent is starved however low it scores; (2) an agent whose occupancy is above
+//! eligible agent is starved however low it scores; from half that idle time, it already
+//! takes precedence for calls worth less than average, so the work the rule requires goes
+//! to the calls that lose least with a weaker agent; (2) an agent whose occupancy is above
 //! `max_occupancy` is neither offered a call nor has one held for it while an eligible agent
 //! below it is free.
 //!

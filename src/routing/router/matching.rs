@@ -9,6 +9,14 @@ use super::*;
 /// more calls and converted a little more at a lower service level than longest-idle's;
 /// 0.1 gave up about half the holds' gain.
 const HOLD_MIN_GAIN: f64 = 0.05;
+/// Strategy `score`: an eligible agent idle for this fraction of `max_idle_s` is due for a
+/// call and takes precedence for calls worth less than [`DUE_MAX_MULTIPLIER`] of an average
+/// one (the longest idle due agent). The starvation cap would hand such an agent whatever
+/// call came next; this way the work the fairness rule requires goes mostly to the calls
+/// that lose least with a weaker agent, and the cap itself rarely fires.
+const DUE_IDLE_FRACTION: f64 = 0.5;
+/// See [`DUE_IDLE_FRACTION`]: the lead multiplier below which a call goes to a due agent.
+const DUE_MAX_MULTIPLIER: f64 = 0.8;
 
 impl Router {
     pub(super) fn eligible(&self, c: &Call, ag: &Agent) -> bool {
@@ -106,7 +114,14 @@ impl Router {
         let mut best: Option<(usize, (u8, f64, f64, usize))> = None;
         let mut over_cap = 0u32;
         let mut under_cap = 0u32;
+        // An eligible agent starved, or due and the call worth little, takes precedence.
         let mut starved = false;
+        // An agent due for a call (see `DUE_IDLE_FRACTION`) takes it if it is worth little.
+        let due_ms = if self.lead_curve.multiplier(c.lead_score) < DUE_MAX_MULTIPLIER {
+            (self.s.max_idle_ms as f64 * DUE_IDLE_FRACTION) as u64
+        } else {
+            self.s.max_idle_ms
+        };
         for (a, ag) in self.agents.iter().enumerate() {
             if !ag.free(now) || !self.eligible(c, ag) {
                 continue;
@@ -121,7 +136,7 @@ impl Router {
                 }
                 Strategy::Score => {
                     let idle = now.saturating_sub(ag.idle_since);
-                    if self.s.max_idle_ms > 0 && idle >= self.s.max_idle_ms {
+                    if self.s.max_idle_ms > 0 && idle >= due_ms {
                         starved = true;
                         (0, ag.idle_since as f64, 0.0, ag.order)
                     } else {
@@ -148,6 +163,12 @@ impl Router {
             Strategy::LongestIdle => Rule::LongestIdle,
             Strategy::TopDown => Rule::TopDown,
             Strategy::SkillsOnly => Rule::BestSkill,
+            Strategy::Score
+                if starved
+                    && now.saturating_sub(self.agents[a].idle_since) < self.s.max_idle_ms =>
+            {
+                Rule::DueAgent
+            }
             Strategy::Score if starved => Rule::StarvedAgent,
             Strategy::Score => Rule::BestScore,
         };

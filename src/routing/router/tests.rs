@@ -1389,6 +1389,32 @@ fn a_held_call_is_not_taken_by_another_agent_and_an_agent_others_need_is_not_wai
 }
 
 #[test]
+fn an_agent_due_for_a_call_takes_one_worth_little() {
+    let mut cfg = hold_config();
+    cfg.max_idle_s = 300;
+    // `poor` idles from 0, `good` from 100 s.
+    let fresh = || {
+        let mut r = taught(&cfg);
+        login(&mut r, 0, &["poor"]);
+        login(&mut r, 100 * S, &["good"]);
+        r
+    };
+    // At 120 s `poor` is not due yet: the score decides, even for a weak lead.
+    let out = lead_call(&mut fresh(), 120 * S, "c", "health", 0.05);
+    assert_eq!(offers(&out), [("c".into(), "good".into())]);
+    // At 200 s, past half the 300-second cap, it is: it takes the weak lead…
+    let out = lead_call(&mut fresh(), 200 * S, "c", "health", 0.05);
+    assert_eq!(offers(&out), [("c".into(), "poor".into())]);
+    assert_eq!(offer_reasons(&out).rule, Rule::DueAgent);
+    // … not a promising one, which the cap alone would give it at 300 s.
+    let out = lead_call(&mut fresh(), 200 * S, "c", "health", 0.9);
+    assert_eq!(offers(&out), [("c".into(), "good".into())]);
+    let out = lead_call(&mut fresh(), 300 * S, "c", "health", 0.9);
+    assert_eq!(offers(&out), [("c".into(), "poor".into())]);
+    assert_eq!(offer_reasons(&out).rule, Rule::StarvedAgent);
+}
+
+#[test]
 fn an_agent_given_the_best_leads_is_not_mistaken_for_a_better_one() {
     // `a` only ever gets promising callees, `b` weak ones, `c` all kinds; all three convert
     // 15 % of average calls, P = 0.15 · (0.5 + lead).
