@@ -6,14 +6,16 @@ use super::*;
 
 /// The least gain, in conversions of an average call, for which a call is held for a
 /// better agent (see [`Router::hold_target`]). Chosen on `aicall bench routing`: 0.02 held
-/// more calls and converted a little more at a lower service level than longest-idle's;
-/// 0.1 gave up about half the holds' gain.
+/// more calls and converted a little more, at a lower service level than longest-idle's;
+/// 0.08 gave up about a fifth of the holds' gain.
 const HOLD_MIN_GAIN: f64 = 0.05;
 /// Strategy `score`: an eligible agent idle for this fraction of `max_idle_s` is due for a
 /// call and takes precedence for calls worth less than [`DUE_MAX_MULTIPLIER`] of an average
 /// one (the longest idle due agent). The starvation cap would hand such an agent whatever
 /// call came next; this way the work the fairness rule requires goes mostly to the calls
-/// that lose least with a weaker agent, and the cap itself rarely fires.
+/// that lose least with a weaker agent, and the cap itself rarely fires. 0.5 and 0.8 did
+/// best of the pairs tried on `aicall bench routing` (0.3 to 0.9, 0.6 to 1): with 1 (every
+/// call below average) due agents took too many calls.
 const DUE_IDLE_FRACTION: f64 = 0.5;
 /// See [`DUE_IDLE_FRACTION`]: the lead multiplier below which a call goes to a due agent.
 const DUE_MAX_MULTIPLIER: f64 = 0.8;
