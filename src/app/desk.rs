@@ -477,6 +477,14 @@ impl Actor {
             Output::Widened { call, queue, stage } => {
                 debug!(call = %call, %queue, stage, "queue widened");
             }
+            Output::Held {
+                call,
+                agent,
+                until_ms,
+                gain,
+            } => {
+                debug!(call = %call, agent = %agent, until_ms, gain, "held for a better agent");
+            }
         }
     }
 

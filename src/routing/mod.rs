@@ -8,19 +8,21 @@
 //!  ESL events ──── offer answered / not answered / rejected, hang-ups ─────┼─► Router (pure)
 //!  control ─────── agents and queues changed live ─────────────────────────┘     │
 //!                                                                                 ▼
-//!        offer call X to agent Y (score and its reasons) · withdraw · widened · fallback
-//!        (callback / back to the bot) · abandoned · agent on break after N no-answers
+//!        offer call X to agent Y (score and its reasons) · hold X for agent Y · withdraw ·
+//!        widened · fallback (callback / back to the bot) · abandoned · agent on break
+//!        after N no-answers
 //! ```
 //!
 //! - [`config`]: agents (skills with levels, languages, team, concurrency), queues (required
-//!   skills, priority, service level, widening, maximum wait and fallback), the skill
+//!   skills, priority, service level, widening, maximum wait, fallback and hold), the skill
 //!   catalogue, intent and topic → skill maps; serde (TOML) with validation errors that name
 //!   the field.
 //! - [`score`]: the match score's components, per-queue weights, and the reasons recorded
 //!   with every decision.
 //! - [`stats`]: what the router learns: conversion rate per (agent, skill) with
-//!   Beta-binomial empirical-Bayes shrinkage toward the team mean, handle time, quality,
-//!   occupancy, the handle-time distribution.
+//!   Beta-binomial empirical-Bayes shrinkage toward the team mean, calls counted in average
+//!   calls by a learned lead-score curve; handle time, quality, occupancy, the handle-time
+//!   distribution.
 //! - [`router`]: the [`Router`] core: agent and call state machines, timers, strategies
 //!   (longest-idle, top-down, skills-only, aicall's score), the bounded decision log, and
 //!   the dialer's agent-availability input.

@@ -25,17 +25,24 @@
 //! takes the best free eligible agent ([`Strategy`]); an agent that becomes free takes the
 //! best waiting call it can serve — the highest queue priority first; within it, first in
 //! line (baselines) or the highest match plus urgency (score). So after every input no
-//! waiting call has a free agent it could take.
+//! waiting call has a free agent it could take — but one the score holds: a call worth more
+//! than average may wait, within its queue's `hold_s` (at most half its service level), for
+//! a clearly better agent whose wrap-up ends by then and whom no other waiting call needs
+//! ([`Output::Held`]); the agent takes it as soon as it is free, and if it leaves instead
+//! the call is placed as any other.
 //!
 //! Fairness under the score strategy: (1) an eligible agent idle for `max_idle_s` or more
 //! takes precedence over the score — the longest idle of them gets the call — so no
-//! eligible agent is starved however low it scores; (2) agents whose occupancy is above
-//! `max_occupancy` are offered a call only when no eligible agent below it is free.
+//! eligible agent is starved however low it scores; from half that idle time, it already
+//! takes precedence for calls worth less than average, so the work the rule requires goes
+//! to the calls that lose least with a weaker agent; (2) an agent whose occupancy is above
+//! `max_occupancy` is neither offered a call nor has one held for it while an eligible agent
+//! below it is free.
 //!
 //! Learning: dispositions update the agent's conversion counts on the call's main skill, its
-//! handle time and quality, its team's and the overall ones ([`super::stats`]); the router
-//! never sees true conversion rates. [`Router::performance`] and [`Input::Restore`] carry
-//! what it learned across restarts.
+//! handle time and quality, its team's and the overall ones, and how the callee's lead
+//! score scales conversion ([`super::stats`]); the router never sees true conversion rates.
+//! [`Router::performance`] and [`Input::Restore`] carry what it learned across restarts.
 //!
 //! This file holds the state machines, timers and bookkeeping; `matching` (eligibility, the
 //! score's components, the choices) and `availability` (the predictive dialer's input) are
@@ -51,7 +58,7 @@ use super::config::{
     RoutingConfig, Settings, SkillId, Strategy,
 };
 use super::score::{self, AgentSide, Reasons, Rule, COMPONENTS, MATCH_COMPONENTS};
-use super::stats::{self, Counts, HandleTimes, Mean, Occupancy};
+use super::stats::{self, Counts, HandleTimes, LeadCurve, Mean, Occupancy};
 use super::{AgentId, CallId, RoutingError};
 use crate::campaign::pacing::{AgentAvailability, AgentSnapshot};
 use crate::nlu::Intent;
@@ -185,6 +192,15 @@ pub struct PerformanceRecord {
     pub converted: u32,
 }
 
+/// What a disposition teaches: the call's main skill and lead, its outcome.
+struct Learned {
+    skill: Option<SkillId>,
+    lead: Option<f32>,
+    converted: bool,
+    handle_s: f64,
+    quality: Option<f64>,
+}
+
 /// A call that waited too long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -246,6 +262,15 @@ pub enum Output {
         call: CallId,
         queue: String,
         stage: usize,
+    },
+    /// The call waits for `agent`, whose wrap-up ends by `until_ms`, though an agent is
+    /// free: it is worth `gain` more conversions (in average calls) with that agent. It is
+    /// offered to it as soon as it is free, or placed as any call at `until_ms`.
+    Held {
+        call: CallId,
+        agent: AgentId,
+        until_ms: u64,
+        gain: f32,
     },
     Fallback {
         call: CallId,
@@ -337,6 +362,8 @@ enum Presence {
 struct Pending {
     call: CallId,
     skill: Option<SkillId>,
+    /// The callee's lead score, when the transfer gave one.
+    lead: Option<f32>,
     talk_ms: u64,
     disposed: bool,
 }
@@ -351,6 +378,8 @@ struct Agent {
     removed: bool,
     /// The call slot being offered.
     offer: Option<usize>,
+    /// A waiting call held for this agent until its wrap-up ends.
+    reserved: Option<usize>,
     offer_gen: u64,
     /// Connected calls: slot and since when.
     talking: Vec<(usize, u64)>,
@@ -386,6 +415,7 @@ impl Agent {
             presence: Presence::LoggedOut,
             removed: false,
             offer: None,
+            reserved: None,
             offer_gen: 0,
             talking: Vec::new(),
             wrap_ends: Vec::new(),
@@ -470,12 +500,16 @@ struct Call {
     /// The skill whose conversion record the call counts toward.
     primary: Option<SkillId>,
     lang: CallLang,
+    /// The lead score the transfer gave, if any; `lead` is 0.5 without one.
+    lead_score: Option<f32>,
     lead: f32,
     previous: Option<usize>,
     callback_at: Option<i64>,
     arrived: u64,
     stage: usize,
     state: CallState,
+    /// Waiting for this agent until then (see [`Output::Held`]).
+    held: Option<(usize, u64)>,
     /// A disposition came while the call was still up.
     disposed: bool,
 }
@@ -501,6 +535,7 @@ enum TimerKind {
     Pause { agent: usize },
     Widen { slot: usize, gen: u64 },
     MaxWait { slot: usize, gen: u64 },
+    Hold { slot: usize, gen: u64 },
 }
 
 /// The agent router.
@@ -524,6 +559,8 @@ pub struct Router {
     team_index: HashMap<String, usize>,
     /// Overall conversion counts by skill.
     overall: Vec<Counts>,
+    /// How the lead score scales conversion, learned from every disposition.
+    lead_curve: LeadCurve,
     /// The method-of-moments terms by skill, and the shrinkage strength pooled from them.
     moments: Vec<Option<stats::Moments>>,
     strength: f32,
@@ -565,6 +602,7 @@ impl Router {
             teams: Vec::new(),
             team_index: HashMap::new(),
             overall: vec![Counts::default(); skills],
+            lead_curve: LeadCurve::default(),
             handle_all: Mean::default(),
             quality_all: Mean::default(),
             talk_times: HandleTimes::default(),
@@ -760,6 +798,17 @@ impl Router {
                 }
             }
             TimerKind::Widen { slot, gen } => self.widen(slot, gen),
+            TimerKind::Hold { slot, gen } => {
+                // Only this hold's own end (a call may be held again after a release).
+                let now = self.now;
+                let held = self.call_at(slot, gen).is_some_and(|c| {
+                    c.state == CallState::Waiting && c.held.is_some_and(|(_, u)| u <= now)
+                });
+                if held {
+                    self.release(slot);
+                    self.place_call(slot);
+                }
+            }
             TimerKind::MaxWait { slot, gen } => {
                 let Some(c) = self.call_at(slot, gen) else {
                     return;
@@ -1014,8 +1063,13 @@ impl Router {
         Ok(())
     }
 
-    /// The agent stopped taking calls: a ringing offer goes back in line.
+    /// The agent stopped taking calls: a ringing offer goes back in line, a call held for
+    /// it is placed as any other.
     fn leave(&mut self, a: usize) {
+        if let Some(ci) = self.agents[a].reserved {
+            self.release(ci);
+            self.place_call(ci);
+        }
         if let Some(ci) = self.agents[a].offer.take() {
             self.agents[a].offer_gen += 1;
             self.withdraw(ci, a, Withdrawn::AgentLeft);
@@ -1023,6 +1077,13 @@ impl Router {
             self.requeue(ci);
         } else {
             self.settle(a);
+        }
+    }
+
+    /// Ends a call's hold, if any.
+    fn release(&mut self, ci: usize) {
+        if let Some((a, _)) = self.call_mut(ci).held.take() {
+            self.agents[a].reserved = None;
         }
     }
 
@@ -1279,12 +1340,14 @@ impl Router {
             wanted,
             primary,
             lang,
+            lead_score: req.lead_score,
             lead,
             previous,
             callback_at: req.callback_at,
             arrived: now,
             stage: 0,
             state: CallState::Waiting,
+            held: None,
             disposed: false,
         };
         let slot = match self.free_slots.pop() {
@@ -1482,6 +1545,7 @@ impl Router {
             ag.pending.push_back(Pending {
                 call: c.id,
                 skill: c.primary,
+                lead: c.lead_score,
                 talk_ms,
                 disposed: false,
             });
@@ -1506,6 +1570,9 @@ impl Router {
         let c = self.calls[ci]
             .take()
             .expect("removing an occupied call slot");
+        if let Some((a, _)) = c.held {
+            self.agents[a].reserved = None;
+        }
         self.call_index.remove(&c.id);
         if c.state == CallState::Waiting {
             self.waiting.retain(|&s| s != ci);
@@ -1574,8 +1641,7 @@ impl Router {
                 &mut self.teams[t].perf[s],
                 &mut self.overall[s],
             ] {
-                c.calls = c.calls.saturating_add(calls);
-                c.converted = c.converted.saturating_add(converted);
+                c.add_unleaded(calls, converted);
             }
             touched[s] = true;
         }
@@ -1627,7 +1693,7 @@ impl Router {
             agent: d.agent.clone(),
             call: d.call.clone(),
         };
-        let (skill, talk_ms) = if let Some(p) = self.agents[a]
+        let (skill, lead, talk_ms) = if let Some(p) = self.agents[a]
             .pending
             .iter_mut()
             .rev()
@@ -1637,7 +1703,7 @@ impl Router {
                 return Err(already());
             }
             p.disposed = true;
-            (p.skill, p.talk_ms)
+            (p.skill, p.lead, p.talk_ms)
         } else {
             // Still talking: the desktop may dispose before hanging up.
             let ci = self
@@ -1661,33 +1727,43 @@ impl Router {
                 CallState::Connected { since, .. } => since,
                 _ => now,
             };
-            (c.primary, now.saturating_sub(since))
+            (c.primary, c.lead_score, now.saturating_sub(since))
         };
         let handle_s = d.handle_s.map_or(talk_ms as f64 / 1000.0, f64::from);
-        self.learn(a, skill, d.converted, handle_s, d.quality.map(f64::from));
+        let call = Learned {
+            skill,
+            lead,
+            converted: d.converted,
+            handle_s,
+            quality: d.quality.map(f64::from),
+        };
+        self.learn(a, call);
         Ok(())
     }
 
-    fn learn(
-        &mut self,
-        a: usize,
-        skill: Option<SkillId>,
-        converted: bool,
-        handle_s: f64,
-        quality: Option<f64>,
-    ) {
+    fn learn(&mut self, a: usize, call: Learned) {
+        let Learned {
+            skill,
+            lead,
+            converted,
+            handle_s,
+            quality,
+        } = call;
         self.counters.dispositions += 1;
         self.counters.conversions += u64::from(converted);
         let t = self.agents[a].team;
         if let Some(s) = skill {
-            // Expected at the team's rate before this call counts.
-            let expected = f64::from(self.team_rate(t, s));
+            // Expected at the team's rate, for this lead, before this call counts.
+            let multiplier = self.lead_curve.multiplier(lead);
+            let expected = f64::from(self.team_rate(t, s)) * multiplier;
             let ag = &mut self.agents[a];
             ag.lift_expected += expected;
             ag.lift_converted += u32::from(converted);
-            ag.perf[s].add(converted);
-            self.teams[t].perf[s].add(converted);
-            self.overall[s].add(converted);
+            let before = ag.perf[s].leads;
+            ag.perf[s].add(converted, lead);
+            self.lead_curve.update(&before, &ag.perf[s].leads);
+            self.teams[t].perf[s].add(converted, lead);
+            self.overall[s].add(converted, lead);
             self.update_strength(s);
             self.lift_alpha = stats::lift_strength(
                 self.agents
@@ -1706,20 +1782,28 @@ impl Router {
         }
     }
 
-    /// Re-estimates skill `s`'s moments and the pooled shrinkage strength.
+    /// Re-estimates skill `s`'s moments and the pooled shrinkage strength: the estimate
+    /// when the agents differ more than the configured strength says, the configured one
+    /// otherwise (see [`RoutingConfig::prior_strength`]).
     fn update_strength(&mut self, s: SkillId) {
-        self.moments[s] = stats::Moments::of(self.agents.iter().map(|ag| ag.perf[s]));
-        self.strength = stats::pooled_strength(
-            self.moments.iter().flatten().copied(),
-            self.s.prior_strength,
+        let curve = &self.lead_curve;
+        self.moments[s] = stats::Moments::of(
+            self.agents
+                .iter()
+                .map(|ag| (ag.perf[s].converted, curve.exposure(&ag.perf[s]))),
         );
+        let prior = self.s.prior_strength;
+        self.strength =
+            stats::pooled_strength(self.moments.iter().flatten().copied(), prior).min(prior);
     }
 
-    /// The team's rate on a skill, shrunk toward the overall rate.
+    /// The team's rate on a skill (per average call), shrunk toward the overall rate.
     fn team_rate(&self, t: usize, s: SkillId) -> f32 {
+        let team = &self.teams[t].perf[s];
         stats::shrink(
-            self.teams[t].perf[s],
-            self.overall[s].smoothed(),
+            team.converted,
+            self.lead_curve.exposure(team),
+            self.overall[s].smoothed(&self.lead_curve),
             self.strength,
         )
     }
@@ -1730,6 +1814,12 @@ impl Router {
         let ag = &self.agents[a];
         let lift = stats::lift(ag.lift_converted, ag.lift_expected, self.lift_alpha);
         let prior = (self.team_rate(ag.team, s) * lift).min(0.99);
-        stats::shrink(ag.perf[s], prior, self.strength)
+        let own = &ag.perf[s];
+        stats::shrink(
+            own.converted,
+            self.lead_curve.exposure(own),
+            prior,
+            self.strength,
+        )
     }
 }

@@ -27,8 +27,10 @@
 //!
 //! Fairness rules, over the score (see [`super::router`]): an eligible agent idle for
 //! `max_idle_s` or more takes precedence — the longest idle such agent gets the call — so no
-//! eligible agent is starved; and an agent above `max_occupancy` is not offered a call while
-//! an eligible agent below it is free.
+//! eligible agent is starved (from half that time, for calls worth less than average); and
+//! an agent above `max_occupancy` is not offered a call while an eligible agent below it is
+//! free. A call worth more than average may be held a few seconds for a clearly better
+//! agent finishing its wrap-up (`hold_s`).
 
 use serde::{Deserialize, Serialize};
 
@@ -184,6 +186,9 @@ pub enum Rule {
     BestScore,
     /// An eligible agent idle past `max_idle_s` took precedence over the score.
     StarvedAgent,
+    /// An eligible agent idle past half `max_idle_s` took a call worth less than average
+    /// (strategy `score`), before the starvation cap would give it any call.
+    DueAgent,
     /// The eligible agent idle the longest (strategy `longest_idle`).
     LongestIdle,
     /// The first eligible agent in configuration order (strategy `top_down`).
@@ -192,6 +197,8 @@ pub enum Rule {
     BestSkill,
     /// A free agent took the first call in line it can serve (the baselines).
     FirstInLine,
+    /// The agent took the call held for it while its wrap-up ended (strategy `score`).
+    HeldForAgent,
 }
 
 /// Why an offer went to this agent: every component with its weight, the totals, how many

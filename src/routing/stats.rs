@@ -7,8 +7,12 @@
 //!   `p_team = (team converted + m · p_all) / (team calls + m)`. `m` is estimated from the
 //!   spread of the agents' rates by the method of moments ([`prior_strength`]): a team whose
 //!   agents truly differ gets a small `m` (trust each agent's record early), one whose
-//!   differences are noise a large one. Until a skill has dispositions from a few agents `m`
-//!   is the configured `prior_strength`.
+//!   differences are noise a large one. The router uses it when it is below the configured
+//!   `prior_strength`, which caps it (see the setting).
+//! - Calls are counted in average calls ([`LeadCurve`]): conversion grows with the callee's
+//!   lead score, so `calls` above is each agent's exposure `Σ m(leadᵢ)` — an agent given the
+//!   best leads must convert more to show the same rate, and the router's own habit of
+//!   giving its best agents the best leads does not feed on itself.
 //! - The lift: an agent who converts more than its team on one product usually does on the
 //!   others, so its record on every skill informs each one. `lift = (conversions + α) /
 //!   (expected + α)` where `expected` sums the team's rate at the time of each call (Gamma–
@@ -21,32 +25,163 @@
 
 use serde::Serialize;
 
-/// Calls and conversions, for one agent, team or skill.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Calls and conversions, for one agent, team or skill, with sums over the calls whose lead
+/// score was known (for [`LeadCurve`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Counts {
     pub calls: u32,
     pub converted: u32,
+    pub leads: LeadSums,
 }
 
 impl Counts {
-    pub fn add(&mut self, converted: bool) {
+    /// One more call; `lead` is the callee's lead score when it was known.
+    pub fn add(&mut self, converted: bool, lead: Option<f32>) {
         self.calls = self.calls.saturating_add(1);
         self.converted = self.converted.saturating_add(u32::from(converted));
+        if let Some(l) = lead {
+            self.leads.add(f64::from(l), converted);
+        }
     }
 
-    /// Laplace-smoothed rate, for the overall mean (never 0 or 1).
-    pub fn smoothed(&self) -> f32 {
-        (self.converted as f32 + 1.0) / (self.calls as f32 + 2.0)
+    /// Calls counted as average ones (restored records, whose leads were not kept).
+    pub fn add_unleaded(&mut self, calls: u32, converted: u32) {
+        self.calls = self.calls.saturating_add(calls);
+        self.converted = self.converted.saturating_add(converted);
+    }
+
+    /// Laplace-smoothed rate per average call, for the overall mean (never 0).
+    pub fn smoothed(&self, curve: &LeadCurve) -> f32 {
+        ((f64::from(self.converted) + 1.0) / (curve.exposure(self) + 2.0)) as f32
     }
 }
 
-/// `(converted + m · toward) / (calls + m)`.
-pub fn shrink(c: Counts, toward: f32, m: f32) -> f32 {
-    let den = c.calls as f32 + m;
+/// Sums over calls with a known lead score `L` and outcome `y` (1 converted, 0 not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LeadSums {
+    pub calls: u32,
+    pub converted: u32,
+    /// `Σ L`, `Σ L²`, `Σ y L`.
+    pub lead: f64,
+    pub lead2: f64,
+    pub converted_lead: f64,
+}
+
+impl LeadSums {
+    fn add(&mut self, lead: f64, converted: bool) {
+        self.calls = self.calls.saturating_add(1);
+        self.lead += lead;
+        self.lead2 += lead * lead;
+        if converted {
+            self.converted = self.converted.saturating_add(1);
+            self.converted_lead += lead;
+        }
+    }
+
+    /// This group's terms of the lead curve's slope: `Σ (yᵢ − ȳ)(Lᵢ − L̄)` and
+    /// `ȳ Σ (Lᵢ − L̄)²`, around the group's own means.
+    fn terms(&self) -> (f64, f64) {
+        if self.calls < 2 {
+            return (0.0, 0.0);
+        }
+        let n = f64::from(self.calls);
+        let y = f64::from(self.converted);
+        let cov = self.converted_lead - y * self.lead / n;
+        let var = (self.lead2 - self.lead * self.lead / n).max(0.0);
+        (cov, var * y / n)
+    }
+}
+
+/// `(converted + m · toward) / (exposure + m)`: the rate per average call, shrunk.
+pub fn shrink(converted: u32, exposure: f64, toward: f32, m: f32) -> f32 {
+    let den = exposure + f64::from(m);
     if den <= 0.0 {
         return toward;
     }
-    (c.converted as f32 + m * toward) / den
+    ((f64::from(converted) + f64::from(m) * f64::from(toward)) / den) as f32
+}
+
+/// Pseudo-calls of "the lead score does not matter" in the lead curve's slope, so a few
+/// hundred dispositions are needed before it counts fully.
+const LEAD_PRIOR_CALLS: f64 = 200.0;
+/// The lowest multiplier the curve gives any lead score: a lead never rules a call out.
+const MIN_LEAD_MULTIPLIER: f64 = 0.1;
+/// Lead score assumed as the mean before any disposition with one.
+const PRIOR_MEAN_LEAD: f64 = 0.5;
+
+/// How a callee's lead score scales the chance of converting, learned from dispositions:
+/// `P(convert) = r · m(lead)` with `m(lead) = 1 + slope · (lead − mean lead)` (1 for an
+/// average call) and `r` the agent's rate on the skill per average call.
+///
+/// The slope is measured within each (agent, skill)'s own calls — `Σ cov(y, L) / Σ ȳ
+/// var(L)` over the groups, each around its own means — so a router that gives its best
+/// agents the best leads does not credit the leads with the agents' skill: an agent who only
+/// ever gets one kind of lead tells nothing about leads. It is shrunk toward 0 by
+/// [`LEAD_PRIOR_CALLS`] pseudo-calls and bounded so that every lead keeps a multiplier of
+/// at least [`MIN_LEAD_MULTIPLIER`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LeadCurve {
+    calls: f64,
+    sum_lead: f64,
+    cov: f64,
+    var: f64,
+    slope: f64,
+}
+
+impl LeadCurve {
+    /// One group's sums changed from `before` to `after` (a call was added to them).
+    pub fn update(&mut self, before: &LeadSums, after: &LeadSums) {
+        self.calls += f64::from(after.calls) - f64::from(before.calls);
+        self.sum_lead += after.lead - before.lead;
+        let ((c0, v0), (c1, v1)) = (before.terms(), after.terms());
+        self.cov += c1 - c0;
+        self.var += v1 - v0;
+        self.refit();
+    }
+
+    fn refit(&mut self) {
+        if self.var <= 1e-9 || self.calls <= 0.0 {
+            self.slope = 0.0;
+            return;
+        }
+        let mean = self.mean();
+        let slope = self.cov / self.var * self.calls / (self.calls + LEAD_PRIOR_CALLS);
+        // m(0) and m(1) at least the floor.
+        let hi = (1.0 - MIN_LEAD_MULTIPLIER) / mean.max(1e-6);
+        let lo = -(1.0 - MIN_LEAD_MULTIPLIER) / (1.0 - mean).max(1e-6);
+        self.slope = slope.clamp(lo, hi);
+    }
+
+    /// The mean lead score of the calls seen (0.5 before any).
+    pub fn mean(&self) -> f64 {
+        if self.calls > 0.0 {
+            (self.sum_lead / self.calls).clamp(0.0, 1.0)
+        } else {
+            PRIOR_MEAN_LEAD
+        }
+    }
+
+    pub fn slope(&self) -> f64 {
+        self.slope
+    }
+
+    /// `m(lead)`: 1 for an average call; an unknown lead is an average one.
+    pub fn multiplier(&self, lead: Option<f32>) -> f64 {
+        match lead {
+            Some(l) => (1.0 + self.slope * (f64::from(l) - self.mean())).max(MIN_LEAD_MULTIPLIER),
+            None => 1.0,
+        }
+    }
+
+    /// The calls in `c` counted in average calls: `Σ m(leadᵢ)`, with the curve as it is
+    /// now (so early calls are re-weighed as the curve is learned). An agent given the
+    /// best leads needs more conversions to show the same rate.
+    pub fn exposure(&self, c: &Counts) -> f64 {
+        let leaded = f64::from(c.leads.calls);
+        let e = f64::from(c.calls) + self.slope * (c.leads.lead - self.mean() * leaded);
+        // Each call weighs at least the floor.
+        e.max(MIN_LEAD_MULTIPLIER * f64::from(c.calls))
+    }
 }
 
 /// Fewer agents with dispositions than this: the configured prior strength is used.
@@ -68,28 +203,33 @@ pub struct Moments {
 }
 
 impl Moments {
-    /// `None` with too little data (fewer than 3 agents or 30 calls).
-    pub fn of(agents: impl Iterator<Item = Counts>) -> Option<Self> {
-        let counts: Vec<Counts> = agents.filter(|c| c.calls > 0).collect();
+    /// From each agent's conversions and exposure (calls counted in average calls, see
+    /// [`LeadCurve::exposure`]); `None` with too little data (fewer than 3 agents or 30
+    /// calls).
+    pub fn of(agents: impl Iterator<Item = (u32, f64)>) -> Option<Self> {
+        let counts: Vec<(f64, f64)> = agents
+            .filter(|(_, e)| *e > 0.0)
+            .map(|(c, e)| (f64::from(c), e))
+            .collect();
         let k = counts.len();
-        let n_total: u64 = counts.iter().map(|c| u64::from(c.calls)).sum();
-        let c_total: u64 = counts.iter().map(|c| u64::from(c.converted)).sum();
-        if k < MIN_AGENTS || n_total < u64::from(MIN_CALLS) {
+        let n_total: f64 = counts.iter().map(|(_, e)| e).sum();
+        let c_total: f64 = counts.iter().map(|(c, _)| c).sum();
+        if k < MIN_AGENTS || n_total < f64::from(MIN_CALLS) {
             return None;
         }
-        let mu = c_total as f64 / n_total as f64;
+        let mu = c_total / n_total;
         let pq = mu * (1.0 - mu);
         // Two passes: the pooled rate first, then the spread around it.
         let spread: f64 = counts
             .iter()
-            .map(|c| {
-                let r = f64::from(c.converted) / f64::from(c.calls);
-                f64::from(c.calls) * (r - mu) * (r - mu)
+            .map(|(c, e)| {
+                let r = c / e;
+                e * (r - mu) * (r - mu)
             })
             .sum();
         Some(Self {
             excess: spread - k as f64 * pq,
-            scale: (n_total as f64 - k as f64) * pq,
+            scale: (n_total - k as f64) * pq,
         })
     }
 }
@@ -115,7 +255,7 @@ pub fn pooled_strength(skills: impl Iterator<Item = Moments>, fallback: f32) -> 
 }
 
 /// The strength for one skill alone ([`pooled_strength`] of its [`Moments`]).
-pub fn prior_strength(agents: impl Iterator<Item = Counts>, fallback: f32) -> f32 {
+pub fn prior_strength(agents: impl Iterator<Item = (u32, f64)>, fallback: f32) -> f32 {
     pooled_strength(Moments::of(agents).into_iter(), fallback)
 }
 
@@ -321,39 +461,32 @@ mod tests {
         }
     }
 
-    fn agents(rates: &[f64], calls: u32, seed: u64) -> Vec<Counts> {
+    /// Each agent's (conversions, calls) on `calls` average calls.
+    fn agents(rates: &[f64], calls: u32, seed: u64) -> Vec<(u32, f64)> {
         let mut u = uniform(seed);
         rates
             .iter()
             .map(|&p| {
                 let mut c = Counts::default();
                 for _ in 0..calls {
-                    c.add(u() < p);
+                    c.add(u() < p, None);
                 }
-                c
+                (c.converted, LeadCurve::default().exposure(&c))
             })
             .collect()
     }
 
     #[test]
     fn shrinkage_pulls_small_records_toward_the_team() {
-        let lucky = Counts {
-            calls: 3,
-            converted: 3,
-        };
-        let veteran = Counts {
-            calls: 300,
-            converted: 90,
-        };
         let team = 0.2;
         let m = 20.0;
-        let p_lucky = shrink(lucky, team, m);
-        let p_veteran = shrink(veteran, team, m);
+        let p_lucky = shrink(3, 3.0, team, m);
+        let p_veteran = shrink(90, 300.0, team, m);
         // 3 of 3 is barely above the team; 90 of 300 stays near its own 30 %.
         assert!(p_lucky > team && p_lucky < 0.35, "{p_lucky}");
         assert!((p_veteran - 0.2937).abs() < 1e-3, "{p_veteran}");
-        assert_eq!(shrink(Counts::default(), team, m), team);
-        assert_eq!(shrink(Counts::default(), team, 0.0), team);
+        assert_eq!(shrink(0, 0.0, team, m), team);
+        assert_eq!(shrink(0, 0.0, team, 0.0), team);
     }
 
     #[test]
@@ -388,17 +521,96 @@ mod tests {
         let lifts = [0.5, 0.75, 1.0, 1.0, 1.25, 1.5];
         let rates: Vec<f64> = lifts.iter().map(|l| 0.15 * l).collect();
         let differ = agents(&rates, 400, 4);
-        let alpha = lift_strength(differ.iter().map(|c| (c.converted, 60.0)), 10.0);
+        let alpha = lift_strength(differ.iter().map(|c| (c.0, 60.0)), 10.0);
         // True lift variance 0.104 → α ≈ 9.6; the estimate is of that order.
         assert!((3.0..40.0).contains(&alpha), "{alpha}");
-        let best = lift(differ[5].converted, 60.0, alpha);
-        let worst = lift(differ[0].converted, 60.0, alpha);
+        let best = lift(differ[5].0, 60.0, alpha);
+        let worst = lift(differ[0].0, 60.0, alpha);
         assert!(best > 1.2 && worst < 0.8, "best {best}, worst {worst}");
         let same = agents(&[0.15; 6], 400, 5);
-        let alpha_same = lift_strength(same.iter().map(|c| (c.converted, 60.0)), 10.0);
+        let alpha_same = lift_strength(same.iter().map(|c| (c.0, 60.0)), 10.0);
         assert!(alpha_same > 50.0, "{alpha_same}");
         assert_eq!(lift(0, 0.0, 10.0), 1.0);
         assert_eq!(lift_strength(std::iter::empty(), 10.0), 10.0);
+    }
+
+    /// Callees' leads and outcomes for agents of true rates `rates` (per average call) at
+    /// `P = rate · (0.5 + lead)` — an average lead of 0.5 gives 1 — where agent `i`
+    /// gets leads around `leads[i]` (the assignment a router that favours its best agents
+    /// makes). Returns (agent, lead, converted) in a round-robin order.
+    fn dispositions(
+        rates: &[f64],
+        leads: &[f64],
+        calls: usize,
+        seed: u64,
+    ) -> Vec<(usize, f32, bool)> {
+        let mut u = uniform(seed);
+        let mut out = Vec::new();
+        for _ in 0..calls {
+            for (i, (&r, &l)) in rates.iter().zip(leads).enumerate() {
+                let lead = (l + 0.3 * (u() - 0.5)).clamp(0.0, 1.0);
+                let p = r * (0.5 + lead);
+                out.push((i, lead as f32, u() < p));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_lead_curve_is_learned_apart_from_who_takes_the_leads() {
+        let curve = LeadCurve::default();
+        // Nothing learned: every lead is an average call.
+        assert_eq!(curve.slope(), 0.0);
+        assert_eq!(curve.mean(), 0.5);
+        assert_eq!(curve.multiplier(Some(0.9)), 1.0);
+        assert_eq!(curve.multiplier(None), 1.0);
+        // The best agents get the best leads: lead and agent are confounded.
+        let rates = [0.1, 0.15, 0.2, 0.25, 0.3];
+        let leads = [0.2, 0.35, 0.5, 0.65, 0.8];
+        let calls = dispositions(&rates, &leads, 2_000, 9);
+        let mut fair = LeadCurve::default();
+        let mut groups = [Counts::default(); 5];
+        // The same calls as one group: as if every agent were alike.
+        let (mut naive, mut all) = (LeadCurve::default(), Counts::default());
+        for &(i, lead, converted) in &calls {
+            let before = groups[i].leads;
+            groups[i].add(converted, Some(lead));
+            fair.update(&before, &groups[i].leads);
+            let before = all.leads;
+            all.add(converted, Some(lead));
+            naive.update(&before, &all.leads);
+        }
+        // True: m(lead) = 0.5 + lead, slope 1 at the mean lead of 0.5.
+        assert!((fair.mean() - 0.5).abs() < 0.02, "{}", fair.mean());
+        assert!((fair.slope() - 1.0).abs() < 0.2, "{}", fair.slope());
+        // Ignoring who took the calls credits the leads with the agents' skill.
+        assert!(
+            naive.slope() > fair.slope() + 0.3,
+            "{} {}",
+            naive.slope(),
+            fair.slope()
+        );
+        let m = |l| fair.multiplier(Some(l));
+        assert!(m(0.9) > 1.25 && m(0.1) < 0.75 && m(0.0) >= MIN_LEAD_MULTIPLIER);
+        // Exposure: the calls of an agent given the best leads count for more.
+        let mut best = Counts::default();
+        let mut worst = Counts::default();
+        for _ in 0..100 {
+            best.add(false, Some(0.8));
+            worst.add(false, Some(0.2));
+        }
+        worst.add_unleaded(50, 0);
+        assert!((fair.exposure(&best) - 100.0 * m(0.8)).abs() < 1e-6);
+        assert!((fair.exposure(&worst) - (100.0 * m(0.2) + 50.0)).abs() < 1e-6);
+        // An agent who only ever gets one lead adds nothing to the slope.
+        let before = fair;
+        let mut same = Counts::default();
+        for k in 0..50 {
+            let b = same.leads;
+            same.add(k % 3 == 0, Some(0.7));
+            fair.update(&b, &same.leads);
+        }
+        assert!((fair.slope() - before.slope()).abs() < 0.01);
     }
 
     #[test]

@@ -546,7 +546,10 @@ impl<'w> Day<'w> {
                 let a = agent_index(&agent)?;
                 self.at(now + NO_ANSWER_BREAK_MS, Ev::BackFromNoAnswer(a));
             }
-            Output::Widened { .. } | Output::WrapUp { .. } | Output::AgentState { .. } => {}
+            Output::Widened { .. }
+            | Output::WrapUp { .. }
+            | Output::AgentState { .. }
+            | Output::Held { .. } => {}
         }
         Ok(())
     }
