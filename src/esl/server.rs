@@ -1306,6 +1306,34 @@ mod tests {
         assert_eq!(event_type("ALL"), Some("ALL"));
     }
 
+    /// A connection that stops reading is cut off once its queue is full and `MAX_MISSED`
+    /// more were lost in a row; one that reads keeps every event.
+    #[test]
+    fn a_listener_that_stops_reading_is_cut_off_and_a_reader_loses_nothing() {
+        let hub = Hub::with_queue(8);
+        let (stalled, _stalled_rx, _) = hub.register();
+        let (reader, mut reader_rx, _) = hub.register();
+        for l in [&stalled, &reader] {
+            let mut st = lock(&l.state);
+            st.sub.enabled = true;
+            st.sub.all = true;
+        }
+        let mut read = 0;
+        for i in 0..(8 + MAX_MISSED + 1) {
+            hub.publish(Event::new(&format!("EVENT_{i}")));
+            // The reader keeps up; the stalled one never reads.
+            while reader_rx.try_recv().is_ok() {
+                read += 1;
+            }
+            if i < 8 + MAX_MISSED {
+                assert!(!*stalled.killed.borrow(), "cut off early, at event {i}");
+            }
+        }
+        assert!(*stalled.killed.borrow(), "the stalled listener is cut off");
+        assert!(!*reader.killed.borrow());
+        assert_eq!(read, 8 + MAX_MISSED + 1, "the reader lost nothing");
+    }
+
     #[test]
     fn log_levels() {
         assert_eq!(log_level(""), Some(7));
