@@ -522,27 +522,7 @@ async fn a_supervisor_watches_listens_and_pauses_from_the_console() {
     let sim = sim_for(n).await;
     let db = tmp.path().join("db");
     let serve = start_serve(&db, &sim.addr().to_string(), 46_400);
-    let settings = settings_file(tmp.path(), 2, 1);
-    let contacts = contacts_file(tmp.path(), n);
-    let script = root().join("examples/insurance/script.toml");
-    cli(
-        &serve,
-        &db,
-        &[
-            "campaign",
-            "create",
-            "spring",
-            "--settings",
-            settings.to_str().unwrap(),
-            "--script",
-            script.to_str().unwrap(),
-        ],
-    );
-    cli(
-        &serve,
-        &db,
-        &["import", contacts.to_str().unwrap(), "--campaign", "spring"],
-    );
+    create_campaign(&serve, &db, tmp.path(), "spring", 2, 1, n);
 
     let (mut c, r) = Esl::login(&serve.console, &format!("auth {}", admin_key(&db))).await;
     assert_eq!(r, "+OK accepted");

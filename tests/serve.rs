@@ -234,27 +234,7 @@ async fn serve_killed_twenty_times_dials_each_attempt_once_and_loses_no_contact(
     let max_attempts = 3;
     let esl = sim.addr().to_string();
     let mut serve = start_serve(&db, &esl, 42_000);
-    let settings = settings_file(dir.path(), 6, max_attempts);
-    let contacts = contacts_file(dir.path(), n);
-    let script = root().join("examples/insurance/script.toml");
-    cli(
-        &serve,
-        &db,
-        &[
-            "campaign",
-            "create",
-            "crash",
-            "--settings",
-            settings.to_str().unwrap(),
-            "--script",
-            script.to_str().unwrap(),
-        ],
-    );
-    cli(
-        &serve,
-        &db,
-        &["import", contacts.to_str().unwrap(), "--campaign", "crash"],
-    );
+    create_campaign(&serve, &db, dir.path(), "crash", 6, max_attempts, n);
     cli(&serve, &db, &["campaign", "start", "crash"]);
     let mut rng = 0x5eed_cafe_f00d_1234u64;
     let mut next = move |lo: u64, hi: u64| {

@@ -12,9 +12,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener as StdListener;
+#[path = "common/browser.rs"]
+mod browser;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +29,8 @@ use aicall::esl::ClientConfig;
 use aicall::media::MediaConfig;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
 use aicall::store::{PiiCipher, SledStore, Store};
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser::{browser, eval, start_driver, until};
+use fantoccini::Locator;
 use serde_json::{json, Value};
 
 const CAMPAIGN: &str = "web";
@@ -76,108 +79,6 @@ fn scenarios(dir: &Path) -> (Scenarios, Vec<String>) {
     ]
     .concat();
     (Scenarios::parse(&text, dir).unwrap(), numbers)
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `chromedriver`, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_driver() -> Driver {
-    for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        assert!(
-            Path::new(bin).exists(),
-            "{bin} is missing: run scripts/setup (scripts/setup.d/05-system.sh installs \
-             Debian's chromium and chromium-driver)"
-        );
-    }
-    let port = free_port();
-    let child = Command::new("/usr/bin/chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    driver
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--window-size=1440,1250", "--lang=zh-CN",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session")
-}
-
-/// Evaluates `script` (a JS expression) in the page.
-async fn eval(c: &Client, script: &str) -> Value {
-    c.execute(&format!("return ({script});"), vec![])
-        .await
-        .expect("script runs")
-}
-
-/// Waits until `script` evaluates to something truthy (not null/false/0/""), and returns it.
-async fn until(c: &Client, what: &str, timeout: Duration, script: &str) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let v = eval(c, script).await;
-        let truthy = match &v {
-            Value::Null | Value::Bool(false) => false,
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            Value::String(s) => !s.is_empty(),
-            Value::Array(a) => !a.is_empty(),
-            Value::Object(_) => true,
-            Value::Bool(true) => true,
-        };
-        if truthy {
-            return v;
-        }
-        if Instant::now() > deadline {
-            let body = eval(c, "document.body.innerText").await;
-            panic!("waited {timeout:?} for {what}; the page says:\n{body}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn kpi(v: &Value) -> u64 {
@@ -463,7 +364,7 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
 
         // The browser: log in through the page.
         let profile = tempfile::tempdir().unwrap();
-        let c = browser(&driver, profile.path()).await;
+        let c = browser(&driver, profile.path(), "1440,1250").await;
         c.goto(&format!("{base}/")).await.unwrap();
         c.find(Locator::Css("#login-user"))
             .await

@@ -230,3 +230,37 @@ pub fn sigterm(child: &mut Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `campaign create NAME` over the CLI with [`settings_file`]'s settings and the example
+/// script, then `import` of [`contacts_file`]'s `n` contacts; returns the import's report.
+pub fn create_campaign(
+    serve: &Serve,
+    db: &Path,
+    dir: &Path,
+    name: &str,
+    concurrent: u32,
+    max_attempts: u32,
+    n: usize,
+) -> String {
+    let settings = settings_file(dir, concurrent, max_attempts);
+    let contacts = contacts_file(dir, n);
+    let script = root().join("examples/insurance/script.toml");
+    cli(
+        serve,
+        db,
+        &[
+            "campaign",
+            "create",
+            name,
+            "--settings",
+            settings.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+        ],
+    );
+    cli(
+        serve,
+        db,
+        &["import", contacts.to_str().unwrap(), "--campaign", name],
+    )
+}
