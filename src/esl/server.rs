@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -389,7 +389,7 @@ struct ListenerState {
 struct Listener {
     id: u64,
     state: Mutex<ListenerState>,
-    events: mpsc::Sender<Arc<Event>>,
+    events: mpsc::Sender<Arc<Fired>>,
     logs: mpsc::Sender<Arc<LogLine>>,
     killed: watch::Sender<bool>,
 }
@@ -397,6 +397,35 @@ struct Listener {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Poisoning only follows a panic elsewhere; the data stays usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An event as fired, with its frame in each format rendered by the first connection that
+/// writes it and shared by the others.
+#[derive(Debug)]
+struct Fired {
+    event: Event,
+    plain: OnceLock<Vec<u8>>,
+    json: OnceLock<Vec<u8>>,
+}
+
+impl Fired {
+    fn frame(&self, format: EventFormat) -> &[u8] {
+        let cell = match format {
+            EventFormat::Plain => &self.plain,
+            EventFormat::Json => &self.json,
+        };
+        cell.get_or_init(|| {
+            let body = self.event.serialize(format);
+            let mut frame = format!(
+                "Content-Length: {}\nContent-Type: text/event-{}\n\n",
+                body.len(),
+                format.as_str()
+            )
+            .into_bytes();
+            frame.extend_from_slice(&body);
+            frame
+        })
+    }
 }
 
 /// Fans events and log lines out to every connection that wants them, at the moment they
@@ -431,12 +460,17 @@ impl Hub {
         }
     }
 
-    /// Fires an event: queued now for every connection whose subscription wants it.
+    /// Fires an event: queued now for every connection whose subscription wants it (and
+    /// rendered once per format, whatever the number of connections).
     pub fn publish(&self, event: Event) {
-        let event = Arc::new(event);
+        let event = Arc::new(Fired {
+            event,
+            plain: OnceLock::new(),
+            json: OnceLock::new(),
+        });
         for l in lock(&self.listeners).iter() {
             let mut st = lock(&l.state);
-            if !st.sub.wants(&event) {
+            if !st.sub.wants(&event.event) {
                 continue;
             }
             match l.events.try_send(event.clone()) {
@@ -490,7 +524,7 @@ impl Hub {
         &self,
     ) -> (
         Arc<Listener>,
-        mpsc::Receiver<Arc<Event>>,
+        mpsc::Receiver<Arc<Fired>>,
         mpsc::Receiver<Arc<LogLine>>,
     ) {
         let (etx, erx) = mpsc::channel(self.queue);
@@ -614,7 +648,6 @@ enum Mode {
 /// What a session is doing besides reading commands.
 struct Conn {
     stream: TcpStream,
-    scratch: Vec<u8>,
     /// The controlled channel of an outbound socket.
     session_uuid: Option<String>,
     linger: bool,
@@ -641,19 +674,8 @@ impl Conn {
         self.stream.write_all(frame.as_bytes()).await
     }
 
-    async fn event(&mut self, event: &Event, format: EventFormat) -> std::io::Result<()> {
-        self.scratch.clear();
-        let body = event.serialize(format);
-        self.scratch.extend_from_slice(
-            format!(
-                "Content-Length: {}\nContent-Type: text/event-{}\n\n",
-                body.len(),
-                format.as_str()
-            )
-            .as_bytes(),
-        );
-        self.scratch.extend_from_slice(&body);
-        self.stream.write_all(&self.scratch).await
+    async fn event(&mut self, event: &Fired, format: EventFormat) -> std::io::Result<()> {
+        self.stream.write_all(event.frame(format)).await
     }
 
     async fn log(&mut self, line: &LogLine) -> std::io::Result<()> {
@@ -724,7 +746,6 @@ async fn session<C: SwitchCore>(
     let mut killed = listener.killed.subscribe();
     let mut conn = Conn {
         stream,
-        scratch: Vec::with_capacity(4096),
         session_uuid: None,
         linger: false,
         lingering: false,
