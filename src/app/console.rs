@@ -55,7 +55,7 @@ aicall listen|whisper|barge CALL DIAL-STRING    ring a supervisor into a call
 
 /// Events queued per console connection. FreeSWITCH queues 100,000; a supervisor's console
 /// needs far fewer, and one that stopped reading is cut off sooner (its memory with it).
-pub const CONSOLE_QUEUE: usize = 5_000;
+pub const CONSOLE_QUEUE: usize = 1_000;
 
 /// The console behind the event-socket protocol.
 #[derive(Debug)]

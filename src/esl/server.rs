@@ -653,12 +653,38 @@ struct Conn {
     linger: bool,
     /// The linger notice was sent (the channel is down); the socket stays until `exit`.
     lingering: bool,
+    /// Set by the hub when the client stopped reading (see [`MAX_MISSED`]).
+    killed: watch::Receiver<bool>,
+    id: u64,
 }
 
 impl Conn {
+    /// Writes a whole frame, unless the client is cut off meanwhile: a client that stopped
+    /// reading leaves the write blocked on a full socket, and the cut-off must not wait for
+    /// it. The cut-off is logged here, once.
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let killed = async { self.killed.wait_for(|&k| k).await.map(|_| ()) };
+        tokio::select! {
+            biased;
+            r = self.stream.write_all(bytes) => r,
+            Ok(()) = killed => Err(self.cut_off()),
+        }
+    }
+
+    fn cut_off(&self) -> std::io::Error {
+        warn!(
+            connection = self.id,
+            "killed listener because of lost events (it fell {MAX_MISSED} behind a full queue)"
+        );
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "killed listener because of lost events",
+        )
+    }
+
     async fn reply(&mut self, text: &str) -> std::io::Result<()> {
         let frame = format!("Content-Type: command/reply\nReply-Text: {text}\n\n");
-        self.stream.write_all(frame.as_bytes()).await
+        self.send(frame.as_bytes()).await
     }
 
     async fn api_response(&mut self, body: &str) -> std::io::Result<()> {
@@ -671,11 +697,11 @@ impl Conn {
             "Content-Type: api/response\nContent-Length: {}\n\n{body}",
             body.len()
         );
-        self.stream.write_all(frame.as_bytes()).await
+        self.send(frame.as_bytes()).await
     }
 
     async fn event(&mut self, event: &Fired, format: EventFormat) -> std::io::Result<()> {
-        self.stream.write_all(event.frame(format)).await
+        self.send(event.frame(format)).await
     }
 
     async fn log(&mut self, line: &LogLine) -> std::io::Result<()> {
@@ -691,7 +717,7 @@ impl Conn {
             line.user_data,
             line.body
         );
-        self.stream.write_all(frame.as_bytes()).await
+        self.send(frame.as_bytes()).await
     }
 
     /// The disconnect notice: a controlled session's names the channel.
@@ -749,6 +775,8 @@ async fn session<C: SwitchCore>(
         session_uuid: None,
         linger: false,
         lingering: false,
+        killed: listener.killed.subscribe(),
+        id: listener.id,
     };
     let (password, mut authed) = match &mode {
         Mode::Inbound { password } => (Some(password.clone()), false),
@@ -830,7 +858,7 @@ async fn session<C: SwitchCore>(
                          Content-Disposition: linger\nChannel-Name: {name}\nLinger-Time: -1\n\
                          Content-Length: 0\n\n"
                     );
-                    conn.stream.write_all(frame.as_bytes()).await?;
+                    conn.send(frame.as_bytes()).await?;
                 } else {
                     conn.goodbye().await?;
                     return Ok(());
@@ -855,10 +883,7 @@ async fn session<C: SwitchCore>(
                 }
             }, if !conn.lingering => {}
             _ = async { killed.wait_for(|&k| k).await.map(|_| ()) } => {
-                warn!(
-                    connection = listener.id,
-                    "killed listener because of lost events (it fell {MAX_MISSED} behind a full queue)"
-                );
+                conn.cut_off();
                 // A listener that stopped reading may never take the goodbye: closing is
                 // not held up by it.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.goodbye()).await;
@@ -1109,7 +1134,7 @@ async fn handle<C: SwitchCore>(
                 data.body = None;
                 let mut out = Vec::with_capacity(4096);
                 data.write_plain(&mut out);
-                conn.stream.write_all(&out).await?;
+                conn.send(&out).await?;
                 core.socket_connected(outbound.as_deref().unwrap_or(""));
             }
             None => conn.reply("-ERR command not found").await?,
@@ -1353,6 +1378,92 @@ mod tests {
         assert!(*stalled.killed.borrow(), "the stalled listener is cut off");
         assert!(!*reader.killed.borrow());
         assert_eq!(read, 8 + MAX_MISSED + 1, "the reader lost nothing");
+    }
+
+    /// A switch with nothing but a hub, for the socket-level tests.
+    struct Bare(Hub);
+
+    impl SwitchCore for Bare {
+        async fn api(self: Arc<Self>, _command: String) -> ApiReply {
+            String::from("+OK\n").into()
+        }
+        async fn sendmsg(
+            self: Arc<Self>,
+            _uuid: String,
+            _headers: Headers,
+            _body: Option<bytes::Bytes>,
+        ) -> String {
+            "+OK".to_owned()
+        }
+        fn hub(&self) -> &Hub {
+            &self.0
+        }
+        fn base_event(&self, name: &str) -> Event {
+            let mut ev = Event::default();
+            ev.headers.push("Event-Name", name);
+            ev
+        }
+    }
+
+    /// A client that stops reading leaves the server's write blocked on a full socket: it
+    /// is still cut off once its queue overflows, without waiting for the write.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_closed_though_a_write_is_blocked() {
+        let core = Arc::new(Bare(Hub::with_queue(4)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_control_tx, control) = watch::channel(Control::default());
+        let server = tokio::spawn(serve(listener, "pw".to_owned(), core.clone(), control));
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut client = socket.connect(addr).await.unwrap();
+        client
+            .write_all(b"auth pw\n\nevent plain ALL\n\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("event listener enabled plain") {
+            let n = client.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        // Stop reading; publish far more than the socket and the queue hold.
+        let listener = lock(&core.0.listeners)[0].clone();
+        let big = "x".repeat(16 * 1024);
+        let mut published = 0;
+        while !*listener.killed.borrow() && published < 100_000 {
+            let mut ev = core.base_event("HEARTBEAT");
+            ev.headers.push("Payload", &big);
+            core.0.publish(ev);
+            published += 1;
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            *listener.killed.borrow(),
+            "the listener was never marked cut off"
+        );
+        // The session ends by itself (it does not wait for the blocked write): the hub
+        // forgets it, and the client, reading at last, reaches the end of the stream.
+        let gone = async {
+            while core.0.connections() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), gone)
+            .await
+            .expect("the cut-off session is still registered");
+        let drained = async {
+            loop {
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), drained)
+            .await
+            .expect("the connection was not closed");
+        server.abort();
     }
 
     #[test]
