@@ -269,9 +269,33 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
     scenarios.insert(agent("2001", Outcome::NoAnswer, 1500, vec![]));
     let mut says = vec![Step::SilenceMs(300)];
     says.extend(std::iter::repeat_n(Step::Say(voice.clone()), 4));
+    // Then the agent speaks: what the live transcript must show.
+    says.push(Step::SilenceMs(800));
+    says.push(Step::Say(common::rendered("speech/prompts/qa_claim.wav")));
+    says.push(Step::SilenceMs(2000));
     says.push(Step::Hangup("NORMAL_CLEARING".into()));
     scenarios.insert(agent("2002", Outcome::Answer, 800, says));
     let r = run(scenarios, &[callee_no], 48_000).await;
+    // The call's lines after the bridge, as the agent's desktop receives them.
+    let bridged_lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let mut feed = r.service.bus().subscribe();
+        let lines = bridged_lines.clone();
+        tokio::spawn(async move {
+            while let Ok(ev) = feed.recv().await {
+                if let aicall::app::events::ServiceEvent::Call(
+                    aicall::call::events::CallEvent::Turn {
+                        speaker: aicall::call::record::Speaker::Bridged,
+                        text,
+                        ..
+                    },
+                ) = ev
+                {
+                    lines.lock().unwrap().push(text);
+                }
+            }
+        });
+    }
 
     // The first offer goes to 2001, the second to 2002.
     until("the second agent to be rung", 90, || {
@@ -313,6 +337,23 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
     assert!(
         agent_s > 2.0,
         "the callee heard the agent for {agent_s:.2} s over the bridge"
+    );
+    // The bridged call is transcribed live (through a leg that eavesdrops on it): the
+    // agent's words reach the feed, recognised as they were said.
+    const AGENT_SAID: &str = "理赔很方便，在手机上提交材料，一般三个工作日就能到账。";
+    let cer = || {
+        let heard: String = bridged_lines.lock().unwrap().concat();
+        aicall::asr::eval::ErrorCount::cer(AGENT_SAID, &heard).rate()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cer() > 20.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        cer() <= 20.0,
+        "the agent's words in the live transcript: {:?} (CER {:.0}%)",
+        bridged_lines.lock().unwrap(),
+        cer()
     );
     // The bot never played the agent's tone before the bridge: the tone is the agent's.
     let view = r.service.desk().unwrap().view();
@@ -394,6 +435,18 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
         "{:?}",
         records[0]
     );
+    // ... and, once the call is over, keeps what was said after the bridge.
+    until("the bridged lines in the call record", 30, || {
+        aicall::call::CallRecord::load(r.store.as_ref(), "agents", &cdr.uuid)
+            .ok()
+            .flatten()
+            .is_some_and(|c| {
+                c.turns
+                    .iter()
+                    .any(|t| t.speaker == aicall::call::record::Speaker::Bridged)
+            })
+    })
+    .await;
     // No agent is left offered or on a call once the calls are gone.
     until("every agent free of the call", 30, || {
         ["2001", "2002", "2003"].iter().all(|a| {

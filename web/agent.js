@@ -166,9 +166,12 @@ async function refresh() {
   if (s.screen) showPop(s.screen, s.outcomes);
 }
 
+// Who spoke; `bridged` is the call after its bridge to the agent (both sides, as one stream).
+const SPEAKER_LABELS = { bot: '机器人 bot', callee: '客户 callee', bridged: '通话 call' };
+
 function turnLine(speaker, text, intent, note) {
   const li = el('li', `line ${speaker}`);
-  li.append(el('span', 'who', speaker === 'bot' ? '机器人 bot' : '客户 callee'));
+  li.append(el('span', 'who', SPEAKER_LABELS[speaker] || speaker));
   li.append(document.createTextNode(text));
   if (intent) li.append(el('span', 'intent', INTENT_LABELS[intent] || intent));
   if (note) li.append(el('span', 'note', note));

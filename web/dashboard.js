@@ -335,7 +335,7 @@ function drawCalls() {
     const tr = el('tr');
     tr.dataset.uuid = c.uuid;
     const last = c.lines.length ? c.lines[c.lines.length - 1] : null;
-    const lastText = last ? `${last.speaker === 'bot' ? '机器人' : '客户'}：${last.text || '…'}` : '';
+    const lastText = last ? `${(SPEAKER_LABELS[last.speaker] || last.speaker).split(' ')[0]}：${last.text || '…'}` : '';
     const dur = el('td', 'dur', '');
     dur.dataset.since = c.answered_ms || c.started_ms;
     tr.append(el('td', null, c.callee), el('td', null, stateLabel(c.state)), el('td', null, c.node),
@@ -452,9 +452,12 @@ function closeTranscript() {
   for (const tr of document.querySelectorAll('table.calls tbody tr.selected')) tr.classList.remove('selected');
 }
 
+// Who spoke; `bridged` is the call after its bridge to an agent (both sides, as one stream).
+const SPEAKER_LABELS = { bot: '机器人 bot', callee: '客户 callee', bridged: '通话 call' };
+
 function addLine(t) {
   const li = el('li', `line ${t.speaker}`);
-  li.append(el('span', 'who', t.speaker === 'bot' ? '机器人 bot' : '客户 callee'));
+  li.append(el('span', 'who', SPEAKER_LABELS[t.speaker] || t.speaker));
   li.append(document.createTextNode(t.text || '…'));
   if (t.intent) li.append(el('span', 'intent', t.intent));
   if (t.note) li.append(el('span', 'note', t.note));

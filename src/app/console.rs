@@ -343,10 +343,7 @@ impl Console {
                         c.sentiment.map_or("-".into(), |x| format!("{x:.2}"))
                     );
                     for l in &c.lines {
-                        let who = match l.speaker {
-                            crate::call::record::Speaker::Bot => "bot   ",
-                            crate::call::record::Speaker::Callee => "callee",
-                        };
+                        let who = format!("{:<6}", l.speaker.as_str());
                         let _ = writeln!(
                             out,
                             "  {:>6.1}s {who} {}{}",

@@ -267,8 +267,18 @@ impl LiveView {
                 sentiment,
                 ..
             } => {
-                entry(&mut self.calls, uuid, campaign);
-                if let Some(c) = self.calls.get_mut(uuid) {
+                // A line recognised after the call ended (a bridged call's last words) joins
+                // the ended call; it does not bring the call back to life.
+                let late =
+                    !self.calls.contains_key(uuid) && self.ended.iter().any(|c| c.uuid == *uuid);
+                if !late {
+                    entry(&mut self.calls, uuid, campaign);
+                }
+                let call = match self.calls.get_mut(uuid) {
+                    Some(c) => Some(c),
+                    None => self.ended.iter_mut().rev().find(|c| c.uuid == *uuid),
+                };
+                if let Some(c) = call {
                     c.node = node.clone();
                     if intent.is_some() {
                         c.last_intent = intent.clone();
@@ -512,6 +522,10 @@ mod tests {
             v.find("u").expect("kept for a last look").state,
             "not_interested"
         );
+        // A line recognised after the end joins the ended call, not a new live one.
+        v.apply(&turn("u1", Speaker::Bridged, "好的再见", None, None), 9500);
+        assert!(v.calls.is_empty(), "no live call comes back");
+        assert_eq!(v.find("u1").expect("ended").lines.len(), 3);
     }
 
     #[test]

@@ -524,6 +524,17 @@ impl Service {
                 .desk
                 .clone()
                 .map(|d| Arc::new(d) as Arc<dyn crate::call::transfer::TransferDesk>),
+            listen: self
+                .cfg
+                .agents
+                .as_ref()
+                .filter(|_| self.desk.is_some())
+                .map(|a| a.listen_dial.trim().to_owned())
+                .filter(|dial| !dial.is_empty())
+                .map(|dial| crate::call::bridged::Listen {
+                    router: self.router.clone(),
+                    dial,
+                }),
         })))
     }
 

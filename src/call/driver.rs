@@ -62,6 +62,9 @@ pub struct CallDeps {
     /// aicall's agent desk, for transfers to the queues it routes; none: every transfer
     /// goes to the dialplan (`transfer_to`).
     pub desk: Option<Arc<dyn TransferDesk>>,
+    /// How a call bridged to an agent of the desk is listened to for its live transcript;
+    /// none: not transcribed after the bridge.
+    pub listen: Option<super::bridged::Listen>,
 }
 
 /// The channel a conversation runs on: its UUID and the client whose connection controls
@@ -564,6 +567,17 @@ impl Call {
             TransferUpdate::Offered { agent } => debug!(%uuid, %agent, "ringing an agent"),
             TransferUpdate::Connected { agent } => {
                 info!(%uuid, %agent, "bridged to the agent");
+                if let Some(listen) = &self.deps.listen {
+                    tokio::spawn(super::bridged::transcribe(
+                        self.deps.clone(),
+                        listen.clone(),
+                        super::bridged::BridgedCall {
+                            uuid: uuid.clone(),
+                            agent: agent.clone(),
+                            at_ms: self.now_ms(),
+                        },
+                    ));
+                }
                 self.holding = None;
                 self.record.disposition = Some(Disposition::Transferred);
                 self.record.agent = Some(agent);

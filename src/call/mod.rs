@@ -16,10 +16,12 @@
 //! - [`summary`]: the figures over a campaign's call records.
 //! - [`events`]: what happens on a call, as it happens, for supervisors and integrations.
 //! - [`transfer`]: handing a call to aicall's agent desk (hold, screen pop, fallbacks).
+//! - [`bridged`]: the live transcript of a call bridged to an agent (a listening leg).
 //!
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`], [`crate::nlu`],
 //! [`crate::store`].
 
+pub mod bridged;
 pub mod driver;
 pub mod events;
 pub mod machine;

@@ -15,6 +15,20 @@ use crate::store::{Store, StoreError};
 pub enum Speaker {
     Bot,
     Callee,
+    /// The call after its bridge to an agent: the agent and the callee as one stream
+    /// (heard through an eavesdropping leg, which mixes the two sides).
+    Bridged,
+}
+
+impl Speaker {
+    /// The name the records, events and pages use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Speaker::Bot => "bot",
+            Speaker::Callee => "callee",
+            Speaker::Bridged => "bridged",
+        }
+    }
 }
 
 /// One line of the transcript.
@@ -145,6 +159,25 @@ impl CallRecord {
         store.put_call_record(&self.campaign, &self.uuid, &json)
     }
 
+    /// Changes a stored record: read, `change`, written back, under a lock that every
+    /// change of a finished call's record takes (the agent's disposition, the bridged call's
+    /// transcript), so that neither loses the other's. False when there is no record.
+    pub fn update(
+        store: &dyn Store,
+        campaign: &str,
+        uuid: &str,
+        change: impl FnOnce(&mut CallRecord),
+    ) -> Result<bool, StoreError> {
+        static CHANGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = CHANGING.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut record) = Self::load(store, campaign, uuid)? else {
+            return Ok(false);
+        };
+        change(&mut record);
+        record.save(store)?;
+        Ok(true)
+    }
+
     /// Reads a call's record.
     pub fn load(
         store: &dyn Store,
@@ -183,10 +216,7 @@ impl CallRecord {
         self.turns
             .iter()
             .map(|t| {
-                let who = match t.speaker {
-                    Speaker::Bot => "bot",
-                    Speaker::Callee => "callee",
-                };
+                let who = t.speaker.as_str();
                 match &t.intent {
                     Some(i) => format!("{who}: {} [{i}]", t.text),
                     None => format!("{who}: {}", t.text),

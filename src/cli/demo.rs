@@ -520,6 +520,7 @@ fn print_report(r: &DemoResult, verbose: bool) {
         for t in &c.turns {
             let (who, extra) = match t.speaker {
                 Speaker::Bot => ("bot   ", t.note.clone().map(|n| format!("  [{n}]"))),
+                Speaker::Bridged => ("call  ", Some("  (bridged: agent and callee)".into())),
                 Speaker::Callee => (
                     "callee",
                     Some(match (&t.intent, t.confidence, &t.note) {

@@ -1410,21 +1410,21 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_stops_reading_is_closed_though_a_write_is_blocked() {
         let core = Arc::new(Bare(Hub::with_queue(4)));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
         let (_control_tx, control) = watch::channel(Control::default());
         let server = tokio::spawn(serve(listener, "pw".to_owned(), core.clone(), control));
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let mut client = socket.connect(addr).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let mut client = socket.connect(addr).await.expect("connect");
         client
             .write_all(b"auth pw\n\nevent plain ALL\n\n")
             .await
-            .unwrap();
+            .expect("subscribe");
         let mut buf = vec![0u8; 1 << 16];
         let mut got = Vec::new();
         while !String::from_utf8_lossy(&got).contains("event listener enabled plain") {
-            let n = client.read(&mut buf).await.unwrap();
+            let n = client.read(&mut buf).await.expect("read");
             got.extend_from_slice(&buf[..n]);
         }
         // Stop reading; publish far more than the socket and the queue hold.

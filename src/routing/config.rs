@@ -280,6 +280,10 @@ pub struct RoutingConfig {
     pub topics: BTreeMap<String, BTreeMap<String, f32>>,
     pub agents: Vec<AgentConfig>,
     pub queues: Vec<QueueConfig>,
+    /// The live transcript of a call bridged to an agent: aicall listens through a
+    /// loopback call that eavesdrops on it, dialled here; its far end must answer and park
+    /// (`dialplans/aicall.xml`'s `aicall_listen`). Empty: no transcript after the bridge.
+    pub listen_dial: String,
 }
 
 impl Default for RoutingConfig {
@@ -303,6 +307,7 @@ impl Default for RoutingConfig {
             topics: BTreeMap::new(),
             agents: Vec::new(),
             queues: Vec::new(),
+            listen_dial: "loopback/aicall_listen/aicall".into(),
         }
     }
 }

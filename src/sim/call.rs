@@ -1245,7 +1245,10 @@ impl Switch {
         let Some(t) = self.channel(target.trim()) else {
             return AppEnd::Done;
         };
-        t.add_tap(ch.recording.clone());
+        // What the eavesdropper hears is written to its channel: a loopback leg's partner
+        // reads it (and streams it, when unicast is armed there).
+        let relay = self.partner(ch).map(|p| Arc::downgrade(&p));
+        t.add_tap(ch.recording.clone(), relay);
         tokio::select! {
             _ = ch.wait_end() => {}
             _ = t.wait_end() => {}
@@ -1489,6 +1492,9 @@ impl Switch {
             }
             Some("unicast") => {
                 if media::start_unicast(ch, headers) {
+                    // A leg with no far end of its own (a loopback B leg parked by its
+                    // dialplan) gets its media clock now: unicast is paced by it.
+                    tokio::spawn(media::media_clock(ch.clone()));
                     let mut post: Vec<(String, String)> = headers
                         .iter()
                         .map(|(n, v)| (n.to_owned(), v.to_owned()))

@@ -14,6 +14,10 @@ use std::time::Duration;
 
 use crate::esl::HangupCause;
 
+/// The extension of `dialplans/aicall.xml` that answers and parks the loopback leg aicall
+/// listens to a bridged call through (the other leg eavesdrops on the call).
+pub const LISTEN_EXTENSION: &str = "aicall_listen";
+
 /// What an extension does with a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Behaviour {
@@ -146,6 +150,15 @@ impl Dialplan {
             })
         };
         if self.contexts.is_empty() {
+            // aicall's own dialplan (dialplans/aicall.xml) is installed on every switch it
+            // uses: its listening extension answers and parks.
+            if context == "aicall" && destination == LISTEN_EXTENSION {
+                return Route::Extension(Extension {
+                    name: LISTEN_EXTENSION.into(),
+                    matcher: Matcher::Exact(LISTEN_EXTENSION.into()),
+                    behaviour: Behaviour::AnswerPark,
+                });
+            }
             return callee();
         }
         let Some(exts) = self.contexts.get(context) else {
@@ -213,6 +226,14 @@ impl Dialplan {
         .add(
             "default",
             ext("acknowledge_call", Matcher::Any, Behaviour::EarlyMedia),
+        )
+        .add(
+            "aicall",
+            ext(
+                LISTEN_EXTENSION,
+                exact(LISTEN_EXTENSION),
+                Behaviour::AnswerPark,
+            ),
         )
         .add(
             "aicall",

@@ -65,6 +65,17 @@ pub struct Recording {
     pub playbacks: Vec<String>,
 }
 
+/// An eavesdropping leg: its recording, and the loopback partner that reads what it hears.
+#[derive(Debug)]
+pub(crate) struct Tap {
+    rec: Arc<Mutex<Recording>>,
+    relay: Option<std::sync::Weak<Channel>>,
+}
+
+/// The most a leg's far end keeps of relayed audio nobody streams (FreeSWITCH buffers
+/// next to nothing): one second at 16 kHz.
+const RELAY_MAX: usize = 16_000;
+
 #[derive(Debug)]
 struct Unicast {
     socket: UdpSocket,
@@ -90,8 +101,8 @@ pub(crate) struct Media {
     playout: VecDeque<[i16; 320]>,
     pub last_bot_voice: Option<Instant>,
     pub bot_voice_frames: u64,
-    /// Recordings of the legs eavesdropping on this one.
-    pub taps: Vec<Arc<Mutex<Recording>>>,
+    /// The legs eavesdropping on this one.
+    pub taps: Vec<Tap>,
     /// The leg `uuid_bridge` joined this one to: what this leg's far end says goes to it.
     pub peer: Option<std::sync::Weak<Channel>>,
     /// What the bridged leg's far end said, waiting to be heard on this one.
@@ -148,13 +159,18 @@ impl Channel {
         before
     }
 
-    /// Adds an eavesdropper's recording: it hears both directions of this leg.
-    pub(crate) fn add_tap(&self, rec: Arc<Mutex<Recording>>) {
-        lock(&self.media).taps.push(rec);
+    /// Adds an eavesdropper: its recording hears both directions of this leg, and so does
+    /// `relay` (the eavesdropping loopback leg's partner, which reads what it hears).
+    pub(crate) fn add_tap(
+        &self,
+        rec: Arc<Mutex<Recording>>,
+        relay: Option<std::sync::Weak<Channel>>,
+    ) {
+        lock(&self.media).taps.push(Tap { rec, relay });
     }
 
     pub(crate) fn remove_tap(&self, rec: &Arc<Mutex<Recording>>) {
-        lock(&self.media).taps.retain(|r| !Arc::ptr_eq(r, rec));
+        lock(&self.media).taps.retain(|t| !Arc::ptr_eq(&t.rec, rec));
     }
 }
 
@@ -371,6 +387,8 @@ pub(crate) async fn media_clock(ch: Arc<Channel>) {
         }
         drop(rec);
         // Eavesdroppers hear both directions of the call.
+        let mut relayed = Vec::new();
+        let mut mixed_frame = Vec::new();
         if !m.taps.is_empty() {
             let mixed: Vec<i16> = said[..spf]
                 .iter()
@@ -378,10 +396,29 @@ pub(crate) async fn media_clock(ch: Arc<Channel>) {
                 .map(|(&a, &b)| a.saturating_add(b))
                 .collect();
             for tap in &m.taps {
-                lock(tap).heard.extend_from_slice(&mixed);
+                lock(&tap.rec).heard.extend_from_slice(&mixed);
+                // (A real switch would transcode; the simulator relays equal rates only.)
+                if let Some(r) = tap
+                    .relay
+                    .as_ref()
+                    .and_then(std::sync::Weak::upgrade)
+                    .filter(|r| r.rate == ch.rate)
+                {
+                    relayed.push(r);
+                }
+            }
+            if !relayed.is_empty() {
+                mixed_frame = mixed;
             }
         }
         drop(m);
+        // Locked after this leg's media is released, as for a bridged peer.
+        for r in relayed {
+            let mut rm = lock(&r.media);
+            rm.mouth.extend(&mixed_frame);
+            let excess = rm.mouth.len().saturating_sub(RELAY_MAX);
+            rm.mouth.drain(..excess);
+        }
         if let Some(p) = peer.filter(|p| p.rate == ch.rate) {
             // Locked after this leg's media is released: two bridged clocks never wait on
             // each other. A few frames of slack, as a real bridge's jitter buffer.
