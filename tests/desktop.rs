@@ -9,7 +9,8 @@
 //! agrees, so the script transfers to the `sales` queue the desk routes. The agent logs in
 //! through the page with its password, goes ready, gets the offer and sees the screen pop
 //! (masked number, lead score with its reasons and segment, the AI conversation with intents,
-//! the suggested answer), talks until its leg hangs up, and files the disposition on the
+//! the suggested answer), sees the call's live transcript once bridged (the agent answers the
+//! claims question), talks until its leg hangs up, and files the disposition on the
 //! form; the test then reads it back from the call's record and the router's figures. Over
 //! plain HTTP: a disposition for a call the agent never had gets a clear 404, acting for
 //! another agent a 403, filing twice a 409. The screen pop's screenshot is written to
@@ -56,7 +57,7 @@ fn root() -> PathBuf {
 }
 
 fn say(file: &str) -> String {
-    let p = root().join(".setup/speech/callee").join(file);
+    let p = root().join(".setup/speech").join(file);
     assert!(p.is_file(), "{} missing: run scripts/setup", p.display());
     format!("{{ say = \"{}\" }}", p.display())
 }
@@ -68,14 +69,18 @@ const WAIT: &str = "{ wait_bot_audio = 8000 }, { wait_bot_silence_ms = 700 }";
 fn scenarios(dir: &Path) -> Scenarios {
     let contact = format!(
         "{WAIT}, {}, {WAIT}, {}, {WAIT}, {}, {{ silence_ms = 90000 }}",
-        say("affirm_start.wav"),
-        say("claim.wav"),
-        say("affirm_ok.wav")
+        say("callee/affirm_start.wav"),
+        say("callee/claim.wav"),
+        say("callee/affirm_ok.wav")
+    );
+    // The agent answers the claims question: the desktop's live transcript shows it.
+    let agent = format!(
+        "{{ silence_ms = 1500 }}, {}, {{ silence_ms = 9000 }}, {{ hangup = \"NORMAL_CLEARING\" }}",
+        say("prompts/qa_claim.wav")
     );
     let text = format!(
         "[[callee]]\nnumber = \"{NUMBER}\"\nrate = 8000\nring_ms = 300\nscript = [{contact}]\n\n\
-         [[callee]]\nnumber = \"{AGENT}\"\nrate = 8000\nring_ms = 1500\n\
-         script = [{{ silence_ms = 12000 }}, {{ hangup = \"NORMAL_CLEARING\" }}]\n"
+         [[callee]]\nnumber = \"{AGENT}\"\nrate = 8000\nring_ms = 1500\nscript = [{agent}]\n"
     );
     Scenarios::parse(&text, dir).unwrap()
 }
@@ -390,6 +395,16 @@ fn an_agent_takes_a_transfer_sees_the_screen_pop_and_files_the_disposition() {
         )
         .await;
         assert_eq!(talking, true);
+        // The call after the bridge, transcribed live (a line of the call, both sides).
+        let live = until(
+            &c,
+            "the agent's words in the live transcript",
+            Duration::from_secs(40),
+            "[...document.querySelectorAll('#live-lines li.bridged')].map((l) => l.textContent).join(' ').includes('理赔') \
+             && document.querySelector('#live-empty').hidden",
+        )
+        .await;
+        assert_eq!(live, true);
         let png = c.screenshot().await.unwrap();
         let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop.png");
         std::fs::write(&shot, &png).unwrap();
