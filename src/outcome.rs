@@ -52,6 +52,9 @@ dispositions! {
     // The callee was reached and the conversation decided.
     /// Wants the offer (usually followed by a transfer or a callback).
     Interested = "interested", true;
+    /// Bought: a sale closed on the call (an agent filed it, or a script decided it). What
+    /// the lead model learns as a conversion.
+    Converted = "converted", true;
     NotInterested = "not_interested", true;
     /// Asked to be called back; the time is kept beside the disposition.
     Callback = "callback", true;

@@ -41,7 +41,7 @@ use aicall::profile::gbm::GbmParams;
 use aicall::profile::{LeadModel, TrainOptions};
 use aicall::routing::RoutingConfig;
 use aicall::sim::{Scenarios, SimConfig, SimSwitch};
-use aicall::store::{PiiCipher, SledStore, Store};
+use aicall::store::{ContactState, PiiCipher, SledStore, Store};
 use browser::{browser, eval, start_driver, until};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -589,6 +589,58 @@ fn an_agent_takes_a_transfer_sees_the_screen_pop_and_files_the_disposition() {
             .find(|a| a["id"] == AGENT)
             .unwrap();
         assert_eq!(me["pending_dispositions"], 0, "{me}");
+        // ...and the dialer: the call's attempt is a sale (once the callee's leg is gone too)
+        // and the contact is done for good.
+        let contact = record.contact_id.expect("the call's contact");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while store.attempt(&call).unwrap().disposition != Some(Disposition::Converted) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the attempt is still {:?}",
+                store.attempt(&call).unwrap().disposition
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(store.contact(contact).unwrap().state, ContactState::Done);
+        // The floor's outcome as a training label, with the README's command: the contact,
+        // converted by the agent, its fields and not its number.
+        let labels = dir.path().join("labels.csv");
+        let args = [
+            "campaign".to_owned(),
+            "labels".to_owned(),
+            CAMPAIGN.to_owned(),
+            "--out".to_owned(),
+            labels.display().to_string(),
+            "--api".to_owned(),
+            base.clone(),
+        ];
+        let key = admin.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_aicall"))
+                .current_dir(root())
+                .args(args)
+                .env("AICALL_API_KEY", key)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains("1 contacts with a final outcome (1 by agents"), "{said}");
+        let text = std::fs::read_to_string(&labels).unwrap();
+        assert!(!text.contains(&NUMBER[3..]), "the number in the labels: {text}");
+        let table = aicall::profile::csv::read_path(&labels).unwrap();
+        let cell = |name: &str| table.rows[0][table.column(name).unwrap()].clone();
+        assert_eq!(table.rows.len(), 1, "{text}");
+        assert_eq!(cell("converted"), "1");
+        assert_eq!(cell("outcome_source"), "agent");
+        assert_eq!(cell("contact_id"), contact.to_string());
+        assert_eq!(cell("age"), fields[0].1, "the contact's fields: {text}");
         // Filing it again is a conflict, said plainly.
         let (status, twice) = post(
             &http,

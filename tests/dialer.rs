@@ -1478,3 +1478,221 @@ async fn every_call_outcome_rescores_the_contact_and_feeds_its_segments_hours() 
     let reloaded = LeadScorer::load(model_dir.path()).expect("reloads");
     assert_eq!(live(&reloaded), u64::from(attempts));
 }
+
+/// Stands in for the switch and aicall's desk: every call it places is answered and handed
+/// to an agent, and stays up until the test hangs it up (then it ended `transferred`).
+#[derive(Debug, Default)]
+struct DeskPlacer {
+    /// The calls up, by contact: sending hangs the call up.
+    up: std::sync::Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
+    /// Every call placed: contact, channel UUID, unix seconds.
+    placed: std::sync::Mutex<Vec<(u64, String, i64)>>,
+}
+
+impl DeskPlacer {
+    fn hang_up(&self, contact: u64) {
+        let up = self
+            .up
+            .lock()
+            .expect("the placer's tables")
+            .remove(&contact);
+        up.expect("the contact's call is up")
+            .send(())
+            .expect("the driver follows the call");
+    }
+
+    fn placed(&self) -> Vec<(u64, String, i64)> {
+        self.placed.lock().expect("the placer's tables").clone()
+    }
+}
+
+impl driver::Placer for DeskPlacer {
+    fn place(&self, mut call: driver::Placement) -> driver::BoxFuture<driver::CallEnd> {
+        let (hang_up, hung_up) = tokio::sync::oneshot::channel();
+        self.up
+            .lock()
+            .expect("the placer's tables")
+            .insert(call.contact_id, hang_up);
+        self.placed.lock().expect("the placer's tables").push((
+            call.contact_id,
+            call.uuid.clone(),
+            unix_now(),
+        ));
+        if let Some(sent) = call.sent.take() {
+            let _ = sent.send(());
+        }
+        let _ = call.progress.send(driver::Progress::Answered {
+            uuid: call.uuid.clone(),
+        });
+        Box::pin(async move {
+            let _ = hung_up.await;
+            driver::CallEnd {
+                uuid: call.uuid,
+                cause: Some(HangupCause::NormalClearing),
+                decided: Some((Disposition::Transferred, None)),
+                answered: true,
+                billsec: 30,
+                ..driver::CallEnd::default()
+            }
+        })
+    }
+
+    fn adopt(&self, call: driver::Placement, answered: bool) -> driver::BoxFuture<driver::CallEnd> {
+        Box::pin(async move { driver::CallEnd::lost(call.uuid, answered) })
+    }
+
+    fn live_channels(&self) -> driver::BoxFuture<Result<HashSet<String>, aicall::esl::EslError>> {
+        Box::pin(async { Ok(HashSet::new()) })
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What agents file after calls the desk took reaches the dialer: a callback filed while the
+/// call is still up is kept for its end, then dialled no sooner than the agreed time; a sale
+/// filed after the call ends the contact; the attempts carry the agents' outcomes; and an
+/// outcome for a call a later attempt followed is refused without stopping the dialer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_callback_is_dialled_at_its_time_and_a_sale_ends_the_contact() {
+    use driver::{AgentFiled, Control, Refiled};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let settings = fast_settings(3, vec![pool("primary", 4, false)]);
+    let numbers: Vec<String> = (0..2).map(number).collect();
+    seed_campaign(&store, &settings, &numbers);
+    let ids: Vec<u64> = store
+        .contacts("c1")
+        .expect("contacts")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let (callback, sale) = (ids[0], ids[1]);
+    let desk = Arc::new(DeskPlacer::default());
+    let (control, rx) = tokio::sync::mpsc::channel(4);
+    let cfg = DriverConfig {
+        exit_when_done: false,
+        ..cfg()
+    };
+    let run = tokio::spawn(driver::run(store.clone(), desk.clone(), cfg, rx));
+    let refile = |filed: AgentFiled| {
+        let control = control.clone();
+        async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            control
+                .send(Control::Refile(filed, reply))
+                .await
+                .expect("the dialer runs");
+            answer.await.expect("the dialer answers")
+        }
+    };
+    until("both contacts are with agents", || desk.placed().len() == 2).await;
+    let first = |contact: u64| {
+        desk.placed()
+            .into_iter()
+            .find(|p| p.0 == contact)
+            .expect("the contact was called")
+            .1
+    };
+    let ended = |contact: u64| {
+        let store = store.clone();
+        move || store.contact(contact).expect("contact").state != ContactState::InFlight
+    };
+
+    // The sale: the call ends (transferred), then the agent files it.
+    desk.hang_up(sale);
+    until("the sale's call ends", ended(sale)).await;
+    let done = refile(AgentFiled {
+        uuid: first(sale),
+        agent: "1001".into(),
+        disposition: Disposition::Converted,
+        callback_at: None,
+    })
+    .await
+    .expect("filed");
+    assert!(matches!(
+        done,
+        Refiled::Now {
+            state: ContactState::Done,
+            ..
+        }
+    ));
+    let sold = store.attempt(&first(sale)).expect("attempt");
+    assert_eq!(sold.disposition, Some(Disposition::Converted));
+    let contact = store.contact(sale).expect("contact");
+    assert_eq!(contact.state, ContactState::Done);
+    assert!(contact.note.contains("agent 1001"), "{}", contact.note);
+
+    // The callback, filed while the agent still talks: kept for the call's end.
+    let at = unix_now() + 3;
+    let later = refile(AgentFiled {
+        uuid: first(callback),
+        agent: "1001".into(),
+        disposition: Disposition::Callback,
+        callback_at: Some(at),
+    })
+    .await
+    .expect("filed");
+    assert_eq!(later, Refiled::AtCallEnd);
+    desk.hang_up(callback);
+    until("the callback's call ends", ended(callback)).await;
+    let agreed = store.attempt(&first(callback)).expect("attempt");
+    assert_eq!(agreed.disposition, Some(Disposition::Callback));
+    assert_eq!(agreed.callback_at, Some(at));
+    let contact = store.contact(callback).expect("contact");
+    assert_eq!(
+        (contact.state, contact.next_at),
+        (ContactState::Pending, at)
+    );
+
+    // Dialled again, not before the agreed time; the sale never again.
+    until("the callback is dialled", || desk.placed().len() == 3).await;
+    let (who, uuid, placed_at) = desk.placed()[2].clone();
+    assert_eq!(who, callback);
+    assert!(placed_at >= at, "dialled at {placed_at}, agreed {at}");
+    assert!(store.attempt(&uuid).expect("attempt").started_at >= at);
+
+    // The first call's outcome is history now: refused, and the dialer goes on.
+    let err = refile(AgentFiled {
+        uuid: first(callback),
+        agent: "1001".into(),
+        disposition: Disposition::Converted,
+        callback_at: None,
+    })
+    .await
+    .expect_err("a later attempt was made");
+    assert!(err.to_string().contains("a later attempt"), "{err}");
+    desk.hang_up(callback);
+    until("the callback's call ends", ended(callback)).await;
+    assert_eq!(store.attempts_of(sale).expect("attempts").len(), 1);
+    assert_eq!(store.attempts_of(callback).expect("attempts").len(), 2);
+
+    let (ack, stopped) = tokio::sync::oneshot::channel();
+    control
+        .send(Control::SetState(
+            aicall::store::CampaignState::Stopped,
+            ack,
+        ))
+        .await
+        .expect("the dialer runs");
+    stopped.await.expect("stopped");
+    let summary = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends once stopped")
+        .expect("the task ran")
+        .expect("the dialer ran");
+    assert_eq!(summary.originated, 3);
+    assert_eq!(summary.slots_in_use, 0);
+}

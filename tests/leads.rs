@@ -62,6 +62,38 @@ fn record(t: &Table, r: usize) -> HashMap<String, String> {
         .collect()
 }
 
+/// An attempt of campaign `bank` as the dialer writes it before the originate.
+fn dialing(contact_id: u64, uuid: String, number: u32, started_at: i64) -> aicall::store::Attempt {
+    aicall::store::Attempt {
+        uuid,
+        contact_id,
+        campaign: "bank".into(),
+        number,
+        state: aicall::store::AttemptState::Dialing,
+        started_at,
+        ended_at: None,
+        cause: None,
+        disposition: None,
+        callback_at: None,
+        gateway: "gw".into(),
+        caller_id: "100".into(),
+    }
+}
+
+/// The CDR of an attempt that ended at `ended_at`, answered or not.
+fn cdr_of(a: &aicall::store::Attempt, answered: bool, ended_at: i64) -> aicall::store::CdrRecord {
+    aicall::store::CdrRecord {
+        uuid: a.uuid.clone(),
+        contact_id: a.contact_id,
+        campaign: a.campaign.clone(),
+        cause: "NORMAL_CLEARING".into(),
+        answered,
+        billsec: 30,
+        started_at: a.started_at,
+        ended_at,
+    }
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("aicall-leads-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -456,10 +488,7 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
     use aicall::campaign::CampaignSettings;
     use aicall::profile::besttime::{local_hour_of_week, MIN_LIVE_FOR_HOURS};
     use aicall::profile::dialer::{self, LeadScorer};
-    use aicall::store::{
-        Attempt as CallAttempt, AttemptState, CdrRecord, ContactState, Disposition, PiiCipher,
-        SledStore, Store,
-    };
+    use aicall::store::{AttemptState, ContactState, Disposition, PiiCipher, SledStore, Store};
     use std::sync::{Arc, Mutex};
 
     let sample = generated(3_300, 4);
@@ -519,20 +548,7 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
     for n in 1..=4u32 {
         let local_hour = if n % 2 == 1 { 10 } else { 16 };
         let started_at = monday_utc + i64::from(n) * 86_400 + (local_hour - 8) * 3600;
-        let attempt = CallAttempt {
-            uuid: format!("call-{n}"),
-            contact_id: contact.id,
-            campaign: "bank".into(),
-            number: n,
-            state: AttemptState::Dialing,
-            started_at,
-            ended_at: None,
-            cause: None,
-            disposition: None,
-            callback_at: None,
-            gateway: "gw".into(),
-            caller_id: "100".into(),
-        };
+        let attempt = dialing(contact.id, format!("call-{n}"), n, started_at);
         store.begin_attempt(&attempt).expect("begins");
         let disposition = if local_hour == 16 {
             Disposition::Completed
@@ -545,16 +561,11 @@ fn dialer_handoff_scores_on_import_and_learns_hours_from_outcomes() {
         ended.state = AttemptState::Ended;
         ended.disposition = Some(disposition);
         contact.state = ContactState::Pending;
-        let cdr = CdrRecord {
-            uuid: ended.uuid.clone(),
-            contact_id: contact.id,
-            campaign: "bank".into(),
-            cause: "NORMAL_CLEARING".into(),
-            answered: disposition == Disposition::Completed,
-            billsec: 30,
-            started_at,
-            ended_at: started_at + 40,
-        };
+        let cdr = cdr_of(
+            &ended,
+            disposition == Disposition::Completed,
+            started_at + 40,
+        );
         store
             .finish_attempt(&ended, &cdr, &contact)
             .expect("finishes");
@@ -688,5 +699,201 @@ fn an_xlsx_workbook_reads_and_trains() {
         "age drives the outcome: {} vs {}",
         old.probability,
         young.probability
+    );
+}
+
+/// The floor's outcomes become training data: bank-style contacts are called, half of the
+/// calls handed to an agent who files the outcome (a sale, or not interested), the rest
+/// decided by the conversation; the label export (`GET …/labels`, `aicall campaign labels`)
+/// has one row per contact with a final outcome — the agent's when an agent had the call —
+/// and no number, and the file trains as `aicall leads train FILE --target converted` reads
+/// it, learning neither from the contact id nor from the label's source.
+#[test]
+fn the_floors_outcomes_export_as_labels_that_train() {
+    use aicall::app::web::labels::Labels;
+    use aicall::call::record::{AgentOutcome, CallRecord};
+    use aicall::campaign::driver::{self, AgentFiled};
+    use aicall::campaign::import::{import_file, ImportOptions};
+    use aicall::campaign::phone::region;
+    use aicall::campaign::CampaignSettings;
+    use aicall::store::{
+        Attempt as CallAttempt, AttemptState, ContactState, Disposition, PiiCipher, SledStore,
+        Store,
+    };
+
+    let sample = generated(1_600, 21);
+    let y = sample.column("y").expect("y");
+    let kept: Vec<usize> = (0..sample.headers.len())
+        .filter(|&c| !["y", "duration"].contains(&sample.headers[c].as_str()))
+        .collect();
+    let mut text = String::from("phone;");
+    text.push_str(
+        &kept
+            .iter()
+            .map(|&c| sample.headers[c].as_str())
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
+    text.push('\n');
+    for (r, row) in sample.rows.iter().enumerate() {
+        let cells: Vec<&str> = kept.iter().map(|&c| row[c].as_str()).collect();
+        text.push_str(&format!("1380013{r:04};{}\n", cells.join(";")));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("contacts.csv");
+    std::fs::write(&file, text).expect("writes");
+    let store =
+        SledStore::open_with(&dir.path().join("db"), PiiCipher::new([7u8; 32])).expect("store");
+    let settings = CampaignSettings::default();
+    store
+        .create_campaign(&settings.record("bank", 0))
+        .expect("campaign");
+    let report = import_file(
+        &store,
+        &file,
+        &ImportOptions::new("bank", region("CN").expect("CN")),
+    )
+    .expect("imports");
+    assert_eq!(report.imported as usize, sample.rows.len());
+
+    // Every tenth contact is not called yet; of the rest, even rows go to an agent.
+    let (mut by_agents, mut sales) = (0, 0);
+    for contact in store.contacts("bank").expect("contacts") {
+        let r: usize = contact.pii.phone[contact.pii.phone.len() - 4..]
+            .parse()
+            .expect("the row in the number");
+        if r % 10 == 9 {
+            continue;
+        }
+        let bought = sample.rows[r][y] == "yes";
+        let agent = r.is_multiple_of(2);
+        let started_at = 1_790_000_000 + r as i64;
+        let attempt = dialing(contact.id, format!("call-{r}"), 1, started_at);
+        store.begin_attempt(&attempt).expect("begins");
+        let decided = match (agent, bought) {
+            (true, _) => Disposition::Transferred,
+            (false, true) => Disposition::Converted,
+            (false, false) => Disposition::NotInterested,
+        };
+        let ended = CallAttempt {
+            state: AttemptState::Ended,
+            ended_at: Some(started_at + 90),
+            cause: Some("NORMAL_CLEARING".into()),
+            disposition: Some(decided),
+            ..attempt.clone()
+        };
+        let mut done = store.contact(contact.id).expect("contact");
+        done.state = ContactState::Done;
+        let cdr = cdr_of(&ended, true, started_at + 90);
+        store.finish_attempt(&ended, &cdr, &done).expect("finishes");
+        if !agent {
+            continue;
+        }
+        // What the desk keeps of the call, then what the dialer makes of the agent's word.
+        by_agents += 1;
+        sales += usize::from(bought);
+        CallRecord {
+            uuid: ended.uuid.clone(),
+            campaign: "bank".into(),
+            contact_id: Some(contact.id),
+            script: "insurance".into(),
+            answered_at: started_at * 1000,
+            ended_at: (started_at + 90) * 1000,
+            disposition: Some(Disposition::Transferred),
+            hangup_cause: Some("NORMAL_CLEARING".into()),
+            transferred_to: Some("sales".into()),
+            agent: Some("1001".into()),
+            agent_outcome: Some(AgentOutcome {
+                agent: "1001".into(),
+                outcome: Some(if bought {
+                    Disposition::Interested
+                } else {
+                    Disposition::NotInterested
+                }),
+                converted: bought,
+                notes: String::new(),
+                callback_at: None,
+                at: started_at + 120,
+            }),
+            callback_at: None,
+            tags: vec![],
+            path: vec![],
+            turns: vec![],
+            decisions: vec![],
+            barge_ins: vec![],
+            turn_latency_ms: vec![],
+            barge_in_latency_ms: vec![],
+            dtmf: String::new(),
+        }
+        .save(&store)
+        .expect("record saved");
+        let filed = AgentFiled {
+            uuid: ended.uuid.clone(),
+            agent: "1001".into(),
+            disposition: if bought {
+                Disposition::Converted
+            } else {
+                Disposition::NotInterested
+            },
+            callback_at: None,
+        };
+        let after = driver::refile(&store, &settings, &filed, started_at + 120, 0)
+            .expect("the dialer takes the agent's outcome");
+        assert_eq!(after.state, ContactState::Done);
+        assert_eq!(
+            store.attempt(&ended.uuid).expect("attempt").disposition,
+            Some(filed.disposition),
+            "the attempt carries what the agent filed"
+        );
+    }
+
+    let labels = Labels::read(&store, "bank").expect("labels");
+    let called = sample.rows.len() - sample.rows.len().div_ceil(10);
+    assert_eq!(labels.rows.len(), called);
+    assert_eq!(labels.from_agents, by_agents);
+    assert_eq!(labels.from_bot, called - by_agents);
+    let col = |name: &str| {
+        labels
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .expect("a column")
+    };
+    let (converted, source) = (col("converted"), col("outcome_source"));
+    let agents_sales = labels
+        .rows
+        .iter()
+        .filter(|r| r[source] == "agent" && r[converted] == "1")
+        .count();
+    assert_eq!(agents_sales, sales);
+    assert!(!labels.columns.iter().any(|c| c == "phone" || c == "y"));
+    let csv_text = labels.table().to_csv(',');
+    assert!(
+        !csv_text.contains("1380013"),
+        "a phone number in the labels"
+    );
+
+    // As `aicall campaign labels` writes it and `aicall leads train` reads it.
+    let out = dir.path().join("labels.csv");
+    std::fs::write(&out, &csv_text).expect("writes");
+    let table = csv::read_path_with(&out, &["converted"]).expect("reads");
+    assert_eq!(table.rows.len(), called);
+    let mut opts = quick_options();
+    opts.target = "converted".into();
+    opts.exclude.clear();
+    let model = LeadModel::train(&table, &opts, &mut |_| {}).expect("trains");
+    let dropped: Vec<&str> = model
+        .encoder
+        .dropped
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert!(dropped.contains(&"contact_id"), "{dropped:?}");
+    assert!(dropped.contains(&"outcome_source"), "{dropped:?}");
+    let cv = &model.manifest.as_ref().expect("a manifest").cv;
+    let best = cv.iter().map(|r| r.auc_mean).fold(0.0, f64::max);
+    assert!(
+        best > 0.6,
+        "the planted outcome is learnt from the labels: AUC {best}"
     );
 }

@@ -120,6 +120,11 @@ pub const POLICY: &[(&str, &str, Rule)] = {
             "/api/v1/campaigns/{name}/contacts",
             All(&[A::ReadCalls]),
         ),
+        (
+            "get",
+            "/api/v1/campaigns/{name}/labels",
+            All(&[A::ReadCalls]),
+        ),
         // Lists.
         ("get", "/api/v1/dnc", All(&[A::DncCheck])),
         ("post", "/api/v1/dnc/add", All(&[A::DncAdd])),

@@ -9,7 +9,9 @@
 //! [`SharedAgents`].
 //!
 //! The router learns from dispositions; its records are kept across restarts in the
-//! store. Agents whose leg is gone without an event are reconciled by the channel router
+//! store. The dialer learns from them too ([`Service::refile`]): the call's attempt takes the
+//! agent's outcome and the contact is scheduled by it (a callback at the agreed time, a sale
+//! or a refusal for good). Agents whose leg is gone without an event are reconciled by the channel router
 //! (a gone leg is a failed offer or an ended call), so no agent stays "offered" or "on call"
 //! after its call is gone.
 
@@ -23,8 +25,11 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::events::{AgentChange, Bus, ServiceEvent};
+use super::{unix_now, Service, ServiceError};
 use crate::call::transfer::{TransferDesk, TransferRequest, TransferUpdate};
+use crate::campaign::driver::{self as dialer, AgentFiled, Control, Refiled};
 use crate::campaign::pacing::SharedAgents;
+use crate::campaign::CampaignSettings;
 use crate::esl::{ChannelRouter, EventKind, Routed};
 use crate::routing::{
     self, AgentId, AgentStatus, CallId, CallRequest, Fallback, Input, Output, Router,
@@ -192,6 +197,54 @@ impl Desk {
     /// What the desk shows now.
     pub fn view(&self) -> DeskView {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Service {
+    /// Acts on the outcome an agent filed for a call of campaign `name` that the desk took:
+    /// the attempt takes it and the contact is scheduled by the campaign's retry policy, as
+    /// for an outcome the conversation decided ([`dialer::refile`]). A running campaign's
+    /// dialer does it itself (a call still up takes it when it ends); otherwise it goes
+    /// straight to the store, where the next run finds it.
+    pub async fn refile(&self, name: &str, filed: AgentFiled) -> Result<Refiled, ServiceError> {
+        if let Some(control) = self.dialer_of(name).await {
+            let (reply, answer) = oneshot::channel();
+            if control
+                .send(Control::Refile(filed.clone(), reply))
+                .await
+                .is_ok()
+            {
+                if let Ok(done) = answer.await {
+                    return Ok(done?);
+                }
+            }
+        }
+        let settings = CampaignSettings::of(&self.record(name)?)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let store = self.store.clone();
+        let contact = tokio::task::spawn_blocking(move || {
+            // No jitter: every outcome an agent files either ends the contact or names a time.
+            let c = dialer::refile(store.as_ref(), &settings, &filed, unix_now(), 0)?;
+            store.flush()?;
+            Ok::<_, crate::store::StoreError>(c)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("refile task: {e}")))??;
+        // A run started meanwhile may have read its contacts before this write.
+        if let Some(control) = self.dialer_of(name).await {
+            let (ack, done) = oneshot::channel();
+            if control.send(Control::Refresh(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        }
+        Ok(Refiled::of(&contact))
+    }
+
+    /// The control channel of campaign `name`'s dialer, while it runs.
+    async fn dialer_of(&self, name: &str) -> Option<mpsc::Sender<Control>> {
+        let runners = self.runners.lock().await;
+        let r = runners.get(name).filter(|r| !r.task.is_finished())?;
+        Some(r.control.clone())
     }
 }
 

@@ -18,6 +18,7 @@
 //! | `GET /api/v1/campaigns/{name}/report[?by=day\|hour]` | `ReadCampaigns` | funnel, hours, intents, latency, per day or hour |
 //! | `GET /api/v1/campaigns/{name}/calls` | `ReadCalls` | the stored calls, newest first |
 //! | `GET /api/v1/campaigns/{name}/calls/{uuid}` | `ReadCalls` | transcript, intents, barge-ins |
+//! | `GET /api/v1/campaigns/{name}/labels` | `ReadCalls` | final outcomes as lead-model labels ([`labels`]) |
 //!
 //! The agent desktop (`GET /agent`) and its routes under `/api/v1/agents` are in [`desktop`].
 //! One log-in serves both pages: an agent lands on the desktop, everyone else on the
@@ -34,6 +35,7 @@
 //! dashboard left open does not hold up a shutdown.
 
 pub mod desktop;
+pub mod labels;
 pub mod report;
 pub mod session;
 
@@ -181,6 +183,7 @@ pub enum Endpoint {
     Report,
     Calls,
     Call,
+    Labels,
 }
 
 impl Endpoint {
@@ -194,6 +197,7 @@ impl Endpoint {
         Endpoint::Report,
         Endpoint::Calls,
         Endpoint::Call,
+        Endpoint::Labels,
     ];
 
     /// What the caller's role must allow; none: any user who is logged in.
@@ -202,7 +206,10 @@ impl Endpoint {
             Endpoint::Me => None,
             Endpoint::Events | Endpoint::LiveCalls | Endpoint::Agents => Some(Action::Watch),
             Endpoint::LiveCampaigns | Endpoint::Report => Some(Action::ReadCampaigns),
-            Endpoint::LiveCall | Endpoint::Calls | Endpoint::Call => Some(Action::ReadCalls),
+            // Labels carry the contacts' fields in clear: personal data, like the calls.
+            Endpoint::LiveCall | Endpoint::Calls | Endpoint::Call | Endpoint::Labels => {
+                Some(Action::ReadCalls)
+            }
         }
     }
 }
@@ -433,6 +440,7 @@ pub(super) fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(campaign_report))
         .routes(routes!(calls))
         .routes(routes!(call))
+        .merge(labels::routes())
 }
 
 // ---- pages ----

@@ -154,6 +154,20 @@ impl Refusal {
     }
 }
 
+/// A callback time this far in the past is taken as "now": a form picks whole minutes.
+pub const CALLBACK_GRACE_S: i64 = 300;
+
+/// Why a callback time agreed with a callee cannot be kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackRefusal {
+    /// Before now (by more than [`CALLBACK_GRACE_S`]).
+    Past,
+    /// Outside the callee's calling window, which opens next at `opens_at` (`None`: never).
+    OutsideWindow { opens_at: Option<i64> },
+    /// The callee's time zone is not known: no window can be checked.
+    NoTimeZone,
+}
+
 /// The compiled rules of a campaign.
 #[derive(Clone, Debug)]
 pub struct Rules {
@@ -318,6 +332,25 @@ impl Rules {
             }
         }
         best
+    }
+
+    /// Whether a callback agreed for `at` can be kept as agreed: not in the past, and inside
+    /// the window in every one of the callee's zones. Caps and lists are left to dial time,
+    /// when they are checked as for any other call.
+    pub fn check_callback(&self, at: i64, zones: &[Tz], now: i64) -> Result<(), CallbackRefusal> {
+        if at < now - CALLBACK_GRACE_S {
+            return Err(CallbackRefusal::Past);
+        }
+        if zones.is_empty() {
+            return Err(CallbackRefusal::NoTimeZone);
+        }
+        let at = at.max(now);
+        match self.in_window(at, zones) {
+            true => Ok(()),
+            false => Err(CallbackRefusal::OutsideWindow {
+                opens_at: self.next_open(at, zones),
+            }),
+        }
     }
 
     /// The decision for one number. `history` holds the number's dial times across every
@@ -510,6 +543,34 @@ mod tests {
         // Friday 20:00 Beijing → Monday 09:00 Beijing.
         let fri_evening = MON + 4 * DAY + 12 * 3600;
         assert_eq!(r.next_open(fri_evening, BJ), Some(MON + 7 * DAY + 3600));
+    }
+
+    /// A callback agreed with a callee: kept when it falls inside their window; refused in
+    /// the past (beyond the grace of a form's minutes), outside the window (with the next
+    /// opening), or for a callee whose zone is unknown.
+    #[test]
+    fn a_callback_time_is_kept_only_inside_the_callees_window() {
+        let r = rules();
+        let now = MON; // Monday 08:00 Beijing.
+        let ten = MON + 2 * 3600; // 10:00 Beijing.
+        assert_eq!(r.check_callback(ten, BJ, now), Ok(()));
+        assert_eq!(
+            r.check_callback(now - CALLBACK_GRACE_S - 1, BJ, now + 2 * 3600),
+            Err(CallbackRefusal::Past)
+        );
+        // A minute ago, inside the window: as good as now.
+        assert_eq!(r.check_callback(ten - 60, BJ, ten), Ok(()));
+        // 22:00 Beijing: the window opens next at Tuesday 09:00 Beijing (01:00 UTC).
+        assert_eq!(
+            r.check_callback(MON + 14 * 3600, BJ, now),
+            Err(CallbackRefusal::OutsideWindow {
+                opens_at: Some(MON + DAY + 3600)
+            })
+        );
+        assert_eq!(
+            r.check_callback(ten, &[], now),
+            Err(CallbackRefusal::NoTimeZone)
+        );
     }
 
     /// Daylight saving: the same UTC hour is inside a New York window after the spring change

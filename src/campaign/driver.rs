@@ -17,7 +17,10 @@
 //! leaves.
 //!
 //! What the call itself decided (the conversation's disposition and callback time) overrides
-//! the hangup cause; a DNC request puts the number on the DNC list for every campaign.
+//! the hangup cause; a DNC request puts the number on the DNC list for every campaign. The
+//! outcome an agent files for a call the desk took ([`AgentFiled`], [`Control::Refile`])
+//! refines `transferred` in turn: the attempt takes it and the contact is scheduled by the
+//! same retry policy — a callback at the agreed time, a sale or a refusal for good.
 //!
 //! Slots (concurrency, line-pool channel, the service's shared line) are held by a
 //! [`SlotGuard`] that gives them back when dropped, on every end path: normal hangup,
@@ -182,6 +185,107 @@ pub enum Control {
     /// New pacing limits, taking effect at the next dial round and kept in the stored
     /// settings.
     Pace(Pace, oneshot::Sender<()>),
+    /// An agent filed the outcome of a call the desk took: the attempt takes it and the
+    /// contact is scheduled by it ([`refile`]); a call still up takes it when it ends.
+    Refile(AgentFiled, oneshot::Sender<Result<Refiled, StoreError>>),
+}
+
+/// The outcome an agent filed for a call it took, as the dialer acts on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentFiled {
+    /// The attempt: the callee's channel UUID.
+    pub uuid: String,
+    pub agent: String,
+    /// What the attempt's `transferred` becomes.
+    pub disposition: Disposition,
+    /// The callback the agent agreed (unix seconds), for `callback`.
+    pub callback_at: Option<i64>,
+}
+
+/// What an agent's outcome did to its contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refiled {
+    /// The attempt carries the outcome and the contact is in `state`; a pending contact is
+    /// called again from `next_at` on (the calling window, caps and lists still apply then).
+    Now {
+        contact: u64,
+        state: ContactState,
+        next_at: i64,
+    },
+    /// The call is still up: the outcome takes the place of `transferred` when it ends.
+    AtCallEnd,
+}
+
+impl Refiled {
+    /// Where `contact` is now.
+    pub fn of(contact: &Contact) -> Self {
+        Refiled::Now {
+            contact: contact.id,
+            state: contact.state,
+            next_at: contact.next_at,
+        }
+    }
+}
+
+/// Where `next` puts a contact.
+fn schedule(contact: &mut Contact, next: Next, now: i64) {
+    match next {
+        Next::Stop(state) => {
+            contact.state = state;
+            contact.next_at = now;
+        }
+        Next::RetryAt(at) => {
+            contact.state = ContactState::Pending;
+            contact.next_at = at;
+        }
+    }
+}
+
+/// Gives an ended attempt the outcome an agent filed and schedules its contact by the
+/// campaign's retry policy, as [`run`] does for an outcome the conversation decided: a
+/// `callback` is tried again at its time (while attempts are left), `converted`,
+/// `interested` and `not_interested` end the contact, `dnc` blocks it, `wrong_number` marks it
+/// invalid. Nothing is dialled here: the calling window, caps and lists are checked when the
+/// contact's turn comes. For a campaign without a running dialer, or from inside one (which
+/// must then re-queue the contact). Returns the contact as written.
+pub fn refile(
+    store: &dyn Store,
+    settings: &CampaignSettings,
+    filed: &AgentFiled,
+    now: i64,
+    jitter_seed: u64,
+) -> Result<Contact, StoreError> {
+    let mut attempt = store.attempt(&filed.uuid)?;
+    let mut contact = store.contact(attempt.contact_id)?;
+    let was = attempt
+        .disposition
+        .map_or_else(|| "none".to_owned(), |d| d.to_string());
+    let next = settings.retry.next(
+        filed.disposition,
+        filed.callback_at,
+        contact.attempts,
+        settings.max_attempts,
+        now,
+        jitter_seed,
+    );
+    schedule(&mut contact, next, now);
+    contact.note = format!("{} (agent {})", filed.disposition, filed.agent);
+    attempt.disposition = Some(filed.disposition);
+    attempt.callback_at = filed
+        .callback_at
+        .filter(|_| filed.disposition == Disposition::Callback);
+    store.refile_attempt(&attempt, &contact)?;
+    store.audit(&AuditEntry {
+        at: now,
+        campaign: attempt.campaign.clone(),
+        contact_id: contact.id,
+        action: "outcome".into(),
+        reason: format!(
+            "agent {} filed {} for attempt {} (was {was})",
+            filed.agent, filed.disposition, attempt.number
+        ),
+    })?;
+    Ok(contact)
 }
 
 /// A supervisor's pacing change; what is left out stays.
@@ -322,6 +426,8 @@ struct Driver {
     draining: bool,
     /// When recent attempts ended (ms), for the rate in the live figures.
     recent_ends: std::collections::VecDeque<i64>,
+    /// Outcomes agents filed for calls still up, applied when they end.
+    agent_filed: HashMap<String, AgentFiled>,
 }
 
 /// Runs a campaign until it is stopped, halted through `control`, or (with `exit_when_done`)
@@ -390,6 +496,7 @@ pub async fn run(
         draining: state == CampaignState::Stopped,
         state,
         recent_ends: std::collections::VecDeque::new(),
+        agent_filed: HashMap::new(),
         cfg,
     };
     d.reconcile_at_start().await?;
@@ -543,8 +650,33 @@ impl Driver {
                 info!(campaign = %self.cfg.campaign, pending = added, "contacts refreshed");
                 let _ = ack.send(());
             }
+            Control::Refile(filed, reply) => {
+                // A refusal (a later attempt, a call unknown to the store) is the caller's to
+                // report; the dialer goes on.
+                let _ = reply.send(self.refile(filed));
+            }
         }
         Ok(())
+    }
+
+    fn refile(&mut self, filed: AgentFiled) -> Result<Refiled, StoreError> {
+        if self.in_flight.contains_key(&filed.uuid) {
+            self.agent_filed.insert(filed.uuid.clone(), filed);
+            return Ok(Refiled::AtCallEnd);
+        }
+        let (now, _) = unix_now();
+        let jitter = self.next_jitter();
+        let contact = refile(&*self.store, &self.settings, &filed, now, jitter)?;
+        if filed.disposition == Disposition::Dnc {
+            self.compliance
+                .set_listed(contact.phone_key, ListKind::Dnc, true);
+        }
+        if contact.state == ContactState::Pending {
+            self.queue.push(QueueEntry::of(&contact));
+        } else {
+            self.queue.remove(contact.id);
+        }
+        Ok(Refiled::of(&contact))
     }
 
     fn next_jitter(&mut self) -> u64 {
@@ -904,13 +1036,14 @@ impl Driver {
 
     fn finish(&mut self, end: CallEnd, pool: Option<usize>) -> Result<(), DriverError> {
         let (now, now_ms) = unix_now();
+        let filed = self.agent_filed.remove(&end.uuid);
         let mut attempt = self.store.attempt(&end.uuid)?;
         if attempt.state == AttemptState::Ended {
             return Ok(());
         }
         let mut contact = self.store.contact(attempt.contact_id)?;
         let mut callback_at = None;
-        let disposition = if end.not_sent {
+        let mut disposition = if end.not_sent {
             Disposition::GatewayDown
         } else if end.answered && end.abandoned {
             // Whatever the call decided before the transfer, no agent took it.
@@ -938,6 +1071,15 @@ impl Driver {
             .dispositions
             .entry(disposition.as_str().to_owned())
             .or_default() += 1;
+        // The agent who took the call filed its outcome before the call ended: it refines
+        // `transferred` (counted above as such, like every call handed over).
+        let filed = filed.filter(|_| disposition == Disposition::Transferred);
+        if let Some(f) = &filed {
+            disposition = f.disposition;
+            callback_at = f
+                .callback_at
+                .filter(|_| disposition == Disposition::Callback);
+        }
         if disposition == Disposition::GatewayDown {
             if let Some(pool) = pool {
                 lock(&self.pacer).pause_pool(pool, now_ms);
@@ -949,14 +1091,17 @@ impl Driver {
         }
         if disposition == Disposition::Dnc {
             // The callee asked not to be called again: every campaign honours it from now on.
-            self.store.list_add(
-                &contact.phone_key,
-                &ListEntry {
-                    kind: ListKind::Dnc,
-                    added_at: now,
-                    source: format!("dnc_request in campaign {}", self.cfg.campaign),
-                },
-            )?;
+            // (An agent's `dnc` was listed by the desk when it was filed.)
+            if filed.is_none() {
+                self.store.list_add(
+                    &contact.phone_key,
+                    &ListEntry {
+                        kind: ListKind::Dnc,
+                        added_at: now,
+                        source: format!("dnc_request in campaign {}", self.cfg.campaign),
+                    },
+                )?;
+            }
             self.compliance
                 .set_listed(contact.phone_key, ListKind::Dnc, true);
         }
@@ -969,21 +1114,15 @@ impl Driver {
             now,
             jitter,
         );
-        match next {
-            Next::Stop(state) => {
-                contact.state = state;
-                contact.next_at = now;
-            }
-            Next::RetryAt(at) => {
-                contact.state = ContactState::Pending;
-                contact.next_at = at;
-            }
-        }
+        schedule(&mut contact, next, now);
         let cause_name = end
             .cause
             .map(|c| c.name().to_owned())
             .unwrap_or_else(|| "UNKNOWN".into());
-        contact.note = format!("{disposition} ({cause_name})");
+        contact.note = match &filed {
+            Some(f) => format!("{disposition} (agent {}, {cause_name})", f.agent),
+            None => format!("{disposition} ({cause_name})"),
+        };
         attempt.state = AttemptState::Ended;
         attempt.ended_at = Some(now);
         attempt.cause = Some(cause_name.clone());

@@ -108,6 +108,7 @@ impl RetryPolicy {
         let delay = match disposition {
             Disposition::Completed
             | Disposition::Interested
+            | Disposition::Converted
             | Disposition::NotInterested
             | Disposition::Transferred => return Next::Stop(ContactState::Done),
             Disposition::InvalidNumber | Disposition::WrongNumber => {
@@ -224,6 +225,15 @@ mod tests {
         assert_eq!(
             p.next(Disposition::Callback, Some(now + 99), 1, 3, now, 0),
             Next::RetryAt(now + 99)
+        );
+        // A sale is final; a callback asked with every attempt used is not made.
+        assert_eq!(
+            p.next(Disposition::Converted, None, 1, 3, now, 0),
+            Next::Stop(ContactState::Done)
+        );
+        assert_eq!(
+            p.next(Disposition::Callback, Some(now + 99), 3, 3, now, 0),
+            Next::Stop(ContactState::Exhausted)
         );
         assert_eq!(
             p.next(disposition_of(HangupCause::GatewayDown), None, 3, 3, now, 0),

@@ -14,6 +14,7 @@ use crate::cli::bench::dialer::{self as bench, BenchOptions};
 use aicall::app::http::{
     AddUser, CreateCampaign, DncReply, DncRequest, EditCampaign, NewKey, StateReply,
 };
+use aicall::app::web::labels::Labels;
 use aicall::app::CampaignView;
 use aicall::campaign::import::ImportReport;
 use aicall::campaign::{CampaignSettings, LinePool};
@@ -244,6 +245,19 @@ pub enum CampaignCommand {
     },
     /// Every campaign, its state and figures.
     List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Write the contacts whose outcome is final as training labels for the lead model: their
+    /// imported fields (personal data, decrypted; never the number), `converted` (1/0, from
+    /// the agent's disposition when an agent had the call, else the conversation's) and
+    /// `outcome_source` (agent|bot). Trains as it is:
+    /// `aicall leads train FILE --target converted`.
+    Labels {
+        name: String,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -480,6 +494,31 @@ pub fn run(config: Option<&Path>, cmd: CampaignCommand) -> anyhow::Result<ExitCo
             }
             for v in &all {
                 print_status(v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CampaignCommand::Labels { name, out, api } => {
+            let api = Api::new(&cfg, &api)?;
+            let l: Labels = api.get(&format!("campaigns/{name}/labels"))?;
+            std::fs::write(&out, l.table().to_csv(','))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "campaign {name}: {} contacts with a final outcome ({} by agents, {} by the \
+                 bot), {} columns, written to {}",
+                l.rows.len(),
+                l.from_agents,
+                l.from_bot,
+                l.columns.len(),
+                out.display()
+            );
+            if !l.left_out.is_empty() {
+                println!(
+                    "  left out (identifiers, numbers, or the export's own names): {}",
+                    l.left_out.join(", ")
+                );
+            }
+            if l.rows.is_empty() {
+                println!("  no contact has a final outcome yet: nothing to train on");
             }
             Ok(ExitCode::SUCCESS)
         }

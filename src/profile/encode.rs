@@ -164,7 +164,7 @@ const ID_MIN_ROWS: usize = 20;
 
 /// Column names that hold identifiers or phone numbers, whatever their values look like: a
 /// model must neither learn from them nor carry them in its reasons.
-fn identifier_name(name: &str) -> bool {
+pub fn identifier_name(name: &str) -> bool {
     let n = name.trim().to_lowercase();
     let words: Vec<&str> = n.split(|c: char| !c.is_alphanumeric()).collect();
     ["id", "uuid", "phone", "mobile", "tel", "msisdn", "email"]
@@ -174,6 +174,13 @@ fn identifier_name(name: &str) -> bool {
         || ["手机", "电话", "号码", "编号", "身份证", "邮箱"]
             .iter()
             .any(|w| n.contains(w))
+}
+
+/// Column names that record how the call went (`outcome_source`, `outcome_...`, as aicall's
+/// label export writes them): known only once the call is over, so a model that learnt from
+/// them would read the label back instead of predicting it.
+pub fn after_call_name(name: &str) -> bool {
+    name.trim().to_lowercase().starts_with("outcome_")
 }
 
 /// Target values read as "converted" (compared after trimming, ASCII case ignored).
@@ -304,6 +311,15 @@ impl Encoder {
                 dropped.push(Dropped {
                     name: name.clone(),
                     reason: "an identifier or phone number by its name (never a feature)".into(),
+                });
+                continue;
+            }
+            if after_call_name(name) {
+                dropped.push(Dropped {
+                    name: name.clone(),
+                    reason: "how the call went, by its name (`outcome_*`): known only after \
+                             the call, it would leak the label"
+                        .into(),
                 });
                 continue;
             }
@@ -611,11 +627,12 @@ mod tests {
 
     #[test]
     fn identifiers_and_phone_numbers_are_never_features() {
-        let mut csv = String::from("customer_id;手机号;name;city;y\n");
+        let mut csv = String::from("customer_id;手机号;name;city;outcome_source;y\n");
         for i in 0..40 {
             let city = ["北京", "上海"][i % 2];
             let y = ["yes", "no"][i % 3 % 2];
-            csv.push_str(&format!("{i};1380013{i:04};客户{i};{city};{y}\n"));
+            let source = ["agent", "bot"][i % 3 % 2];
+            csv.push_str(&format!("{i};1380013{i:04};客户{i};{city};{source};{y}\n"));
         }
         let t = parse(&csv).expect("valid CSV");
         let enc = Encoder::fit(&t, Some("y"), &[]).expect("fits");
@@ -625,6 +642,8 @@ mod tests {
         assert!(why[0].contains("by its name"), "{why:?}");
         assert!(why[1].contains("by its name"), "{why:?}");
         assert!(why[2].contains("looks like an identifier"), "{why:?}");
+        // The label's own source would predict it perfectly here: never a feature.
+        assert!(why[3].contains("leak the label"), "{why:?}");
     }
 
     #[test]

@@ -907,6 +907,40 @@ impl Store for SledStore {
             .map_err(tx_error)
     }
 
+    fn refile_attempt(&self, attempt: &Attempt, contact: &Contact) -> Result<(), StoreError> {
+        let trees: &[&Tree] = &[&self.contacts, &self.attempts, &self.blocks];
+        trees
+            .transaction(|t| {
+                let (contacts, attempts, blocks) = (&t[0], &t[1], &t[2]);
+                let conflict = |reason: String| StoreError::AttemptConflict {
+                    contact: attempt.contact_id,
+                    attempt: attempt.number,
+                    reason,
+                };
+                let Some(stored) = attempts.get(attempt.uuid.as_bytes())? else {
+                    return abort(StoreError::NoAttempt(attempt.uuid.clone()));
+                };
+                let stored: Attempt = match from_json(attempt.uuid.as_bytes(), &stored) {
+                    Ok(a) => a,
+                    Err(e) => return abort(e),
+                };
+                if stored.state != AttemptState::Ended {
+                    return abort(conflict("the call has not ended".into()));
+                }
+                let c = self.tx_contact(contacts, blocks, stored.contact_id)?;
+                if c.state == ContactState::InFlight || c.attempts != stored.number {
+                    return abort(conflict(format!(
+                        "a later attempt was made (the contact has {} attempts and is {:?})",
+                        c.attempts, c.state
+                    )));
+                }
+                attempts.insert(attempt.uuid.as_bytes(), json(attempt))?;
+                contacts.insert(&contact.id.to_be_bytes(), self.encode_contact(contact))?;
+                Ok(())
+            })
+            .map_err(tx_error)
+    }
+
     fn attempt(&self, uuid: &str) -> Result<Attempt, StoreError> {
         match self.attempts.get(uuid.as_bytes())? {
             Some(v) => from_json(uuid.as_bytes(), &v),
@@ -1436,6 +1470,58 @@ mod tests {
         assert!(s.list_remove(&c.phone_key, ListKind::Dnc).expect("rm"));
         s.begin_attempt(&attempt(1, 2, "u2")).expect("second");
         assert_eq!(s.attempts_of(1).expect("attempts").len(), 2);
+    }
+
+    /// An agent's outcome rewrites an ended attempt and its contact in one go; a call still
+    /// up, or one a later attempt followed, is refused and nothing changes.
+    #[test]
+    fn refile_attempt_rewrites_only_the_latest_ended_attempt() {
+        let (_dir, s) = store();
+        let c = contact(&s, 1, "+8613800138000");
+        s.put_contacts(std::slice::from_ref(&c)).expect("put");
+        s.begin_attempt(&attempt(1, 1, "u1")).expect("first");
+        let mut callback = s.attempt("u1").expect("attempt");
+        callback.disposition = Some(Disposition::Callback);
+        callback.callback_at = Some(5000);
+        let mut pending = s.contact(1).expect("contact");
+        pending.state = ContactState::Pending;
+        pending.next_at = 5000;
+        let err = s
+            .refile_attempt(&callback, &pending)
+            .expect_err("the call is up");
+        assert!(err.to_string().contains("has not ended"), "{err}");
+        assert_eq!(s.contact(1).expect("contact").state, ContactState::InFlight);
+        let mut ended = s.attempt("u1").expect("attempt");
+        ended.state = AttemptState::Ended;
+        ended.disposition = Some(Disposition::Transferred);
+        let mut done = s.contact(1).expect("contact");
+        done.state = ContactState::Done;
+        let cdr = CdrRecord {
+            uuid: "u1".into(),
+            contact_id: 1,
+            campaign: "c".into(),
+            cause: "NORMAL_CLEARING".into(),
+            answered: true,
+            billsec: 60,
+            started_at: 1000,
+            ended_at: 1060,
+        };
+        s.finish_attempt(&ended, &cdr, &done).expect("finish");
+        callback.state = AttemptState::Ended;
+        s.refile_attempt(&callback, &pending).expect("refiled");
+        let stored = s.attempt("u1").expect("attempt");
+        assert_eq!(stored.disposition, Some(Disposition::Callback));
+        assert_eq!(stored.callback_at, Some(5000));
+        let now = s.contact(1).expect("contact");
+        assert_eq!((now.state, now.next_at), (ContactState::Pending, 5000));
+        assert_eq!(s.cdr("u1").expect("cdr"), Some(cdr), "the CDR stays");
+        // The callback is being made: the first call's outcome is history now.
+        s.begin_attempt(&attempt(1, 2, "u2")).expect("second");
+        let err = s
+            .refile_attempt(&callback, &done)
+            .expect_err("a later attempt");
+        assert!(err.to_string().contains("a later attempt"), "{err}");
+        assert_eq!(s.contact(1).expect("contact").state, ContactState::InFlight);
     }
 
     /// Contacts packed in blocks: new ones are added to a block (also one already written),

@@ -9,7 +9,8 @@
 //! The operations that make dialling exactly-once are single transactions here:
 //! [`Store::begin_attempt`] (contact → in flight, attempt written as `dialing`, dial recorded in
 //! the per-number history, re-checking the DNC and blacklist in the same transaction) and
-//! [`Store::finish_attempt`]. Depends only on [`crate::outcome`] (the one disposition type).
+//! [`Store::finish_attempt`] (and [`Store::refile_attempt`], when an agent files the outcome of
+//! an ended call). Depends only on [`crate::outcome`] (the one disposition type).
 //!
 //! The CRM hook outbox ([`HookDelivery`]) lives here too, so that an outcome enqueued for a
 //! CRM survives a crash like the outcome itself.
@@ -349,6 +350,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         cdr: &CdrRecord,
         contact: &Contact,
     ) -> Result<(), StoreError>;
+    /// In one transaction: rewrites an ended attempt's outcome (the disposition an agent
+    /// filed for a call the desk took) and writes its contact's new state. Refused with
+    /// [`StoreError::AttemptConflict`] unless the attempt has ended and is still the contact's
+    /// latest, with nothing in flight.
+    fn refile_attempt(&self, attempt: &Attempt, contact: &Contact) -> Result<(), StoreError>;
     fn attempt(&self, uuid: &str) -> Result<Attempt, StoreError>;
     /// Attempts of a campaign still `dialing` or `answered` (to reconcile after a crash).
     fn open_attempts(&self, campaign: &str) -> Result<Vec<Attempt>, StoreError>;

@@ -19,7 +19,12 @@
 //! score's top reasons and segment from the campaign's lead model (TreeSHAP, computed once
 //! per call), and the script's suggested answer. A filed disposition goes to the desk (the
 //! router learns the agent's conversion and handle time from it), into the call's record
-//! (outcome, notes, callback time), and a `dnc` outcome puts the number on the DNC list.
+//! (outcome, notes, callback time), and a `dnc` outcome puts the number on the DNC list. The
+//! dialer then acts on it ([`crate::app::Service::refile`]): the attempt's `transferred`
+//! becomes the agent's outcome (`converted` for a sale) and the contact is scheduled by the
+//! campaign's retry policy — called back at the agreed time, or never again after a sale, a
+//! refusal or a DNC request. The calling window, caps and lists apply when the callback is
+//! dialled, as to any call.
 //!
 //! The feed carries the agent's own state changes and, with `?call=` naming the call on its
 //! screen, that call's events: the page's live transcript. Anything else on the bus stays
@@ -51,12 +56,15 @@ use crate::app::http::ErrorBody;
 use crate::call::events::CallEvent;
 use crate::call::record::{AgentOutcome, CallRecord, Turn};
 use crate::call::transfer::{Suggestion, TransferRequest};
-use crate::campaign::CampaignSettings;
+use crate::campaign::compliance::CallbackRefusal;
+use crate::campaign::driver::{AgentFiled, Refiled};
+use crate::campaign::zones::zones_of;
+use crate::campaign::{CallingWindow, CampaignSettings, Rules};
 use crate::outcome::Disposition;
 use crate::pii::Pii;
 use crate::profile::dialer::{contact_hours, LeadScorer};
 use crate::routing::{self, AgentId, AgentState, AgentStatus, RoutingError};
-use crate::store::{ListEntry, ListKind, Store};
+use crate::store::{ContactState, ListEntry, ListKind, Store, StoreError};
 
 /// The outcomes an agent files, in the order the form offers them.
 pub const AGENT_OUTCOMES: &[Disposition] = &[
@@ -675,12 +683,14 @@ pub struct AgentDispositionBody {
     /// How the call ended, as the agent judges it: one of [`AGENT_OUTCOMES`].
     #[serde(default)]
     pub outcome: Option<String>,
-    /// A sale (what the router learns the agent's conversion rate from).
+    /// A sale (what the router learns the agent's conversion rate from): with `interested`
+    /// or no outcome; the dialer files the call's attempt as `converted`.
     #[serde(default)]
     pub converted: bool,
     #[serde(default)]
     pub notes: String,
-    /// A callback agreed with the callee (unix seconds); required with `callback`.
+    /// A callback agreed with the callee (unix seconds); required with `callback`, and then
+    /// within the campaign's calling window in the callee's time zone, not in the past.
     #[serde(default)]
     pub callback_at: Option<i64>,
     /// Handle time the desktop measured (s).
@@ -700,6 +710,17 @@ pub struct DispositionReply {
     pub recorded: bool,
     /// The number went on the DNC list.
     pub dnc: bool,
+    /// The contact's state once the dialer took the outcome (`pending`, `done`, `blocked`,
+    /// `exhausted`, `invalid`); none while the call is still up, or when nothing changed.
+    #[serde(default)]
+    pub contact_state: Option<String>,
+    /// When a pending contact is called again (unix seconds).
+    #[serde(default)]
+    pub next_attempt_at: Option<i64>,
+    /// What the dialer does with the contact now, in words (`called back from 2025-03-04
+    /// 10:00 (Asia/Shanghai)`, `no more calls`, ...).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// The body's outcome, checked.
@@ -731,6 +752,12 @@ fn agent_outcome(body: &AgentDispositionBody) -> Result<Option<Disposition>, Web
                 })?,
         ),
     };
+    if let Some(d) = outcome.filter(|d| body.converted && *d != Disposition::Interested) {
+        return Err(WebError::BadRequest(format!(
+            "a sale (`converted`) is final and cannot also be `{d}`: file `interested` with \
+             `converted`, or `{d}` without it"
+        )));
+    }
     if outcome == Some(Disposition::Callback) && body.callback_at.is_none() {
         return Err(WebError::BadRequest(
             "a callback needs its time (`callback_at`, unix seconds)".into(),
@@ -744,28 +771,158 @@ fn agent_outcome(body: &AgentDispositionBody) -> Result<Option<Disposition>, Web
     Ok(outcome)
 }
 
+/// What the dialer makes of a disposition: a sale is `converted` whatever the outcome says
+/// (only `interested` may go with it); no outcome and no sale change nothing.
+fn for_dialer(outcome: Option<Disposition>, converted: bool) -> Option<Disposition> {
+    match converted {
+        true => Some(Disposition::Converted),
+        false => outcome,
+    }
+}
+
+/// A call's record, searched in `campaign` first, then in every campaign. Blocking.
+fn find_record(
+    store: &dyn Store,
+    campaign: Option<&str>,
+    call: &str,
+) -> Result<Option<CallRecord>, StoreError> {
+    if let Some(r) = campaign
+        .map(|c| CallRecord::load(store, c, call))
+        .transpose()?
+        .flatten()
+    {
+        return Ok(Some(r));
+    }
+    for c in store.campaigns()? {
+        if let Some(r) = CallRecord::load(store, &c.name, call)? {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+/// `t` as the callee's clock shows it, with the zone's name.
+fn local_time(t: i64, tz: chrono_tz::Tz) -> String {
+    match chrono::DateTime::from_timestamp(t, 0) {
+        Some(d) => format!("{} ({tz})", d.with_timezone(&tz).format("%Y-%m-%d %H:%M")),
+        None => t.to_string(),
+    }
+}
+
+/// A calling window in words: `Mon Tue Wed 09:00–12:00, 14:00–20:00`.
+fn window_words(w: &CallingWindow) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let days: Vec<&str> = w
+        .days
+        .iter()
+        .filter_map(|&d| DAYS.get(usize::from(d).checked_sub(1)?).copied())
+        .collect();
+    let hours: Vec<String> = w
+        .ranges
+        .iter()
+        .map(|r| format!("{}–{}", r.start, r.end))
+        .collect();
+    format!("{} {}", days.join(" "), hours.join(", "))
+}
+
+/// Checks that the dialer can keep a callback at `at` for the contact of `call` (the
+/// contact from the screen, else from the call's record): not in the past, inside the
+/// campaign's calling window in the callee's time zone. The refusal says what to do, so the
+/// agent can pick another time and file again (nothing was filed yet). Returns the callee's
+/// zone, to say the time in; none when no stored call names a contact (no callback can be
+/// scheduled then, and the reply says so). Blocking.
+fn check_callback(
+    store: &dyn Store,
+    screen: Option<(String, Option<u64>)>,
+    call: &str,
+    at: i64,
+    now: i64,
+) -> Result<Option<chrono_tz::Tz>, WebError> {
+    let (campaign, contact) = match screen {
+        Some((campaign, Some(contact))) => (campaign, contact),
+        other => match find_record(store, other.as_ref().map(|s| s.0.as_str()), call)? {
+            Some(CallRecord {
+                campaign,
+                contact_id: Some(contact),
+                ..
+            }) => (campaign, contact),
+            _ => return Ok(None),
+        },
+    };
+    let settings = CampaignSettings::of(&store.campaign(&campaign)?)
+        .map_err(|e| WebError::Internal(format!("campaign `{campaign}`: {e}")))?;
+    let rules = Rules::new(&settings.window, &settings.caps, settings.max_attempts)
+        .map_err(|e| WebError::Internal(format!("calling window of `{campaign}`: {e}")))?;
+    let contact = store.contact(contact)?;
+    let zones = zones_of(&contact.region, &contact.pii.phone);
+    let Err(refusal) = rules.check_callback(at, zones, now) else {
+        return Ok(zones.first().copied());
+    };
+    let tz = zones
+        .first()
+        .copied()
+        .or_else(|| settings.call.time_zone().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let when = local_time(at, tz);
+    Err(WebError::BadRequest(match refusal {
+        CallbackRefusal::Past => {
+            format!("the callback time {when} is in the past: pick a later time")
+        }
+        CallbackRefusal::OutsideWindow {
+            opens_at: Some(open),
+        } => format!(
+            "the callback time {when} is outside campaign `{campaign}`'s calling window ({}): \
+             the callee cannot be called then; pick a time inside it — the next opening is {}",
+            window_words(&settings.window),
+            local_time(open, tz)
+        ),
+        CallbackRefusal::OutsideWindow { opens_at: None } => format!(
+            "campaign `{campaign}`'s calling window never opens for this callee: no callback \
+             can be scheduled; file another outcome"
+        ),
+        CallbackRefusal::NoTimeZone => "the callee's time zone is not known, so no callback \
+             time can be checked against the calling window: file another outcome"
+            .to_owned(),
+    }))
+}
+
+/// What the dialer does with the contact now, in words; `tz` says a callback's time.
+fn next_words(r: &Refiled, dnc: bool, tz: Option<chrono_tz::Tz>) -> String {
+    let Refiled::Now { state, next_at, .. } = *r else {
+        return "taken when the call ends".to_owned();
+    };
+    match state {
+        ContactState::Pending => format!(
+            "called back from {} (the calling window, caps and DNC list apply then)",
+            local_time(next_at, tz.unwrap_or(chrono_tz::UTC))
+        ),
+        ContactState::Exhausted => {
+            "not called back: the contact has used all its attempts".to_owned()
+        }
+        ContactState::Blocked if dnc => "no more calls: the number is on the DNC list".to_owned(),
+        ContactState::Invalid => "no more calls: a wrong number".to_owned(),
+        _ => "no more calls to this contact".to_owned(),
+    }
+}
+
+/// What [`file_outcome`] found and did.
+struct Recorded {
+    campaign: String,
+    contact: Option<u64>,
+    dnc: bool,
+}
+
 /// Writes what the agent filed into the call's record (searched in `campaign` first, then
-/// in every campaign) and, for `dnc`, the number onto the DNC list. Blocking.
+/// in every campaign) and, for `dnc`, the number onto the DNC list; none when no record of
+/// the call is stored. Blocking.
 fn file_outcome(
     store: &dyn Store,
     campaign: Option<&str>,
     call: &str,
     outcome: AgentOutcome,
-) -> Result<(bool, bool), WebError> {
-    let mut record = None;
-    if let Some(c) = campaign {
-        record = CallRecord::load(store, c, call)?;
-    }
-    if record.is_none() {
-        for c in store.campaigns()? {
-            if let Some(r) = CallRecord::load(store, &c.name, call)? {
-                record = Some(r);
-                break;
-            }
-        }
-    }
-    let Some(mut record) = record else {
-        return Ok((false, false));
+) -> Result<Option<Recorded>, WebError> {
+    let Some(mut record) = find_record(store, campaign, call)? else {
+        return Ok(None);
     };
     let mut dnc = false;
     if outcome.outcome == Some(Disposition::Dnc) {
@@ -784,19 +941,31 @@ fn file_outcome(
     }
     record.agent_outcome = Some(outcome);
     record.save(store)?;
-    Ok((true, dnc))
+    Ok(Some(Recorded {
+        campaign: record.campaign,
+        contact: record.contact_id,
+        dnc,
+    }))
 }
 
 /// File the outcome of a call an agent had.
 ///
 /// Into the call's record (outcome, conversion, notes, callback time); the router learns
 /// the agent's conversion and handle time from it; `dnc` puts the number on the DNC list.
+/// The dialer acts on it: the call's attempt takes the outcome (`converted` for a sale) and
+/// the contact is scheduled — a `callback` is dialled again from `callback_at` (while the
+/// contact has attempts left), a sale, `interested`, `not_interested`, `dnc` or
+/// `wrong_number` ends it; the answer says what it did. A callback time in the past (by more
+/// than five minutes) or outside the campaign's calling window in the callee's time zone is
+/// refused (400) with the window and its next opening, before anything is filed: the agent
+/// picks another time and files again. It is not moved silently: the callee agreed to that
+/// time. Caps and lists are checked when the callback is dialled.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/disposition", tag = "agents",
     params(("id" = String, Path, description = "The agent (its user name)")),
     request_body = AgentDispositionBody,
     responses(
         (status = 200, description = "Filed", body = DispositionReply),
-        (status = 400, description = "A bad outcome, callback time or notes", body = ErrorBody),
+        (status = 400, description = "A bad outcome or notes, or a callback time in the past or outside the calling window", body = ErrorBody),
         (status = 404, description = "The agent never had the call, or no agents configured", body = ErrorBody),
         (status = 409, description = "Already filed", body = ErrorBody),
     ))]
@@ -818,14 +987,28 @@ async fn disposition(
     )?;
     let r = async {
         let outcome = agent_outcome(&body)?;
+        let dialer = for_dialer(outcome, body.converted);
+        let callback_at = body
+            .callback_at
+            .filter(|_| dialer == Some(Disposition::Callback));
         let desk = ctx.desk()?;
-        // The call's campaign, while its screen is still up (filing takes it down).
-        let campaign = desk
+        // The call's campaign and contact, while its screen is still up (filing takes it
+        // down).
+        let screen = desk
             .view()
             .screens
             .get(&id)
             .filter(|s| s.call == body.call)
-            .map(|s| s.campaign.clone());
+            .map(|s| (s.campaign.clone(), s.contact_id));
+        let campaign = screen.as_ref().map(|s| s.0.clone());
+        // A callback the dialer cannot keep is refused while the agent can still correct it.
+        let mut callee_tz = None;
+        if let Some(at) = callback_at {
+            let (store, call) = (ctx.store.clone(), body.call.clone());
+            let now = unix_ms() / 1000;
+            callee_tz =
+                blocking(move || check_callback(store.as_ref(), screen, &call, at, now)).await?;
+        }
         // The desk checks the agent had the call; nothing is written before it agrees.
         desk.input(routing::Input::Disposition(routing::Disposition {
             agent: AgentId::new(&id),
@@ -845,18 +1028,48 @@ async fn disposition(
         };
         let store = ctx.store.clone();
         let call = body.call.clone();
-        let (recorded, dnc) =
+        let recorded =
             blocking(move || file_outcome(store.as_ref(), campaign.as_deref(), &call, filed))
                 .await?;
-        if !recorded {
-            warn!(agent = %id, call = %body.call, "no stored record of the call for the agent's disposition");
-        }
-        Ok(DispositionReply {
+        let mut reply = DispositionReply {
             agent: id.clone(),
             call: body.call.clone(),
-            recorded,
-            dnc,
-        })
+            recorded: recorded.is_some(),
+            dnc: recorded.as_ref().is_some_and(|r| r.dnc),
+            contact_state: None,
+            next_attempt_at: None,
+            next: None,
+        };
+        let Some(recorded) = recorded else {
+            warn!(agent = %id, call = %body.call, "no stored record of the call for the agent's disposition");
+            reply.next = dialer.map(|_| "no stored record of the call: the dialer was not told".into());
+            return Ok(reply);
+        };
+        let (Some(disposition), Some(_)) = (dialer, recorded.contact) else {
+            return Ok(reply);
+        };
+        let filed = AgentFiled {
+            uuid: body.call.clone(),
+            agent: id.clone(),
+            disposition,
+            callback_at,
+        };
+        // The disposition is filed whatever the dialer says: a refusal here (a later attempt
+        // already made) is reported, not an error the agent could fix by filing again.
+        match ctx.service()?.refile(&recorded.campaign, filed).await {
+            Ok(r) => {
+                if let Refiled::Now { state, next_at, .. } = r {
+                    reply.contact_state = Some(format!("{state:?}").to_lowercase());
+                    reply.next_attempt_at = (state == ContactState::Pending).then_some(next_at);
+                }
+                reply.next = Some(next_words(&r, recorded.dnc, callee_tz));
+            }
+            Err(e) => {
+                warn!(agent = %id, call = %body.call, error = %e, "the dialer did not take the agent's outcome");
+                reply.next = Some(format!("the dialer did not take it: {e}"));
+            }
+        }
+        Ok(reply)
     }
     .await;
     Ok(Json(ctx.done(&who, &what, r)?))
@@ -936,6 +1149,126 @@ mod tests {
         let mut long = body(None, None);
         long.notes = "字".repeat(NOTES_MAX + 1);
         assert!(agent_outcome(&long).is_err());
+        // A sale goes with `interested` or nothing, and is `converted` to the dialer.
+        let mut sale = body(Some("interested"), None);
+        sale.converted = true;
+        let filed = agent_outcome(&sale).expect("a sale");
+        assert_eq!(for_dialer(filed, true), Some(Disposition::Converted));
+        sale.outcome = None;
+        assert_eq!(
+            for_dialer(agent_outcome(&sale).expect("a sale"), true),
+            Some(Disposition::Converted)
+        );
+        for other in ["not_interested", "dnc", "callback", "wrong_number"] {
+            let mut both = body(Some(other), Some(1_900_000_000));
+            both.converted = true;
+            let err = agent_outcome(&both).expect_err("a sale is final");
+            assert!(err.to_string().contains("cannot also be"), "{err}");
+        }
+        assert_eq!(
+            for_dialer(Some(Disposition::Callback), false),
+            Some(Disposition::Callback)
+        );
+        assert_eq!(for_dialer(None, false), None, "notes alone change nothing");
+    }
+
+    // 2026-11-23 is a Monday; 00:00 UTC is 08:00 in Beijing.
+    const MONDAY: i64 = 1_795_392_000;
+
+    /// The store of one campaign (the default window: Monday to Saturday, 09:00–12:00 and
+    /// 14:00–20:00) and one contact in Beijing.
+    fn campaign_with_contact() -> (tempfile::TempDir, Arc<dyn Store>, u64) {
+        use crate::store::{Contact, ContactPii, LineType, PiiCipher, SledStore};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SledStore::open_with(dir.path(), PiiCipher::new([7; 32])).expect("store opens"),
+        );
+        store
+            .create_campaign(&CampaignSettings::default().record("c", 0))
+            .expect("campaign");
+        let phone = "+8613800138000";
+        store
+            .put_contact(&Contact {
+                id: 1,
+                campaign: "c".into(),
+                phone_key: store.phone_key(phone),
+                pii: ContactPii {
+                    phone: phone.into(),
+                    ..ContactPii::default()
+                },
+                line_type: LineType::Mobile,
+                region: "CN".into(),
+                utc_offset_min: 480,
+                seq: 0,
+                score: None,
+                best_hour: None,
+                state: ContactState::Done,
+                attempts: 1,
+                next_at: 0,
+                note: String::new(),
+            })
+            .expect("contact");
+        (dir, store, 1)
+    }
+
+    /// A callback time the dialer can keep passes, with the callee's zone; one in the past or
+    /// outside the window is refused with what to do, in the callee's local time.
+    #[test]
+    fn a_callback_time_is_checked_against_the_callees_window() {
+        let (_dir, store, id) = campaign_with_contact();
+        let screen = || Some(("c".to_owned(), Some(id)));
+        let ten = MONDAY + 2 * 3600;
+        assert_eq!(
+            check_callback(store.as_ref(), screen(), "u1", ten, MONDAY).expect("kept"),
+            Some(chrono_tz::Asia::Shanghai)
+        );
+        let past = check_callback(store.as_ref(), screen(), "u1", MONDAY - 3600, MONDAY)
+            .expect_err("in the past");
+        assert_eq!(past.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            past.to_string(),
+            "the callback time 2026-11-23 07:00 (Asia/Shanghai) is in the past: pick a later time"
+        );
+        let late = check_callback(store.as_ref(), screen(), "u1", MONDAY + 14 * 3600, MONDAY)
+            .expect_err("22:00 in Beijing");
+        assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            late.to_string(),
+            "the callback time 2026-11-23 22:00 (Asia/Shanghai) is outside campaign `c`'s \
+             calling window (Mon Tue Wed Thu Fri Sat 09:00–12:00, 14:00–20:00): the callee \
+             cannot be called then; pick a time inside it — the next opening is 2026-11-24 \
+             09:00 (Asia/Shanghai)"
+        );
+        // No screen and no stored call: nothing to check against, and nothing scheduled.
+        assert_eq!(
+            check_callback(store.as_ref(), None, "no-such-call", ten, MONDAY).expect("unknown"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_reply_says_what_the_dialer_does_next() {
+        let now = |state| Refiled::Now {
+            contact: 1,
+            state,
+            next_at: MONDAY + 2 * 3600,
+        };
+        assert_eq!(
+            next_words(
+                &now(ContactState::Pending),
+                false,
+                Some(chrono_tz::Asia::Shanghai)
+            ),
+            "called back from 2026-11-23 10:00 (Asia/Shanghai) (the calling window, caps and \
+             DNC list apply then)"
+        );
+        assert!(next_words(&now(ContactState::Exhausted), false, None).contains("all its"));
+        assert!(next_words(&now(ContactState::Blocked), true, None).contains("DNC"));
+        assert_eq!(
+            next_words(&now(ContactState::Done), false, None),
+            "no more calls to this contact"
+        );
+        assert!(next_words(&Refiled::AtCallEnd, false, None).contains("when the call ends"));
     }
 
     #[test]

@@ -320,7 +320,7 @@ fn period_of(tz: chrono_tz::Tz, unix_s: i64, by: Period) -> Option<(String, i64)
 fn interested(r: &CallRecord) -> bool {
     matches!(
         r.disposition,
-        Some(Disposition::Interested | Disposition::Transferred)
+        Some(Disposition::Interested | Disposition::Converted | Disposition::Transferred)
     ) || r.tags.iter().any(|t| t == "interested")
         || r.transferred_to.is_some()
 }
