@@ -266,7 +266,8 @@ async function fileDisposition(e) {
     const r = await post(agentPath('disposition'), body);
     const filed = $('#filed');
     filed.textContent = `已提交小结 · disposition filed: ${OUTCOME_LABELS[choice] || choice}`
-      + (r.dnc ? ' · 已加入勿扰名单 added to the DNC list' : '');
+      + (r.dnc ? ' · 已加入勿扰名单 added to the DNC list' : '')
+      + (r.next ? ` · 拨号器 dialer: ${r.next}` : '');
     filed.hidden = false;
   } catch (x) {
     err.textContent = `提交失败 · not filed: ${x.message}`;

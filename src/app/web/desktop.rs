@@ -921,7 +921,7 @@ fn file_outcome(
     call: &str,
     outcome: AgentOutcome,
 ) -> Result<Option<Recorded>, WebError> {
-    let Some(mut record) = find_record(store, campaign, call)? else {
+    let Some(record) = find_record(store, campaign, call)? else {
         return Ok(None);
     };
     let mut dnc = false;
@@ -939,8 +939,10 @@ fn file_outcome(
             dnc = true;
         }
     }
-    record.agent_outcome = Some(outcome);
-    record.save(store)?;
+    // Under the record's lock: the bridged call's transcript may be landing in it too.
+    CallRecord::update(store, &record.campaign, &record.uuid, |r| {
+        r.agent_outcome = Some(outcome);
+    })?;
     Ok(Some(Recorded {
         campaign: record.campaign,
         contact: record.contact_id,

@@ -63,6 +63,9 @@ type Board = Arc<Mutex<Vec<Seen>>>;
 static DRAIN: AtomicBool = AtomicBool::new(false);
 /// ... and has read it.
 static DRAINED: AtomicBool = AtomicBool::new(false);
+/// When the console dropped a subscriber during the run (after the subscriptions), and how
+/// many events a reader had received by then.
+static CUT: Mutex<Option<(Duration, u64)>> = Mutex::new(None);
 
 pub fn run(config: Option<&std::path::Path>, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     aicall::asr::whisper::set_kernel_threads(1);
@@ -181,16 +184,28 @@ pub fn run(config: Option<&std::path::Path>, args: ConsoleArgs) -> anyhow::Resul
     }
     let stalled = &stalled[0];
     let cut = stalled.closed_at.is_some();
+    let when = match *CUT.lock().unwrap_or_else(|p| p.into_inner()) {
+        Some((after, events)) => format!(
+            ", {:.0} s into the run, when a reader had {events} events",
+            after.as_secs_f64()
+        ),
+        None => String::new(),
+    };
     println!(
-        "stalled subscriber: {} (queue {} events, then {} lost in a row; the console logs \
-         `killed listener because of lost events`)",
+        "stalled subscriber: {}{when} (queue {} events, then {} lost in a row; the console \
+         logs `killed listener because of lost events`){}",
         if cut {
             "cut off by the console"
         } else {
             "NOT cut off"
         },
         aicall::app::console::CONSOLE_QUEUE,
-        aicall::esl::server::MAX_MISSED
+        aicall::esl::server::MAX_MISSED,
+        stalled
+            .error
+            .as_deref()
+            .map(|e| format!("; its connection: {e}"))
+            .unwrap_or_default()
     );
     let p50 = |v: &[u32]| percentile(v, 0.5);
     let p95 = |v: &[u32]| percentile(v, 0.95);
@@ -219,6 +234,33 @@ fn watch(service: &Arc<Service>, n: usize, board: &Board) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::from_std(std_listener)?;
     let console = Console::new(service.clone());
     console.start();
+    // When the console lets go of a connection while the run goes on: the stalled one cut.
+    {
+        let console = console.clone();
+        let board = board.clone();
+        tokio::spawn(async move {
+            use aicall::esl::server::SwitchCore;
+            while console.hub().connections() < n + 1 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let since = Instant::now();
+            while !DRAIN.load(Ordering::Relaxed) {
+                if console.hub().connections() < n + 1 {
+                    let events = board
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|s| s.events)
+                        .max()
+                        .unwrap_or(0);
+                    *CUT.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((since.elapsed(), events));
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
     tokio::spawn(async move {
         let (_keep, control) = tokio::sync::watch::channel(aicall::esl::server::Control::default());
         let _ = aicall::esl::server::serve(listener, String::new(), console, control).await;
@@ -287,6 +329,19 @@ async fn subscriber(
                     return Ok(());
                 }
                 Ok(Ok(n)) => board.lock().unwrap_or_else(|p| p.into_inner())[i].bytes += n as u64,
+                // Closed long ago with unsent data: the kernel gave up on it with a reset.
+                Ok(Err(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    board.lock().unwrap_or_else(|p| p.into_inner())[i].closed_at =
+                        Some(Instant::now());
+                    return Ok(());
+                }
                 Ok(Err(e)) => return Err(e.into()),
                 // Still open, nothing more: never cut off.
                 Err(_) => {
