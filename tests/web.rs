@@ -118,6 +118,11 @@ fn routes() -> Vec<(Endpoint, String, u16)> {
             format!("/api/v1/campaigns/{c}/calls/no-such-call"),
             404,
         ),
+        (
+            Endpoint::Labels,
+            format!("/api/v1/campaigns/{c}/labels"),
+            200,
+        ),
     ]
 }
 

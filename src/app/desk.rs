@@ -311,6 +311,7 @@ impl Actor {
                 _ = tokio::time::sleep_until(wake) => None,
             };
             let now = self.now_ms();
+            let mut answer = None;
             let result = match cmd {
                 None => self.router.handle(now, Input::Tick),
                 Some(Cmd::Input(input, reply)) => {
@@ -322,9 +323,8 @@ impl Actor {
                     if let (Ok(()), Some(agent)) = (&r, filed) {
                         self.screens.remove(&agent);
                     }
-                    if let Some(reply) = reply {
-                        let _ = reply.send(r.clone());
-                    }
+                    // Answered once the view shows it: whoever asked reads the new state.
+                    answer = reply.map(|reply| (reply, r.clone()));
                     r
                 }
                 Some(Cmd::Transfer(req, updates)) => {
@@ -383,6 +383,9 @@ impl Actor {
                 self.carry_out(out, &mut pops).await;
             }
             self.publish_view();
+            if let Some((reply, r)) = answer {
+                let _ = reply.send(r);
+            }
         }
     }
 
