@@ -93,10 +93,9 @@ fn committed_model_on_independent_shared_texts() {
             let label = cols.get(2)?.parse::<Intent>().ok()?;
             let text = cols.get(3)?.to_string();
             seen.insert(text.clone()).then_some(Example {
-                prompt: String::new(),
                 text,
                 label,
-                hour: None,
+                ..Default::default()
             })
         })
         .collect();

@@ -88,7 +88,8 @@ pub enum EvalTarget {
 
 #[derive(Debug, Args)]
 pub struct EvalIntentArgs {
-    /// `text<TAB>label` or `prompt<TAB>text<TAB>label` lines.
+    /// `text<TAB>label` or `prompt<TAB>text<TAB>label` lines, or a header naming the columns
+    /// (source, prompt, text, label, hour, audio): figures are then given per source too.
     pub file: PathBuf,
     /// Ignore the prompts (measures the model without context).
     #[arg(long)]
@@ -96,6 +97,17 @@ pub struct EvalIntentArgs {
     /// Also list every misclassified line (before the report).
     #[arg(long)]
     pub errors: bool,
+    /// Spoken evaluation: recognise each line's `audio` (a WAV, relative to FILE) with
+    /// aicall's recogniser (the `[asr]` section of ./aicall.toml, else the defaults) and
+    /// classify the transcript instead of the text; also prints the character error rate.
+    #[arg(long)]
+    pub transcribe: bool,
+    /// With --transcribe: language of the speech (zh, en or auto).
+    #[arg(long, default_value = "zh")]
+    pub lang: aicall::asr::Language,
+    /// With --transcribe: write the transcripts as labelled rows (source asr) to this file.
+    #[arg(long, requires = "transcribe")]
+    pub write_transcripts: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelDir,
 }
@@ -312,30 +324,111 @@ fn add_heldout(model: &IntentModel, heldout: &[corpus::Example], metrics: &mut s
 
 pub fn eval_cmd(target: EvalTarget) -> anyhow::Result<ExitCode> {
     let EvalTarget::Intent(args) = target;
-    let examples = corpus::load(&args.file).context("reading the evaluation file")?;
+    let mut examples = corpus::load(&args.file).context("reading the evaluation file")?;
     if examples.is_empty() {
         bail!("{} has no labelled lines", args.file.display());
     }
     let model = load_model(&args.model.dir)?;
+    if args.transcribe {
+        examples = transcribe_all(&args, examples)?;
+    }
+    let context = !args.no_context;
+    let started = std::time::Instant::now();
+    let predicted: Vec<Option<Intent>> = examples
+        .iter()
+        .map(|e| eval::predict(&model, e, context))
+        .collect();
+    let per_reply_us = started.elapsed().as_secs_f64() * 1e6 / examples.len() as f64;
     if args.errors {
-        for e in &examples {
-            let u = Utterance {
-                text: &e.text,
-                prompt: (!args.no_context && !e.prompt.is_empty()).then_some(e.prompt.as_str()),
-                hour: e.hour,
-                now: None,
-            };
-            match model.classify(&u) {
-                Ok(r) if r.label != e.label => println!(
-                    "error: {:?} after {:?}: expected {}, got {} ({:.2})",
-                    e.text, e.prompt, e.label, r.label, r.confidence
+        for (e, p) in examples.iter().zip(&predicted) {
+            match p {
+                Some(p) if *p != e.label => println!(
+                    "error: [{}] {:?} after {:?}: expected {}, got {p}",
+                    e.source, e.text, e.prompt, e.label
                 ),
-                Ok(_) => {}
-                Err(err) => println!("error: {:?}: {err}", e.text),
+                Some(_) => {}
+                None => println!("error: {:?}: nothing to classify", e.text),
             }
         }
     }
-    let report = eval::evaluate(&model, &examples, !args.no_context);
+    let (per, report) = eval::by_source(examples.iter().zip(predicted));
+    eprintln!("{per_reply_us:.0} µs per reply (mean, one thread)");
     println!("{report}");
+    if per.iter().any(|(s, _)| s != eval::NO_SOURCE) {
+        print!("{}", eval::source_lines(&per));
+        println!("{}", report.summary_line());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces each example's text by what the recogniser makes of its `audio`; prints the
+/// character error rate against the written text, and writes the transcripts when asked.
+fn transcribe_all(
+    args: &EvalIntentArgs,
+    examples: Vec<corpus::Example>,
+) -> anyhow::Result<Vec<corpus::Example>> {
+    use aicall::asr::eval::ErrorCount;
+    use aicall::asr::{RecognizeOptions, Recognizer};
+
+    let asr = aicall::config::Config::load(None)?.asr;
+    let recogniser = asr.load().context("loading the recogniser")?;
+    let mut engine = recogniser.engine();
+    let hot: Vec<&str> = asr.hot_words.iter().map(String::as_str).collect();
+    let options = RecognizeOptions::for_language(args.lang).with_hot_words(&hot);
+    let base = args.file.parent().unwrap_or(Path::new("."));
+    let (mut errors, mut out, mut empty) = (ErrorCount::default(), Vec::new(), 0usize);
+    let total = examples.len();
+    for (i, e) in examples.into_iter().enumerate() {
+        if e.audio.is_empty() {
+            bail!(
+                "{}: the line for {:?} has no audio column; --transcribe needs one per line",
+                args.file.display(),
+                e.text
+            );
+        }
+        let path = base.join(&e.audio);
+        let samples = aicall::asr::wav::read_wav_16k(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let h = engine
+            .recognize(&samples, &options)
+            .with_context(|| format!("transcribing {}", path.display()))?;
+        errors.add(ErrorCount::cer(&e.text, &h.text));
+        if (i + 1) % 100 == 0 {
+            eprintln!("transcribed {}/{total}", i + 1);
+        }
+        let text = h.text.trim().to_owned();
+        if text.is_empty() {
+            empty += 1;
+        }
+        out.push(corpus::Example { text, ..e });
+    }
+    println!(
+        "character error rate {:.1}% over {} clips ({} transcripts empty)",
+        errors.rate(),
+        out.len(),
+        empty
+    );
+    // An empty transcript cannot be classified: it is counted as an error, as on a call the
+    // turn would be lost. Kept out of the training rows.
+    let (heard, silent): (Vec<_>, Vec<_>) = out.into_iter().partition(|e| !e.text.is_empty());
+    if let Some(path) = &args.write_transcripts {
+        let rows: Vec<corpus::Example> = heard
+            .iter()
+            .map(|e| corpus::Example {
+                source: "asr".into(),
+                audio: String::new(),
+                hour: None,
+                ..e.clone()
+            })
+            .collect();
+        std::fs::write(path, corpus::to_tsv(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{} transcripts written to {}", rows.len(), path.display());
+    }
+    let mut all = heard;
+    all.extend(silent.into_iter().map(|e| corpus::Example {
+        text: "\u{2205}".into(),
+        ..e
+    }));
+    Ok(all)
 }

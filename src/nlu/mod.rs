@@ -29,7 +29,7 @@ pub use slots::{Amount, CallbackTime, Slots};
 
 /// What a callee's reply means. The strings are part of the product's interface: scripts,
 /// reports and evaluation files use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Intent {
     Affirm,
     Deny,
@@ -45,6 +45,8 @@ pub enum Intent {
     RequestHuman,
     Repeat,
     Voicemail,
+    /// Nothing the script acts on; also the answer when the model abstains.
+    #[default]
     Other,
 }
 
