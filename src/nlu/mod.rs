@@ -7,17 +7,20 @@
 //! sentiment, keywords and slots (callback time, amounts). Pure functions of their inputs: the
 //! call time is passed in, never read from a clock. May depend on candle, chrono(-tz) and serde;
 //! nothing else in the crate. Files: [`tokenizer`], [`model`], [`corpus`], [`train`],
-//! [`infer`], [`eval`], [`slots`], [`sentiment`], [`keywords`].
+//! [`infer`], [`eval`], [`context`] (what a yes means at a node that declares it),
+//! [`review`] (supervisor corrections), [`slots`], [`sentiment`], [`keywords`].
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub mod context;
 pub mod corpus;
 pub mod eval;
 pub mod infer;
 pub mod keywords;
 pub mod model;
+pub mod review;
 pub mod sentiment;
 pub mod slots;
 pub mod tokenizer;
