@@ -75,6 +75,51 @@ fn held_out_texts_never_occur_in_the_training_corpus() {
     }
 }
 
+fn eval_set(name: &str) -> Vec<Example> {
+    corpus::load(&repo(&format!("models/corpus/eval/{name}.tsv"))).expect("evaluation set")
+}
+
+/// The hand-written evaluation sets are a phrasing source of their own: no reply of a
+/// phrasing set occurs in the training corpus under any prompt, and no prompt of a context
+/// set is a training prompt (so its short replies are judged on prompts the model never saw).
+#[test]
+fn hand_written_evaluation_sets_never_occur_in_the_training_corpus() {
+    let norm = aicall::nlu::tokenizer::normalize;
+    let train = corpus::load(&repo("models/corpus/train.tsv")).expect("train file");
+    let texts: std::collections::HashSet<String> = train.iter().map(|e| norm(&e.text)).collect();
+    let prompts: std::collections::HashSet<String> = train
+        .iter()
+        .filter(|e| !e.prompt.is_empty())
+        .map(|e| norm(&e.prompt))
+        .collect();
+    for (name, min) in [
+        ("test-phrasing", 400),
+        ("test-context", 150),
+        ("dev-phrasing", 80),
+        ("dev-context", 30),
+    ] {
+        let set = eval_set(name);
+        assert!(set.len() >= min, "{name}: {} rows", set.len());
+        assert!(set.iter().all(|e| !e.source.is_empty()), "{name}: sources");
+        for e in &set {
+            if e.source == "context" {
+                assert!(!e.prompt.is_empty(), "{name}: context row without prompt");
+                assert!(
+                    !prompts.contains(&norm(&e.prompt)),
+                    "{name}: prompt in training: {:?}",
+                    e.prompt
+                );
+            } else {
+                assert!(
+                    !texts.contains(&norm(&e.text)),
+                    "{name}: reply in training: {:?}",
+                    e.text
+                );
+            }
+        }
+    }
+}
+
 /// The callee replies in the shared synthesised-speech set were written by someone else: an
 /// independent check (their texts only; `backchannel` is not one of our labels). Nothing in
 /// the repository can stand in for them: texts we wrote would not be independent.
@@ -312,6 +357,80 @@ fn incremental_learning_learns_new_data_without_forgetting() {
         r.base_val_after
     );
     assert_eq!(tuned.manifest().version, base.manifest().version + 1);
+}
+
+#[test]
+fn review_shows_what_corrections_change_and_writes_only_when_accepted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |n: &str| dir.path().join(n).to_str().expect("utf-8 path").to_owned();
+    // A small replay corpus keeps the fine-tuning short; the mechanism is the full one.
+    let train = std::fs::read_to_string(repo("models/corpus/train.tsv")).expect("corpus");
+    let small: String = train.lines().take(400).map(|l| format!("{l}\n")).collect();
+    std::fs::write(path("small.tsv"), small).expect("write");
+    let test_reply = &eval_set("test-phrasing")[0].text;
+    std::fs::write(
+        path("corrections.tsv"),
+        format!(
+            "call\tprompt\ttext\tlabel\twho\n\
+             c-1\t您对这款保险感兴趣吗\t看情况吧\thesitate\tsup-a\n\
+             c-2\t您对这款保险感兴趣吗\t看情况吧\tdeny\tsup-b\n\
+             c-3\t\t{test_reply}\tdeny\tsup-a\n\
+             c-4\t\twhat's the damage\task_price\tsup-a\n\
+             c-5\t\tlose my digits\tdnc_request\tsup-a\n\
+             c-6\t\tgimme a human\trequest_human\tsup-b\n"
+        ),
+    )
+    .expect("write");
+    let (out_dir, floor) = (path("model"), path("floor.tsv"));
+    let corrections = path("corrections.tsv");
+    let small = path("small.tsv");
+    let args = |accept: bool| {
+        let mut v = vec![
+            "train",
+            "intent",
+            "--quiet",
+            "--max-epochs",
+            "2",
+            "--base",
+            "models/intent",
+            "--review",
+            &corrections,
+            "--corpus",
+            &small,
+            "--out",
+            &out_dir,
+            "--floor",
+            &floor,
+            "--max-drop",
+            "1",
+        ];
+        if accept {
+            v.push("--accept");
+        }
+        aicall(&v)
+    };
+    let (ok, out, err) = args(false);
+    assert!(ok, "{err}");
+    assert!(out.contains("sup-b says deny"), "{out}");
+    assert!(
+        out.contains("fixed evaluation set test-phrasing.tsv"),
+        "{out}"
+    );
+    assert!(out.contains("-> dnc_request"), "{out}");
+    assert!(out.contains("test-context.tsv"), "guard lines: {out}");
+    assert!(out.contains("nothing written"), "{out}");
+    assert!(!Path::new(&out_dir).exists() && !Path::new(&floor).exists());
+
+    let (ok, out, err) = args(true);
+    assert!(ok, "{err}");
+    let back = IntentModel::load(&out_dir).expect("the accepted model loads");
+    assert_eq!(back.manifest().version, committed().manifest().version + 1);
+    let kept = corpus::load(Path::new(&floor)).expect("floor file");
+    // The conflict and the test-set reply are refused; the three slang lines are kept.
+    assert_eq!(kept.len(), 3, "{out}");
+    assert!(kept
+        .iter()
+        .all(|e| e.source == "floor" && !e.who.is_empty()));
 }
 
 fn aicall(args: &[&str]) -> (bool, String, String) {

@@ -10,13 +10,14 @@ line whose text equals a held-out text is dropped so the held-out figure stays h
 The fourth pass (breadth.py) adds confirmation questions whose yes/no mean another intent,
 open questions whose short answers depend on what was asked, and broader phrasing. Rows of
 asr.tsv (aicall's own recogniser on rendered speech of a sample of this corpus, made by
-scripts/asr-corpus) are appended as they are. The hand-written evaluation sets in eval/ are
+scripts/asr-corpus.py) and floor.tsv (supervisor corrections accepted by
+`aicall train intent --review --accept`) are appended as they are. The hand-written evaluation sets in eval/ are
 never trained on: a generated row repeating one of their replies, or using one of their
 context prompts, is dropped.
 
 Deterministic: `python3 models/corpus/generate.py` always writes the same file.
 Output: a header line, then source<TAB>prompt<TAB>text<TAB>label<TAB>hour (prompt and hour may
-be empty); source is generated, confirm, broad or asr.
+be empty); source is generated, confirm, broad, asr or floor.
 """
 import glob
 import os
@@ -699,9 +700,12 @@ def main():
     rows += [("confirm",) + r for r in breadth.confirm_rows(R, fill)]
     rows += [("broad",) + r for r in breadth.broad_rows(
         R, fill, noise_zh, noise_en, GENERIC_ZH, GENERIC_EN, ZH, EN)]
-    asr_path = os.path.join(HERE, "asr.tsv")
-    if os.path.exists(asr_path):
-        rows += [("asr", r.get("prompt", ""), r["text"], r["label"]) for r in read_tsv(asr_path)]
+    # Transcripts of aicall's recogniser (scripts/asr-corpus.py) and supervisor corrections
+    # accepted by `aicall train intent --review --accept`, as they are.
+    for name in ("asr", "floor"):
+        path = os.path.join(HERE, f"{name}.tsv")
+        if os.path.exists(path):
+            rows += [(name, r.get("prompt", ""), r["text"], r["label"]) for r in read_tsv(path)]
     R.shuffle(rows)
 
     def leaks(r):

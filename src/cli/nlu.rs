@@ -15,6 +15,10 @@ use aicall::nlu::{corpus, eval, train, Intent, IntentModel, Utterance};
 pub const DEFAULT_MODEL_DIR: &str = "models/intent";
 pub const DEFAULT_CORPUS: &str = "models/corpus/train.tsv";
 pub const DEFAULT_HELDOUT: &str = "models/corpus/heldout.tsv";
+/// The hand-written evaluation sets, never trained on.
+pub const DEFAULT_EVAL_DIR: &str = "models/corpus/eval";
+/// Where accepted floor corrections are kept for the next retraining.
+pub const DEFAULT_FLOOR: &str = "models/corpus/floor.tsv";
 
 #[derive(Debug, Args)]
 pub struct IntentArgs {
@@ -64,9 +68,30 @@ pub struct TrainIntentArgs {
     /// Model directory written (and, with --incremental and no --base, the model fine-tuned).
     #[arg(long, default_value = DEFAULT_MODEL_DIR)]
     pub out: PathBuf,
-    /// With --incremental: the model to start from, when it is not the one in --out.
+    /// With --incremental or --review: the model to start from, when it is not the one in
+    /// --out.
     #[arg(long)]
     pub base: Option<PathBuf>,
+    /// Review supervisor corrections (TSV with a header: call, prompt, text, label, who):
+    /// prints what each would change, fine-tunes on the accepted ones and prints accuracy on
+    /// the fixed evaluation sets before and after. Writes nothing without --accept.
+    #[arg(long, conflicts_with = "incremental")]
+    pub review: Option<PathBuf>,
+    /// With --review: write the fine-tuned model to --out and keep the accepted corrections
+    /// in --floor, unless a fixed set lost more than --max-drop.
+    #[arg(long, requires = "review")]
+    pub accept: bool,
+    /// With --review: the largest accuracy drop on any fixed evaluation set that --accept
+    /// tolerates.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_drop: f64,
+    /// With --review --accept: the file accepted corrections are appended to (the corpus
+    /// generator includes it in the next retraining).
+    #[arg(long, default_value = DEFAULT_FLOOR)]
+    pub floor: PathBuf,
+    /// Folder of the fixed evaluation sets (*.tsv) --review guards.
+    #[arg(long, default_value = DEFAULT_EVAL_DIR)]
+    pub eval_dir: PathBuf,
     #[arg(long, default_value_t = 20261123)]
     pub seed: u64,
     #[arg(long)]
@@ -202,8 +227,155 @@ pub fn intent(args: IntentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Options of a fine-tuning run (--incremental, --review) from a base model.
+fn fine_tune_options(args: &TrainIntentArgs, base: &IntentModel) -> train::TrainOptions {
+    train::TrainOptions {
+        learning_rate: 5e-4,
+        max_epochs: args.max_epochs.unwrap_or(8),
+        patience: 3,
+        progress: !args.quiet,
+        d_model: args.d_model,
+        seed: base
+            .manifest()
+            .metrics
+            .get("seed")
+            .and_then(|s| s.as_u64())
+            .unwrap_or(args.seed),
+        ..Default::default()
+    }
+}
+
+/// The fixed evaluation sets: the held-out file and every TSV of the evaluation folder.
+fn fixed_sets(args: &TrainIntentArgs) -> anyhow::Result<Vec<(String, Vec<corpus::Example>)>> {
+    let mut paths = vec![args.heldout.clone()];
+    if let Ok(dir) = std::fs::read_dir(&args.eval_dir) {
+        let mut found: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tsv"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    let mut sets = Vec::new();
+    for p in paths.into_iter().filter(|p| p.is_file()) {
+        let name = p
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let set = corpus::load(&p).with_context(|| format!("reading {}", p.display()))?;
+        sets.push((name, set));
+    }
+    Ok(sets)
+}
+
+fn review_cmd(args: &TrainIntentArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    use aicall::nlu::review;
+
+    let corrections = corpus::load(file).context("reading the corrections")?;
+    if corrections.is_empty() {
+        bail!("{} has no corrections", file.display());
+    }
+    let base = load_model(args.base.as_deref().unwrap_or(&args.out))?;
+    let fixed = fixed_sets(args)?;
+    let reviewed = review::review(&base, &corrections, &fixed);
+    for r in &reviewed {
+        println!("{r}");
+    }
+    let accepted = review::accepted(&reviewed);
+    let changes = reviewed
+        .iter()
+        .filter(|r| matches!(r.verdict, review::Verdict::Change { .. }))
+        .count();
+    println!(
+        "{} corrections: {} accepted ({changes} change the model's answer), {} refused",
+        reviewed.len(),
+        accepted.len(),
+        reviewed
+            .iter()
+            .filter(|r| !r.verdict.accepted() && r.verdict != review::Verdict::Duplicate)
+            .count()
+    );
+    if changes == 0 {
+        println!("nothing to learn: the model already gives every accepted label");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let examples = corpus::load(&args.corpus).context("reading the training corpus")?;
+    let opts = fine_tune_options(args, &base);
+    let (tuned, report) = train::fine_tune(&base, &examples, &accepted, &opts)?;
+    println!("{report}");
+    let guards = review::guard(&base, &tuned, &fixed);
+    println!("fixed evaluation sets, accuracy before -> after:");
+    let mut forgot = false;
+    for g in &guards {
+        let flag = if g.forgot(args.max_drop) {
+            forgot = true;
+            "  FORGETS"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<22} n={:<4} {:.4} -> {:.4}{flag}",
+            g.set, g.n, g.before, g.after
+        );
+    }
+    if !args.accept {
+        println!(
+            "nothing written; rerun with --accept to write model v{} to {} and keep the {} \
+             accepted corrections in {}",
+            tuned.manifest().version,
+            args.out.display(),
+            accepted.len(),
+            args.floor.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if forgot {
+        bail!(
+            "not accepted: a fixed evaluation set lost more than {:.3} (--max-drop); review the \
+             corrections marked above, or raise --max-drop knowingly",
+            args.max_drop
+        );
+    }
+    let mut tuned = tuned;
+    let mut metrics = base.manifest().metrics.clone();
+    if let Some(m) = metrics.as_object_mut() {
+        m.insert(
+            format!("floor_v{}", tuned.manifest().version),
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "accepted": accepted.len(),
+                "fixed_sets": guards.iter().map(|g| serde_json::json!({
+                    "set": g.set, "before": round4(g.before), "after": round4(g.after),
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    tuned.set_metrics(metrics);
+    tuned
+        .save(&args.out)
+        .with_context(|| format!("writing the model to {}", args.out.display()))?;
+    let mut kept = if args.floor.is_file() {
+        corpus::load(&args.floor).context("reading the floor file")?
+    } else {
+        Vec::new()
+    };
+    kept.extend(accepted.iter().cloned());
+    std::fs::write(&args.floor, corpus::to_tsv(&kept))
+        .with_context(|| format!("writing {}", args.floor.display()))?;
+    println!(
+        "model v{} written to {}; {} corrections kept in {}",
+        tuned.manifest().version,
+        args.out.display(),
+        accepted.len(),
+        args.floor.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
     let TrainTarget::Intent(args) = target;
+    if let Some(file) = &args.review {
+        return review_cmd(&args, file);
+    }
     let examples = corpus::load(&args.corpus).context("reading the training corpus")?;
     let mut opts = train::TrainOptions {
         seed: args.seed,
@@ -252,15 +424,7 @@ pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
         Some(new_path) => {
             let new = corpus::load(new_path).context("reading the new labelled replies")?;
             let base = load_model(args.base.as_deref().unwrap_or(&args.out))?;
-            opts.learning_rate = 5e-4;
-            opts.max_epochs = args.max_epochs.unwrap_or(8);
-            opts.patience = 3;
-            opts.seed = base
-                .manifest()
-                .metrics
-                .get("seed")
-                .and_then(|s| s.as_u64())
-                .unwrap_or(args.seed);
+            opts = fine_tune_options(&args, &base);
             eprintln!(
                 "fine-tuning model v{} on {} ({} replies)",
                 base.manifest().version,

@@ -2,7 +2,8 @@
 //! incremental-learning files. Lines are `text<TAB>label`, `prompt<TAB>text<TAB>label` or
 //! `prompt<TAB>text<TAB>label<TAB>hour`; `#` starts a comment line. A file may instead start
 //! with a header naming its columns (`source<TAB>prompt<TAB>text<TAB>label`, any order, from
-//! `source`, `prompt`, `text`, `label`, `hour`, `audio`, `who`; `text` and `label` required):
+//! `source`, `prompt`, `text`, `label`, `hour`, `audio`, `who`, `call`; `text` and `label`
+//! required):
 //! then every line has those columns, and `source` names where a reply's phrasing comes from
 //! (evaluation reports per source). Every malformed line is an error naming the file and line.
 //! Owns parsing, writing and splitting; depends on the label set only.
@@ -30,10 +31,14 @@ pub struct Example {
     pub audio: String,
     /// Who labelled it (a supervisor correction); empty when unknown.
     pub who: String,
+    /// The call it was heard on (a supervisor correction); empty when unknown.
+    pub call: String,
 }
 
 /// The columns a header may name.
-const COLUMNS: [&str; 7] = ["source", "prompt", "text", "label", "hour", "audio", "who"];
+const COLUMNS: [&str; 8] = [
+    "source", "prompt", "text", "label", "hour", "audio", "who", "call",
+];
 
 /// Column positions declared by a header line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +50,7 @@ struct Layout {
     hour: Option<usize>,
     audio: Option<usize>,
     who: Option<usize>,
+    call: Option<usize>,
     width: usize,
 }
 
@@ -67,6 +73,7 @@ fn header(cols: &[&str]) -> Option<Layout> {
         hour: at("hour"),
         audio: at("audio"),
         who: at("who"),
+        call: at("call"),
         width: names.len(),
     })
     .filter(|_| unique)
@@ -125,6 +132,7 @@ pub fn parse(content: &str, path: &Path) -> Result<Vec<Example>, NluError> {
                     source: cell(l.source).into(),
                     audio: cell(l.audio).into(),
                     who: cell(l.who).into(),
+                    call: cell(l.call).into(),
                 }
             }
             None => {
@@ -163,7 +171,7 @@ pub fn parse(content: &str, path: &Path) -> Result<Vec<Example>, NluError> {
     Ok(out)
 }
 
-/// Writes examples in the header layout (`source prompt text label hour audio who`, the
+/// Writes examples in the header layout (`source prompt text label hour audio who call`, the
 /// columns that any example uses); tabs and line breaks inside a cell become spaces.
 pub fn to_tsv(examples: &[Example]) -> String {
     let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
@@ -172,6 +180,7 @@ pub fn to_tsv(examples: &[Example]) -> String {
     let with_hour = any(|e| e.hour.is_some());
     let with_audio = any(|e| !e.audio.is_empty());
     let with_who = any(|e| !e.who.is_empty());
+    let with_call = any(|e| !e.call.is_empty());
     let mut cols = Vec::new();
     if with_source {
         cols.push("source");
@@ -185,6 +194,9 @@ pub fn to_tsv(examples: &[Example]) -> String {
     }
     if with_who {
         cols.push("who");
+    }
+    if with_call {
+        cols.push("call");
     }
     let mut s = cols.join("\t") + "\n";
     for e in examples {
@@ -205,6 +217,9 @@ pub fn to_tsv(examples: &[Example]) -> String {
         }
         if with_who {
             cells.push(clean(&e.who));
+        }
+        if with_call {
+            cells.push(clean(&e.call));
         }
         s += &cells.join("\t");
         s.push('\n');
