@@ -133,6 +133,10 @@ pub struct EvalIntentArgs {
     /// With --transcribe: write the transcripts as labelled rows (source asr) to this file.
     #[arg(long, requires = "transcribe")]
     pub write_transcripts: Option<PathBuf>,
+    /// With --write-transcripts: keep only clips whose own character error rate is below
+    /// this (0.6 keeps homophones and dropped particles, not clips heard as other words).
+    #[arg(long, default_value_t = 0.6, requires = "write_transcripts")]
+    pub max_cer: f64,
     #[command(flatten)]
     pub model: ModelDir,
 }
@@ -556,7 +560,9 @@ fn transcribe_all(
         let h = engine
             .recognize(&samples, &options)
             .with_context(|| format!("transcribing {}", path.display()))?;
-        errors.add(ErrorCount::cer(&e.text, &h.text));
+        let clip = ErrorCount::cer(&e.text, &h.text);
+        errors.add(clip);
+        let clip_cer = clip.errors as f64 / clip.reference.max(1) as f64;
         if (i + 1) % 100 == 0 {
             eprintln!("transcribed {}/{total}", i + 1);
         }
@@ -564,7 +570,7 @@ fn transcribe_all(
         if text.is_empty() {
             empty += 1;
         }
-        out.push(corpus::Example { text, ..e });
+        out.push((corpus::Example { text, ..e }, clip_cer));
     }
     println!(
         "character error rate {:.1}% over {} clips ({} transcripts empty)",
@@ -574,11 +580,12 @@ fn transcribe_all(
     );
     // An empty transcript cannot be classified: it is counted as an error, as on a call the
     // turn would be lost. Kept out of the training rows.
-    let (heard, silent): (Vec<_>, Vec<_>) = out.into_iter().partition(|e| !e.text.is_empty());
+    let (heard, silent): (Vec<_>, Vec<_>) = out.into_iter().partition(|(e, _)| !e.text.is_empty());
     if let Some(path) = &args.write_transcripts {
         let rows: Vec<corpus::Example> = heard
             .iter()
-            .map(|e| corpus::Example {
+            .filter(|(_, cer)| *cer < args.max_cer)
+            .map(|(e, _)| corpus::Example {
                 source: "asr".into(),
                 audio: String::new(),
                 hour: None,
@@ -587,10 +594,15 @@ fn transcribe_all(
             .collect();
         std::fs::write(path, corpus::to_tsv(&rows))
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("{} transcripts written to {}", rows.len(), path.display());
+        println!(
+            "{} transcripts (clip CER below {}) written to {}",
+            rows.len(),
+            args.max_cer,
+            path.display()
+        );
     }
-    let mut all = heard;
-    all.extend(silent.into_iter().map(|e| corpus::Example {
+    let mut all: Vec<corpus::Example> = heard.into_iter().map(|(e, _)| e).collect();
+    all.extend(silent.into_iter().map(|(e, _)| corpus::Example {
         text: "\u{2205}".into(),
         ..e
     }));
