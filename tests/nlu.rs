@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aicall::nlu::context::{self, NodeMeaning};
 use aicall::nlu::corpus::{self, Example};
 use aicall::nlu::train::{self, TrainOptions};
 use aicall::nlu::{eval, Intent, IntentModel, NluError, Utterance};
@@ -160,9 +161,81 @@ fn the_prompt_decides_short_replies() {
     };
     assert_eq!(label("不是", "您好请问是王先生吗"), Intent::WrongPerson);
     assert_eq!(label("不是", "您对我们这个保险感兴趣吗"), Intent::Deny);
-    assert_eq!(label("可以", "明天下午方便吗"), Intent::Affirm);
     assert_eq!(label("no", "is this david"), Intent::WrongPerson);
     assert_eq!(label("no", "are you interested in the plan"), Intent::Deny);
+}
+
+/// The issue's short replies, whose meaning is what the question asked: the committed model
+/// hears a plain yes or no in them (from the prompt alone it gets few of the context set
+/// right: `aicall eval intent models/corpus/eval/test-context.tsv --no-declared`), and a node
+/// that declares what its yes or no means turns that into the intent, as a call does. Cases
+/// whose prompt is in eval/test-context.tsv are measured there, never asserted here: a test
+/// that must pass on test-set rows invites tuning on them.
+#[test]
+fn a_node_s_declared_meaning_decides_the_issue_s_short_replies() {
+    let m = committed();
+    let yes = |i| NodeMeaning {
+        affirm: Some(i),
+        ..Default::default()
+    };
+    let no = |i| NodeMeaning {
+        deny: Some(i),
+        ..Default::default()
+    };
+    for (reply, prompt, meaning, expected) in [
+        (
+            "是的",
+            "您的意思是以后不要再给您打电话了，是吗？",
+            yes(Intent::DncRequest),
+            Intent::DncRequest,
+        ),
+        (
+            "对",
+            "您是想了解一下具体的费用，对吧？",
+            yes(Intent::AskPrice),
+            Intent::AskPrice,
+        ),
+        (
+            "没有",
+            "我刚才说的您听清楚了吗？",
+            no(Intent::Repeat),
+            Intent::Repeat,
+        ),
+        (
+            "可以",
+            "我晚点再打给您，可以吗？",
+            yes(Intent::BusyCallback),
+            Intent::BusyCallback,
+        ),
+        // Accepting a callback the bot proposes is a callback (the labelling guide).
+        (
+            "可以",
+            "明天下午方便吗",
+            yes(Intent::BusyCallback),
+            Intent::BusyCallback,
+        ),
+        (
+            "还没",
+            "您考虑好了吗？",
+            no(Intent::Hesitate),
+            Intent::Hesitate,
+        ),
+        // What the node declares leaves other answers alone.
+        (
+            "多少钱",
+            "我刚才说的您听清楚了吗？",
+            no(Intent::Repeat),
+            Intent::AskPrice,
+        ),
+    ] {
+        let r = m.classify(&utter(reply, Some(prompt))).expect("classify");
+        assert_eq!(
+            context::resolve(r.label, Some(&r.probs), &meaning),
+            expected,
+            "{reply} after {prompt} (the model says {})",
+            r.label
+        );
+    }
 }
 
 #[test]
