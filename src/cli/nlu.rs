@@ -114,11 +114,16 @@ pub enum EvalTarget {
 #[derive(Debug, Args)]
 pub struct EvalIntentArgs {
     /// `text<TAB>label` or `prompt<TAB>text<TAB>label` lines, or a header naming the columns
-    /// (source, prompt, text, label, hour, audio): figures are then given per source too.
+    /// (source, prompt, text, label, hour, audio, confirms, denies): figures are then given
+    /// per source too.
     pub file: PathBuf,
-    /// Ignore the prompts (measures the model without context).
+    /// Ignore the prompts and declarations (measures the model without context).
     #[arg(long)]
     pub no_context: bool,
+    /// Ignore the `confirms`/`denies` columns (what a script node declares a yes or a no to
+    /// its prompt means): the model reads the prompt alone.
+    #[arg(long)]
+    pub no_declared: bool,
     /// Also list every misclassified line (before the report).
     #[arg(long)]
     pub errors: bool,
@@ -497,6 +502,11 @@ pub fn eval_cmd(target: EvalTarget) -> anyhow::Result<ExitCode> {
         bail!("{} has no labelled lines", args.file.display());
     }
     let model = load_model(&args.model.dir)?;
+    if args.no_declared {
+        for e in &mut examples {
+            e.meaning = Default::default();
+        }
+    }
     if args.transcribe {
         examples = transcribe_all(&args, examples)?;
     }

@@ -2,17 +2,19 @@
 //! incremental-learning files. Lines are `text<TAB>label`, `prompt<TAB>text<TAB>label` or
 //! `prompt<TAB>text<TAB>label<TAB>hour`; `#` starts a comment line. A file may instead start
 //! with a header naming its columns (`source<TAB>prompt<TAB>text<TAB>label`, any order, from
-//! `source`, `prompt`, `text`, `label`, `hour`, `audio`, `who`, `call`; `text` and `label`
-//! required):
-//! then every line has those columns, and `source` names where a reply's phrasing comes from
-//! (evaluation reports per source). Every malformed line is an error naming the file and line.
-//! Owns parsing, writing and splitting; depends on the label set only.
+//! `source`, `prompt`, `text`, `label`, `hour`, `audio`, `who`, `call`, `confirms`, `denies`;
+//! `text` and `label` required): then every line has those columns, and `source` names where a
+//! reply's phrasing comes from (evaluation reports per source). `confirms` and `denies` say
+//! what a yes or a no to the prompt means, as a script node declares it (empty: nothing
+//! declared). Every malformed line is an error naming the file and line.
+//! Owns parsing, writing and splitting; depends on the label set and [`super::context`] only.
 
 use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::context::NodeMeaning;
 use super::{Intent, NluError};
 
 /// One labelled reply.
@@ -33,11 +35,14 @@ pub struct Example {
     pub who: String,
     /// The call it was heard on (a supervisor correction); empty when unknown.
     pub call: String,
+    /// What the prompt's node declares a yes or a no means (`confirms`, `denies` columns);
+    /// empty when the file does not say.
+    pub meaning: NodeMeaning,
 }
 
 /// The columns a header may name.
-const COLUMNS: [&str; 8] = [
-    "source", "prompt", "text", "label", "hour", "audio", "who", "call",
+const COLUMNS: [&str; 10] = [
+    "source", "prompt", "text", "label", "hour", "audio", "who", "call", "confirms", "denies",
 ];
 
 /// Column positions declared by a header line.
@@ -51,6 +56,8 @@ struct Layout {
     audio: Option<usize>,
     who: Option<usize>,
     call: Option<usize>,
+    confirms: Option<usize>,
+    denies: Option<usize>,
     width: usize,
 }
 
@@ -74,9 +81,19 @@ fn header(cols: &[&str]) -> Option<Layout> {
         audio: at("audio"),
         who: at("who"),
         call: at("call"),
+        confirms: at("confirms"),
+        denies: at("denies"),
         width: names.len(),
     })
     .filter(|_| unique)
+}
+
+/// A declared meaning cell: empty, or an intent label.
+fn parse_meaning(cell: &str) -> Result<Option<Intent>, String> {
+    match cell.trim() {
+        "" => Ok(None),
+        c => c.parse().map(Some).map_err(|e: NluError| e.to_string()),
+    }
 }
 
 fn parse_hour(h: Option<&str>) -> Result<Option<u8>, String> {
@@ -133,6 +150,11 @@ pub fn parse(content: &str, path: &Path) -> Result<Vec<Example>, NluError> {
                     audio: cell(l.audio).into(),
                     who: cell(l.who).into(),
                     call: cell(l.call).into(),
+                    meaning: NodeMeaning {
+                        affirm: parse_meaning(cell(l.confirms)).map_err(bad)?,
+                        deny: parse_meaning(cell(l.denies)).map_err(bad)?,
+                        expects: Vec::new(),
+                    },
                 }
             }
             None => {
@@ -181,6 +203,8 @@ pub fn to_tsv(examples: &[Example]) -> String {
     let with_audio = any(|e| !e.audio.is_empty());
     let with_who = any(|e| !e.who.is_empty());
     let with_call = any(|e| !e.call.is_empty());
+    let with_confirms = any(|e| e.meaning.affirm.is_some());
+    let with_denies = any(|e| e.meaning.deny.is_some());
     let mut cols = Vec::new();
     if with_source {
         cols.push("source");
@@ -197,6 +221,12 @@ pub fn to_tsv(examples: &[Example]) -> String {
     }
     if with_call {
         cols.push("call");
+    }
+    if with_confirms {
+        cols.push("confirms");
+    }
+    if with_denies {
+        cols.push("denies");
     }
     let mut s = cols.join("\t") + "\n";
     for e in examples {
@@ -220,6 +250,13 @@ pub fn to_tsv(examples: &[Example]) -> String {
         }
         if with_call {
             cells.push(clean(&e.call));
+        }
+        let meant = |i: Option<Intent>| i.map_or_else(String::new, |i| i.as_str().to_owned());
+        if with_confirms {
+            cells.push(meant(e.meaning.affirm));
+        }
+        if with_denies {
+            cells.push(meant(e.meaning.deny));
         }
         s += &cells.join("\t");
         s.push('\n');
@@ -308,11 +345,28 @@ mod tests {
     }
 
     #[test]
+    fn declared_meanings_are_read_per_line() {
+        let ex = parse(
+            "prompt\ttext\tlabel\tconfirms\tdenies\n\
+             您是说以后别打了对吗\t对\tdnc_request\tdnc_request\t\n\
+             您听清楚了吗\t没有\trepeat\t\trepeat\n\
+             您感兴趣吗\t不\tdeny\t\t\n",
+            Path::new("c.tsv"),
+        )
+        .expect("valid file");
+        assert_eq!(ex[0].meaning.affirm, Some(Intent::DncRequest));
+        assert_eq!(ex[0].meaning.deny, None);
+        assert_eq!(ex[1].meaning.deny, Some(Intent::Repeat));
+        assert!(ex[2].meaning.is_empty());
+    }
+
+    #[test]
     fn header_files_refuse_ragged_lines_and_bad_sources() {
         for bad in [
             "source\ttext\tlabel\nx\tok\n",
             "source\ttext\tlabel\nx y\tok\taffirm\n",
             "text\ttext\tlabel\nok\tok\taffirm\n",
+            "prompt\ttext\tlabel\tconfirms\n对吗\t对\taffirm\tdnc\n",
         ] {
             assert!(parse(bad, Path::new("x")).is_err(), "{bad:?}");
         }
@@ -327,6 +381,10 @@ mod tests {
                 text: "还\t没".into(),
                 label: Intent::Hesitate,
                 hour: Some(10),
+                meaning: NodeMeaning {
+                    deny: Some(Intent::Hesitate),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             Example {
@@ -341,6 +399,8 @@ mod tests {
         assert_eq!((back[0].hour, back[1].hour), (Some(10), None));
         assert_eq!(back[1].who, "sup-1");
         assert_eq!(back[1].source, "");
+        assert_eq!(back[0].meaning.deny, Some(Intent::Hesitate));
+        assert_eq!(back[1].meaning, NodeMeaning::default());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::context;
 use super::corpus::Example;
 use super::infer::{IntentModel, Utterance};
 use super::Intent;
@@ -139,8 +140,9 @@ impl EvalReport {
     }
 }
 
-/// The label `model` gives `e` (with its prompt when `use_context`); `None` when it cannot
-/// classify the text.
+/// The label `model` gives `e` (with its prompt and what the prompt's node declares a yes or
+/// a no means, as a call applies it, when `use_context`); `None` when it cannot classify the
+/// text.
 pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<Intent> {
     let u = Utterance {
         text: &e.text,
@@ -150,7 +152,12 @@ pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<In
         hour: e.hour,
         now: None,
     };
-    model.classify(&u).ok().map(|r| r.label)
+    let r = model.classify(&u).ok()?;
+    Some(if use_context {
+        context::resolve(r.label, Some(&r.probs), &e.meaning)
+    } else {
+        r.label
+    })
 }
 
 /// Classifies every example (with its prompt when `use_context`) and tallies the results.
