@@ -391,8 +391,14 @@ patch me through to a rep\trequest_human
 #[test]
 fn incremental_learning_learns_new_data_without_forgetting() {
     let all = corpus::load(&repo("models/corpus/train.tsv")).expect("corpus");
-    // A small base model keeps the test fast; the mechanism is the one the CLI uses.
-    let base_corpus: Vec<Example> = all.into_iter().take(2500).collect();
+    // A small base model keeps the test fast; the mechanism is the one the CLI uses. Rows of
+    // the first generator only: 2,500 of the harder sources (recogniser transcripts, short
+    // replies to confirmation questions) are too few for a small model to learn in 8 epochs.
+    let base_corpus: Vec<Example> = all
+        .into_iter()
+        .filter(|e| e.source == "generated")
+        .take(2500)
+        .collect();
     let opts = TrainOptions {
         max_epochs: 8,
         patience: 8,
@@ -421,8 +427,8 @@ fn incremental_learning_learns_new_data_without_forgetting() {
     );
     assert!(r.new_after >= 0.8, "new data learnt: {:.3}", r.new_after);
     // Training is reproducible from its seed (initial values included), so these figures are
-    // the same on every run: 0.784 -> 0.768 on the ~250 base validation replies, new replies
-    // 0.27 -> 0.87. "Without forgetting" is held to 3 points.
+    // the same on every run: 0.736 -> 0.752 on the 250 base validation replies, new replies
+    // 0.33 -> 1.00. "Without forgetting" is held to 3 points.
     assert!(
         r.base_val_after >= r.base_val_before - 0.03,
         "base validation {:.4} -> {:.4}",
