@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aicall::nlu::context::{self, NodeMeaning};
 use aicall::nlu::corpus::{self, Example};
 use aicall::nlu::train::{self, TrainOptions};
 use aicall::nlu::{eval, Intent, IntentModel, NluError, Utterance};
@@ -75,6 +76,51 @@ fn held_out_texts_never_occur_in_the_training_corpus() {
     }
 }
 
+fn eval_set(name: &str) -> Vec<Example> {
+    corpus::load(&repo(&format!("models/corpus/eval/{name}.tsv"))).expect("evaluation set")
+}
+
+/// The hand-written evaluation sets are a phrasing source of their own: no reply of a
+/// phrasing set occurs in the training corpus under any prompt, and no prompt of a context
+/// set is a training prompt (so its short replies are judged on prompts the model never saw).
+#[test]
+fn hand_written_evaluation_sets_never_occur_in_the_training_corpus() {
+    let norm = aicall::nlu::tokenizer::normalize;
+    let train = corpus::load(&repo("models/corpus/train.tsv")).expect("train file");
+    let texts: std::collections::HashSet<String> = train.iter().map(|e| norm(&e.text)).collect();
+    let prompts: std::collections::HashSet<String> = train
+        .iter()
+        .filter(|e| !e.prompt.is_empty())
+        .map(|e| norm(&e.prompt))
+        .collect();
+    for (name, min) in [
+        ("test-phrasing", 400),
+        ("test-context", 150),
+        ("dev-phrasing", 80),
+        ("dev-context", 30),
+    ] {
+        let set = eval_set(name);
+        assert!(set.len() >= min, "{name}: {} rows", set.len());
+        assert!(set.iter().all(|e| !e.source.is_empty()), "{name}: sources");
+        for e in &set {
+            if e.source == "context" {
+                assert!(!e.prompt.is_empty(), "{name}: context row without prompt");
+                assert!(
+                    !prompts.contains(&norm(&e.prompt)),
+                    "{name}: prompt in training: {:?}",
+                    e.prompt
+                );
+            } else {
+                assert!(
+                    !texts.contains(&norm(&e.text)),
+                    "{name}: reply in training: {:?}",
+                    e.text
+                );
+            }
+        }
+    }
+}
+
 /// The callee replies in the shared synthesised-speech set were written by someone else: an
 /// independent check (their texts only; `backchannel` is not one of our labels). Nothing in
 /// the repository can stand in for them: texts we wrote would not be independent.
@@ -93,10 +139,9 @@ fn committed_model_on_independent_shared_texts() {
             let label = cols.get(2)?.parse::<Intent>().ok()?;
             let text = cols.get(3)?.to_string();
             seen.insert(text.clone()).then_some(Example {
-                prompt: String::new(),
                 text,
                 label,
-                hour: None,
+                ..Default::default()
             })
         })
         .collect();
@@ -116,9 +161,81 @@ fn the_prompt_decides_short_replies() {
     };
     assert_eq!(label("不是", "您好请问是王先生吗"), Intent::WrongPerson);
     assert_eq!(label("不是", "您对我们这个保险感兴趣吗"), Intent::Deny);
-    assert_eq!(label("可以", "明天下午方便吗"), Intent::Affirm);
     assert_eq!(label("no", "is this david"), Intent::WrongPerson);
     assert_eq!(label("no", "are you interested in the plan"), Intent::Deny);
+}
+
+/// The issue's short replies, whose meaning is what the question asked: the committed model
+/// hears a plain yes or no in them (from the prompt alone it gets few of the context set
+/// right: `aicall eval intent models/corpus/eval/test-context.tsv --no-declared`), and a node
+/// that declares what its yes or no means turns that into the intent, as a call does. Cases
+/// whose prompt is in eval/test-context.tsv are measured there, never asserted here: a test
+/// that must pass on test-set rows invites tuning on them.
+#[test]
+fn a_node_s_declared_meaning_decides_the_issue_s_short_replies() {
+    let m = committed();
+    let yes = |i| NodeMeaning {
+        affirm: Some(i),
+        ..Default::default()
+    };
+    let no = |i| NodeMeaning {
+        deny: Some(i),
+        ..Default::default()
+    };
+    for (reply, prompt, meaning, expected) in [
+        (
+            "是的",
+            "您的意思是以后不要再给您打电话了，是吗？",
+            yes(Intent::DncRequest),
+            Intent::DncRequest,
+        ),
+        (
+            "对",
+            "您是想了解一下具体的费用，对吧？",
+            yes(Intent::AskPrice),
+            Intent::AskPrice,
+        ),
+        (
+            "没有",
+            "我刚才说的您听清楚了吗？",
+            no(Intent::Repeat),
+            Intent::Repeat,
+        ),
+        (
+            "可以",
+            "我晚点再打给您，可以吗？",
+            yes(Intent::BusyCallback),
+            Intent::BusyCallback,
+        ),
+        // Accepting a callback the bot proposes is a callback (the labelling guide).
+        (
+            "可以",
+            "明天下午方便吗",
+            yes(Intent::BusyCallback),
+            Intent::BusyCallback,
+        ),
+        (
+            "还没",
+            "您考虑好了吗？",
+            no(Intent::Hesitate),
+            Intent::Hesitate,
+        ),
+        // What the node declares leaves other answers alone.
+        (
+            "多少钱",
+            "我刚才说的您听清楚了吗？",
+            no(Intent::Repeat),
+            Intent::AskPrice,
+        ),
+    ] {
+        let r = m.classify(&utter(reply, Some(prompt))).expect("classify");
+        assert_eq!(
+            context::resolve(r.label, Some(&r.probs), &meaning),
+            expected,
+            "{reply} after {prompt} (the model says {})",
+            r.label
+        );
+    }
 }
 
 #[test]
@@ -274,8 +391,14 @@ patch me through to a rep\trequest_human
 #[test]
 fn incremental_learning_learns_new_data_without_forgetting() {
     let all = corpus::load(&repo("models/corpus/train.tsv")).expect("corpus");
-    // A small base model keeps the test fast; the mechanism is the one the CLI uses.
-    let base_corpus: Vec<Example> = all.into_iter().take(2500).collect();
+    // A small base model keeps the test fast; the mechanism is the one the CLI uses. Rows of
+    // the first generator only: 2,500 of the harder sources (recogniser transcripts, short
+    // replies to confirmation questions) are too few for a small model to learn in 8 epochs.
+    let base_corpus: Vec<Example> = all
+        .into_iter()
+        .filter(|e| e.source == "generated")
+        .take(2500)
+        .collect();
     let opts = TrainOptions {
         max_epochs: 8,
         patience: 8,
@@ -304,8 +427,8 @@ fn incremental_learning_learns_new_data_without_forgetting() {
     );
     assert!(r.new_after >= 0.8, "new data learnt: {:.3}", r.new_after);
     // Training is reproducible from its seed (initial values included), so these figures are
-    // the same on every run: 0.784 -> 0.768 on the ~250 base validation replies, new replies
-    // 0.27 -> 0.87. "Without forgetting" is held to 3 points.
+    // the same on every run: 0.736 -> 0.752 on the 250 base validation replies, new replies
+    // 0.33 -> 1.00. "Without forgetting" is held to 3 points.
     assert!(
         r.base_val_after >= r.base_val_before - 0.03,
         "base validation {:.4} -> {:.4}",
@@ -313,6 +436,80 @@ fn incremental_learning_learns_new_data_without_forgetting() {
         r.base_val_after
     );
     assert_eq!(tuned.manifest().version, base.manifest().version + 1);
+}
+
+#[test]
+fn review_shows_what_corrections_change_and_writes_only_when_accepted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |n: &str| dir.path().join(n).to_str().expect("utf-8 path").to_owned();
+    // A small replay corpus keeps the fine-tuning short; the mechanism is the full one.
+    let train = std::fs::read_to_string(repo("models/corpus/train.tsv")).expect("corpus");
+    let small: String = train.lines().take(400).map(|l| format!("{l}\n")).collect();
+    std::fs::write(path("small.tsv"), small).expect("write");
+    let test_reply = &eval_set("test-phrasing")[0].text;
+    std::fs::write(
+        path("corrections.tsv"),
+        format!(
+            "call\tprompt\ttext\tlabel\twho\n\
+             c-1\t您对这款保险感兴趣吗\t看情况吧\thesitate\tsup-a\n\
+             c-2\t您对这款保险感兴趣吗\t看情况吧\tdeny\tsup-b\n\
+             c-3\t\t{test_reply}\tdeny\tsup-a\n\
+             c-4\t\twhat's the damage\task_price\tsup-a\n\
+             c-5\t\tlose my digits\tdnc_request\tsup-a\n\
+             c-6\t\tgimme a human\trequest_human\tsup-b\n"
+        ),
+    )
+    .expect("write");
+    let (out_dir, floor) = (path("model"), path("floor.tsv"));
+    let corrections = path("corrections.tsv");
+    let small = path("small.tsv");
+    let args = |accept: bool| {
+        let mut v = vec![
+            "train",
+            "intent",
+            "--quiet",
+            "--max-epochs",
+            "2",
+            "--base",
+            "models/intent",
+            "--review",
+            &corrections,
+            "--corpus",
+            &small,
+            "--out",
+            &out_dir,
+            "--floor",
+            &floor,
+            "--max-drop",
+            "1",
+        ];
+        if accept {
+            v.push("--accept");
+        }
+        aicall(&v)
+    };
+    let (ok, out, err) = args(false);
+    assert!(ok, "{err}");
+    assert!(out.contains("sup-b says deny"), "{out}");
+    assert!(
+        out.contains("fixed evaluation set test-phrasing.tsv"),
+        "{out}"
+    );
+    assert!(out.contains("-> dnc_request"), "{out}");
+    assert!(out.contains("test-context.tsv"), "guard lines: {out}");
+    assert!(out.contains("nothing written"), "{out}");
+    assert!(!Path::new(&out_dir).exists() && !Path::new(&floor).exists());
+
+    let (ok, out, err) = args(true);
+    assert!(ok, "{err}");
+    let back = IntentModel::load(&out_dir).expect("the accepted model loads");
+    assert_eq!(back.manifest().version, committed().manifest().version + 1);
+    let kept = corpus::load(Path::new(&floor)).expect("floor file");
+    // The conflict and the test-set reply are refused; the three slang lines are kept.
+    assert_eq!(kept.len(), 3, "{out}");
+    assert!(kept
+        .iter()
+        .all(|e| e.source == "floor" && !e.who.is_empty()));
 }
 
 fn aicall(args: &[&str]) -> (bool, String, String) {

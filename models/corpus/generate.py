@@ -7,11 +7,23 @@ punctuation). Context cases pair short ambiguous replies with the bot prompt tha
 meaning. heldout.tsv is written by hand with phrasings that are NOT in these lists; any generated
 line whose text equals a held-out text is dropped so the held-out figure stays honest.
 
+The fourth pass (breadth.py) adds confirmation questions whose yes/no mean another intent,
+open questions whose short answers depend on what was asked, and broader phrasing. Rows of
+asr.tsv (aicall's own recogniser on rendered speech of a sample of this corpus, made by
+scripts/asr-corpus.py) and floor.tsv (supervisor corrections accepted by
+`aicall train intent --review --accept`) are appended as they are. The hand-written evaluation sets in eval/ are
+never trained on: a generated row repeating one of their replies, or using one of their
+context prompts, is dropped.
+
 Deterministic: `python3 models/corpus/generate.py` always writes the same file.
-Output columns: prompt<TAB>text<TAB>label[<TAB>hour] (prompt may be empty).
+Output: a header line, then source<TAB>prompt<TAB>text<TAB>label<TAB>hour (prompt and hour may
+be empty); source is generated, confirm, broad, asr or floor.
 """
+import glob
 import os
 import random
+
+import breadth
 
 R = random.Random(20261123)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -491,8 +503,10 @@ CTX = [
     (["明天下午方便吗", "那我明天上午再打给您可以吗", "下周一给您回电话行吗",
       "晚上八点方便吗", "改天再联系您可以吗", "那我们约周五可以吗", "那我下午三点再打给您行不行",
       "那约在后天上午您看可以吗", "我晚点再给您打过去好吗", "周末给您电话方便吗"],
-     [("可以", "affirm"), ("行", "affirm"), ("好", "affirm"), ("方便", "affirm"),
-      ("嗯可以", "affirm"), ("不行", "busy_callback"), ("不方便", "busy_callback"),
+     # Accepting a callback the bot proposes is a callback, not a generic yes.
+     [("可以", "busy_callback"), ("行", "busy_callback"), ("好", "busy_callback"),
+      ("方便", "busy_callback"), ("嗯可以", "busy_callback"), ("不行", "busy_callback"),
+      ("不方便", "busy_callback"),
       ("那天没空", "busy_callback"), ("换个时间吧", "busy_callback"), ("不用打了", "deny")]),
     (["{g}您现在方便说话吗", "{g}现在方便接电话吗", "{g}耽误您两分钟可以吗", "{g}您现在有空吗",
       "{g}占用您一分钟时间可以吗", "{g}现在跟您聊几句方便吗", "{g}您这会儿忙不忙"],
@@ -524,8 +538,8 @@ CTX = [
       ("maybe", "hesitate"), ("not really", "deny")]),
     (["would tomorrow afternoon work", "can i call you back on monday",
       "is this evening okay", "how about friday morning", "shall i call you at 3 tomorrow"],
-     [("sure", "affirm"), ("yes", "affirm"), ("no", "busy_callback"),
-      ("not then", "busy_callback"), ("ok", "affirm")]),
+     [("sure", "busy_callback"), ("yes", "busy_callback"), ("no", "busy_callback"),
+      ("not then", "busy_callback"), ("ok", "busy_callback")]),
     (["do you have a minute", "is now a good time", "can you talk now",
       "got a few minutes", "is this a good time to chat"],
      [("no", "busy_callback"), ("not really", "busy_callback"), ("yes", "affirm"),
@@ -599,19 +613,47 @@ def noise_en(t):
     return t
 
 
+def key(t):
+    return "".join(ch for ch in t.lower() if ch.isalnum())
+
+
+def read_tsv(path):
+    """Rows of a header TSV as dicts (comment and blank lines skipped)."""
+    out, cols = [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            cells = line.split("\t")
+            if cols is None:
+                cols = cells
+                continue
+            out.append(dict(zip(cols, cells)))
+    return out
+
+
 def main():
     # A held-out reply without prompt must not appear in training at all; a held-out context
     # case (prompt + short reply) must not appear with the same prompt.
-    held, held_pairs = set(), set()
+    held, held_pairs, held_prompts = set(), set(), set()
     with open(os.path.join(HERE, "heldout.tsv"), encoding="utf-8") as f:
         for line in f:
             cols = line.rstrip("\n").split("\t")
             if len(cols) == 3:
-                key = cols[1].replace(" ", "").lower()
+                k = cols[1].replace(" ", "").lower()
                 if cols[0]:
-                    held_pairs.add((cols[0].replace(" ", "").lower(), key))
+                    held_pairs.add((cols[0].replace(" ", "").lower(), k))
                 else:
-                    held.add(key)
+                    held.add(k)
+    # The hand-written evaluation sets: no reply of a phrasing set and no prompt of a context
+    # set may be generated.
+    for path in sorted(glob.glob(os.path.join(HERE, "eval", "*.tsv"))):
+        for r in read_tsv(path):
+            if r.get("prompt"):
+                held_prompts.add(key(r["prompt"]))
+            if r.get("source") != "context":
+                held.add(key(r["text"]))
     rows = []
     for label in ZH:
         ZH[label] = ZH[label] + ZH_MORE[label] + ZH_THIRD.get(label, [])
@@ -654,23 +696,38 @@ def main():
                 p = fill(R.choice(prompts), zh)
                 text = noise_zh(reply) if zh and R.random() < 0.4 else reply
                 rows.append((p, text, label))
+    rows = [("generated",) + r for r in rows]
+    rows += [("confirm",) + r for r in breadth.confirm_rows(R, fill)]
+    rows += [("broad",) + r for r in breadth.broad_rows(
+        R, fill, noise_zh, noise_en, GENERIC_ZH, GENERIC_EN, ZH, EN)]
+    # Transcripts of aicall's recogniser (scripts/asr-corpus.py) and supervisor corrections
+    # accepted by `aicall train intent --review --accept`, as they are.
+    for name in ("asr", "floor"):
+        path = os.path.join(HERE, f"{name}.tsv")
+        if os.path.exists(path):
+            rows += [(name, r.get("prompt", ""), r["text"], r["label"]) for r in read_tsv(path)]
     R.shuffle(rows)
-    def leaks(r):
-        t = r[1].replace(" ", "").lower()
-        return t in held or (r[0].replace(" ", "").lower(), t) in held_pairs
 
-    kept = [r for r in rows if not leaks(r)]
+    def leaks(r):
+        t = r[2].replace(" ", "").lower()
+        return (t in held or key(r[2]) in held or key(r[1]) in held_prompts
+                or (r[1].replace(" ", "").lower(), t) in held_pairs)
+
+    kept = [r for r in rows if not leaks(r) and key(r[2])]
     with open(os.path.join(HERE, "train.tsv"), "w", encoding="utf-8") as f:
-        f.write("# generated by models/corpus/generate.py: prompt<TAB>text<TAB>label[<TAB>hour]\n")
-        for p, t, l in kept:
+        f.write("# generated by models/corpus/generate.py\n")
+        f.write("source\tprompt\ttext\tlabel\thour\n")
+        for src, p, t, l in kept:
             # Most rows carry a call hour so the model sees its time features; the hours are
             # random (this corpus has no time-dependent labels), so it learns not to lean on
             # them until labelled calls with real hours arrive through --incremental.
-            if R.random() < 0.7:
-                f.write(f"{p}\t{t}\t{l}\t{R.randint(8, 21)}\n")
-            else:
-                f.write(f"{p}\t{t}\t{l}\n")
-    print(f"wrote {len(kept)} rows ({len(rows) - len(kept)} dropped: equal to a held-out text)")
+            hour = str(R.randint(8, 21)) if R.random() < 0.7 else ""
+            f.write(f"{src}\t{p}\t{t}\t{l}\t{hour}\n")
+    counts = {}
+    for r in kept:
+        counts[r[0]] = counts.get(r[0], 0) + 1
+    print(f"wrote {len(kept)} rows {counts} ({len(rows) - len(kept)} dropped: equal to an "
+          f"evaluation text or prompt)")
 
 
 if __name__ == "__main__":

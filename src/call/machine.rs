@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use super::policy::{self, Interruption};
 use super::script::{Action, BargeMode, Disposition, Script, SlotName, Target, VoicemailPolicy};
+use crate::nlu::context;
 use crate::nlu::sentiment::Polarity;
 use crate::nlu::{Intent, Understanding};
 
@@ -43,6 +44,9 @@ pub struct Reply {
     pub keywords: Vec<String>,
     /// Speech the VAD found in the reply, when known.
     pub voiced_ms: Option<u32>,
+    /// The intent model's calibrated probabilities, when known: a node's `expects` re-weights
+    /// them.
+    pub probs: Option<[f32; 15]>,
 }
 
 impl Reply {
@@ -57,6 +61,7 @@ impl Reply {
             amount: u.slots.amounts.first().map(|a| a.value),
             keywords: u.keywords.iter().map(|k| (*k).to_owned()).collect(),
             voiced_ms: None,
+            probs: Some(u.probs),
         }
     }
 
@@ -72,6 +77,7 @@ impl Reply {
             amount: None,
             keywords: Vec::new(),
             voiced_ms: None,
+            probs: None,
         }
     }
 }
@@ -748,7 +754,7 @@ impl CallMachine {
     }
 
     /// Decides where a reply leads from the current node.
-    fn handle(&mut self, reply: Reply) {
+    fn handle(&mut self, mut reply: Reply) {
         self.phase = Phase::Listening;
         self.no_input_at = None;
         if let Some(at) = reply.callback_at {
@@ -759,6 +765,14 @@ impl CallMachine {
         }
         let script = self.script.clone();
         let node = &script.nodes[self.node];
+        let meant = context::resolve(reply.intent, reply.probs.as_ref(), &node.meaning);
+        if meant != reply.intent {
+            self.log(format!(
+                "{:?} is {} here, not {} (the node says what it asks)",
+                reply.text, meant, reply.intent
+            ));
+            reply.intent = meant;
+        }
         let text = policy::normalize(&reply.text);
         let rule = node.when.iter().find(|w| {
             (w.intents.is_empty() || w.intents.contains(&reply.intent))
@@ -1442,5 +1456,53 @@ answer = "qa_claim"
         assert!(c.m.is_ended());
         assert_eq!(c.m.poll_timeout(), None);
         assert!(c.send(Input::Timeout).is_empty());
+    }
+
+    #[test]
+    fn a_node_that_confirms_turns_yes_into_what_it_confirms() {
+        // The greeting becomes "您的意思是以后不要再打了，是吗？": a bare yes is a DNC request.
+        let text = SCRIPT.replace(
+            "[nodes.greeting]\nsay = [\"greeting\"]\n",
+            "[nodes.greeting]\nsay = [\"greeting\"]\nconfirms = \"dnc_request\"\n",
+        );
+        let mut c = Call::new(&text);
+        c.finish_prompts();
+        c.hear("是的", Intent::Affirm);
+        c.finish_prompts();
+        assert!(c.log.contains(&Directive::AddDnc));
+        assert_eq!(c.ended_with(), Some(Disposition::Dnc));
+        assert!(c
+            .m
+            .decisions()
+            .iter()
+            .any(|d| d.what.contains("is dnc_request here")));
+        // Without the declaration the same yes goes on to the disclosure.
+        let mut c = Call::new(SCRIPT);
+        c.finish_prompts();
+        c.hear("是的", Intent::Affirm);
+        assert_eq!(c.m.current_node(), "disclosure");
+    }
+
+    #[test]
+    fn a_node_s_expected_intents_settle_a_close_call() {
+        let text = SCRIPT.replace(
+            "on = { affirm = \"disclosure\", ask_price = \"price\", deny = \"bye\" }",
+            "on = { affirm = \"disclosure\", ask_price = \"price\", deny = \"bye\" }\n\
+             expects = [\"ask_price\"]",
+        );
+        let mut probs = [0.0; 15];
+        probs[Intent::BusyCallback.index()] = 0.45;
+        probs[Intent::AskPrice.index()] = 0.4;
+        let mut r = Reply::intent("那个钱的事", Intent::BusyCallback, 0.45);
+        r.probs = Some(probs);
+        let mut c = Call::new(&text);
+        c.finish_prompts();
+        c.send(Input::Heard(r.clone()));
+        assert_eq!(c.m.current_node(), "price");
+        // The same answer where nothing is expected: the callback handler.
+        let mut c = Call::new(SCRIPT);
+        c.finish_prompts();
+        c.send(Input::Heard(r));
+        assert_eq!(c.m.current_node(), "callback");
     }
 }

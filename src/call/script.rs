@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::asr::Language;
+use crate::nlu::context::NodeMeaning;
 use crate::nlu::sentiment::Polarity;
 use crate::nlu::Intent;
 pub use crate::outcome::Disposition;
@@ -175,6 +176,15 @@ struct NodeDef {
     on: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     when: Vec<WhenDef>,
+    /// What a "yes" to this node's question means (`confirms = "dnc_request"`).
+    #[serde(default)]
+    confirms: Option<Spanned<String>>,
+    /// What a "no" to it means (`denies = "repeat"` after "did you hear me").
+    #[serde(default)]
+    denies: Option<Spanned<String>>,
+    /// The intents its question expects: a prior for close calls of the intent model.
+    #[serde(default)]
+    expects: Vec<Spanned<String>>,
     #[serde(default)]
     next: Option<Spanned<String>>,
     #[serde(default)]
@@ -288,6 +298,8 @@ pub struct Node {
     pub listen: bool,
     pub on: HashMap<Intent, Target>,
     pub when: Vec<Rule>,
+    /// What a yes or no means here and which intents the question expects.
+    pub meaning: NodeMeaning,
     pub next: Option<Target>,
     pub no_input: Target,
     pub no_match: Target,
@@ -816,6 +828,24 @@ impl Script {
                     });
                 }
             }
+            let mut meaning_of = |d: &Option<Spanned<String>>, key: &str| {
+                d.as_ref().and_then(|i| {
+                    let l = r.line(i);
+                    r.intent(i.get_ref().trim(), l, &format!("{what} `{key}`"))
+                })
+            };
+            let meaning = NodeMeaning {
+                affirm: meaning_of(&n.confirms, "confirms"),
+                deny: meaning_of(&n.denies, "denies"),
+                expects: n
+                    .expects
+                    .iter()
+                    .filter_map(|i| {
+                        let l = r.line(i);
+                        r.intent(i.get_ref().trim(), l, &format!("{what} `expects`"))
+                    })
+                    .collect(),
+            };
             let next = n
                 .next
                 .as_ref()
@@ -887,6 +917,15 @@ impl Script {
             if say.is_empty() && n.say.is_empty() && action.is_none() && next.is_some() {
                 r.warn(line, format!("{what} says nothing and only jumps"));
             }
+            if !listen && !meaning.is_empty() {
+                r.warn(
+                    line,
+                    format!(
+                        "{what} does not listen: its `confirms`, `denies` and `expects` never \
+                         apply"
+                    ),
+                );
+            }
             if listen && on.is_empty() && when.is_empty() {
                 r.warn(
                     line,
@@ -915,6 +954,7 @@ impl Script {
                 listen,
                 on,
                 when,
+                meaning,
                 next,
                 no_input: no_input.unwrap_or(Target::Repeat),
                 no_match: no_match.unwrap_or(Target::Repeat),
@@ -1320,6 +1360,31 @@ action = { hangup = "not_interested" }
         );
         let hello = s.prompts.iter().find(|p| p.key == "hello").unwrap();
         assert_eq!(hello.placeholders, ["name"]);
+    }
+
+    #[test]
+    fn a_node_declares_what_yes_and_no_mean_and_what_it_expects() {
+        let text = OK.replace(
+            "on = { affirm = \"bye\", deny = \"bye\" }",
+            "on = { affirm = \"bye\", deny = \"bye\" }\nconfirms = \"dnc_request\"\n\
+             denies = \"repeat\"\nexpects = [\"hesitate\", \"busy_callback\"]",
+        );
+        let (s, _) = check(&text);
+        let s = s.unwrap();
+        let a = &s.nodes[s.start];
+        assert_eq!(a.meaning.affirm, Some(Intent::DncRequest));
+        assert_eq!(a.meaning.deny, Some(Intent::Repeat));
+        assert_eq!(a.meaning.expects, [Intent::Hesitate, Intent::BusyCallback]);
+        let bad = text.replace("confirms = \"dnc_request\"", "confirms = \"dnc\"");
+        let e = errors(&bad);
+        let line = bad.lines().position(|l| l.contains("confirms")).unwrap() + 1;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, line);
+        assert!(
+            e[0].1.contains("`dnc` is not an intent label"),
+            "{}",
+            e[0].1
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Scoring a model on labelled replies: accuracy, per-label precision/recall/F1, macro-F1 and
-//! the most frequent confusions, printed by `aicall eval intent` with the summary line
-//! `accuracy=0.xxxx macro_f1=0.xxxx n=N` last. Depends on the label set and the loaded model.
+//! the most frequent confusions, overall and per phrasing source, printed by
+//! `aicall eval intent` with the summary line `accuracy=0.xxxx macro_f1=0.xxxx n=N` last.
+//! Depends on the label set and the loaded model.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use super::context;
 use super::corpus::Example;
 use super::infer::{IntentModel, Utterance};
 use super::Intent;
@@ -120,32 +123,124 @@ impl fmt::Display for EvalReport {
     }
 }
 
-/// Classifies every example (with its prompt when `use_context`) and tallies the results.
-pub fn evaluate(model: &IntentModel, examples: &[Example], use_context: bool) -> EvalReport {
-    let mut report = EvalReport {
-        confusion: [[0; N]; N],
-        failed: 0,
-    };
-    for e in examples {
-        let u = Utterance {
-            text: &e.text,
-            prompt: use_context
-                .then_some(e.prompt.as_str())
-                .filter(|p| !p.is_empty()),
-            hour: e.hour,
-            now: None,
-        };
-        match model.classify(&u) {
-            Ok(r) => report.confusion[e.label.index()][r.label.index()] += 1,
-            Err(_) => report.failed += 1,
+impl EvalReport {
+    fn empty() -> Self {
+        EvalReport {
+            confusion: [[0; N]; N],
+            failed: 0,
         }
     }
+
+    /// Counts one answer (`None`: the reply could not be classified).
+    pub fn add(&mut self, truth: Intent, predicted: Option<Intent>) {
+        match predicted {
+            Some(p) => self.confusion[truth.index()][p.index()] += 1,
+            None => self.failed += 1,
+        }
+    }
+}
+
+/// The label `model` gives `e` (with its prompt and what the prompt's node declares a yes or
+/// a no means, as a call applies it, when `use_context`); `None` when it cannot classify the
+/// text.
+pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<Intent> {
+    let u = Utterance {
+        text: &e.text,
+        prompt: use_context
+            .then_some(e.prompt.as_str())
+            .filter(|p| !p.is_empty()),
+        hour: e.hour,
+        now: None,
+    };
+    let r = model.classify(&u).ok()?;
+    Some(if use_context {
+        context::resolve(r.label, Some(&r.probs), &e.meaning)
+    } else {
+        r.label
+    })
+}
+
+/// Classifies every example (with its prompt when `use_context`) and tallies the results.
+pub fn evaluate(model: &IntentModel, examples: &[Example], use_context: bool) -> EvalReport {
+    let mut report = EvalReport::empty();
+    for e in examples {
+        report.add(e.label, predict(model, e, use_context));
+    }
     report
+}
+
+/// The name a report uses for examples whose file gives no source.
+pub const NO_SOURCE: &str = "-";
+
+/// Tallies `(example, prediction)` pairs per source (sorted by name), and overall.
+pub fn by_source<'a>(
+    results: impl IntoIterator<Item = (&'a Example, Option<Intent>)>,
+) -> (Vec<(String, EvalReport)>, EvalReport) {
+    let mut per: BTreeMap<String, EvalReport> = BTreeMap::new();
+    let mut all = EvalReport::empty();
+    for (e, p) in results {
+        let name = if e.source.is_empty() {
+            NO_SOURCE
+        } else {
+            &e.source
+        };
+        per.entry(name.to_owned())
+            .or_insert_with(EvalReport::empty)
+            .add(e.label, p);
+        all.add(e.label, p);
+    }
+    (per.into_iter().collect(), all)
+}
+
+/// [`evaluate`] per phrasing source and overall.
+pub fn evaluate_by_source(
+    model: &IntentModel,
+    examples: &[Example],
+    use_context: bool,
+) -> (Vec<(String, EvalReport)>, EvalReport) {
+    by_source(examples.iter().map(|e| (e, predict(model, e, use_context))))
+}
+
+/// One line per source: `source=NAME accuracy=… macro_f1=… n=…`.
+pub fn source_lines(per: &[(String, EvalReport)]) -> String {
+    per.iter()
+        .map(|(s, r)| format!("source={s} {}\n", r.summary_line()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_are_tallied_per_source_and_overall() {
+        let ex = |source: &str, label| Example {
+            source: source.into(),
+            text: "x".into(),
+            label,
+            ..Default::default()
+        };
+        let data = [
+            ex("context", Intent::DncRequest),
+            ex("context", Intent::Repeat),
+            ex("english", Intent::Affirm),
+            ex("", Intent::Deny),
+        ];
+        let predicted = [
+            Some(Intent::DncRequest),
+            Some(Intent::Affirm),
+            Some(Intent::Affirm),
+            None,
+        ];
+        let (per, all) = by_source(data.iter().zip(predicted));
+        let names: Vec<&str> = per.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["-", "context", "english"]);
+        assert_eq!((per[0].1.n(), per[0].1.failed), (1, 1));
+        assert!((per[1].1.accuracy() - 0.5).abs() < 1e-9);
+        assert!((all.accuracy() - 0.5).abs() < 1e-9);
+        assert_eq!(all.n(), 4);
+        assert!(source_lines(&per).starts_with("source=- accuracy=0.0000"));
+    }
 
     #[test]
     fn figures_from_a_known_confusion_matrix() {

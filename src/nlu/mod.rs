@@ -7,17 +7,20 @@
 //! sentiment, keywords and slots (callback time, amounts). Pure functions of their inputs: the
 //! call time is passed in, never read from a clock. May depend on candle, chrono(-tz) and serde;
 //! nothing else in the crate. Files: [`tokenizer`], [`model`], [`corpus`], [`train`],
-//! [`infer`], [`eval`], [`slots`], [`sentiment`], [`keywords`].
+//! [`infer`], [`eval`], [`context`] (what a yes means at a node that declares it),
+//! [`review`] (supervisor corrections), [`slots`], [`sentiment`], [`keywords`].
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub mod context;
 pub mod corpus;
 pub mod eval;
 pub mod infer;
 pub mod keywords;
 pub mod model;
+pub mod review;
 pub mod sentiment;
 pub mod slots;
 pub mod tokenizer;
@@ -29,7 +32,7 @@ pub use slots::{Amount, CallbackTime, Slots};
 
 /// What a callee's reply means. The strings are part of the product's interface: scripts,
 /// reports and evaluation files use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Intent {
     Affirm,
     Deny,
@@ -45,6 +48,8 @@ pub enum Intent {
     RequestHuman,
     Repeat,
     Voicemail,
+    /// Nothing the script acts on; also the answer when the model abstains.
+    #[default]
     Other,
 }
 

@@ -370,7 +370,12 @@ fn fit(
             "epoch {epoch:>2} loss {:.4} score {acc:.4}",
             loss_sum / steps.max(1) as f64
         );
-        bar.println(&line);
+        if bar.is_hidden() {
+            // No terminal (a log file, --quiet): the epochs still show how training goes.
+            eprintln!("{line}");
+        } else {
+            bar.println(&line);
+        }
         bar.set_message(line);
         if acc > best.0 {
             best = (acc, epoch, snapshot(vm)?);
