@@ -1380,7 +1380,8 @@ mod tests {
         assert_eq!(read, 8 + MAX_MISSED + 1, "the reader lost nothing");
     }
 
-    /// A switch with nothing but a hub, for the socket-level tests.
+    /// A switch with nothing but a hub and a few completions, for the socket-level and
+    /// completion tests.
     struct Bare(Hub);
 
     impl SwitchCore for Bare {
@@ -1399,9 +1400,14 @@ mod tests {
             &self.0
         }
         fn base_event(&self, name: &str) -> Event {
-            let mut ev = Event::default();
-            ev.headers.push("Event-Name", name);
-            ev
+            Event::new(name)
+        }
+        fn completions(&self, words: &[&str]) -> Vec<String> {
+            match words {
+                [] => vec!["show".into(), "status".into(), "uuid_kill".into()],
+                ["show"] => (0..5).map(|i| format!("sub{i}")).collect(),
+                _ => vec![],
+            }
         }
     }
 
@@ -1516,48 +1522,20 @@ mod tests {
         );
     }
 
-    struct Completer;
-    impl SwitchCore for Completer {
-        async fn api(self: Arc<Self>, _command: String) -> ApiReply {
-            ApiReply::from(String::new())
-        }
-        async fn sendmsg(
-            self: Arc<Self>,
-            _uuid: String,
-            _headers: Headers,
-            _body: Option<bytes::Bytes>,
-        ) -> String {
-            String::new()
-        }
-        fn hub(&self) -> &Hub {
-            unreachable!("not used by completion")
-        }
-        fn base_event(&self, name: &str) -> Event {
-            Event::new(name)
-        }
-        fn completions(&self, words: &[&str]) -> Vec<String> {
-            match words {
-                [] => vec!["show".into(), "status".into(), "uuid_kill".into()],
-                ["show"] => (0..5).map(|i| format!("sub{i}")).collect(),
-                _ => vec![],
-            }
-        }
-    }
-
     #[test]
     fn completion_in_fs_cli_format() {
         assert_eq!(
-            console_complete(&Completer, "c=3;sho"),
+            console_complete(&Bare(Hub::new()), "c=3;sho"),
             "\n\n[                show]\t\n\nwrite=3:show "
         );
         // Several candidates with a longer common prefix: fs_cli inserts the prefix.
         assert_eq!(
-            console_complete(&Completer, "c=6;show s"),
+            console_complete(&Bare(Hub::new()), "c=6;show s"),
             "\n\n[                sub0]\t[                sub1]\t[                sub2]\t\
              [                sub3]\t\n[                sub4]\t\n\nwrite=1:sub"
         );
         assert_eq!(
-            console_complete(&Completer, "s"),
+            console_complete(&Bare(Hub::new()), "s"),
             "\n\n[                show]\t[              status]\t\n\n\n"
         );
     }
