@@ -5,14 +5,6 @@
 // events of the call on the screen: the live transcript. Data is put on the page with
 // textContent only: nothing the service sends is parsed as HTML.
 
-const $ = (sel, el = document) => el.querySelector(sel);
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-};
-
 const state = {
   agent: null, // the agent id: the user's name
   screen: null, // the last answer of /screen
@@ -40,20 +32,6 @@ const INTENT_LABELS = {
   already_have: '已有 already has', request_human: '转人工 wants a human', repeat: '重复 repeat',
   voicemail: '语音信箱 voicemail', other: '其他 other',
 };
-
-async function api(path, opts = {}) {
-  const r = await fetch(path, { credentials: 'same-origin', ...opts });
-  if (r.status === 401) {
-    location.href = '/';
-    throw new Error('not logged in');
-  }
-  if (!r.ok) {
-    let msg = `HTTP ${r.status}`;
-    try { msg = (await r.json()).error || msg; } catch (_) { /* keep the status */ }
-    throw new Error(msg);
-  }
-  return r.json();
-}
 
 const post = (path, body) => api(path, {
   method: 'POST',
@@ -165,9 +143,6 @@ async function refresh() {
   $('#pop').hidden = !s.screen;
   if (s.screen) showPop(s.screen, s.outcomes);
 }
-
-// Who spoke; `bridged` is the call after its bridge to the agent (both sides, as one stream).
-const SPEAKER_LABELS = { bot: '机器人 bot', callee: '客户 callee', bridged: '通话 call' };
 
 function turnLine(speaker, text, intent, note) {
   const li = el('li', `line ${speaker}`);

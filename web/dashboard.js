@@ -4,14 +4,6 @@
 // Reports (funnel, hours, intents, latency) are read again every 10 s and when a call ends.
 // Data is put on the page with textContent only: nothing the service sends is parsed as HTML.
 
-const $ = (sel, el = document) => el.querySelector(sel);
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-};
-
 const WINDOW_S = 600;
 
 const state = {
@@ -44,20 +36,6 @@ const ALERT_LABELS = {
   abandon_rate: '放弃率 abandon rate', asr_latency: '识别延迟 recognition latency',
   negative_sentiment: '负面情绪 negative sentiment', switch_lost: '交换机 switch',
 };
-
-async function api(path, opts = {}) {
-  const r = await fetch(path, { credentials: 'same-origin', ...opts });
-  if (r.status === 401) {
-    location.href = '/';
-    throw new Error('not logged in');
-  }
-  if (!r.ok) {
-    let msg = `HTTP ${r.status}`;
-    try { msg = (await r.json()).error || msg; } catch (_) { /* keep the status */ }
-    throw new Error(msg);
-  }
-  return r.json();
-}
 
 const pct = (x) => (x === null || x === undefined || Number.isNaN(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 const ms = (x) => (x === null || x === undefined ? '–' : `${x} ms`);
@@ -451,9 +429,6 @@ function closeTranscript() {
   $('#transcript').hidden = true;
   for (const tr of document.querySelectorAll('table.calls tbody tr.selected')) tr.classList.remove('selected');
 }
-
-// Who spoke; `bridged` is the call after its bridge to an agent (both sides, as one stream).
-const SPEAKER_LABELS = { bot: '机器人 bot', callee: '客户 callee', bridged: '通话 call' };
 
 function addLine(t) {
   const li = el('li', `line ${t.speaker}`);

@@ -1369,16 +1369,8 @@ mod tests {
             ended_at: 1_700_000_000,
         };
         let turn = |speaker, text: &str, intent: Option<&str>| Turn {
-            at_ms: 0,
-            speaker,
-            text: text.into(),
-            prompt: None,
             intent: intent.map(str::to_owned),
-            confidence: None,
-            asr_ms: None,
-            nlu_ms: None,
-            sentiment: None,
-            note: None,
+            ..Turn::new(0, speaker, text)
         };
         let record = CallRecord {
             uuid: "u-1".into(),

@@ -95,6 +95,7 @@ const DASHBOARD_HTML: &str = include_str!("../../web/dashboard.html");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 const LOGIN_JS: &str = include_str!("../../web/login.js");
 const DASHBOARD_JS: &str = include_str!("../../web/dashboard.js");
+const COMMON_JS: &str = include_str!("../../web/common.js");
 const AGENT_HTML: &str = include_str!("../../web/agent.html");
 const AGENT_JS: &str = include_str!("../../web/agent.js");
 const UPLOT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/web/uPlot.iife.min.js"));
@@ -484,7 +485,7 @@ async fn dashboard_page() -> Response {
 
 /// A script or style of the pages.
 #[utoipa::path(get, path = "/assets/{file}", tag = "pages",
-    params(("file" = String, Path, description = "`style.css`, `login.js`, `dashboard.js`, `agent.js`, `uplot.js`, `uplot.css`")),
+    params(("file" = String, Path, description = "`style.css`, `login.js`, `common.js`, `dashboard.js`, `agent.js`, `uplot.js`, `uplot.css`")),
     responses(
         (status = 200, description = "The file", body = String, content_type = "text/javascript"),
         (status = 404, description = "No such asset", body = ErrorBody),
@@ -493,6 +494,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
         "login.js" => ("text/javascript; charset=utf-8", LOGIN_JS),
+        "common.js" => ("text/javascript; charset=utf-8", COMMON_JS),
         "dashboard.js" => ("text/javascript; charset=utf-8", DASHBOARD_JS),
         "agent.js" => ("text/javascript; charset=utf-8", AGENT_JS),
         "uplot.js" => ("text/javascript; charset=utf-8", UPLOT_JS),

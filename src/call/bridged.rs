@@ -196,16 +196,8 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
                         asr_ms: Some(asr_ms),
                     });
                     lines.push(Turn {
-                        at_ms,
-                        speaker: Speaker::Bridged,
-                        text,
-                        prompt: None,
-                        intent: None,
-                        confidence: None,
                         asr_ms: Some(asr_ms),
-                        nlu_ms: None,
-                        sentiment: None,
-                        note: None,
+                        ..Turn::new(at_ms, Speaker::Bridged, text)
                     });
                 }
                 Some(VadEvent::Start(_)) => {}

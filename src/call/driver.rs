@@ -656,16 +656,8 @@ impl Call {
                         asr_ms: None,
                     });
                     self.record.turns.push(Turn {
-                        at_ms: self.now_ms(),
-                        speaker: Speaker::Bot,
-                        text,
                         prompt: Some(self.deps.script.prompt(p).key.clone()),
-                        intent: None,
-                        confidence: None,
-                        asr_ms: None,
-                        nlu_ms: None,
-                        sentiment: None,
-                        note: None,
+                        ..Turn::new(self.now_ms(), Speaker::Bot, text)
                     });
                 }
                 self.input(Input::PromptStarted { id }).await;
@@ -870,16 +862,8 @@ impl Call {
         match h.result {
             Err(e) => {
                 self.record.turns.push(Turn {
-                    at_ms,
-                    speaker: Speaker::Callee,
-                    text: String::new(),
-                    prompt: None,
-                    intent: None,
-                    confidence: None,
-                    asr_ms: None,
-                    nlu_ms: None,
-                    sentiment: None,
                     note: Some(format!("not understood: {e}")),
+                    ..Turn::new(at_ms, Speaker::Callee, "")
                 });
                 self.input(Input::Failed(e)).await;
             }

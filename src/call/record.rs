@@ -59,6 +59,25 @@ pub struct Turn {
     pub note: Option<String>,
 }
 
+impl Turn {
+    /// A line with nothing but its time, speaker and text; the rest is added by name
+    /// (`Turn { intent: ..., ..Turn::new(at_ms, speaker, text) }`).
+    pub fn new(at_ms: u64, speaker: Speaker, text: impl Into<String>) -> Turn {
+        Turn {
+            at_ms,
+            speaker,
+            text: text.into(),
+            prompt: None,
+            intent: None,
+            confidence: None,
+            asr_ms: None,
+            nlu_ms: None,
+            sentiment: None,
+            note: None,
+        }
+    }
+}
+
 /// Everything about one answered call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallRecord {

@@ -143,18 +143,7 @@ mod tests {
     use super::*;
 
     fn line(speaker: Speaker, text: &str) -> Turn {
-        Turn {
-            at_ms: 0,
-            speaker,
-            text: text.into(),
-            prompt: None,
-            intent: None,
-            confidence: None,
-            asr_ms: None,
-            nlu_ms: None,
-            sentiment: None,
-            note: None,
-        }
+        Turn::new(0, speaker, text)
     }
 
     #[test]

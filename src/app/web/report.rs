@@ -473,16 +473,9 @@ mod tests {
 
     fn turn(speaker: Speaker, text: &str, intent: Option<&str>, asr_ms: Option<u64>) -> Turn {
         Turn {
-            at_ms: 0,
-            speaker,
-            text: text.into(),
-            prompt: None,
             intent: intent.map(Into::into),
-            confidence: None,
             asr_ms,
-            nlu_ms: None,
-            sentiment: None,
-            note: None,
+            ..Turn::new(0, speaker, text)
         }
     }
 
