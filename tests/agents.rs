@@ -8,20 +8,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/inproc.rs"]
+mod inproc;
+
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aicall::app::{Models, Service, ServiceConfig};
-use aicall::asr::config::AsrConfig;
-use aicall::campaign::CampaignSettings;
+use aicall::app::{Service, ServiceConfig};
 use aicall::esl::ClientConfig;
 use aicall::media::MediaConfig;
 use aicall::routing::{AgentId, AgentState, CallId, Disposition, Input, RoutingConfig};
 use aicall::sim::{Callee, Outcome, Scenarios, SimConfig, SimSwitch, Step};
 use aicall::store::{PiiCipher, SledStore, Store};
+use inproc::root;
 
 const AGENTS: &str = r#"
 strategy = "score"
@@ -66,10 +68,6 @@ fallback = "bot"
 
 /// The agent's voice: a steady 1 kHz tone, nothing the bot or the hold music plays.
 const AGENT_HZ: f32 = 1000.0;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn tone(dir: &Path) -> PathBuf {
     let path = dir.join("agent.wav");
@@ -155,12 +153,7 @@ async fn run(scenarios: Scenarios, numbers: &[&str], media_port: u16) -> Run {
         aicall::logging::init(&level, aicall::logging::LogFormat::Pretty);
     }
     let dir = tempfile::tempdir().unwrap();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let asr = AsrConfig {
-        model_dir: root().join("models/whisper-base"),
-        ..AsrConfig::default()
-    };
-    let models = Models::load(&asr, &root().join("models/intent"), workers).unwrap();
+    let models = inproc::models();
     let sim = SimSwitch::start(SimConfig {
         scenarios,
         record_audio: true,
@@ -206,11 +199,7 @@ async fn run(scenarios: Scenarios, numbers: &[&str], media_port: u16) -> Run {
         .await
         .unwrap();
     }
-    let mut settings =
-        CampaignSettings::load(&root().join("examples/insurance/campaign.toml")).unwrap();
-    let script = root().join("examples/insurance/script.toml");
-    settings.call.script = std::fs::read_to_string(&script).unwrap();
-    settings.call.script_path = script;
+    let mut settings = inproc::example_settings();
     settings.pacing.max_concurrent = 2;
     service.create("agents", settings).await.unwrap();
     let csv = std::iter::once("phone,name".to_owned())

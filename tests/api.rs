@@ -13,28 +13,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+#[path = "common/inproc.rs"]
+mod inproc;
 
-use aicall::app::control::{Access, Role};
-use aicall::app::{Models, Service, ServiceConfig};
-use aicall::asr::config::AsrConfig;
-use aicall::campaign::CampaignSettings;
-use aicall::esl::ClientConfig;
-use aicall::media::MediaConfig;
-use aicall::sim::{Scenarios, SimConfig, SimSwitch};
-use aicall::store::{PiiCipher, SledStore, Store};
+use std::collections::BTreeMap;
+
+use aicall::app::control::Role;
+use aicall::app::Service;
+use aicall::sim::Scenarios;
 use serde_json::{json, Value};
 
 const CAMPAIGN: &str = "api";
 /// The agent role's user: its own desk is `/api/v1/agents/agent-7/...`.
 const AGENT: &str = "agent-7";
 const NUMBERS: [&str; 2] = ["13800138000", "13912345678"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// An operation of the document.
 #[derive(Debug, Clone)]
@@ -144,65 +136,23 @@ async fn ask(
     (status, body)
 }
 
-fn models() -> Models {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let asr = AsrConfig {
-        model_dir: root().join("models/whisper-base"),
-        ..AsrConfig::default()
-    };
-    Models::load(&asr, &root().join("models/intent"), workers).unwrap()
-}
-
 #[test]
 fn every_operation_of_the_document_checks_every_role_and_is_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let models = models();
+    let models = inproc::models();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let sim = SimSwitch::start(SimConfig {
-            scenarios: Scenarios::default(),
-            record_audio: false,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SledStore::open_with(&dir.path().join("db"), PiiCipher::new([9; 32])).unwrap(),
-        );
-        let key_file = dir.path().join("admin.key");
-        assert!(Access::new(store.clone()).bootstrap(&key_file).unwrap());
-        let admin = std::fs::read_to_string(&key_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-        let service = Service::start(
-            store.clone(),
-            models,
-            ServiceConfig {
-                esl: ClientConfig {
-                    addr: sim.addr().to_string(),
-                    ..ClientConfig::default()
-                },
-                media: MediaConfig {
-                    port_first: 44_000,
-                    port_count: 50,
-                    switch_port_first: 44_200,
-                    ..MediaConfig::default()
-                },
-                ..ServiceConfig::default()
-            },
-        )
-        .await
-        .unwrap();
-        let script = root().join("examples/insurance/script.toml");
-        let mut settings =
-            CampaignSettings::load(&root().join("examples/insurance/campaign.toml")).unwrap();
-        settings.call.script = std::fs::read_to_string(&script).unwrap();
-        settings.call.script_path = script.clone();
+        let sim = inproc::sim(Scenarios::default()).await;
+        let (store, admin) = inproc::store_with_admin(dir.path(), 9);
+        let service = Service::start(store.clone(), models, inproc::config(&sim, 44_000, 50))
+            .await
+            .unwrap();
+        let settings = inproc::example_settings();
+        let script = settings.call.script_path.clone();
         service.create(CAMPAIGN, settings).await.unwrap();
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

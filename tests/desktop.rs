@@ -19,31 +19,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/inproc.rs"]
+mod inproc;
+
 #[path = "common/bank.rs"]
 mod bank;
 #[path = "common/browser.rs"]
 mod browser;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use aicall::app::control::Access;
-use aicall::app::{Models, Service, ServiceConfig};
-use aicall::asr::config::AsrConfig;
+use aicall::app::{Service, ServiceConfig};
 use aicall::call::CallRecord;
-use aicall::campaign::CampaignSettings;
-use aicall::esl::ClientConfig;
-use aicall::media::MediaConfig;
 use aicall::outcome::Disposition;
 use aicall::pii::Pii;
 use aicall::profile::gbm::GbmParams;
 use aicall::profile::{LeadModel, TrainOptions};
 use aicall::routing::RoutingConfig;
-use aicall::sim::{Scenarios, SimConfig, SimSwitch};
-use aicall::store::{ContactState, PiiCipher, SledStore, Store};
+use aicall::sim::Scenarios;
+use aicall::store::ContactState;
 use browser::{browser, eval, start_driver, until};
 use fantoccini::{Client, Locator};
+use inproc::root;
 use serde_json::{json, Value};
 
 const CAMPAIGN: &str = "desk";
@@ -51,10 +49,6 @@ const AGENT: &str = "1001";
 const PASSWORD: &str = "坐席密码 desk-2024";
 /// The contact: a CN mobile number, never to be seen in full.
 const NUMBER: &str = "13900001001";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn say(file: &str) -> String {
     let p = root().join(".setup/speech").join(file);
@@ -182,12 +176,7 @@ fn an_agent_takes_a_transfer_sees_the_screen_pop_and_files_the_disposition() {
         header.join(","),
         row.join(",")
     );
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let asr = AsrConfig {
-        model_dir: root().join("models/whisper-base"),
-        ..AsrConfig::default()
-    };
-    let models = Models::load(&asr, &root().join("models/intent"), workers).unwrap();
+    let models = inproc::models();
     let routing: RoutingConfig = toml::from_str(AGENTS).unwrap();
     let driver = start_driver();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -196,27 +185,9 @@ fn an_agent_takes_a_transfer_sees_the_screen_pop_and_files_the_disposition() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let sim = SimSwitch::start(SimConfig {
-            scenarios: scenarios(dir.path()),
-            record_audio: false,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SledStore::open_with(&dir.path().join("db"), PiiCipher::new([7; 32])).unwrap(),
-        );
-        let key_file = dir.path().join("admin.key");
-        assert!(Access::new(store.clone()).bootstrap(&key_file).unwrap());
-        let admin = std::fs::read_to_string(&key_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-        let mut settings =
-            CampaignSettings::load(&root().join("examples/insurance/campaign.toml")).unwrap();
-        let script = root().join("examples/insurance/script.toml");
-        settings.call.script = std::fs::read_to_string(&script).unwrap();
-        settings.call.script_path = script;
+        let sim = inproc::sim(scenarios(dir.path())).await;
+        let (store, admin) = inproc::store_with_admin(dir.path(), 7);
+        let mut settings = inproc::example_settings();
         settings.call.lead_model = Some(model_dir.clone());
         settings.pacing.max_concurrent = 1;
         settings.pacing.calls_per_s = 1.0;
@@ -224,19 +195,9 @@ fn an_agent_takes_a_transfer_sees_the_screen_pop_and_files_the_disposition() {
             store.clone(),
             models,
             ServiceConfig {
-                esl: ClientConfig {
-                    addr: sim.addr().to_string(),
-                    ..ClientConfig::default()
-                },
-                media: MediaConfig {
-                    port_first: 38_000,
-                    port_count: 100,
-                    switch_port_first: 38_200,
-                    ..MediaConfig::default()
-                },
-                exit_when_done: true,
-                agents: Some(routing),
-                ..ServiceConfig::default()
+                    exit_when_done: true,
+                    agents: Some(routing),
+                ..inproc::config(&sim, 38_000, 100)
             },
         )
         .await

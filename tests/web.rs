@@ -12,33 +12,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/inproc.rs"]
+mod inproc;
+
 #[path = "common/browser.rs"]
 mod browser;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aicall::app::control::{Access, Role};
+use aicall::app::control::Role;
 use aicall::app::web::Endpoint;
-use aicall::app::{Models, Service, ServiceConfig};
-use aicall::asr::config::AsrConfig;
-use aicall::campaign::CampaignSettings;
-use aicall::esl::ClientConfig;
-use aicall::media::MediaConfig;
-use aicall::sim::{Scenarios, SimConfig, SimSwitch};
-use aicall::store::{PiiCipher, SledStore, Store};
+use aicall::app::{Service, ServiceConfig};
+use aicall::sim::Scenarios;
 use browser::{browser, eval, start_driver, until};
 use fantoccini::Locator;
+use inproc::root;
 use serde_json::{json, Value};
 
 const CAMPAIGN: &str = "web";
 const PASSWORD: &str = "看板密码 wallboard-2024";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn callee(number: &str, steps: &str) -> String {
     format!("[[callee]]\nnumber = \"{number}\"\nrate = 8000\nring_ms = 300\nscript = [{steps}]\n\n")
@@ -213,12 +207,7 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
         .chain(numbers.iter().map(|n| format!("{n},客户")))
         .collect::<Vec<_>>()
         .join("\n");
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let asr = AsrConfig {
-        model_dir: root().join("models/whisper-base"),
-        ..AsrConfig::default()
-    };
-    let models = Models::load(&asr, &root().join("models/intent"), workers).unwrap();
+    let models = inproc::models();
     let driver = start_driver();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -226,45 +215,17 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let sim = SimSwitch::start(SimConfig {
-            scenarios,
-            record_audio: false,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SledStore::open_with(&dir.path().join("db"), PiiCipher::new([7; 32])).unwrap(),
-        );
-        let key_file = dir.path().join("admin.key");
-        assert!(Access::new(store.clone()).bootstrap(&key_file).unwrap());
-        let admin = std::fs::read_to_string(&key_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-        let mut settings =
-            CampaignSettings::load(&root().join("examples/insurance/campaign.toml")).unwrap();
-        let script = root().join("examples/insurance/script.toml");
-        settings.call.script = std::fs::read_to_string(&script).unwrap();
-        settings.call.script_path = script;
+        let sim = inproc::sim(scenarios).await;
+        let (store, admin) = inproc::store_with_admin(dir.path(), 7);
+        let mut settings = inproc::example_settings();
         settings.pacing.max_concurrent = 2;
         settings.pacing.calls_per_s = 1.0;
         let service = Service::start(
             store.clone(),
             models,
             ServiceConfig {
-                esl: ClientConfig {
-                    addr: sim.addr().to_string(),
-                    ..ClientConfig::default()
-                },
-                media: MediaConfig {
-                    port_first: 42_000,
-                    port_count: 100,
-                    switch_port_first: 42_200,
-                    ..MediaConfig::default()
-                },
                 exit_when_done: true,
-                ..ServiceConfig::default()
+                ..inproc::config(&sim, 42_000, 100)
             },
         )
         .await
