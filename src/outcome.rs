@@ -85,6 +85,12 @@ dispositions! {
 
     // Not reached.
     Busy = "busy", false;
+    /// The carrier said the handset is switched off (您拨打的电话已关机).
+    PoweredOff = "powered_off", false;
+    /// The carrier said the handset cannot be reached (暂时无法接通, 不在服务区).
+    Unreachable = "unreachable", false;
+    /// The carrier said the line is suspended (已停机).
+    Suspended = "suspended", false;
     NoAnswer = "no_answer", false;
     Rejected = "rejected", false;
     InvalidNumber = "invalid_number", false;

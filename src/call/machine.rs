@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use super::policy::{self, Interruption};
 use super::script::{Action, BargeMode, Disposition, Script, SlotName, Target, VoicemailPolicy};
+use crate::nlu::announcement::{self, Announcement};
 use crate::nlu::context;
 use crate::nlu::sentiment::Polarity;
 use crate::nlu::{Intent, Understanding};
@@ -230,6 +231,8 @@ pub struct CallMachine {
     no_input_at: Option<u64>,
     /// When the call reaches the script's maximum length.
     max_call_at: Option<u64>,
+    /// When the call was answered.
+    answered_at: Option<u64>,
     disposition: Option<Disposition>,
     callback_at: Option<i64>,
     amount: Option<f64>,
@@ -241,6 +244,10 @@ pub struct CallMachine {
 
 /// Played less than this, a falsely interrupted prompt restarts rather than resumes.
 const RESUME_MIN_MS: u32 = 1000;
+/// How long after the answer a carrier announcement or a voicemail greeting is looked for:
+/// both speak first, and a false answer's announcement repeats for 15–30 s before the
+/// carrier clears the call.
+const ANNOUNCEMENT_WINDOW_MS: u64 = 20_000;
 /// A resumed prompt backs up this much, to restart at about a word boundary.
 const RESUME_BACKUP_MS: u32 = 400;
 
@@ -250,6 +257,7 @@ impl CallMachine {
         CallMachine {
             script,
             now: 0,
+            answered_at: None,
             phase: Phase::Ringing,
             node,
             resume_to: None,
@@ -381,6 +389,7 @@ impl CallMachine {
             return;
         }
         self.max_call_at = Some(self.now + self.script.max_call_ms);
+        self.answered_at = Some(self.now);
         self.log("answered".into());
         self.enter(self.script.start);
     }
@@ -576,7 +585,34 @@ impl CallMachine {
         }
     }
 
-    fn on_heard(&mut self, reply: Reply) {
+    fn on_heard(&mut self, mut reply: Reply) {
+        // A carrier announcement or a voicemail system answered instead of a person: it
+        // speaks first, so only the call's first seconds are searched.
+        let early = self
+            .answered_at
+            .is_some_and(|at| self.now.saturating_sub(at) <= ANNOUNCEMENT_WINDOW_MS);
+        if let Some(a) = early.then(|| announcement::classify(&reply.text)).flatten() {
+            if a == Announcement::Voicemail {
+                if reply.intent != Intent::Voicemail {
+                    self.log(format!("{:?} is a voicemail greeting", reply.text));
+                    reply.intent = Intent::Voicemail;
+                }
+            } else if self.phase != Phase::Ringing {
+                self.log(format!(
+                    "{:?} is a carrier announcement ({})",
+                    reply.text,
+                    a.as_str()
+                ));
+                if self.phase == Phase::Speaking {
+                    self.out.push(Directive::Stop);
+                }
+                return self.act(Action::Hangup {
+                    disposition: a.disposition(),
+                    dnc: false,
+                    callback: false,
+                });
+            }
+        }
         let playing = self.playing_text().map(str::to_owned);
         match self.phase {
             Phase::Ringing | Phase::Ended => {}
@@ -1352,6 +1388,33 @@ answer = "qa_claim"
         c.hear("你说什么", Intent::Repeat);
         c.finish_prompts();
         assert_eq!(c.played, ["greeting", "repeat", "greeting"]);
+    }
+
+    #[test]
+    fn a_carrier_announcement_ends_the_call_with_its_disposition() {
+        // A false answer: the announcement plays over the greeting; the model calls it
+        // something else, the announcement grammar knows it.
+        let mut c = Call::new(SCRIPT);
+        let out = c.hear("您拨打的电话已关机，请稍后再拨。", Intent::Other);
+        assert!(out.contains(&Directive::Stop), "{out:?}");
+        assert_eq!(c.ended_with(), Some(Disposition::PoweredOff));
+        assert_eq!(c.played, ["greeting"]);
+        // Once the call is well under way, the same words are the callee's own.
+        let mut c = Call::new(SCRIPT);
+        c.finish_prompts();
+        c.t += ANNOUNCEMENT_WINDOW_MS;
+        c.hear("您拨打的电话已关机", Intent::Other);
+        assert_eq!(c.ended_with(), None);
+        // A voicemail system's greeting follows the voicemail policy.
+        let mut c = Call::new(SCRIPT);
+        c.finish_prompts();
+        c.hear(
+            "您好，机主暂时无法接听您的来电，请在提示音后留言。",
+            Intent::Other,
+        );
+        c.finish_prompts();
+        assert_eq!(c.played.last().unwrap(), "vm");
+        assert_eq!(c.ended_with(), Some(Disposition::Voicemail));
     }
 
     #[test]

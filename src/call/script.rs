@@ -18,6 +18,7 @@ use toml::Spanned;
 
 use crate::asr::Language;
 use crate::nlu::context::NodeMeaning;
+use crate::nlu::question;
 use crate::nlu::sentiment::Polarity;
 use crate::nlu::Intent;
 pub use crate::outcome::Disposition;
@@ -917,6 +918,11 @@ impl Script {
             if say.is_empty() && n.say.is_empty() && action.is_none() && next.is_some() {
                 r.warn(line, format!("{what} says nothing and only jumps"));
             }
+            // What the node leaves unsaid is read from its question (the last prompt it says).
+            let meaning = match say.last().and_then(|&i| prompts[i].text.as_deref()) {
+                Some(question) if listen => meaning.or(question::meaning(question)),
+                _ => meaning,
+            };
             if !listen && !meaning.is_empty() {
                 r.warn(
                     line,

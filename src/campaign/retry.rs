@@ -17,6 +17,12 @@ pub struct RetryPolicy {
     pub network_failure_s: u64,
     pub cancelled_s: u64,
     pub voicemail_s: Option<u64>,
+    /// After the carrier said the handset is off (已关机): people switch back on within hours.
+    pub powered_off_s: u64,
+    /// After the carrier said the handset cannot be reached (无法接通, 不在服务区).
+    pub unreachable_s: u64,
+    /// After the carrier said the line is suspended (已停机); `None` ends the contact.
+    pub suspended_s: Option<u64>,
     /// After a crash lost track of a call (the attempt counts; the outcome is unknown).
     pub unknown_s: u64,
     /// When a gateway was down (the attempt does not count).
@@ -39,6 +45,9 @@ impl Default for RetryPolicy {
             network_failure_s: 300,
             cancelled_s: 600,
             voicemail_s: Some(4 * 3600),
+            powered_off_s: 4 * 3600,
+            unreachable_s: 3600,
+            suspended_s: Some(7 * 86_400),
             unknown_s: 1800,
             gateway_down_s: 60,
             abandoned_s: 3600,
@@ -128,6 +137,9 @@ impl RetryPolicy {
             }
             Disposition::Callback => None,
             Disposition::Busy => Some(self.busy_s),
+            Disposition::PoweredOff => Some(self.powered_off_s),
+            Disposition::Unreachable => Some(self.unreachable_s),
+            Disposition::Suspended => self.suspended_s,
             Disposition::NoAnswer => Some(self.no_answer_s),
             Disposition::Rejected => self.rejected_s,
             Disposition::NetworkFailure => Some(self.network_failure_s),
@@ -246,6 +258,31 @@ mod tests {
         assert_eq!(
             p.next(Disposition::Abandoned, None, 3, 3, now, 5),
             Next::Stop(ContactState::Exhausted)
+        );
+        // What a carrier announcement said: off and unreachable come back within hours, a
+        // suspended line in a week, a vacant number never.
+        assert_eq!(
+            p.next(Disposition::PoweredOff, None, 1, 3, now, 0),
+            Next::RetryAt(now + 4 * 3600 - 1440)
+        );
+        assert_eq!(
+            p.next(Disposition::Unreachable, None, 1, 3, now, 0),
+            Next::RetryAt(now + 3600 - 360)
+        );
+        assert_eq!(
+            p.next(Disposition::Suspended, None, 1, 3, now, 0),
+            Next::RetryAt(now + 7 * 86_400 - 60_480)
+        );
+        assert_eq!(
+            p.next(
+                crate::nlu::announcement::Announcement::Vacant.disposition(),
+                None,
+                1,
+                3,
+                now,
+                0
+            ),
+            Next::Stop(ContactState::Invalid)
         );
         let never = RetryPolicy {
             voicemail_s: None,

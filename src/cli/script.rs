@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use aicall::call::script::{Script, Severity};
+use aicall::nlu::question;
 
 #[derive(Debug, Subcommand)]
 pub enum ScriptCommand {
@@ -47,6 +48,9 @@ pub fn run(cmd: ScriptCommand) -> anyhow::Result<ExitCode> {
                 };
                 println!("{}:{}: {sev}: {}", a.file.display(), f.line, f.message);
             }
+            if let Some(s) = &script {
+                print_meanings(s, &a.file);
+            }
             match script {
                 Some(s) if errors == 0 => {
                     println!(
@@ -76,5 +80,45 @@ pub fn run(cmd: ScriptCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// What each listening node's yes, no and open answers mean, as a call applies it, with where
+/// it comes from: the node's declaration, or its question as aicall reads it.
+fn print_meanings(s: &Script, file: &std::path::Path) {
+    for n in s.nodes.iter().filter(|n| n.listen && !n.meaning.is_empty()) {
+        let read = n
+            .say
+            .last()
+            .and_then(|&i| s.prompt(i).text.as_deref())
+            .map(question::meaning)
+            .unwrap_or_default();
+        let m = &n.meaning;
+        let from = |read: bool| {
+            if read {
+                "from its question"
+            } else {
+                "declared"
+            }
+        };
+        let mut parts = Vec::new();
+        if let Some(i) = m.affirm {
+            parts.push(format!("yes means {i} ({})", from(read.affirm == Some(i))));
+        }
+        if let Some(i) = m.deny {
+            parts.push(format!("no means {i} ({})", from(read.deny == Some(i))));
+        }
+        if !m.expects.is_empty() {
+            let names: Vec<&str> = m.expects.iter().map(|i| i.as_str()).collect();
+            let read = m.expects == read.expects;
+            parts.push(format!("expects {} ({})", names.join(", "), from(read)));
+        }
+        println!(
+            "{}:{}: note: node `{}`: {}",
+            file.display(),
+            n.line,
+            n.name,
+            parts.join("; ")
+        );
     }
 }

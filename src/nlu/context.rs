@@ -1,8 +1,9 @@
 //! What a reply means at a script node that says what it asks. A confirmation question's
 //! "yes" means what it confirms: after "您的意思是以后不要再打了，是吗？" a bare 是的 is a DNC
-//! request, not a generic affirm. The model reads the prompt and usually gets this right by
-//! itself; a script may also declare it per node (`confirms`, `denies`, `expects`), and then
-//! the declaration decides. Pure; depends on the label set only.
+//! request, not a generic affirm. A script may declare it per node (`confirms`, `denies`,
+//! `expects`); what a node leaves unsaid is read from its question
+//! ([`super::question::meaning`]), and a declaration always wins. Pure; depends on the label
+//! set only.
 
 use super::Intent;
 
@@ -26,6 +27,21 @@ pub struct NodeMeaning {
 impl NodeMeaning {
     pub fn is_empty(&self) -> bool {
         self.affirm.is_none() && self.deny.is_none() && self.expects.is_empty()
+    }
+
+    /// This declaration, with what it leaves unsaid taken from `other` (what the node's
+    /// question reads as, [`super::question::meaning`]): a declared yes, no or expectation
+    /// always wins.
+    pub fn or(self, other: NodeMeaning) -> NodeMeaning {
+        NodeMeaning {
+            affirm: self.affirm.or(other.affirm),
+            deny: self.deny.or(other.deny),
+            expects: if self.expects.is_empty() {
+                other.expects
+            } else {
+                self.expects
+            },
+        }
     }
 }
 

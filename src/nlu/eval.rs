@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::context;
 use super::corpus::Example;
 use super::infer::{IntentModel, Utterance};
 use super::Intent;
+use super::{context, question};
 
 const N: usize = Intent::ALL.len();
 
@@ -154,7 +154,9 @@ pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<In
     };
     let r = model.classify(&u).ok()?;
     Some(if use_context {
-        context::resolve(r.label, Some(&r.probs), &e.meaning)
+        // As a call applies it: what the node declares, the rest read from its question.
+        let meaning = e.meaning.clone().or(question::meaning(&e.prompt));
+        context::resolve(r.label, Some(&r.probs), &meaning)
     } else {
         r.label
     })

@@ -14,12 +14,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub mod announcement;
 pub mod context;
 pub mod corpus;
 pub mod eval;
 pub mod infer;
 pub mod keywords;
 pub mod model;
+pub mod question;
 pub mod review;
 pub mod sentiment;
 pub mod slots;

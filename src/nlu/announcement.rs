@@ -1,0 +1,224 @@
+//! Carrier announcements and voicemail systems, recognised from what the recogniser heard in
+//! the first seconds of a call. In Chinese outbound calling many calls never reach a person:
+//! the network plays 您拨打的电话已关机 / 是空号 / 正在通话中 / 暂时无法接通 / 已停机, and
+//! some carriers and gateways *answer* the call to play it (a "false answer"), so the hangup
+//! cause says nothing; a voicemail or call-secretary service answers for others. Each
+//! announcement has a fixed wording, so a grammar of its key phrases — with the near-homophones
+//! an 8 kHz recogniser produces (关机 → 关级, 空号 → 控号) — places it, and the frame every
+//! carrier prompt opens with (您拨打的…, "the number you have dialled") makes the decision safe
+//! against a person who happens to say 关机 or 忙.
+//!
+//! What a person says first on answering (喂，你好 / hello?) carries neither the frame nor a
+//! status phrase, so it is never taken for an announcement. Pure; Mandarin and English.
+
+use std::sync::OnceLock;
+
+use regex_lite::Regex;
+
+use crate::outcome::Disposition;
+
+/// What answered instead of a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Announcement {
+    /// 您拨打的电话已关机 — the handset is switched off.
+    PoweredOff,
+    /// 您拨打的号码是空号 — no such number.
+    Vacant,
+    /// 您拨打的用户正忙 / 正在通话中.
+    Busy,
+    /// 您拨打的电话暂时无法接通 / 不在服务区.
+    Unreachable,
+    /// 您拨打的电话已停机 — the line is suspended (unpaid, or closed).
+    Suspended,
+    /// A voicemail greeting or a call-secretary service (请在提示音后留言, 来电提醒).
+    Voicemail,
+}
+
+impl Announcement {
+    /// The disposition an attempt answered by this gets; the retry policy acts on it.
+    pub fn disposition(self) -> Disposition {
+        match self {
+            Announcement::PoweredOff => Disposition::PoweredOff,
+            Announcement::Vacant => Disposition::InvalidNumber,
+            Announcement::Busy => Disposition::Busy,
+            Announcement::Unreachable => Disposition::Unreachable,
+            Announcement::Suspended => Disposition::Suspended,
+            Announcement::Voicemail => Disposition::Voicemail,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Announcement::PoweredOff => "powered_off",
+            Announcement::Vacant => "vacant",
+            Announcement::Busy => "busy",
+            Announcement::Unreachable => "unreachable",
+            Announcement::Suspended => "suspended",
+            Announcement::Voicemail => "voicemail",
+        }
+    }
+}
+
+/// The announcement `transcript` is, if it is one.
+pub fn classify(transcript: &str) -> Option<Announcement> {
+    let t = squash(transcript);
+    if t.is_empty() {
+        return None;
+    }
+    let g = grammar();
+    let framed = g.frame.is_match(&t);
+    g.statuses
+        .iter()
+        .find(|(_, strong, weak)| strong.is_match(&t) || (framed && weak.is_match(&t)))
+        .map(|&(a, _, _)| a)
+}
+
+/// Lower case, without spaces between Han characters and without punctuation; English words
+/// keep one space between them.
+fn squash(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for c in text.to_lowercase().chars() {
+        if c.is_alphanumeric() || c == '\'' {
+            s.push(c);
+        } else if s.ends_with(|p: char| p.is_ascii_alphanumeric()) {
+            s.push(' ');
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        // Drop a space unless it separates two Latin-script words.
+        if c == ' '
+            && !(i > 0
+                && chars[i - 1].is_ascii_alphanumeric()
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric()))
+        {
+            continue;
+        }
+        out.push(c);
+    }
+    out.trim().to_string()
+}
+
+struct Grammar {
+    /// How a carrier prompt opens: 您拨打的 (and what a recogniser makes of it), "the number
+    /// you have dialled", "the subscriber you".
+    frame: Regex,
+    /// (announcement, phrases that decide alone, phrases that decide after the frame).
+    statuses: Vec<(Announcement, Regex, Regex)>,
+}
+
+fn grammar() -> &'static Grammar {
+    static G: OnceLock<Grammar> = OnceLock::new();
+    G.get_or_init(|| {
+        let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
+        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得.
+        let frame = re(
+            r"(您|你|宁)(所)?(拨|拔|波|播|博|不)(打|达|大)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+        );
+        let statuses = [
+            (
+                // First: a voicemail greeting also says 暂时无法接听.
+                Announcement::Voicemail,
+                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"留言|message|mailbox",
+            ),
+            (
+                Announcement::Suspended,
+                // Checked before "vacant": 已停机 announcements often add 或 是空号.
+                r"(已|以|己)(停|挺|听)(机|级|鸡)|停机(了|状态)",
+                r"(停|挺)(机|级)|(has been|is) (suspended|barred|disconnected)|suspended",
+            ),
+            (
+                Announcement::PoweredOff,
+                r"(已|以|己)(关|观|管)(机|级|鸡|几)|(is|has been) (switched|turned|powered) off",
+                r"(关|观|管)(机|级|鸡)|switched off|turned off|powered off",
+            ),
+            (
+                Announcement::Vacant,
+                r"(是|为)(空|控|孔)(号|好|浩)|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(空|控|孔)(号|好)|不存在|有误|not in service|invalid|not recognized|check the number",
+            ),
+            (
+                Announcement::Busy,
+                r"正在通话中|(正|在)(在)?通话(中|钟)|用户(正|在)忙|(is|are) (busy|on another call)|line is busy",
+                r"(正|在)?忙|通话(中|钟)|busy|another call",
+            ),
+            (
+                Announcement::Unreachable,
+                r"(暂时|占时|暂是)?无法(接通|接听|连通)|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
+                r"无法(接|连)|服务区|unavailable|not (available|reachable)|cannot be|try again later|稍后再拨|稍后再播",
+            ),
+        ];
+        Grammar {
+            frame,
+            statuses: statuses
+                .iter()
+                .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
+                .collect(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Announcement::*;
+
+    #[test]
+    fn carrier_announcements_are_placed_by_their_status() {
+        let cases = [
+            ("您拨打的电话已关机。", PoweredOff),
+            (
+                "您好，您拨打的电话已关机，请稍后再拨。Sorry, the number you dialed is power off.",
+                PoweredOff,
+            ),
+            ("您拨打的号码是空号，请查证后再拨。", Vacant),
+            ("您拨打的用户正忙，请稍后再拨。", Busy),
+            ("您拨打的电话正在通话中，请稍后再拨。", Busy),
+            ("您拨打的电话暂时无法接通，请稍后再拨。", Unreachable),
+            ("您拨打的用户不在服务区。", Unreachable),
+            ("您拨打的电话已停机。", Suspended),
+            (
+                "您好，机主暂时无法接听您的来电，请在提示音后留言。",
+                Voicemail,
+            ),
+            ("The number you have dialled is not in service.", Vacant),
+            (
+                "The subscriber you have dialled cannot be reached at the moment.",
+                Unreachable,
+            ),
+            ("Please leave a message after the tone.", Voicemail),
+        ];
+        for (text, want) in cases {
+            assert_eq!(classify(text), Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_an_8k_recogniser_makes_of_them_is_still_placed() {
+        // Near-homophones an 8 kHz recogniser makes of them.
+        assert_eq!(classify("你拔打的电话以关级"), Some(PoweredOff));
+        assert_eq!(classify("您拨打的号码是控号"), Some(Vacant));
+        assert_eq!(classify("你拨打的电话占时无法接通"), Some(Unreachable));
+    }
+
+    #[test]
+    fn people_answering_are_not_announcements() {
+        for text in [
+            "喂，你好。",
+            "喂？",
+            "哪位？",
+            "你好，请问你是谁？",
+            "我现在很忙，等会再说。",
+            "我手机刚才关机了，你说吧。",
+            "对不起，我在开会。",
+            "Hello?",
+            "Hi, who's this?",
+            "Sorry, I'm busy right now.",
+            "",
+        ] {
+            assert_eq!(classify(text), None, "{text}");
+        }
+    }
+}
