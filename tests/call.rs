@@ -27,6 +27,13 @@ fn callee(number: &str, steps: &str) -> String {
     format!("[[callee]]\nnumber = \"{number}\"\nrate = 8000\nring_ms = 300\nscript = [{steps}]\n\n")
 }
 
+/// A carrier's 已关机 announcement, rendered from tests/fixtures/speech.tsv.
+fn announcement() -> String {
+    let p = root().join(".setup/test-speech/amd/powered_off/2_tebukuro.wav");
+    assert!(p.is_file(), "{} missing: run scripts/setup", p.display());
+    format!("{{ say = \"{}\" }}", p.display())
+}
+
 fn say(file: &str) -> String {
     let p = root().join(".setup/speech/callee").join(file);
     assert!(p.is_file(), "{} missing: run scripts/setup", p.display());
@@ -38,8 +45,9 @@ const WAIT: &str = "{ wait_bot_audio = 8000 }, { wait_bot_silence_ms = 700 }";
 #[test]
 fn a_campaign_converses_through_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    // Five callees: interested → transfer; price question → answer → affirm → transfer;
-    // busy → callback slot; DNC request → DNC list; talks over the greeting → barge-in.
+    // Seven callees: interested → transfer; price question → answer → affirm → transfer;
+    // busy → callback slot; DNC request → DNC list; talks over the greeting → barge-in; DTMF 0;
+    // a carrier announcement answering instead of the callee.
     let callees = [
         callee(
             "13900000001",
@@ -66,13 +74,18 @@ fn a_campaign_converses_through_the_simulator() {
         ),
         // Presses 0 during the greeting: DTMF 0 transfers to a human.
         callee("13900000006", "{ wait_bot_audio = 8000 }, { silence_ms = 1000 }, { dtmf = \"0\" }, { silence_ms = 15000 }"),
+        // A false answer: the carrier answers to play 已关机 (over the greeting), twice.
+        callee(
+            "13900000007",
+            &format!("{}, {{ silence_ms = 800 }}, {}, {{ silence_ms = 15000 }}", announcement(), announcement()),
+        ),
     ]
     .concat();
     let scenarios = Scenarios::parse(&callees, dir.path()).unwrap();
     let contacts = dir.path().join("contacts.csv");
     std::fs::write(
         &contacts,
-        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n13900000006,六\n",
+        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n13900000006,六\n13900000007,七\n",
     )
     .unwrap();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -131,7 +144,7 @@ fn a_campaign_converses_through_the_simulator() {
             )
             .await
             .unwrap();
-        assert_eq!(import.imported, 6);
+        assert_eq!(import.imported, 7);
         service.start_campaign("e2e").await.unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(120), service.idle())
             .await
@@ -143,8 +156,8 @@ fn a_campaign_converses_through_the_simulator() {
         sim.stop().await;
         let summary = Summary::of(dialled as usize, &records);
 
-        assert_eq!(dialled, 6);
-        assert_eq!(records.len(), 6, "every call answered");
+        assert_eq!(dialled, 7);
+        assert_eq!(records.len(), 7, "every call answered");
         // Every utterance the callees spoke reached a conversation.
         assert!(metrics.utterances_heard > 0);
         assert_eq!(
@@ -225,6 +238,10 @@ fn a_campaign_converses_through_the_simulator() {
         let (_, r) = by_contact("0006");
         assert_eq!(r.dtmf, "0", "{}", show(&r));
         assert_eq!(r.transferred_to.as_deref(), Some("service"), "{}", show(&r));
+
+        // The carrier's announcement: hung up as powered off, without a conversation.
+        let (_, r) = by_contact("0007");
+        assert_eq!(r.disposition, Some(Disposition::PoweredOff), "{}", show(&r));
 
         // Records are in the store (sealed), with latencies measured.
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();

@@ -233,6 +233,9 @@ pub struct CallMachine {
     max_call_at: Option<u64>,
     /// When the call was answered.
     answered_at: Option<u64>,
+    /// What was heard in the announcement window, in order: an announcement's opening and
+    /// its status often fall in two utterances (您拨打的用户 … 正忙).
+    early_heard: String,
     disposition: Option<Disposition>,
     callback_at: Option<i64>,
     amount: Option<f64>,
@@ -258,6 +261,7 @@ impl CallMachine {
             script,
             now: 0,
             answered_at: None,
+            early_heard: String::new(),
             phase: Phase::Ringing,
             node,
             resume_to: None,
@@ -591,7 +595,14 @@ impl CallMachine {
         let early = self
             .answered_at
             .is_some_and(|at| self.now.saturating_sub(at) <= ANNOUNCEMENT_WINDOW_MS);
-        if let Some(a) = early.then(|| announcement::classify(&reply.text)).flatten() {
+        if early {
+            self.early_heard.push_str(&reply.text);
+            self.early_heard.push('\n');
+        }
+        if let Some(a) = early
+            .then(|| announcement::classify(&self.early_heard))
+            .flatten()
+        {
             if a == Announcement::Voicemail {
                 if reply.intent != Intent::Voicemail {
                     self.log(format!("{:?} is a voicemail greeting", reply.text));

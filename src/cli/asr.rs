@@ -56,7 +56,7 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     /// The `[asr]` section with this command line's overrides applied.
-    fn resolve(&self, config: Option<&Path>) -> anyhow::Result<AsrConfig> {
+    pub fn resolve(&self, config: Option<&Path>) -> anyhow::Result<AsrConfig> {
         let mut asr = Config::load(config)?.asr;
         if let Some(engine) = self.engine {
             asr.engine = engine;

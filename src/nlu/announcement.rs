@@ -114,40 +114,43 @@ fn grammar() -> &'static Grammar {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得.
         let frame = re(
-            r"(您|你|宁)(所)?(拨|拔|波|播|博|不)(打|达|大)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明)(所)?(拨|拔|波|播|博|不|扑|薄|部|剥)(打|达|大|的|搭)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
-        let statuses = [
+        // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
+        // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
+        // hao, 忙 mang, 无法 wufa, 区 qu — which decide only after the frame).
+        let statuses: [(Announcement, &str, &str); 6] = [
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
-                r"留言|message|mailbox",
+                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|机主.{0,6}(不方便|无法|不能|不在)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
+                // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
-                // Checked before "vacant": 已停机 announcements often add 或 是空号.
-                r"(已|以|己)(停|挺|听)(机|级|鸡)|停机(了|状态)",
-                r"(停|挺)(机|级)|(has been|is) (suspended|barred|disconnected)|suspended",
+                r"已停机|停机(了|状态)|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|suspended",
             ),
             (
                 Announcement::PoweredOff,
-                r"(已|以|己)(关|观|管)(机|级|鸡|几)|(is|has been) (switched|turned|powered) off",
-                r"(关|观|管)(机|级|鸡)|switched off|turned off|powered off",
+                r"已关机|(is|has been) (switched|turned|powered) off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及)|(关|观|管)(机|级|鸡)|switched off|turned off|powered off",
             ),
             (
                 Announcement::Vacant,
-                r"(是|为)(空|控|孔)(号|好|浩)|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(空|控|孔)(号|好)|不存在|有误|not in service|invalid|not recognized|check the number",
+                r"是空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
-                r"正在通话中|(正|在)(在)?通话(中|钟)|用户(正|在)忙|(is|are) (busy|on another call)|line is busy",
-                r"(正|在)?忙|通话(中|钟)|busy|another call",
+                r"正在通话中|用户正忙|(is|are) (busy|on another call)|line is busy",
+                r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|(正|在)忙|通话(中|钟)|busy|another call",
             ),
             (
                 Announcement::Unreachable,
-                r"(暂时|占时|暂是)?无法(接通|接听|连通)|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"无法(接|连)|服务区|unavailable|not (available|reachable)|cannot be|try again later|稍后再拨|稍后再播",
+                r"无法接通|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
+                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable)|cannot be|try again later",
             ),
         ];
         Grammar {
@@ -201,6 +204,10 @@ mod tests {
         assert_eq!(classify("你拔打的电话以关级"), Some(PoweredOff));
         assert_eq!(classify("您拨打的号码是控号"), Some(Vacant));
         assert_eq!(classify("你拨打的电话占时无法接通"), Some(Unreachable));
+        // The opening and the status in two utterances.
+        assert_eq!(classify("对不起\n您拨打的用户这么?\n"), Some(Busy));
+        // Without the opening, a near-homophone is just words.
+        assert_eq!(classify("我们以关系为重"), None);
     }
 
     #[test]

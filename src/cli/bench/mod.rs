@@ -23,6 +23,9 @@ pub enum BenchTarget {
     /// The supervisor console: a campaign's turn latency with and without N fs_cli-style
     /// subscribers; what each received; a stalled one cut off.
     Console(console::ConsoleArgs),
+    /// Carrier announcements and voicemail systems: detection rate per kind, false detections
+    /// on people answering, time to decision, at 8 kHz.
+    Amd(amd::AmdArgs),
 }
 
 pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Result<ExitCode> {
@@ -33,12 +36,14 @@ pub fn run(config: Option<&std::path::Path>, target: BenchTarget) -> anyhow::Res
         BenchTarget::Calls(args) => crate::cli::demo::bench_calls(config, args),
         BenchTarget::Routing(args) => routing::run(args),
         BenchTarget::Console(args) => console::run(config, args),
+        BenchTarget::Amd(args) => amd::run(config, args),
         BenchTarget::Leads(args) => {
             crate::cli::leads::run(crate::cli::leads::LeadsCommand::Bench(args))
         }
     }
 }
 
+pub mod amd;
 pub mod calls;
 pub mod console;
 pub mod dialer;
