@@ -245,11 +245,11 @@ fn a_campaign_converses_through_the_simulator() {
 
         // Records are in the store (sealed), with latencies measured.
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
-        assert_eq!(stored.len(), 6);
+        assert_eq!(stored.len(), 7);
         assert!(summary.turn_ms.len() >= 5);
         let line = summary.last_line();
         assert!(
-            line.starts_with("calls=6 answered=6 turn_p50_ms="),
+            line.starts_with("calls=7 answered=7 turn_p50_ms="),
             "{line}"
         );
     });

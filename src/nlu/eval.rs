@@ -144,6 +144,17 @@ impl EvalReport {
 /// a no means, as a call applies it, when `use_context`); `None` when it cannot classify the
 /// text.
 pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<Intent> {
+    predict_reading(model, e, use_context, true)
+}
+
+/// [`predict`], with the question's reading ([`question::meaning`]) applied or not: without
+/// it, the model and the node's declarations alone decide (for measuring what the reading adds).
+pub fn predict_reading(
+    model: &IntentModel,
+    e: &Example,
+    use_context: bool,
+    read_question: bool,
+) -> Option<Intent> {
     let u = Utterance {
         text: &e.text,
         prompt: use_context
@@ -155,7 +166,12 @@ pub fn predict(model: &IntentModel, e: &Example, use_context: bool) -> Option<In
     let r = model.classify(&u).ok()?;
     Some(if use_context {
         // As a call applies it: what the node declares, the rest read from its question.
-        let meaning = e.meaning.clone().or(question::meaning(&e.prompt));
+        let read = if read_question {
+            question::meaning(&e.prompt)
+        } else {
+            Default::default()
+        };
+        let meaning = e.meaning.clone().or(read);
         context::resolve(r.label, Some(&r.probs), &meaning)
     } else {
         r.label
