@@ -66,11 +66,175 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         return None;
     }
     let g = grammar();
-    let framed = g.frame.is_match(&t);
+    let sounds = syllables(&t);
+    let framed = g.frame.is_match(&t) || FRAME_SOUNDS.iter().any(|p| heard(&sounds, p));
     g.statuses
         .iter()
         .find(|(_, strong, weak)| strong.is_match(&t) || (framed && weak.is_match(&t)))
         .map(|&(a, _, _)| a)
+        .or_else(|| {
+            // After the opening, what the words sound like: the status whose wording is
+            // heard closest.
+            framed.then_some(())?;
+            STATUS_SOUNDS
+                .iter()
+                .filter_map(|&(a, phrases)| {
+                    let best = phrases
+                        .iter()
+                        .map(|p| closeness(&sounds, p))
+                        .fold(0.0f32, f32::max);
+                    (best >= SOUND_MATCH).then_some((a, best))
+                })
+                .fold(None, |acc: Option<(Announcement, f32)>, (a, c)| match acc {
+                    Some((_, best)) if best >= c => acc,
+                    _ => Some((a, c)),
+                })
+                .map(|(a, _)| a)
+        })
+}
+
+/// How an announcement opens, in toneless pinyin: 您拨打的, 您所拨打的.
+const FRAME_SOUNDS: &[&str] = &[
+    "nin bo da de",
+    "nin suo bo da",
+    "bo da de dian hua",
+    "bo da de yong hu",
+    "bo da de hao ma",
+];
+
+/// Each status's wordings in toneless pinyin, in the order ties go.
+const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
+    (
+        Announcement::Voicemail,
+        &[
+            "ti shi yin hou liu yan",
+            "di sheng hou liu yan",
+            "liu yan",
+            "yu yin xin xiang",
+            "lai dian ti xing",
+            "wu fa jie ting",
+            "mi shu fu wu",
+        ],
+    ),
+    (
+        Announcement::Suspended,
+        &["yi ting ji", "zan ting fu wu", "ting zhi fu wu", "ting ji"],
+    ),
+    (Announcement::PoweredOff, &["yi guan ji", "guan ji"]),
+    (
+        Announcement::Vacant,
+        &[
+            "shi kong hao",
+            "kong hao",
+            "hao ma bu cun zai",
+            "bu cun zai",
+        ],
+    ),
+    (
+        Announcement::Busy,
+        &[
+            "zheng zai tong hua zhong",
+            "tong hua zhong",
+            "yong hu zheng mang",
+            "zheng mang",
+        ],
+    ),
+    (
+        Announcement::Unreachable,
+        &[
+            "zan shi wu fa jie tong",
+            "wu fa jie tong",
+            "bu zai fu wu qu",
+            "fu wu qu",
+        ],
+    ),
+];
+
+/// A wording counts as heard when its syllables, in order, score at least this share of
+/// their number (a syllable heard exactly scores 1, with the same initial or rhyme 0.5).
+const SOUND_MATCH: f32 = 0.75;
+
+/// The toneless pinyin of the Han characters in `text`, one syllable each; other characters
+/// end nothing and add nothing.
+fn syllables(text: &str) -> Vec<&'static str> {
+    use pinyin::ToPinyin;
+    text.chars()
+        .filter_map(|c| c.to_pinyin().map(|p| p.plain()))
+        .collect()
+}
+
+fn heard(sounds: &[&str], phrase: &str) -> bool {
+    closeness(sounds, phrase) >= SOUND_MATCH
+}
+
+/// The best share of `phrase`'s syllables any window of `sounds` matches.
+fn closeness(sounds: &[&str], phrase: &str) -> f32 {
+    let want: Vec<&str> = phrase.split(' ').collect();
+    if sounds.len() < want.len() {
+        return 0.0;
+    }
+    sounds
+        .windows(want.len())
+        .map(|w| {
+            w.iter()
+                .zip(&want)
+                .map(|(a, b)| syllable_match(a, b))
+                .sum::<f32>()
+        })
+        .fold(0.0f32, f32::max)
+        / want.len() as f32
+}
+
+/// 1 for the same syllable (zh/z, ch/c, sh/s, l/n and -ng/-n alike, as southern speech and a
+/// narrow-band recogniser confuse them), 0.5 for the same initial or the same rhyme.
+fn syllable_match(a: &str, b: &str) -> f32 {
+    let (ia, fa) = split_syllable(a);
+    let (ib, fb) = split_syllable(b);
+    let same_initial = ia == ib;
+    let same_rhyme = fa == fb;
+    match (same_initial, same_rhyme) {
+        (true, true) => 1.0,
+        (true, false) | (false, true) => 0.5,
+        (false, false) => 0.0,
+    }
+}
+
+/// A syllable's initial and rhyme, with the confusable pairs merged.
+fn split_syllable(s: &str) -> (&'static str, String) {
+    const INITIALS: &[(&str, &str)] = &[
+        ("zh", "z"),
+        ("ch", "c"),
+        ("sh", "s"),
+        ("b", "b"),
+        ("p", "p"),
+        ("m", "m"),
+        ("f", "f"),
+        ("d", "d"),
+        ("t", "t"),
+        ("n", "n"),
+        ("l", "n"),
+        ("g", "g"),
+        ("k", "k"),
+        ("h", "h"),
+        ("j", "j"),
+        ("q", "q"),
+        ("x", "x"),
+        ("r", "r"),
+        ("z", "z"),
+        ("c", "c"),
+        ("s", "s"),
+        ("y", "y"),
+        ("w", "w"),
+    ];
+    let (initial, rest) = INITIALS
+        .iter()
+        .find(|(i, _)| s.starts_with(i))
+        .map_or(("", s), |(i, merged)| (*merged, &s[i.len()..]));
+    let rhyme = match rest.strip_suffix("ng") {
+        Some(stem) if !stem.is_empty() && stem != "o" => format!("{stem}n"),
+        _ => rest.to_string(),
+    };
+    (initial, rhyme)
 }
 
 /// Lower case, without spaces between Han characters and without punctuation; English words
@@ -208,6 +372,11 @@ mod tests {
         assert_eq!(classify("对不起\n您拨打的用户这么?\n"), Some(Busy));
         // Without the opening, a near-homophone is just words.
         assert_eq!(classify("我们以关系为重"), None);
+        // Heard by sound after the opening: 之盟 (zhi meng) for 正忙 is too far, 这么 after
+        // 用户 is close enough to 用户正忙; 赞听服务 is 暂停服务.
+        assert_eq!(classify("您拨打的用户这么?"), Some(Busy));
+        assert_eq!(classify("对不起您拨打的号码,以赞听服务。"), Some(Suspended));
+        assert_eq!(classify("您拨打的电话与关节。"), Some(PoweredOff));
         // 你不打 is not 您拨打: a person busy on the line is a person.
         assert_eq!(classify("你不打了吗？我在忙。"), None);
     }
