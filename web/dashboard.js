@@ -31,6 +31,10 @@ const DISPOSITION_LABELS = {
   no_response: '无应答 no response', callee_hangup: '客户挂断 callee hung up',
   failed: '失败 failed', completed: '完成 completed', abandoned: '放弃 abandoned',
   interrupted: '中断 interrupted', busy: '忙 busy', no_answer: '未接 no answer',
+  converted: '成交 converted', rejected: '拒接 rejected', invalid_number: '空号 invalid number',
+  powered_off: '关机 powered off', unreachable: '无法接通 unreachable', suspended: '停机 suspended',
+  network_failure: '网络故障 network failure', gateway_down: '网关故障 gateway down',
+  cancelled: '取消 cancelled', unknown: '未知 unknown',
 };
 const ALERT_LABELS = {
   abandon_rate: '放弃率 abandon rate', asr_latency: '识别延迟 recognition latency',
