@@ -196,6 +196,7 @@ fn simplified_output_for_traditional_prone_speech() {
     let options = RecognizeOptions {
         language: Language::Zh,
         initial_prompt: None,
+        bias: None,
     };
     let h = model().engine().recognize(&audio, &options).unwrap();
     assert!(

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::bias::PhraseBias;
 use super::engine::AsrModel;
 use super::normalize::to_simplified;
 use super::pool::{DecodePool, PoolConfig};
@@ -222,6 +223,7 @@ pub fn score_set(
     name: &str,
     clips: &[Clip],
     verbose: bool,
+    bias: Option<&PhraseBias>,
 ) -> Result<SetScore, EvalError> {
     let mut score = SetScore {
         name: name.to_string(),
@@ -229,7 +231,10 @@ pub fn score_set(
     };
     for clip in clips {
         let samples = read_wav_16k(&clip.path)?;
-        let options = RecognizeOptions::for_language(clip.language);
+        let mut options = RecognizeOptions::for_language(clip.language);
+        if clip.language == Language::Zh {
+            options.bias = bias.cloned();
+        }
         let h = engine.recognize(&samples, &options)?;
         let e = match clip.language {
             Language::En => ErrorCount::wer(&clip.text, &h.text),
@@ -282,6 +287,8 @@ pub struct BenchOptions {
     /// Latency only: skip the accuracy sets (the rtf then covers the latency runs).
     pub latency_only: bool,
     pub verbose: bool,
+    /// Domain phrases: each accuracy set is scored without, then with them (`+bias` rows).
+    pub bias: Option<PhraseBias>,
 }
 
 /// Runs the accuracy and latency measurements; returns the report, whose last line is the
@@ -336,21 +343,31 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
         sets.clear();
     }
     for (name, clips) in &sets {
-        let s = score_set(&mut engine, name, clips, opts.verbose)?;
-        total_audio += s.audio_s;
-        total_decode += s.decode_s;
-        let _ = writeln!(
-            out,
-            "{:<32} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode)",
-            s.name,
-            s.errors.rate(),
-            s.errors.errors,
-            s.errors.reference,
-            s.clips,
-            s.empty,
-            s.audio_s,
-            s.decode_s
-        );
+        let biased = opts
+            .bias
+            .as_ref()
+            .filter(|_| !name.contains(" en "))
+            .map(|b| (format!("{name} +bias"), b));
+        let runs = std::iter::once((name.clone(), None)).chain(biased.map(|(n, b)| (n, Some(b))));
+        for (name, bias) in runs {
+            let s = score_set(&mut engine, &name, clips, opts.verbose, bias)?;
+            if bias.is_none() {
+                total_audio += s.audio_s;
+                total_decode += s.decode_s;
+            }
+            let _ = writeln!(
+                out,
+                "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode)",
+                s.name,
+                s.errors.rate(),
+                s.errors.errors,
+                s.errors.reference,
+                s.clips,
+                s.empty,
+                s.audio_s,
+                s.decode_s
+            );
+        }
     }
 
     let mut rtf = total_decode / total_audio.max(1e-9);

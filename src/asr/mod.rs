@@ -13,6 +13,7 @@
 //! primitives, the `sherpa-stream` wrapper and std; nothing else in the crate depends on it
 //! except `cli`, `call` and the media path.
 
+pub mod bias;
 pub mod config;
 pub mod ct2;
 pub mod decode;

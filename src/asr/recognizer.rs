@@ -45,6 +45,9 @@ pub struct RecognizeOptions {
     /// Text the decoder sees as "previous" context: biases script (simplified Chinese) and
     /// vocabulary (product names, hot words).
     pub initial_prompt: Option<String>,
+    /// The campaign's phrases, continued by shallow fusion once the audio begins one
+    /// (Whisper, greedy decoding).
+    pub bias: Option<super::bias::PhraseBias>,
 }
 
 impl Default for RecognizeOptions {
@@ -52,6 +55,7 @@ impl Default for RecognizeOptions {
         Self {
             language: Language::Auto,
             initial_prompt: None,
+            bias: None,
         }
     }
 }
@@ -67,6 +71,7 @@ impl RecognizeOptions {
         Self {
             language,
             initial_prompt,
+            bias: None,
         }
     }
 

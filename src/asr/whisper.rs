@@ -493,6 +493,11 @@ impl WhisperEngine {
                     let hidden = dec.step(&mut state, &[last])?;
                     logits = dec.logits(&hidden, 0)?;
                 }
+                if let Some(bias) = &options.bias {
+                    bias.boost(&tokens[sample_begin..], &mut logits, |p| {
+                        sh.tokenizer.encode(p)
+                    });
+                }
                 let mask = if step == 0 { &sh.begin_mask } else { &sh.mask };
                 let (id, logprob) = mask.argmax(&logits).ok_or(AsrError::EmptyLogits)?;
                 if id == sp.eot {
