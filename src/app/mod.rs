@@ -48,6 +48,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::asr::bias::PhraseBias;
 use crate::asr::config::AsrConfig;
 use crate::asr::pool::{DecodePool, PoolConfig};
 use crate::asr::{Language, RecognizeOptions};
@@ -72,12 +73,16 @@ use placer::{LiveCalls, SwitchPlacer};
 pub struct Models {
     pub asr: Arc<DecodePool>,
     pub nlu: Arc<IntentModel>,
+    /// The replies callees are expected to give, continued by the decoder (`[asr]
+    /// bias_phrases`); one trie for every campaign.
+    pub bias: Option<PhraseBias>,
 }
 
 impl Models {
     /// The `[asr]` engine with `workers` decode threads, the intent model from `intent_dir`.
     pub fn load(asr: &AsrConfig, intent_dir: &Path, workers: usize) -> anyhow::Result<Models> {
         use anyhow::Context;
+        let bias = asr.bias()?;
         // For Whisper: one kernel thread per decode ([asr] threads, 1 by default), a decode
         // thread per core (candle's 8-bit kernels spin-wait when several share a core).
         let model = asr.load().with_context(|| {
@@ -102,6 +107,7 @@ impl Models {
         Ok(Models {
             asr: Arc::new(asr),
             nlu: Arc::new(nlu),
+            bias,
         })
     }
 }
@@ -505,7 +511,10 @@ impl Service {
             None => script.language,
         };
         let hot: Vec<&str> = script.hot_words.iter().map(String::as_str).collect();
-        let asr_options = RecognizeOptions::for_language(language).with_hot_words(&hot);
+        let mut asr_options = RecognizeOptions::for_language(language).with_hot_words(&hot);
+        if language != Language::En {
+            asr_options.bias = self.models.bias.clone();
+        }
         let tz = c.time_zone().map_err(|e| anyhow::anyhow!(e))?;
         Ok(Some(Arc::new(CallDeps {
             campaign: name.to_owned(),

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// Longest phrase, in tokens, the trie keeps (and so the deepest suffix it looks back over).
@@ -89,6 +90,32 @@ impl PhraseBias {
             }
         }
     }
+}
+
+/// Phrases from a file: one a line, or the `text` column of a TSV whose first line names its
+/// columns (the intent corpus); `#` lines and blank lines skipped.
+pub fn read_phrases(path: &Path) -> std::io::Result<Vec<String>> {
+    let body = std::fs::read_to_string(path)?;
+    let mut lines = body
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .peekable();
+    let column = lines
+        .peek()
+        .and_then(|h| h.split('\t').position(|c| c.trim() == "text"));
+    if column.is_some() {
+        lines.next();
+    }
+    let phrases: Vec<String> = lines
+        .filter_map(|l| l.split('\t').nth(column.unwrap_or(0)).map(str::to_string))
+        .collect();
+    if phrases.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no phrases (one a line, or a TSV with a `text` column)",
+        ));
+    }
+    Ok(phrases)
 }
 
 impl fmt::Debug for PhraseBias {
@@ -187,6 +214,22 @@ mod tests {
         let mut l = logits();
         b.boost(&chars("今天天气"), &mut l, chars);
         assert!(l.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn phrases_are_read_from_lines_or_a_tsv_text_column() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lines = dir.path().join("p.txt");
+        std::fs::write(&lines, "# domain\n帮我转人工\n\n多少钱\n").expect("writes");
+        assert_eq!(
+            read_phrases(&lines).expect("reads"),
+            ["帮我转人工", "多少钱"]
+        );
+        let tsv = dir.path().join("p.tsv");
+        std::fs::write(&tsv, "# corpus\nsource\ttext\tlabel\ngen\t好的\taffirm\n").expect("writes");
+        assert_eq!(read_phrases(&tsv).expect("reads"), ["好的"]);
+        std::fs::write(&tsv, "# nothing\n").expect("writes");
+        assert!(read_phrases(&tsv).is_err());
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! its decoding and endpointing; a build without the `sherpa` feature says so). Depends on
 //! the two engines.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::bias::{read_phrases, PhraseBias};
 use super::engine::AsrModel;
 use super::recognizer::{Language, RecognizeOptions};
 use super::sherpa::{SherpaModelError, SherpaSection};
@@ -63,9 +64,18 @@ pub struct AsrConfig {
     pub recheck_below: Option<f32>,
     /// Extra prompt text: product names and domain terms the callee may say.
     pub hot_words: Vec<String>,
+    /// Replies callees are expected to give (one a line, or a TSV's `text` column — the
+    /// intent corpus by default): Whisper continues one once the audio has begun it
+    /// (`asr::bias`). A missing default file only turns biasing off.
+    pub bias_phrases: Option<PathBuf>,
+    /// Logit bonus for a token continuing a begun phrase; 0 turns biasing off.
+    pub bias_bonus: f32,
     /// `[asr.sherpa]`: the streaming engine's decoding and endpointing.
     pub sherpa: SherpaSection,
 }
+
+/// The intent corpus, whose replies are what callees say.
+pub const DEFAULT_BIAS_PHRASES: &str = "models/corpus/train.tsv";
 
 impl Default for AsrConfig {
     fn default() -> Self {
@@ -81,6 +91,8 @@ impl Default for AsrConfig {
             pad_ms: e.pad_ms,
             recheck_below: None,
             hot_words: Vec::new(),
+            bias_phrases: Some(PathBuf::from(DEFAULT_BIAS_PHRASES)),
+            bias_bonus: 1.5,
             sherpa: SherpaSection::default(),
         }
     }
@@ -97,6 +109,11 @@ pub enum AsrConfigError {
     Sherpa(#[from] SherpaModelError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("[asr] bias_phrases: {path}: {source} (set bias_bonus = 0 to decode without biasing)")]
+    BiasPhrases {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl AsrConfig {
@@ -113,6 +130,22 @@ impl AsrConfig {
             pad_ms: self.pad_ms,
             recheck_below: self.recheck_below.unwrap_or(f32::NEG_INFINITY),
         })
+    }
+
+    /// The domain phrases biasing is configured with; `None` when it is off or the default
+    /// corpus is absent. A configured file that cannot be read is an error naming it.
+    pub fn bias(&self) -> Result<Option<PhraseBias>, AsrConfigError> {
+        let Some(path) = self.bias_phrases.as_ref().filter(|_| self.bias_bonus > 0.0) else {
+            return Ok(None);
+        };
+        if path == Path::new(DEFAULT_BIAS_PHRASES) && !path.exists() {
+            return Ok(None);
+        }
+        let phrases = read_phrases(path).map_err(|e| AsrConfigError::BiasPhrases {
+            path: path.clone(),
+            source: e,
+        })?;
+        Ok(Some(PhraseBias::new(phrases, self.bias_bonus)))
     }
 
     /// Decoding options for every utterance of the campaign.

@@ -215,6 +215,24 @@ pub struct SetScore {
     pub decode_s: f64,
     /// Clips whose hypothesis was empty although the reference is not.
     pub empty: usize,
+    /// Labelled clips (callee replies) whose transcript the intent judge classified, and how
+    /// many of them right.
+    pub intent_n: usize,
+    pub intent_right: usize,
+}
+
+/// What a transcript means, for spoken-intent accuracy: the intent model, passed in by the
+/// caller (the recogniser knows nothing of intents).
+#[derive(Clone)]
+pub struct IntentJudge(pub std::sync::Arc<JudgeFn>);
+
+/// Transcript → intent label, `None` when it cannot tell.
+pub type JudgeFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for IntentJudge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntentJudge")
+    }
 }
 
 /// Recognises `clips` one by one and scores them (CER for Mandarin, WER for English).
@@ -224,6 +242,7 @@ pub fn score_set(
     clips: &[Clip],
     verbose: bool,
     bias: Option<&PhraseBias>,
+    judge: Option<&IntentJudge>,
 ) -> Result<SetScore, EvalError> {
     let mut score = SetScore {
         name: name.to_string(),
@@ -257,6 +276,13 @@ pub fn score_set(
         score.audio_s += samples.len() as f64 / 16_000.0;
         score.decode_s += h.decode_ms as f64 / 1000.0;
         score.empty += usize::from(h.text.is_empty());
+        if let Some(judge) =
+            judge.filter(|_| !matches!(clip.label.as_str(), "recorded" | "backchannel"))
+        {
+            score.intent_n += 1;
+            score.intent_right +=
+                usize::from((judge.0)(&h.text).as_deref() == Some(clip.label.as_str()));
+        }
     }
     Ok(score)
 }
@@ -289,6 +315,8 @@ pub struct BenchOptions {
     pub verbose: bool,
     /// Domain phrases: each accuracy set is scored without, then with them (`+bias` rows).
     pub bias: Option<PhraseBias>,
+    /// Spoken intent: callee replies' transcripts classified and checked against their label.
+    pub judge: Option<IntentJudge>,
 }
 
 /// Runs the accuracy and latency measurements; returns the report, whose last line is the
@@ -350,14 +378,31 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
             .map(|b| (format!("{name} +bias"), b));
         let runs = std::iter::once((name.clone(), None)).chain(biased.map(|(n, b)| (n, Some(b))));
         for (name, bias) in runs {
-            let s = score_set(&mut engine, &name, clips, opts.verbose, bias)?;
+            let s = score_set(
+                &mut engine,
+                &name,
+                clips,
+                opts.verbose,
+                bias,
+                opts.judge.as_ref(),
+            )?;
             if bias.is_none() {
                 total_audio += s.audio_s;
                 total_decode += s.decode_s;
             }
+            let intent = if s.intent_n > 0 {
+                format!(
+                    ", spoken intent {:.1}% ({} of {})",
+                    100.0 * s.intent_right as f64 / s.intent_n as f64,
+                    s.intent_right,
+                    s.intent_n
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode)",
+                "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode{intent})",
                 s.name,
                 s.errors.rate(),
                 s.errors.errors,

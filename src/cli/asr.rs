@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use aicall::asr::bias::PhraseBias;
 use aicall::asr::config::{AsrConfig, EngineKind, Window};
-use aicall::asr::eval::{bench, BenchOptions};
+use aicall::asr::eval::{bench, BenchOptions, IntentJudge};
 use aicall::asr::wav::read_wav_16k;
 use aicall::asr::whisper::DEFAULT_MODEL_DIR;
 use aicall::asr::{ct2, Language, Precision, RecognizeOptions, Recognizer};
@@ -124,7 +124,10 @@ pub fn transcribe(config: Option<&Path>, args: &TranscribeArgs) -> anyhow::Resul
         .chain(&args.hot_words)
         .map(String::as_str)
         .collect();
-    let options = options.with_hot_words(&words);
+    let mut options = options.with_hot_words(&words);
+    if args.lang != Language::En {
+        options.bias = asr.bias()?;
+    }
     let h = engine
         .recognize(&samples, &options)
         .with_context(|| format!("transcribing {}", args.file.display()))?;
@@ -202,19 +205,25 @@ pub struct BenchArgs {
     /// Print every clip's reference and hypothesis to stderr.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Domain phrases (one a line, or the `text` column of a TSV with a header, e.g. the
-    /// intent corpus): the Mandarin sets are scored again with them (`+bias` rows).
+    /// Domain phrases (one a line, or the `text` column of a TSV with a header) instead of
+    /// `[asr] bias_phrases` (the intent corpus by default): the Mandarin sets are scored
+    /// without, then with them (`+bias` rows).
     #[arg(long)]
     pub bias: Option<PathBuf>,
-    /// Logit bonus for a token that continues a begun phrase.
+    /// Logit bonus for a token that continues a begun phrase, with --bias.
     #[arg(long, default_value_t = 1.5)]
     pub bias_bonus: f32,
+    /// Intent model to classify the callee replies' transcripts with (spoken-intent
+    /// accuracy against their labels); `none` to skip.
+    #[arg(long, default_value = "models/intent")]
+    pub intent_model: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
 
 pub fn asr_bench(config: Option<&Path>, args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let model = args.engine.resolve(config)?.load()?;
+    let asr = args.engine.resolve(config)?;
+    let model = asr.load()?;
     let report = bench(
         &model,
         &BenchOptions {
@@ -225,33 +234,39 @@ pub fn asr_bench(config: Option<&Path>, args: &BenchArgs) -> anyhow::Result<Exit
             latency_only: args.latency_only,
             verbose: args.verbose,
             bias: match &args.bias {
-                Some(path) => Some(PhraseBias::new(read_phrases(path)?, args.bias_bonus)),
-                None => None,
+                Some(path) => Some(PhraseBias::new(
+                    aicall::asr::bias::read_phrases(path)
+                        .with_context(|| format!("reading phrases from {}", path.display()))?,
+                    args.bias_bonus,
+                )),
+                // The [asr] section's phrases (the intent corpus by default).
+                None => asr.bias()?,
+            },
+            judge: if args.intent_model.as_os_str() == "none" {
+                None
+            } else {
+                let model = aicall::nlu::infer::IntentModel::load(&args.intent_model)
+                    .with_context(|| {
+                        format!(
+                            "loading the intent model from {} (--intent-model none to skip)",
+                            args.intent_model.display()
+                        )
+                    })?;
+                Some(IntentJudge(std::sync::Arc::new(move |text: &str| {
+                    let u = aicall::nlu::infer::Utterance {
+                        text,
+                        prompt: None,
+                        hour: None,
+                        now: None,
+                    };
+                    model
+                        .classify(&u)
+                        .ok()
+                        .map(|r| r.label.as_str().to_string())
+                })))
             },
         },
     )?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Phrases from a file: one a line, or the `text` column of a TSV whose first line names its
-/// columns; `#` lines and blank lines skipped.
-fn read_phrases(path: &Path) -> anyhow::Result<Vec<String>> {
-    let body = std::fs::read_to_string(path)
-        .with_context(|| format!("reading phrases from {}", path.display()))?;
-    let mut lines = body
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .peekable();
-    let column = lines
-        .peek()
-        .and_then(|h| h.split('\t').position(|c| c.trim() == "text"));
-    if column.is_some() {
-        lines.next();
-    }
-    let phrases: Vec<String> = lines
-        .filter_map(|l| l.split('\t').nth(column.unwrap_or(0)).map(str::to_string))
-        .collect();
-    anyhow::ensure!(!phrases.is_empty(), "{}: no phrases", path.display());
-    Ok(phrases)
 }

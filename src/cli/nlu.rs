@@ -556,7 +556,10 @@ fn transcribe_all(
     let recogniser = asr.load().context("loading the recogniser")?;
     let mut engine = recogniser.engine();
     let hot: Vec<&str> = asr.hot_words.iter().map(String::as_str).collect();
-    let options = RecognizeOptions::for_language(args.lang).with_hot_words(&hot);
+    let mut options = RecognizeOptions::for_language(args.lang).with_hot_words(&hot);
+    if args.lang != aicall::asr::Language::En {
+        options.bias = asr.bias()?;
+    }
     let base = args.file.parent().unwrap_or(Path::new("."));
     let (mut errors, mut out, mut empty) = (ErrorCount::default(), Vec::new(), 0usize);
     let total = examples.len();
