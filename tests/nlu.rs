@@ -98,6 +98,7 @@ fn hand_written_evaluation_sets_never_occur_in_the_training_corpus() {
         ("test-context", 150),
         ("dev-phrasing", 80),
         ("dev-context", 30),
+        ("blind-context", 135),
     ] {
         let set = eval_set(name);
         assert!(set.len() >= min, "{name}: {} rows", set.len());
