@@ -365,3 +365,60 @@ fn leads_commands_take_a_chinese_excel_export() {
     );
     assert!(!lines.contains(&broken_line) && lines.contains(&unlabelled_line));
 }
+
+/// `aicall bench amd` on one rendered announcement of every kind and six people answering:
+/// through the telephone band, the VAD, Whisper and the announcement grammar, the carriers are
+/// placed and no person is taken for one. (The full rendered set, and the blind one, are the
+/// bench's; this keeps the command and the pipeline honest on a few clips.)
+#[test]
+fn bench_amd_places_announcements_and_spares_people() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut index = String::from("file\tvoice\tspeed\ttext\tseconds\tkey\n");
+    let picks = [
+        "amd/powered_off/1_gongitsune.wav",
+        "amd/vacant/1_kumo.wav",
+        "amd/busy/1_kumo.wav",
+        "amd/unreachable/1_nezumi.wav",
+        "amd/suspended/1_tebukuro.wav",
+        "amd/voicemail/3_nezumi.wav",
+        "amd/person/1_",
+        "amd/person/3_",
+        "amd/person/5_",
+        "amd/person/8_",
+        "amd/person/10_",
+        "amd/person/12_",
+    ];
+    for pick in picks {
+        let clip = common::rendered_clips("test-speech", pick)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{pick}: not rendered (run scripts/setup)"));
+        let name = clip.path.file_name().expect("file name").to_owned();
+        let kind = pick.split('/').nth(1).expect("kind");
+        let to = dir.path().join("amd").join(kind);
+        std::fs::create_dir_all(&to).expect("dir");
+        std::fs::copy(&clip.path, to.join(&name)).expect("copy");
+        index.push_str(&format!(
+            "amd/{kind}/{}\tv\t1\t{}\t0\t0\n",
+            name.to_string_lossy(),
+            clip.text
+        ));
+    }
+    std::fs::write(dir.path().join("index.tsv"), index).expect("index");
+    let speech = dir.path().to_str().expect("utf-8 path");
+    let out = aicall(&["bench", "amd", "--speech-dir", speech]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("a summary line");
+    let field = |key: &str| -> f64 {
+        last.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} missing: {last}"))
+            .parse()
+            .expect("a number")
+    };
+    assert!(field("detected") >= 5.0 / 6.0, "{stdout}");
+    assert_eq!(field("false_detections"), 0.0, "{stdout}");
+    assert_eq!(field("person_clips"), 6.0, "{stdout}");
+    assert_eq!(field("clips"), 12.0, "{stdout}");
+}
