@@ -608,7 +608,7 @@ impl CallMachine {
                     self.log(format!("{:?} is a voicemail greeting", reply.text));
                     reply.intent = Intent::Voicemail;
                 }
-            } else if self.phase != Phase::Ringing {
+            } else {
                 self.log(format!(
                     "{:?} is a carrier announcement ({})",
                     reply.text,

@@ -121,7 +121,8 @@ pub struct EvalIntentArgs {
     #[arg(long)]
     pub no_context: bool,
     /// Ignore the `confirms`/`denies` columns (what a script node declares a yes or a no to
-    /// its prompt means): the model reads the prompt alone.
+    /// its prompt means): the prompt alone decides, read by the model and by aicall's reading
+    /// of the question.
     #[arg(long)]
     pub no_declared: bool,
     /// Do not read what the prompt's question asks (what a yes or a no means there): the model

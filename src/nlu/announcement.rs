@@ -67,7 +67,12 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
     }
     let g = grammar();
     let sounds = syllables(&t);
-    let framed = g.frame.is_match(&t) || FRAME_SOUNDS.iter().any(|p| heard(&sounds, p));
+    let wordings = wordings();
+    let framed = g.frame.is_match(&t)
+        || wordings
+            .frame
+            .iter()
+            .any(|p| closeness(&sounds, p) >= SOUND_MATCH);
     g.statuses
         .iter()
         .find(|(_, strong, weak)| strong.is_match(&t) || (framed && weak.is_match(&t)))
@@ -76,14 +81,15 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
             // After the opening, what the words sound like: the status whose wording is
             // heard closest.
             framed.then_some(())?;
-            STATUS_SOUNDS
+            wordings
+                .statuses
                 .iter()
-                .filter_map(|&(a, phrases)| {
+                .filter_map(|(a, phrases)| {
                     let best = phrases
                         .iter()
                         .map(|p| closeness(&sounds, p))
                         .fold(0.0f32, f32::max);
-                    (best >= SOUND_MATCH).then_some((a, best))
+                    (best >= SOUND_MATCH).then_some((*a, best))
                 })
                 .fold(None, |acc: Option<(Announcement, f32)>, (a, c)| match acc {
                     Some((_, best)) if best >= c => acc,
@@ -154,30 +160,52 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
 /// their number (a syllable heard exactly scores 1, with the same initial or rhyme 0.5).
 const SOUND_MATCH: f32 = 0.75;
 
+/// A syllable as it is compared: its initial and rhyme, with the confusable pairs merged.
+#[derive(Debug, PartialEq)]
+struct Syllable {
+    initial: &'static str,
+    rhyme: String,
+}
+
+/// [`FRAME_SOUNDS`] and [`STATUS_SOUNDS`] split into syllables, once.
+struct Wordings {
+    frame: Vec<Vec<Syllable>>,
+    statuses: Vec<(Announcement, Vec<Vec<Syllable>>)>,
+}
+
+fn wordings() -> &'static Wordings {
+    static W: OnceLock<Wordings> = OnceLock::new();
+    W.get_or_init(|| {
+        let phrase = |p: &'static str| p.split(' ').map(split_syllable).collect();
+        Wordings {
+            frame: FRAME_SOUNDS.iter().map(|&p| phrase(p)).collect(),
+            statuses: STATUS_SOUNDS
+                .iter()
+                .map(|&(a, ps)| (a, ps.iter().map(|&p| phrase(p)).collect()))
+                .collect(),
+        }
+    })
+}
+
 /// The toneless pinyin of the Han characters in `text`, one syllable each; other characters
 /// end nothing and add nothing.
-fn syllables(text: &str) -> Vec<&'static str> {
+fn syllables(text: &str) -> Vec<Syllable> {
     use pinyin::ToPinyin;
     text.chars()
-        .filter_map(|c| c.to_pinyin().map(|p| p.plain()))
+        .filter_map(|c| c.to_pinyin().map(|p| split_syllable(p.plain())))
         .collect()
 }
 
-fn heard(sounds: &[&str], phrase: &str) -> bool {
-    closeness(sounds, phrase) >= SOUND_MATCH
-}
-
-/// The best share of `phrase`'s syllables any window of `sounds` matches.
-fn closeness(sounds: &[&str], phrase: &str) -> f32 {
-    let want: Vec<&str> = phrase.split(' ').collect();
-    if sounds.len() < want.len() {
+/// The best share of `want`'s syllables any window of `sounds` matches.
+fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
+    if want.is_empty() || sounds.len() < want.len() {
         return 0.0;
     }
     sounds
         .windows(want.len())
         .map(|w| {
             w.iter()
-                .zip(&want)
+                .zip(want)
                 .map(|(a, b)| syllable_match(a, b))
                 .sum::<f32>()
         })
@@ -187,20 +215,17 @@ fn closeness(sounds: &[&str], phrase: &str) -> f32 {
 
 /// 1 for the same syllable (zh/z, ch/c, sh/s, l/n and -ng/-n alike, as southern speech and a
 /// narrow-band recogniser confuse them), 0.5 for the same initial or the same rhyme.
-fn syllable_match(a: &str, b: &str) -> f32 {
-    let (ia, fa) = split_syllable(a);
-    let (ib, fb) = split_syllable(b);
-    let same_initial = ia == ib;
-    let same_rhyme = fa == fb;
-    match (same_initial, same_rhyme) {
+fn syllable_match(a: &Syllable, b: &Syllable) -> f32 {
+    match (a.initial == b.initial, a.rhyme == b.rhyme) {
         (true, true) => 1.0,
         (true, false) | (false, true) => 0.5,
         (false, false) => 0.0,
     }
 }
 
-/// A syllable's initial and rhyme, with the confusable pairs merged.
-fn split_syllable(s: &str) -> (&'static str, String) {
+/// Splits a toneless pinyin syllable into its initial and rhyme, merging the confusable
+/// pairs.
+fn split_syllable(s: &'static str) -> Syllable {
     const INITIALS: &[(&str, &str)] = &[
         ("zh", "z"),
         ("ch", "c"),
@@ -234,7 +259,7 @@ fn split_syllable(s: &str) -> (&'static str, String) {
         Some(stem) if !stem.is_empty() && stem != "o" => format!("{stem}n"),
         _ => rest.to_string(),
     };
-    (initial, rhyme)
+    Syllable { initial, rhyme }
 }
 
 /// Lower case, without spaces between Han characters and without punctuation; English words

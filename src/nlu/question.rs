@@ -150,9 +150,8 @@ fn question_of(prompt: &str) -> String {
             '}' => in_placeholder = false,
             _ if in_placeholder => {}
             '，' | '、' | '：' | '“' | '”' | '"' | '…' => {}
-            ',' | ':' => q.push(' '),
-            c if c.is_whitespace() => {
-                // Keep a space only between words of a Latin-script language.
+            // Keep one space, and only after a word of a Latin-script language.
+            c if c.is_whitespace() || c == ',' || c == ':' => {
                 if q.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '\'') {
                     q.push(' ');
                 }
@@ -165,11 +164,7 @@ fn question_of(prompt: &str) -> String {
             }
         }
     }
-    let mut q = q.trim().to_string();
-    while q.contains("  ") {
-        q = q.replace("  ", " ");
-    }
-    q
+    q.trim_end().to_string()
 }
 
 struct Patterns {
