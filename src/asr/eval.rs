@@ -3,6 +3,7 @@
 //! synthesised callee replies, 16 kHz and telephone band), and the `aicall asr-bench` run whose
 //! last line is `rtf=X p50_ms_2s=X p95_ms_2s=X concurrent=N`. Depends on the rest of `asr`.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub enum EvalError {
     Pool(String),
     #[error("no clips found under {0}")]
     NoClips(PathBuf),
+    #[error("{0}")]
+    Format(String),
 }
 
 /// Levenshtein distance between two sequences.
@@ -221,6 +224,124 @@ pub struct SetScore {
     pub intent_right: usize,
 }
 
+impl SetScore {
+    /// Scores one clip's transcript: CER for Mandarin, WER for English; spoken intent for a
+    /// labelled reply when there is a judge.
+    fn add(
+        &mut self,
+        clip: &Clip,
+        text: &str,
+        audio_s: f64,
+        decode_s: f64,
+        judge: Option<&IntentJudge>,
+    ) {
+        self.errors.add(match clip.language {
+            Language::En => ErrorCount::wer(&clip.text, text),
+            _ => ErrorCount::cer(&clip.text, text),
+        });
+        self.clips += 1;
+        self.audio_s += audio_s;
+        self.decode_s += decode_s;
+        self.empty += usize::from(text.is_empty());
+        if let Some(judge) =
+            judge.filter(|_| !matches!(clip.label.as_str(), "recorded" | "backchannel"))
+        {
+            self.intent_n += 1;
+            self.intent_right +=
+                usize::from((judge.0)(text).as_deref() == Some(clip.label.as_str()));
+        }
+    }
+}
+
+fn verbose_line(clip: &Clip, text: &str, decode_ms: u64) -> String {
+    let e = match clip.language {
+        Language::En => ErrorCount::wer(&clip.text, text),
+        _ => ErrorCount::cer(&clip.text, text),
+    };
+    format!(
+        "{}\t{:.0}%\t{decode_ms}ms\t{} | {text}",
+        clip.path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into()),
+        100.0 * e.errors as f64 / e.reference.max(1) as f64,
+        clip.text,
+    )
+}
+
+/// Another recogniser's transcripts of the same clips (`scripts/asr-reference-faster-whisper.py
+/// --write FILE`), scored beside aicall's: a TSV of `clip` (its path under the speech folder),
+/// `decode_ms` and `text`.
+#[derive(Debug, Clone, Default)]
+pub struct Reference {
+    /// What produced them, for the rows' names (the file's `# engine: …` line).
+    pub engine: String,
+    by_clip: HashMap<PathBuf, (u64, String)>,
+}
+
+impl Reference {
+    /// Reads a reference file; a line without three columns is an error naming it.
+    pub fn read(path: &Path) -> Result<Reference, EvalError> {
+        let body = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut r = Reference {
+            engine: "reference".into(),
+            ..Default::default()
+        };
+        for (n, line) in body.lines().enumerate() {
+            if let Some(engine) = line.strip_prefix("# engine:") {
+                r.engine = engine.trim().to_string();
+                continue;
+            }
+            if line.trim().is_empty() || line.starts_with('#') || line.starts_with("clip\t") {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (Some(clip), Some(ms), Some(text)) = (cols.first(), cols.get(1), cols.get(2))
+            else {
+                return Err(EvalError::Format(format!(
+                    "{}:{}: expected clip<TAB>decode_ms<TAB>text",
+                    path.display(),
+                    n + 1
+                )));
+            };
+            let ms = ms.trim().parse().map_err(|_| {
+                EvalError::Format(format!(
+                    "{}:{}: decode_ms {ms:?} is not a number of milliseconds",
+                    path.display(),
+                    n + 1
+                ))
+            })?;
+            r.by_clip
+                .insert(PathBuf::from(clip.trim()), (ms, text.trim().to_string()));
+        }
+        Ok(r)
+    }
+
+    /// Scores the reference's transcripts of `clips` (paths under `speech_dir`); `None` when
+    /// it lacks one of them, since a partial set would not compare.
+    pub fn score(
+        &self,
+        speech_dir: &Path,
+        name: &str,
+        clips: &[Clip],
+        judge: Option<&IntentJudge>,
+    ) -> Option<SetScore> {
+        let mut score = SetScore {
+            name: name.to_string(),
+            ..Default::default()
+        };
+        for clip in clips {
+            let rel = clip.path.strip_prefix(speech_dir).unwrap_or(&clip.path);
+            let (ms, text) = self.by_clip.get(rel)?;
+            let audio_s = read_wav_16k(&clip.path).map_or(0.0, |a| a.len() as f64 / 16_000.0);
+            score.add(clip, text, audio_s, *ms as f64 / 1000.0, judge);
+        }
+        Some(score)
+    }
+}
+
 /// What a transcript means, for spoken-intent accuracy: the intent model, passed in by the
 /// caller (the recogniser knows nothing of intents).
 #[derive(Clone)]
@@ -255,36 +376,44 @@ pub fn score_set(
             options.bias = bias.cloned();
         }
         let h = engine.recognize(&samples, &options)?;
-        let e = match clip.language {
-            Language::En => ErrorCount::wer(&clip.text, &h.text),
-            _ => ErrorCount::cer(&clip.text, &h.text),
-        };
         if verbose {
-            eprintln!(
-                "{name}\t{}\t{:.0}%\t{}ms\t{} | {}",
-                clip.path
-                    .file_name()
-                    .map_or_else(String::new, |f| f.to_string_lossy().into()),
-                100.0 * e.errors as f64 / e.reference.max(1) as f64,
-                h.decode_ms,
-                clip.text,
-                h.text
-            );
+            eprintln!("{name}\t{}", verbose_line(clip, &h.text, h.decode_ms));
         }
-        score.errors.add(e);
-        score.clips += 1;
-        score.audio_s += samples.len() as f64 / 16_000.0;
-        score.decode_s += h.decode_ms as f64 / 1000.0;
-        score.empty += usize::from(h.text.is_empty());
-        if let Some(judge) =
-            judge.filter(|_| !matches!(clip.label.as_str(), "recorded" | "backchannel"))
-        {
-            score.intent_n += 1;
-            score.intent_right +=
-                usize::from((judge.0)(&h.text).as_deref() == Some(clip.label.as_str()));
-        }
+        score.add(
+            clip,
+            &h.text,
+            samples.len() as f64 / 16_000.0,
+            h.decode_ms as f64 / 1000.0,
+            judge,
+        );
     }
     Ok(score)
+}
+
+/// One set's row of the report.
+fn write_row(out: &mut String, s: &SetScore) {
+    let intent = if s.intent_n > 0 {
+        format!(
+            ", spoken intent {:.1}% ({} of {})",
+            100.0 * s.intent_right as f64 / s.intent_n as f64,
+            s.intent_right,
+            s.intent_n
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode{intent})",
+        s.name,
+        s.errors.rate(),
+        s.errors.errors,
+        s.errors.reference,
+        s.clips,
+        s.empty,
+        s.audio_s,
+        s.decode_s
+    );
 }
 
 /// Real speech of exactly `seconds`, built by concatenating recorded Mandarin clips.
@@ -317,6 +446,8 @@ pub struct BenchOptions {
     pub bias: Option<PhraseBias>,
     /// Spoken intent: callee replies' transcripts classified and checked against their label.
     pub judge: Option<IntentJudge>,
+    /// Another recogniser's transcripts of the same clips, scored after each set's rows.
+    pub reference: Option<Reference>,
 }
 
 /// Runs the accuracy and latency measurements; returns the report, whose last line is the
@@ -378,6 +509,13 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
             .filter(|_| clips.iter().any(|c| c.language != Language::En))
             .map(|b| (format!("{name} +bias"), b));
         let runs = std::iter::once((name.clone(), None)).chain(biased.map(|(n, b)| (n, Some(b))));
+        let reference = opts.reference.as_ref().map(|r| {
+            let row = format!("{name} {}", r.engine);
+            match r.score(&opts.speech_dir, &row, clips, opts.judge.as_ref()) {
+                Some(s) => Ok(s),
+                None => Err(row),
+            }
+        });
         for (name, bias) in runs {
             let s = score_set(
                 &mut engine,
@@ -391,28 +529,14 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
                 total_audio += s.audio_s;
                 total_decode += s.decode_s;
             }
-            let intent = if s.intent_n > 0 {
-                format!(
-                    ", spoken intent {:.1}% ({} of {})",
-                    100.0 * s.intent_right as f64 / s.intent_n as f64,
-                    s.intent_right,
-                    s.intent_n
-                )
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode{intent})",
-                s.name,
-                s.errors.rate(),
-                s.errors.errors,
-                s.errors.reference,
-                s.clips,
-                s.empty,
-                s.audio_s,
-                s.decode_s
-            );
+            write_row(&mut out, &s);
+        }
+        match reference {
+            Some(Ok(s)) => write_row(&mut out, &s),
+            Some(Err(row)) => {
+                let _ = writeln!(out, "{row:<38}   (its file lacks some of these clips)");
+            }
+            None => {}
         }
     }
 

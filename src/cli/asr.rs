@@ -217,6 +217,11 @@ pub struct BenchArgs {
     /// accuracy against their labels); `none` to skip.
     #[arg(long, default_value = "models/intent")]
     pub intent_model: PathBuf,
+    /// Another recogniser's transcripts of the same clips (TSV: clip, decode_ms, text; written
+    /// by `scripts/asr-reference-faster-whisper.py CT2_DIR SPEECH_DIR --write FILE`), scored
+    /// with the same CER and intent model after each set's rows.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -265,6 +270,11 @@ pub fn asr_bench(config: Option<&Path>, args: &BenchArgs) -> anyhow::Result<Exit
                         .map(|r| r.label.as_str().to_string())
                 })))
             },
+            reference: args
+                .reference
+                .as_deref()
+                .map(aicall::asr::eval::Reference::read)
+                .transpose()?,
         },
     )?;
     println!("{report}");

@@ -102,6 +102,15 @@ pub struct TrainIntentArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Only (re)fit the encoder head of the model in --out: embed the corpus with the
+    /// pretrained sentence encoder, train the head, pick its mixing weight on the development
+    /// sets (--eval-dir/dev-*.tsv). A full training run does this too when the encoder is
+    /// there (scripts/setup fetches it).
+    #[arg(long, conflicts_with_all = ["incremental", "review"])]
+    pub head_only: bool,
+    /// Train the transformer without an encoder head.
+    #[arg(long, conflicts_with = "head_only")]
+    pub no_head: bool,
 }
 
 /// What `aicall eval` can evaluate.
@@ -129,6 +138,9 @@ pub struct EvalIntentArgs {
     /// and the declarations alone decide, as before aicall read questions.
     #[arg(long)]
     pub no_question: bool,
+    /// The transformer alone: without the encoder head's probabilities (measures its share).
+    #[arg(long)]
+    pub no_head: bool,
     /// Also list every misclassified line (before the report).
     #[arg(long)]
     pub errors: bool,
@@ -385,12 +397,62 @@ fn review_cmd(args: &TrainIntentArgs, file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fits the encoder head of `model` on `examples`, its weight on the development sets.
+fn fit_head(
+    args: &TrainIntentArgs,
+    model: &mut IntentModel,
+    examples: &[corpus::Example],
+) -> anyhow::Result<()> {
+    let path = aicall::nlu::infer::encoder_file(&args.out);
+    let encoder = std::sync::Arc::new(
+        aicall::nlu::encoder::SentenceEncoder::load(&path)
+            .context("loading the sentence encoder")?,
+    );
+    let mut dev = Vec::new();
+    for entry in std::fs::read_dir(&args.eval_dir)
+        .with_context(|| format!("reading {}", args.eval_dir.display()))?
+    {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("dev-") && name.ends_with(".tsv") {
+            dev.extend(corpus::load(&path).with_context(|| format!("reading {}", path.display()))?);
+        }
+    }
+    eprintln!(
+        "encoder head: embedding {} examples and {} development rows with {}",
+        examples.len(),
+        dev.len(),
+        path.display()
+    );
+    let report = train::train_head(
+        model,
+        encoder,
+        examples,
+        &dev,
+        &aicall::nlu::head::HeadOptions {
+            seed: args.seed,
+            ..Default::default()
+        },
+    )?;
+    println!("{report}");
+    Ok(())
+}
+
 pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
     let TrainTarget::Intent(args) = target;
     if let Some(file) = &args.review {
         return review_cmd(&args, file);
     }
     let examples = corpus::load(&args.corpus).context("reading the training corpus")?;
+    if args.head_only {
+        let mut model = load_model(&args.out)?;
+        fit_head(&args, &mut model, &examples)?;
+        model
+            .save(&args.out)
+            .with_context(|| format!("writing the model to {}", args.out.display()))?;
+        println!("encoder head written to {}", args.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut opts = train::TrainOptions {
         seed: args.seed,
         progress: !args.quiet,
@@ -433,6 +495,17 @@ pub fn train_cmd(target: TrainTarget) -> anyhow::Result<ExitCode> {
             }
             let mut model = model;
             model.set_metrics(metrics);
+            let encoder = aicall::nlu::infer::encoder_file(&args.out);
+            if args.no_head {
+                eprintln!("no encoder head (--no-head)");
+            } else if encoder.is_file() {
+                fit_head(&args, &mut model, &examples)?;
+            } else {
+                eprintln!(
+                    "no encoder head: {} is absent (scripts/setup fetches it)",
+                    encoder.display()
+                );
+            }
             model
         }
         Some(new_path) => {
@@ -506,7 +579,10 @@ pub fn eval_cmd(target: EvalTarget) -> anyhow::Result<ExitCode> {
     if examples.is_empty() {
         bail!("{} has no labelled lines", args.file.display());
     }
-    let model = load_model(&args.model.dir)?;
+    let mut model = load_model(&args.model.dir)?;
+    if args.no_head {
+        model.drop_head();
+    }
     if args.no_declared {
         for e in &mut examples {
             e.meaning = Default::default();

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -13,6 +14,8 @@ use chrono::{DateTime, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::encoder::{SentenceEncoder, DEFAULT_ENCODER_FILE};
+use super::head::{self, EncoderHead};
 use super::keywords;
 use super::model::{Batch, IntentNet, ModelConfig};
 use super::sentiment::{self, Sentiment};
@@ -85,6 +88,71 @@ pub struct IntentModel {
     tokenizer: Tokenizer,
     manifest: Manifest,
     device: Device,
+    /// The pretrained sentence encoder and the head trained over it, when the model has one.
+    encoder: Option<EncoderView>,
+}
+
+/// The encoder side of a model: its probabilities are mixed with the transformer's.
+#[derive(Debug)]
+struct EncoderView {
+    encoder: Arc<SentenceEncoder>,
+    head: Arc<EncoderHead>,
+    /// Prompts repeat (a script has a few nodes): their vectors are kept, up to a bound.
+    prompts: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+}
+
+impl EncoderView {
+    fn prompt_vector(&self, prompt: &str) -> Result<Arc<Vec<f32>>, NluError> {
+        if let Some(v) = self
+            .prompts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(prompt)
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(self.encoder.embed(prompt)?);
+        let mut cache = self.prompts.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= PROMPT_CACHE {
+            cache.clear();
+        }
+        cache.insert(prompt.to_string(), v.clone());
+        Ok(v)
+    }
+}
+
+/// Prompts whose vectors a model keeps.
+const PROMPT_CACHE: usize = 4096;
+
+/// One encoder per file for the whole process (it is immutable and weighs ~150 MB).
+fn shared_encoder(path: &Path) -> Result<Arc<SentenceEncoder>, NluError> {
+    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<SentenceEncoder>>>> = OnceLock::new();
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mut loaded = LOADED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = loaded.get(&key) {
+        return Ok(e.clone());
+    }
+    let e = Arc::new(SentenceEncoder::load(path)?);
+    loaded.insert(key, e.clone());
+    Ok(e)
+}
+
+/// Where a model's encoder is: `dir/encoder.bin`, the `encoder/` folder beside the model's
+/// (`models/encoder/` for `models/intent/`), or the set-up's default.
+pub fn encoder_file(dir: &Path) -> PathBuf {
+    let candidates = [
+        dir.join("encoder.bin"),
+        dir.join("..").join("encoder").join("e5-small-q4.bin"),
+        PathBuf::from(DEFAULT_ENCODER_FILE),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or(&candidates[1])
+        .clone()
 }
 
 fn check_manifest(m: &Manifest, dir: &Path) -> Result<(), NluError> {
@@ -158,7 +226,50 @@ impl IntentModel {
                 reason: e.to_string(),
             }
         })?;
-        Self::from_tensors(tensors, manifest, dir)
+        let mut model = Self::from_tensors(tensors, manifest, dir)?;
+        if let Some(head) = EncoderHead::load(dir)? {
+            let encoder = shared_encoder(&encoder_file(dir))?;
+            model.set_head(encoder, head);
+        }
+        Ok(model)
+    }
+
+    /// Mixes this model with an encoder head from now on.
+    pub fn set_head(&mut self, encoder: Arc<SentenceEncoder>, head: EncoderHead) {
+        self.encoder = Some(EncoderView {
+            encoder,
+            head: Arc::new(head),
+            prompts: Mutex::new(HashMap::new()),
+        });
+    }
+
+    /// The transformer alone from now on (for measuring the head's share).
+    pub fn drop_head(&mut self) {
+        self.encoder = None;
+    }
+
+    /// The encoder head, when the model has one.
+    pub fn head(&self) -> Option<&EncoderHead> {
+        self.encoder.as_ref().map(|e| &*e.head)
+    }
+
+    /// The sentence encoder and the head over it, when the model has them.
+    pub fn encoder_parts(&self) -> Option<(Arc<SentenceEncoder>, &EncoderHead)> {
+        self.encoder.as_ref().map(|e| (e.encoder.clone(), &*e.head))
+    }
+
+    /// The head's input for one reply: the encoder's vectors of it and of its prompt.
+    pub fn encoder_features(
+        encoder: &SentenceEncoder,
+        text: &str,
+        prompt: Option<&str>,
+    ) -> Result<Vec<f32>, NluError> {
+        let r = encoder.embed(text)?;
+        let p = match prompt.filter(|p| !p.trim().is_empty()) {
+            Some(p) => Some(encoder.embed(p)?),
+            None => None,
+        };
+        Ok(head::features(&r, p.as_deref()))
     }
 
     /// Builds a model from in-memory weights (used after training, before saving).
@@ -181,6 +292,7 @@ impl IntentModel {
             tokenizer,
             manifest,
             device,
+            encoder: None,
         })
     }
 
@@ -207,7 +319,11 @@ impl IntentModel {
         std::fs::write(&mpath, json + "\n").map_err(|source| NluError::Io {
             path: mpath,
             source,
-        })
+        })?;
+        match &self.encoder {
+            Some(e) => e.head.save(dir),
+            None => Ok(()),
+        }
     }
 
     pub fn weights(&self) -> &HashMap<String, Tensor> {
@@ -240,10 +356,10 @@ impl IntentModel {
         if reply.ids.iter().all(|&id| id == super::tokenizer::SYM) {
             return Err(NluError::EmptyText);
         }
-        let prompt = self
+        let prompt_ids = self
             .tokenizer
             .encode(prompt.unwrap_or(""), cfg.prompt_len, true);
-        let batch = Batch::new(&[&reply.ids], &[&prompt.ids], &[hour], &self.device)?;
+        let batch = Batch::new(&[&reply.ids], &[&prompt_ids.ids], &[hour], &self.device)?;
         let logits = (self.net.forward(&batch, None)? / self.manifest.temperature as f64)?;
         let p: Vec<f32> = candle_nn::ops::softmax_last_dim(&logits)?
             .squeeze(0)?
@@ -256,6 +372,20 @@ impl IntentModel {
             });
         }
         probs.copy_from_slice(&p);
+        if let Some(e) = &self.encoder {
+            let r = e.encoder.embed(text)?;
+            let p = match prompt.filter(|p| !p.trim().is_empty()) {
+                Some(p) => Some(e.prompt_vector(p)?),
+                None => None,
+            };
+            let x = head::features(&r, p.as_deref().map(Vec::as_slice));
+            if let Some(lp) = e.head.log_probs(&[x])?.first() {
+                let mixed = head::mix(&probs, lp, e.head.weight);
+                if mixed.len() == probs.len() {
+                    probs.copy_from_slice(&mixed);
+                }
+            }
+        }
         Ok((probs, reply.truncated))
     }
 

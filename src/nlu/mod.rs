@@ -17,7 +17,9 @@ use std::str::FromStr;
 pub mod announcement;
 pub mod context;
 pub mod corpus;
+pub mod encoder;
 pub mod eval;
+pub mod head;
 pub mod infer;
 pub mod keywords;
 pub mod model;
@@ -161,6 +163,8 @@ pub enum NluError {
     NoData { context: String },
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error(transparent)]
+    Encoder(#[from] encoder::EncoderError),
 }
 
 #[cfg(test)]

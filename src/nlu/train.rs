@@ -630,8 +630,49 @@ pub fn fine_tune(
         temperature,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let model = IntentModel::from_tensors(snapshot(&vm)?, manifest, Path::new("(memory)"))?;
+    let mut model = IntentModel::from_tensors(snapshot(&vm)?, manifest, Path::new("(memory)"))?;
+    // The encoder head learns the new replies too, or its share would outvote the lesson.
+    if let Some((encoder, head)) = base.encoder_parts() {
+        let tuned = fine_tune_head(&encoder, head, base_corpus, new, opts.seed)?;
+        model.set_head(encoder, tuned);
+    }
     Ok((model, report))
+}
+
+/// The head on the new replies (five times each) and a seeded sample of the base corpus.
+fn fine_tune_head(
+    encoder: &super::encoder::SentenceEncoder,
+    head: &super::head::EncoderHead,
+    base_corpus: &[Example],
+    new: &[Example],
+    seed: u64,
+) -> Result<super::head::EncoderHead, NluError> {
+    use rayon::prelude::*;
+    let mut replay: Vec<&Example> = base_corpus.iter().collect();
+    replay.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    replay.truncate((20 * new.len()).clamp(500, 2000));
+    let rows: Vec<&Example> = replay
+        .into_iter()
+        .chain(new.iter().cycle().take(5 * new.len()))
+        .collect();
+    let x = rows
+        .par_iter()
+        .map(|e| {
+            let prompt = Some(e.prompt.as_str()).filter(|p| !p.trim().is_empty());
+            IntentModel::encoder_features(encoder, &e.text, prompt)
+        })
+        .collect::<Result<Vec<_>, NluError>>()?;
+    let y: Vec<usize> = rows.iter().map(|e| e.label.index()).collect();
+    head.fine_tune(
+        &x,
+        &y,
+        &super::head::HeadOptions {
+            epochs: 3,
+            learning_rate: 5e-4,
+            seed,
+            ..Default::default()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -654,4 +695,128 @@ mod tests {
         assert!(expected_calibration_error(&[1.0, 1.0], &[true, true]) < 1e-9);
         assert!((expected_calibration_error(&[0.95, 0.95], &[false, false]) - 0.95).abs() < 1e-6);
     }
+}
+
+/// What fitting an encoder head found.
+#[derive(Debug, Clone)]
+pub struct HeadReport {
+    pub examples: usize,
+    pub embed_seconds: f64,
+    pub fit_seconds: f64,
+    /// Accuracy of the head alone on the corpus's validation split.
+    pub val_accuracy: f64,
+    /// (weight, accuracy on the development rows) for every weight tried.
+    pub weights: Vec<(f32, f64)>,
+    pub weight: f32,
+    pub dev_examples: usize,
+}
+
+impl std::fmt::Display for HeadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "encoder head: {} examples embedded in {:.0} s, fitted in {:.0} s; validation \
+             accuracy (head alone) {:.4}",
+            self.examples, self.embed_seconds, self.fit_seconds, self.val_accuracy
+        )?;
+        for (w, acc) in &self.weights {
+            writeln!(f, "  head weight {w:.1}: development accuracy {acc:.4}")?;
+        }
+        write!(
+            f,
+            "head weight {:.1} (best on {} development rows)",
+            self.weight, self.dev_examples
+        )
+    }
+}
+
+/// Fits an encoder head for `model` (the transformer, trained on the same corpus): embeds
+/// every reply and prompt with `encoder` (in parallel), trains the head on the corpus minus a
+/// validation split, then picks the mixing weight that reads `dev` best — development rows
+/// written apart from the corpus — and attaches the head to the model.
+pub fn train_head(
+    model: &mut IntentModel,
+    encoder: std::sync::Arc<super::encoder::SentenceEncoder>,
+    examples: &[Example],
+    dev: &[Example],
+    opts: &super::head::HeadOptions,
+) -> Result<HeadReport, NluError> {
+    use rayon::prelude::*;
+
+    let started = Instant::now();
+    let mut texts: Vec<&str> = examples
+        .iter()
+        .chain(dev)
+        .flat_map(|e| [e.text.as_str(), e.prompt.as_str()])
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let vectors: HashMap<&str, Vec<f32>> = texts
+        .par_iter()
+        .map(|t| Ok((*t, encoder.embed(t)?)))
+        .collect::<Result<_, NluError>>()?;
+    let feats = |e: &Example| {
+        let p = Some(e.prompt.trim())
+            .filter(|p| !p.is_empty())
+            .and_then(|p| vectors.get(p).map(Vec::as_slice));
+        let r = vectors.get(e.text.as_str()).map_or(&[][..], Vec::as_slice);
+        super::head::features(r, p)
+    };
+    let embed_seconds = started.elapsed().as_secs_f64();
+    let (train_ex, val_ex) = corpus::split(examples.to_vec(), 0.1, opts.seed);
+    let usable = |ex: &[Example]| -> (Vec<Vec<f32>>, Vec<usize>) {
+        ex.iter()
+            .filter(|e| vectors.contains_key(e.text.as_str()))
+            .map(|e| (feats(e), e.label.index()))
+            .unzip()
+    };
+    let (x, y) = usable(&train_ex);
+    let fit_started = Instant::now();
+    let mut head = super::head::EncoderHead::fit(&x, &y, Intent::ALL.len(), opts)?;
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let (vx, vy) = usable(&val_ex);
+    let right = head
+        .log_probs(&vx)?
+        .iter()
+        .zip(&vy)
+        .filter(|(lp, &t)| argmax(lp) == t)
+        .count();
+    let val_accuracy = right as f64 / vy.len().max(1) as f64;
+    // The mixing weight, on rows written apart from the corpus.
+    model.drop_head();
+    let (dx, dy) = usable(dev);
+    let head_lp = head.log_probs(&dx)?;
+    let mut base = Vec::with_capacity(dy.len());
+    for e in dev.iter().filter(|e| vectors.contains_key(e.text.as_str())) {
+        let prompt = Some(e.prompt.as_str()).filter(|p| !p.trim().is_empty());
+        base.push(model.probabilities(&e.text, prompt, e.hour)?.0);
+    }
+    let weights: Vec<(f32, f64)> = (0..=10)
+        .map(|i| {
+            let w = i as f32 / 10.0;
+            let right = base
+                .iter()
+                .zip(&head_lp)
+                .zip(&dy)
+                .filter(|((p, lp), &t)| argmax(&super::head::mix(&p[..], lp, w)) == t)
+                .count();
+            (w, right as f64 / dy.len().max(1) as f64)
+        })
+        .collect();
+    let best = weights.iter().fold(
+        (0.0f32, -1.0f64),
+        |b, &(w, a)| if a > b.1 { (w, a) } else { b },
+    );
+    head.weight = best.0;
+    model.set_head(encoder, head);
+    Ok(HeadReport {
+        examples: x.len(),
+        embed_seconds,
+        fit_seconds,
+        val_accuracy,
+        weights,
+        weight: best.0,
+        dev_examples: dy.len(),
+    })
 }

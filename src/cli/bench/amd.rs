@@ -37,6 +37,9 @@ pub struct AmdArgs {
     /// Print every clip's utterances and what they were taken for.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Decode without domain biasing (a call biases towards `[asr] bias_phrases`).
+    #[arg(long)]
+    pub no_bias: bool,
     #[command(flatten)]
     pub engine: crate::cli::asr::EngineArgs,
 }
@@ -89,9 +92,14 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
             clips.push((c.path, None, "person (recorded)".into()));
         }
     }
-    let model = args.engine.resolve(config)?.load()?;
+    let asr = args.engine.resolve(config)?;
+    let model = asr.load()?;
     let mut engine = model.engine();
-    let options = RecognizeOptions::for_language(Language::Zh);
+    // What a call decodes with.
+    let mut options = RecognizeOptions::for_language(Language::Zh);
+    if !args.no_bias {
+        options.bias = asr.bias()?;
+    }
     let vad = VadConfig::default();
     // kind -> (clips, placed right)
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -178,12 +186,13 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
     let rate = |a: usize, n: usize| if n == 0 { 0.0 } else { a as f64 / n as f64 };
     println!(
         "detected={:.4} false_detections={:.4} person_clips={person_clips} decision_p50_ms={:.0} \
-         decision_p95_ms={:.0} clips={}",
+         decision_p95_ms={:.0} clips={} bias={}",
         rate(detected, announcement_clips),
         rate(false_detections, person_clips),
         percentile(&decisions_ms, 50.0),
         percentile(&decisions_ms, 95.0),
-        clips.len()
+        clips.len(),
+        if options.bias.is_some() { "on" } else { "off" }
     );
     Ok(ExitCode::SUCCESS)
 }
