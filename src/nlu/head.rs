@@ -281,6 +281,7 @@ pub fn mix(p: &[f32], log_q: &[f32], w: f32) -> Vec<f32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -304,7 +305,7 @@ mod tests {
         for i in 0..200 {
             let label = i % 2;
             let r = vec![if label == 0 { 1.0 } else { -1.0 }, (i % 7) as f32 / 7.0];
-            let p = vec![0.5, 0.5];
+            let p = [0.5, 0.5];
             x.push(features(&r, (i % 3 != 0).then_some(&p[..])));
             y.push(label);
         }
