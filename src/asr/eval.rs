@@ -187,8 +187,14 @@ pub fn callee_clips(speech_dir: &Path, telephone: bool) -> Result<Vec<Clip>, Eva
         .filter(|r| r.len() >= 4)
         .map(|r| Clip {
             path: audio.join(&r[0]),
+            // A few replies of every label are English: scored as English (WER), decoded
+            // as English, as a campaign in English would.
+            language: if r[3].chars().any(is_han) {
+                Language::Zh
+            } else {
+                Language::En
+            },
             text: r[3].clone(),
-            language: Language::Zh,
             label: r[2].clone(),
         })
         .collect();
@@ -196,6 +202,10 @@ pub fn callee_clips(speech_dir: &Path, telephone: bool) -> Result<Vec<Clip>, Eva
         return Err(EvalError::NoClips(base));
     }
     Ok(clips)
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
 }
 
 /// Every `step`-th element, so a limited run still covers all labels and voices.
@@ -404,7 +414,7 @@ fn write_row(out: &mut String, s: &SetScore) {
     };
     let _ = writeln!(
         out,
-        "{:<38} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode{intent})",
+        "{:<46} {:>6.1}%  ({} errors / {} units, {} clips, {} empty, {:.1} s audio, {:.1} s decode{intent})",
         s.name,
         s.errors.rate(),
         s.errors.errors,
@@ -492,10 +502,14 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
         let callee = callee_clips(&opts.speech_dir, telephone)?;
         let (back, replies): (Vec<Clip>, Vec<Clip>) =
             callee.into_iter().partition(|c| c.label == "backchannel");
+        let (replies, english): (Vec<Clip>, Vec<Clip>) = replies
+            .into_iter()
+            .partition(|c| c.language == Language::Zh);
         sets.push((
             format!("callee replies {band} CER"),
             spread(&replies, opts.callee_limit),
         ));
+        sets.push((format!("callee replies en {band} WER"), english));
         sets.push((format!("callee backchannels {band} CER"), back));
     }
     if opts.latency_only {
@@ -534,7 +548,7 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
         match reference {
             Some(Ok(s)) => write_row(&mut out, &s),
             Some(Err(row)) => {
-                let _ = writeln!(out, "{row:<38}   (its file lacks some of these clips)");
+                let _ = writeln!(out, "{row:<46}   (its file lacks some of these clips)");
             }
             None => {}
         }
@@ -636,6 +650,54 @@ pub fn bench(model: &AsrModel, opts: &BenchOptions) -> Result<String, EvalError>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_file_is_scored_on_the_same_clips_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ref.tsv");
+        std::fs::write(
+            &file,
+            "# engine: faster-whisper int8\nclip\tdecode_ms\ttext\n\
+             callee/a.wav\t120\t多少钱\ncallee/b.wav\t80\t\n",
+        )
+        .unwrap();
+        let r = Reference::read(&file).unwrap();
+        assert_eq!(r.engine, "faster-whisper int8");
+        let clip = |name: &str, text: &str| Clip {
+            path: dir.path().join("callee").join(name),
+            text: text.into(),
+            language: Language::Zh,
+            label: "ask_price".into(),
+        };
+        let judge = IntentJudge(std::sync::Arc::new(|t: &str| {
+            Some(
+                if t.contains("钱") {
+                    "ask_price"
+                } else {
+                    "other"
+                }
+                .to_string(),
+            )
+        }));
+        let clips = [clip("a.wav", "多少钱啊"), clip("b.wav", "不用了")];
+        let s = r.score(dir.path(), "set", &clips, Some(&judge)).unwrap();
+        assert_eq!(
+            (s.clips, s.empty, s.errors.errors, s.errors.reference),
+            (2, 1, 4, 7)
+        );
+        assert_eq!((s.intent_right, s.intent_n), (1, 2));
+        assert!((s.decode_s - 0.2).abs() < 1e-9);
+        // A clip the file lacks: no partial score.
+        assert!(r
+            .score(dir.path(), "set", &[clip("c.wav", "喂")], None)
+            .is_none());
+        // A line without its three columns names its line.
+        std::fs::write(&file, "clip\tdecode_ms\ttext\ncallee/a.wav\t12\n").unwrap();
+        let err = Reference::read(&file).unwrap_err().to_string();
+        assert!(err.contains("ref.tsv:2"), "{err}");
+        std::fs::write(&file, "callee/a.wav\tfast\t好\n").unwrap();
+        assert!(Reference::read(&file).is_err());
+    }
 
     #[test]
     fn error_rates() {
