@@ -650,3 +650,54 @@ fn sentence_encoder_matches_the_reference_engine_and_ranks_meaning() {
     assert_eq!(enc.embed("").expect("embeds").len(), 384);
     assert_eq!(enc.embed("🙂🙂 ༀ").expect("embeds").len(), 384);
 }
+
+#[test]
+fn encoder_head_trains_and_picks_its_share_on_development_rows() {
+    use aicall::nlu::encoder::{SentenceEncoder, DEFAULT_ENCODER_FILE};
+    use aicall::nlu::head::HeadOptions;
+    let encoder = std::sync::Arc::new(
+        SentenceEncoder::load(&repo(DEFAULT_ENCODER_FILE))
+            .expect("scripts/setup fetches the sentence encoder"),
+    );
+    let mut model = committed();
+    model.drop_head();
+    // A slice of the corpus keeps this short; the mechanism is the full one.
+    let examples: Vec<Example> = corpus::load(&repo("models/corpus/train.tsv"))
+        .expect("corpus")
+        .into_iter()
+        .take(300)
+        .collect();
+    let dev: Vec<Example> = eval_set("dev-phrasing").into_iter().take(30).collect();
+    let opts = HeadOptions {
+        epochs: 4,
+        ..HeadOptions::default()
+    };
+    let report =
+        train::train_head(&mut model, encoder, &examples, &dev, &opts).expect("head trains");
+    println!("{report}");
+    assert_eq!(report.weights.len(), 11);
+    assert_eq!(report.dev_examples, 30);
+    assert!((0.0..=1.0).contains(&report.weight));
+    // The chosen weight is the best of those tried on the development rows.
+    let best = report.weights.iter().map(|w| w.1).fold(0.0, f64::max);
+    assert!(report
+        .weights
+        .iter()
+        .any(|&(w, a)| w == report.weight && a == best));
+    assert_eq!(model.head().map(|h| h.weight), Some(report.weight));
+    // Saved with the model, loaded back with it: the same answer.
+    let dir = tempfile::tempdir().expect("temp dir");
+    model.save(dir.path()).expect("saves");
+    assert!(dir.path().join("encoder-head.safetensors").is_file());
+    let back = IntentModel::load(dir.path()).expect("loads with the encoder beside the repo's");
+    let u = utter(
+        "nah mate i'll give it a miss",
+        Some("Would you like to hear more?"),
+    );
+    let (a, b) = (
+        model.classify(&u).expect("a"),
+        back.classify(&u).expect("b"),
+    );
+    assert_eq!(a.label, b.label);
+    assert!((a.confidence - b.confidence).abs() < 1e-4);
+}

@@ -409,10 +409,18 @@ fn fit_head(
             .context("loading the sentence encoder")?,
     );
     let mut dev = Vec::new();
-    for entry in std::fs::read_dir(&args.eval_dir)
-        .with_context(|| format!("reading {}", args.eval_dir.display()))?
-    {
-        let path = entry?.path();
+    let entries = match std::fs::read_dir(&args.eval_dir) {
+        Ok(entries) => entries.collect::<Result<Vec<_>, _>>()?,
+        Err(e) => {
+            eprintln!(
+                "encoder head: no development sets ({}: {e}); the head gets an even share",
+                args.eval_dir.display()
+            );
+            Vec::new()
+        }
+    };
+    for entry in entries {
+        let path = entry.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         if name.starts_with("dev-") && name.ends_with(".tsv") {
             dev.extend(corpus::load(&path).with_context(|| format!("reading {}", path.display()))?);

@@ -757,8 +757,9 @@ pub fn train_head(
         .map(|t| Ok((*t, encoder.embed(t)?)))
         .collect::<Result<_, NluError>>()?;
     let feats = |e: &Example| {
-        let p = Some(e.prompt.trim())
-            .filter(|p| !p.is_empty())
+        // As `IntentModel::probabilities` reads it: the prompt as given, unless blank.
+        let p = Some(e.prompt.as_str())
+            .filter(|p| !p.trim().is_empty())
             .and_then(|p| vectors.get(p).map(Vec::as_slice));
         let r = vectors.get(e.text.as_str()).map_or(&[][..], Vec::as_slice);
         super::head::features(r, p)
@@ -804,10 +805,15 @@ pub fn train_head(
             (w, right as f64 / dy.len().max(1) as f64)
         })
         .collect();
-    let best = weights.iter().fold(
-        (0.0f32, -1.0f64),
-        |b, &(w, a)| if a > b.1 { (w, a) } else { b },
-    );
+    // Without development rows there is nothing to choose by: an even mix.
+    let best = if dy.is_empty() {
+        (0.5, 0.0)
+    } else {
+        weights.iter().fold(
+            (0.0f32, -1.0f64),
+            |b, &(w, a)| if a > b.1 { (w, a) } else { b },
+        )
+    };
     head.weight = best.0;
     model.set_head(encoder, head);
     Ok(HeadReport {
