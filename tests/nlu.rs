@@ -700,4 +700,8 @@ fn encoder_head_trains_and_picks_its_share_on_development_rows() {
     );
     assert_eq!(a.label, b.label);
     assert!((a.confidence - b.confidence).abs() < 1e-4);
+    // A model saved without a head there leaves no stale head behind.
+    model.drop_head();
+    model.save(dir.path()).expect("saves");
+    assert!(!dir.path().join("encoder-head.safetensors").exists());
 }

@@ -322,7 +322,14 @@ impl IntentModel {
         })?;
         match &self.encoder {
             Some(e) => e.head.save(dir),
-            None => Ok(()),
+            // A head left by an earlier model was fitted beside another transformer.
+            None => match std::fs::remove_file(dir.join(head::HEAD_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NluError::Io {
+                    path: dir.join(head::HEAD_FILE),
+                    source: e,
+                }),
+                _ => Ok(()),
+            },
         }
     }
 
