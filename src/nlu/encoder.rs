@@ -122,11 +122,6 @@ impl SentenceEncoder {
         Ok((mean / f64::from(norm))?.to_vec1::<f32>()?)
     }
 
-    /// Token ids (content only, no `<s>`/`</s>`) — for tests and reports.
-    pub fn tokenize(&self, text: &str) -> Vec<u32> {
-        self.tok.encode(text)
-    }
-
     fn forward(&self, ids: &[u32]) -> Result<Tensor, EncoderError> {
         let (t, h) = (ids.len(), self.hidden);
         let mut x = vec![0f32; t * h];

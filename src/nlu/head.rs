@@ -95,8 +95,7 @@ impl EncoderHead {
                 context: "encoder head (no feature rows)".into(),
             });
         }
-        let flat: Vec<f32> = x.iter().flatten().copied().collect();
-        let all = Tensor::from_vec(flat, (n, f), &dev)?;
+        let all = matrix(x)?;
         let mean = all.mean(0)?;
         let scale = (all.broadcast_sub(&mean)?.sqr()?.mean(0)?.sqrt()? + 1e-4)?.recip()?;
         let all = all.broadcast_sub(&mean)?.broadcast_mul(&scale)?;
@@ -128,17 +127,12 @@ impl EncoderHead {
         y: &[usize],
         opts: &HeadOptions,
     ) -> Result<Self, NluError> {
-        let (n, f) = (x.len(), x.first().map_or(0, Vec::len));
-        if n == 0 || y.len() != n {
+        if x.is_empty() || y.len() != x.len() {
             return Err(NluError::NoData {
                 context: "encoder head fine-tuning (no feature rows)".into(),
             });
         }
-        let dev = Device::Cpu;
-        let flat: Vec<f32> = x.iter().flatten().copied().collect();
-        let all = Tensor::from_vec(flat, (n, f), &dev)?
-            .broadcast_sub(&self.mean)?
-            .broadcast_mul(&self.scale)?;
+        let all = self.standardised(x)?;
         let names = ["hidden.weight", "hidden.bias", "out.weight", "out.bias"];
         let vars = names
             .iter()
@@ -213,19 +207,29 @@ impl EncoderHead {
         std::fs::rename(&tmp, &path).map_err(|source| NluError::Io { path, source })
     }
 
+    /// Feature rows as the network reads them: centred and scaled as the training rows were.
+    fn standardised(&self, x: &[Vec<f32>]) -> Result<Tensor, NluError> {
+        Ok(matrix(x)?
+            .broadcast_sub(&self.mean)?
+            .broadcast_mul(&self.scale)?)
+    }
+
     /// Label log-probabilities for feature rows.
     pub fn log_probs(&self, x: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, NluError> {
-        let (n, f) = (x.len(), x.first().map_or(0, Vec::len));
-        if n == 0 {
+        if x.is_empty() {
             return Ok(Vec::new());
         }
-        let flat: Vec<f32> = x.iter().flatten().copied().collect();
-        let xs = Tensor::from_vec(flat, (n, f), &Device::Cpu)?
-            .broadcast_sub(&self.mean)?
-            .broadcast_mul(&self.scale)?;
+        let xs = self.standardised(x)?;
         let logits = self.out.forward(&self.hidden.forward(&xs)?.gelu_erf()?)?;
         Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2()?)
     }
+}
+
+/// Feature rows as one [rows, features] tensor (ragged rows are an error).
+fn matrix(x: &[Vec<f32>]) -> Result<Tensor, NluError> {
+    let f = x.first().map_or(0, Vec::len);
+    let flat: Vec<f32> = x.iter().flatten().copied().collect();
+    Ok(Tensor::from_vec(flat, (x.len(), f), &Device::Cpu)?)
 }
 
 /// Mini-batch AdamW on cross-entropy over standardised rows `all`.
