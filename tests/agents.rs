@@ -124,6 +124,7 @@ fn callee(number: &str, script: Vec<Step>) -> Callee {
         rate: Some(8000),
         script,
         max_call_ms: Some(90_000),
+        early: Vec::new(),
     }
 }
 
@@ -136,6 +137,7 @@ fn agent(number: &str, outcome: Outcome, ring_ms: u64, script: Vec<Step>) -> Cal
         rate: Some(8000),
         script,
         max_call_ms: Some(90_000),
+        early: Vec::new(),
     }
 }
 

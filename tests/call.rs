@@ -27,6 +27,25 @@ fn callee(number: &str, steps: &str) -> String {
     format!("[[callee]]\nnumber = \"{number}\"\nrate = 8000\nring_ms = 300\nscript = [{steps}]\n\n")
 }
 
+/// A callee whose far end sends early media (a 183 with audio) before `outcome`.
+fn early_callee(number: &str, early: &str, outcome: &str, steps: &str) -> String {
+    format!(
+        "[[callee]]\nnumber = \"{number}\"\nrate = 8000\nring_ms = 300\noutcome = \"{outcome}\"\nearly = [{early}]\nscript = [{steps}]\n\n"
+    )
+}
+
+/// A carrier's announcement (已关机, 正忙 …), rendered from tests/fixtures/speech.tsv.
+fn announcement_of(kind: &str) -> String {
+    let dir = root().join(".setup/test-speech/amd").join(kind);
+    let p = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/setup", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .min()
+        .unwrap_or_else(|| panic!("no announcement in {}: run scripts/setup", dir.display()));
+    format!("{{ say = \"{}\" }}", p.display())
+}
+
 /// A carrier's 已关机 announcement, rendered from tests/fixtures/speech.tsv.
 fn announcement() -> String {
     let p = root().join(".setup/test-speech/amd/powered_off/2_tebukuro.wav");
@@ -45,9 +64,11 @@ const WAIT: &str = "{ wait_bot_audio = 8000 }, { wait_bot_silence_ms = 700 }";
 #[test]
 fn a_campaign_converses_through_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
-    // Seven callees: interested → transfer; price question → answer → affirm → transfer;
+    // Nine callees: interested → transfer; price question → answer → affirm → transfer;
     // busy → callback slot; DNC request → DNC list; talks over the greeting → barge-in; DTMF 0;
-    // a carrier announcement answering instead of the callee.
+    // a carrier announcement answering instead of the callee; one played as early media
+    // before the carrier clears the call unanswered; early media (a silent ringback) before
+    // a callee answers and declines.
     let callees = [
         callee(
             "13900000001",
@@ -79,13 +100,25 @@ fn a_campaign_converses_through_the_simulator() {
             "13900000007",
             &format!("{}, {{ silence_ms = 800 }}, {}, {{ silence_ms = 15000 }}", announcement(), announcement()),
         ),
+        early_callee(
+            "13900000008",
+            &format!("{0}, {{ silence_ms = 800 }}, {0}, {{ silence_ms = 800 }}, {0}", announcement_of("busy")),
+            "no_answer",
+            "",
+        ),
+        early_callee(
+            "13900000009",
+            "{ silence_ms = 2500 }",
+            "answer",
+            &format!("{WAIT}, {}, {{ silence_ms = 15000 }}", say("deny.wav")),
+        ),
     ]
     .concat();
     let scenarios = Scenarios::parse(&callees, dir.path()).unwrap();
     let contacts = dir.path().join("contacts.csv");
     std::fs::write(
         &contacts,
-        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n13900000006,六\n13900000007,七\n",
+        "phone,name\n13900000001,一\n13900000002,二\n13900000003,三\n13900000004,四\n13900000005,五\n13900000006,六\n13900000007,七\n13900000008,八\n13900000009,九\n",
     )
     .unwrap();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -144,7 +177,7 @@ fn a_campaign_converses_through_the_simulator() {
             )
             .await
             .unwrap();
-        assert_eq!(import.imported, 7);
+        assert_eq!(import.imported, 9);
         service.start_campaign("e2e").await.unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(120), service.idle())
             .await
@@ -156,8 +189,9 @@ fn a_campaign_converses_through_the_simulator() {
         sim.stop().await;
         let summary = Summary::of(dialled as usize, &records);
 
-        assert_eq!(dialled, 7);
-        assert_eq!(records.len(), 7, "every call answered");
+        assert_eq!(dialled, 9);
+        // Every call answered has its record, and so has the one decided on early media.
+        assert_eq!(records.len(), 9, "{records:#?}");
         // Every utterance the callees spoke reached a conversation.
         assert!(metrics.utterances_heard > 0);
         assert_eq!(
@@ -243,13 +277,49 @@ fn a_campaign_converses_through_the_simulator() {
         let (_, r) = by_contact("0007");
         assert_eq!(r.disposition, Some(Disposition::PoweredOff), "{}", show(&r));
 
+        // The carrier's 正忙 in early media: heard before any answer, hung up as busy (the
+        // carrier's own cause would have said no answer), nothing said to it.
+        let (c, r) = by_contact("0008");
+        assert_eq!(r.disposition, Some(Disposition::Busy), "{}", show(&r));
+        assert!(
+            r.turns
+                .iter()
+                .all(|t| t.speaker == aicall::call::record::Speaker::Callee
+                    && t.note.as_deref() == Some("early media")),
+            "{}",
+            show(&r)
+        );
+        let attempts = store.attempts_of(c.id).unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(
+            attempts[0].disposition,
+            Some(Disposition::Busy),
+            "{attempts:?}"
+        );
+
+        // Early media, then the answer: the conversation starts at the answer (no second
+        // park comes), and goes as any other.
+        let (_, r) = by_contact("0009");
+        assert_eq!(
+            r.path.first().map(String::as_str),
+            Some("greeting"),
+            "{}",
+            show(&r)
+        );
+        assert_eq!(
+            r.disposition,
+            Some(Disposition::NotInterested),
+            "{}",
+            show(&r)
+        );
+
         // Records are in the store (sealed), with latencies measured.
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
-        assert_eq!(stored.len(), 7);
+        assert_eq!(stored.len(), 9);
         assert!(summary.turn_ms.len() >= 5);
         let line = summary.last_line();
         assert!(
-            line.starts_with("calls=7 answered=7 turn_p50_ms="),
+            line.starts_with("calls=9 answered=9 turn_p50_ms="),
             "{line}"
         );
     });

@@ -134,6 +134,7 @@ fn callee(n: &str) -> Callee {
             aicall::sim::Step::SilenceMs(30_000),
         ],
         max_call_ms: Some(60_000),
+        early: Vec::new(),
     }
 }
 
@@ -147,6 +148,7 @@ fn supervisor(n: &str) -> Callee {
         rate: Some(8000),
         script: vec![aicall::sim::Step::SilenceMs(60_000)],
         max_call_ms: Some(60_000),
+        early: Vec::new(),
     }
 }
 

@@ -536,6 +536,7 @@ fn callee(number: &str, outcome: Outcome, ring_ms: u64) -> Callee {
             vec![]
         },
         max_call_ms: None,
+        early: Vec::new(),
     }
 }
 
@@ -767,6 +768,7 @@ async fn a_dead_gateway_pauses_its_pool_instead_of_burning_contacts() {
         rate: None,
         script: vec![],
         max_call_ms: None,
+        early: Vec::new(),
     });
     let sim = sim_with(&callees).await;
     let dir = tempfile::tempdir().expect("temp dir");

@@ -30,6 +30,7 @@ fn callee(number: &str, outcome: Outcome, ring_ms: u64, script: Vec<Step>) -> Ca
         rate: Some(8000),
         script,
         max_call_ms: None,
+        early: Vec::new(),
     }
 }
 

@@ -416,6 +416,7 @@ fn callee(n: &str, outcome: Outcome, script: Vec<Step>, max_call_ms: u64) -> Cal
         rate: Some(8000),
         script,
         max_call_ms: Some(max_call_ms),
+        early: Vec::new(),
     }
 }
 

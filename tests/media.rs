@@ -55,6 +55,7 @@ fn callee(name: &str, rate: u32, outcome: Outcome, script: Vec<Step>) -> Callee 
         rate: Some(rate),
         script,
         max_call_ms: Some(60_000),
+        early: Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ fn failing(n: &str, outcome: Outcome) -> Callee {
         rate: Some(8000),
         script: vec![],
         max_call_ms: None,
+        early: Vec::new(),
     }
 }
 

@@ -111,6 +111,7 @@ async fn handle(
             esl: client.clone(),
             uuid: uuid.clone(),
         },
+        answered: true,
         rate,
         contact_id,
         phone_key,

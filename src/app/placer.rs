@@ -227,6 +227,9 @@ struct Follow {
     talk: Option<(mpsc::Sender<ChannelInput>, JoinHandle<CallRecord>)>,
     /// The conversation already ran (or must not run).
     conversation_done: bool,
+    /// The channel parked before the answer (early media), at this codec rate: no park
+    /// follows the answer, so the conversation starts from the answer.
+    parked_early: Option<u32>,
     decided: Option<(Disposition, Option<i64>)>,
 }
 
@@ -241,6 +244,7 @@ impl Follow {
             seen: false,
             talk: None,
             conversation_done: false,
+            parked_early: None,
             decided: None,
         }
     }
@@ -308,16 +312,25 @@ impl Follow {
                 let _ = self.call.progress.send(Progress::Answered {
                     uuid: self.call.uuid.clone(),
                 });
+                if let Some((inbox, _)) = &self.talk {
+                    // The conversation was listening to early media: it starts now.
+                    let _ = inbox.send(ChannelInput::Answered).await;
+                } else if let Some(rate) = self.parked_early {
+                    self.start(rate, true);
+                }
             }
             EventKind::ChannelPark => {
                 // Media starts in the park loop (FreeSWITCH accepts `unicast` only there):
-                // the answered channel's `&park()`. A park before the answer is early media.
+                // the `&park()` of the originate. Without `ignore_early_media` the
+                // originate completes on early media (a 183 with audio: a ringback tone, or
+                // a carrier's announcement) and the channel parks before the answer; its
+                // audio is listened to then, and the conversation starts at the answer.
+                let rate = park_rate(ev);
                 let answered = self.answered || ev.get("Answer-State") == Some("answered");
-                if answered && !self.conversation_done && self.talk.is_none() {
-                    if let Some(deps) = self.placer.conversation.clone() {
-                        self.start_conversation(deps, ev);
-                    }
+                if !answered {
+                    self.parked_early = Some(rate);
                 }
+                self.start(rate, answered);
             }
             EventKind::Dtmf { digit, .. } => {
                 if let Some((inbox, _)) = &self.talk {
@@ -337,12 +350,18 @@ impl Follow {
         None
     }
 
-    fn start_conversation(&mut self, deps: Arc<CallDeps>, park: &Event) {
+    /// Starts the conversation, once; `answered` false: on early media.
+    fn start(&mut self, rate: u32, answered: bool) {
+        if self.conversation_done || self.talk.is_some() {
+            return;
+        }
+        if let Some(deps) = self.placer.conversation.clone() {
+            self.start_conversation(deps, rate, answered);
+        }
+    }
+
+    fn start_conversation(&mut self, deps: Arc<CallDeps>, rate: u32, answered: bool) {
         let uuid = self.call.uuid.clone();
-        let rate = park
-            .get("Channel-Read-Codec-Rate")
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(8000);
         let mut values: HashMap<String, String> = std::mem::take(&mut self.call.fields);
         values.insert("campaign".to_owned(), self.call.campaign.clone());
         // For an agent's screen, should the call be transferred.
@@ -351,13 +370,18 @@ impl Follow {
             values.insert("lead_score".to_owned(), format!("{score:.3}"));
         }
         let phone_key = self.call.phone_key;
-        info!(%uuid, contact = self.call.contact_id, "call answered: conversing");
+        if answered {
+            info!(%uuid, contact = self.call.contact_id, "call answered: conversing");
+        } else {
+            info!(%uuid, contact = self.call.contact_id, "early media: listening before the answer");
+        }
         let (tx, rx) = mpsc::channel(16);
         let start = CallStart {
             leg: Leg {
                 esl: self.placer.router.client().clone(),
                 uuid: uuid.clone(),
             },
+            answered,
             rate,
             contact_id: Some(self.call.contact_id),
             phone_key,
@@ -402,6 +426,13 @@ impl Follow {
             abandoned,
         }
     }
+}
+
+/// The channel's codec rate as its park event gives it (8 kHz when it says nothing).
+fn park_rate(park: &Event) -> u32 {
+    park.get("Channel-Read-Codec-Rate")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(8000)
 }
 
 /// Whether an answered call was abandoned: it waited for an agent and none took it. Either

@@ -1,4 +1,5 @@
-//! The call driver: one tokio task per answered call. It turns what happens on the call —
+//! The call driver: one tokio task per answered call (or per call with early media, which it
+//! listens to for a carrier announcement until the answer). It turns what happens on the call —
 //! channel events routed to it (DTMF, hangup), media events (prompt started/finished,
 //! barge-in, a dead stream), the callee's speech, recogniser and intent results, the
 //! machine's own timeouts — into inputs of the pure [`CallMachine`], and carries out its
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::events::{CallEvent, CallEvents};
-use super::machine::{CallMachine, Directive, Failure, Input, Reply};
+use super::machine::{CallMachine, Directive, Failure, Input, Reply, ANNOUNCEMENT_WINDOW_MS};
 use super::prompts::{from_offset, PromptSet};
 use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
 use super::script::{Disposition, Script};
@@ -76,11 +77,16 @@ pub struct Leg {
     pub uuid: String,
 }
 
-/// An answered channel to converse on.
+/// An answered channel to converse on, or one with early media to listen to until it is.
 #[derive(Clone, Debug)]
 pub struct CallStart {
     pub leg: Leg,
-    /// `Channel-Read-Codec-Rate` of the answer.
+    /// False: the channel has early media only (parked before the answer). Its first
+    /// [`ANNOUNCEMENT_WINDOW_MS`] are recognised, so that a carrier announcement played
+    /// there ends the call with its disposition; the conversation starts at
+    /// [`ChannelInput::Answered`].
+    pub answered: bool,
+    /// `Channel-Read-Codec-Rate` of the channel.
     pub rate: u32,
     pub contact_id: Option<u64>,
     pub phone_key: Option<PhoneKey>,
@@ -91,6 +97,8 @@ pub struct CallStart {
 /// What the owner of the channel tells its conversation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChannelInput {
+    /// The far end answered a call started on early media (its CHANNEL_ANSWER).
+    Answered,
     Dtmf(char),
     /// The channel hung up (its CHANNEL_HANGUP_COMPLETE).
     Hangup {
@@ -166,6 +174,8 @@ struct Call {
     closing: Option<PromptId>,
     /// Prompt ids of our own (hold tone, closing prompts), above the machine's.
     next_own_prompt: PromptId,
+    /// The far end answered (false while on early media).
+    answered: bool,
 }
 
 /// Runs one call to its end and returns its record (also saved to the store when there is
@@ -220,16 +230,17 @@ pub async fn run(
         holding: None,
         closing: None,
         next_own_prompt: 1 << 40,
+        answered: false,
     };
     let (mut media_rx, mut speech_rx) = match call.open_media().await {
         Some(rx) => rx,
         None => return call.finish().await,
     };
-    call.deps.events.send(CallEvent::Answered {
-        uuid: call.start.leg.uuid.clone(),
-        campaign: call.deps.campaign.clone(),
-    });
-    call.input(Input::Answered).await;
+    if call.start.answered {
+        call.on_answer().await;
+    } else {
+        debug!(uuid = %call.start.leg.uuid, "listening to early media");
+    }
     let far = Instant::now() + Duration::from_secs(86_400);
     while !call.ended {
         let next_timeout = call
@@ -248,6 +259,7 @@ pub async fn run(
             Some(h) = heard_rx.recv() => call.on_heard(h).await,
             Some(u) = recv_hold(&mut call.holding) => call.on_transfer(u).await,
             c = channel.recv() => match c {
+                Some(ChannelInput::Answered) => call.on_answer().await,
                 Some(ChannelInput::Dtmf(d)) => {
                     call.record.dtmf.push(d);
                     call.input(Input::Dtmf(d)).await;
@@ -294,6 +306,33 @@ pub async fn run(
 impl Call {
     fn now_ms(&self) -> u64 {
         self.t0.elapsed().as_millis() as u64
+    }
+
+    /// The far end answered: the conversation starts. Early media still being recognised
+    /// is not the callee's reply: it is dropped (it reached the early listener).
+    async fn on_answer(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.answered = true;
+        self.record.answered_at = unix_ms();
+        if self.utterance_segments > 0 {
+            self.generation += 1;
+            self.awaiting = false;
+            self.utterance.clear();
+            self.utterance_voiced_ms = 0;
+            self.deps
+                .media
+                .metrics()
+                .utterances_delivered
+                .fetch_add(u64::from(self.utterance_segments), Ordering::Relaxed);
+            self.utterance_segments = 0;
+        }
+        self.deps.events.send(CallEvent::Answered {
+            uuid: self.start.leg.uuid.clone(),
+            campaign: self.deps.campaign.clone(),
+        });
+        self.input(Input::Answered).await;
     }
 
     /// Opens the call's media and tells the switch to stream (`unicast`); on failure the
@@ -733,7 +772,7 @@ impl Call {
     async fn on_speech(&mut self, speech: VadEvent) {
         match speech {
             VadEvent::Start(_) => {
-                if self.awaiting {
+                if self.awaiting && self.answered {
                     // The callee goes on after a pause before we answered: the reply in
                     // flight is incomplete; it is recognised again with what follows.
                     self.generation += 1;
@@ -742,7 +781,24 @@ impl Call {
                 self.input(Input::SpeechStarted).await
             }
             VadEvent::End(seg) => {
+                if !self.answered && self.now_ms() > ANNOUNCEMENT_WINDOW_MS {
+                    // Early media past the window (a long ringback tone): not recognised,
+                    // and nothing waits for it.
+                    self.deps
+                        .media
+                        .metrics()
+                        .utterances_delivered
+                        .fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 self.utterance_segments += 1;
+                if !self.answered {
+                    // Early media takes no turns (an announcement repeats with short
+                    // pauses, a ringback tone never stops): each utterance is recognised on
+                    // its own, as it comes, and every result is delivered.
+                    self.utterance.clear();
+                    self.utterance_voiced_ms = 0;
+                }
                 let end = match self.stream0 {
                     Some(s0) => s0 + Duration::from_millis(seg.speech_end_ms),
                     None => Instant::now(),
@@ -755,9 +811,13 @@ impl Call {
                 self.utterance
                     .extend(seg.samples.iter().map(|&s| f32::from(s) / 32768.0));
                 self.utterance_voiced_ms += seg.voiced_ms;
-                self.generation += 1;
-                self.awaiting = true;
-                self.recognise(end);
+                if self.answered {
+                    self.generation += 1;
+                    self.awaiting = true;
+                    self.recognise(end, self.utterance_segments);
+                } else {
+                    self.recognise(end, 1);
+                }
             }
         }
     }
@@ -776,8 +836,8 @@ impl Call {
     }
 
     /// Sends the utterance so far to the decode pool (under the campaign's share); the
-    /// result comes back on `heard_tx`.
-    fn recognise(&mut self, speech_end: Instant) {
+    /// result comes back on `heard_tx`. `segments`: the VAD segments it is made of.
+    fn recognise(&mut self, speech_end: Instant, segments: u32) {
         let ticket = self.deps.asr.submit_for(
             &self.deps.campaign,
             self.utterance.clone(),
@@ -786,7 +846,7 @@ impl Call {
         let tx = self.heard_tx.clone();
         let deps = self.deps.clone();
         let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
-        let (generation, segments) = (self.generation, self.utterance_segments);
+        let generation = self.generation;
         tokio::spawn(async move {
             let result = async {
                 let h = match ticket {
@@ -875,17 +935,22 @@ impl Call {
             Ok((hyp, Some(u))) => {
                 let mut reply = Reply::new(&hyp.text, &u);
                 reply.voiced_ms = Some(voiced_ms);
-                self.deps.events.send(CallEvent::Turn {
-                    uuid: self.start.leg.uuid.clone(),
-                    campaign: self.deps.campaign.clone(),
-                    speaker: Speaker::Callee,
-                    text: hyp.text.clone(),
-                    node: self.machine.current_node().to_owned(),
-                    intent: Some(u.label.as_str().to_owned()),
-                    confidence: Some(u.confidence),
-                    sentiment: Some(u.sentiment.score),
-                    asr_ms: Some(hyp.decode_ms),
-                });
+                // Before the answer it is the far end's early media, not a turn anyone
+                // watching the call should see; the record keeps it, marked.
+                let early = (!self.answered).then(|| "early media".to_owned());
+                if self.answered {
+                    self.deps.events.send(CallEvent::Turn {
+                        uuid: self.start.leg.uuid.clone(),
+                        campaign: self.deps.campaign.clone(),
+                        speaker: Speaker::Callee,
+                        text: hyp.text.clone(),
+                        node: self.machine.current_node().to_owned(),
+                        intent: Some(u.label.as_str().to_owned()),
+                        confidence: Some(u.confidence),
+                        sentiment: Some(u.sentiment.score),
+                        asr_ms: Some(hyp.decode_ms),
+                    });
+                }
                 self.record.turns.push(Turn {
                     at_ms,
                     speaker: Speaker::Callee,
@@ -896,7 +961,7 @@ impl Call {
                     asr_ms: Some(hyp.decode_ms),
                     nlu_ms: Some(h.nlu_ms),
                     sentiment: Some(u.sentiment.score),
-                    note: None,
+                    note: early,
                 });
                 self.played = false;
                 self.input(Input::Heard(reply)).await;
@@ -947,6 +1012,13 @@ impl Call {
         self.record.ended_at = unix_ms();
         if let Some(m) = self.media.take() {
             m.close().await;
+        }
+        if !self.answered && self.record.disposition.is_none() {
+            // Early media only, and nothing in it decided anything: no conversation took
+            // place, and the hangup cause tells the dialer what became of the call. (Decided
+            // there — a carrier announcement — the record covers the listening: its
+            // `answered_at` is when early media began.)
+            return self.record;
         }
         if let Some(store) = &self.deps.store {
             if let Err(e) = self.record.save(store.as_ref()) {

@@ -249,8 +249,8 @@ pub struct CallMachine {
 const RESUME_MIN_MS: u32 = 1000;
 /// How long after the answer a carrier announcement or a voicemail greeting is looked for:
 /// both speak first, and a false answer's announcement repeats for 15–30 s before the
-/// carrier clears the call.
-const ANNOUNCEMENT_WINDOW_MS: u64 = 20_000;
+/// carrier clears the call. Early media before the answer is listened to as long.
+pub const ANNOUNCEMENT_WINDOW_MS: u64 = 20_000;
 /// A resumed prompt backs up this much, to restart at about a word boundary.
 const RESUME_BACKUP_MS: u32 = 400;
 
@@ -375,6 +375,11 @@ impl CallMachine {
             Input::Failed(why) => self.on_failed(why),
             Input::Dtmf(d) => self.on_dtmf(d),
             Input::Timeout => self.on_timeout(),
+            Input::CalleeHungUp if self.phase == Phase::Ringing => {
+                // Never answered: the hangup cause says what became of the call.
+                self.log("ended before the answer".into());
+                self.phase = Phase::Ended;
+            }
             Input::CalleeHungUp => {
                 let d = *self.disposition.get_or_insert(if self.path.len() <= 1 {
                     Disposition::NoResponse
@@ -591,10 +596,15 @@ impl CallMachine {
 
     fn on_heard(&mut self, mut reply: Reply) {
         // A carrier announcement or a voicemail system answered instead of a person: it
-        // speaks first, so only the call's first seconds are searched.
-        let early = self
-            .answered_at
-            .is_some_and(|at| self.now.saturating_sub(at) <= ANNOUNCEMENT_WINDOW_MS);
+        // speaks first, so only the call's first seconds are searched. Before the answer
+        // the far end's early media is all there is to hear: a carrier plays its
+        // announcement there (and clears the call with a cause that says nothing), or a
+        // ringback tone, whose words act on nothing.
+        let ringing = self.phase == Phase::Ringing;
+        let early = ringing
+            || self
+                .answered_at
+                .is_some_and(|at| self.now.saturating_sub(at) <= ANNOUNCEMENT_WINDOW_MS);
         if early {
             self.early_heard.push_str(&reply.text);
             self.early_heard.push('\n');
@@ -604,15 +614,21 @@ impl CallMachine {
             .flatten()
         {
             if a == Announcement::Voicemail {
+                if ringing {
+                    // A mailbox answers to greet: before the answer, it is a ringback
+                    // tone's words.
+                    return;
+                }
                 if reply.intent != Intent::Voicemail {
                     self.log(format!("{:?} is a voicemail greeting", reply.text));
                     reply.intent = Intent::Voicemail;
                 }
             } else {
                 self.log(format!(
-                    "{:?} is a carrier announcement ({})",
+                    "{:?} is a carrier announcement ({}){}",
                     reply.text,
-                    a.as_str()
+                    a.as_str(),
+                    if ringing { ", in early media" } else { "" }
                 ));
                 if self.phase == Phase::Speaking {
                     self.out.push(Directive::Stop);
@@ -694,6 +710,10 @@ impl CallMachine {
     }
 
     fn on_failed(&mut self, why: Failure) {
+        if self.phase == Phase::Ringing {
+            // Early media not understood: there is no conversation to fail yet.
+            return;
+        }
         self.errors += 1;
         self.log(format!("recogniser failure #{}: {why}", self.errors));
         if self.phase == Phase::Interrupted {
@@ -711,6 +731,10 @@ impl CallMachine {
     }
 
     fn on_dtmf(&mut self, d: char) {
+        if self.phase == Phase::Ringing {
+            self.log(format!("DTMF {d} ignored: not answered"));
+            return;
+        }
         match self.script.dtmf.get(&d).copied() {
             Some(t) => {
                 self.log(format!("DTMF {d}"));
@@ -1082,15 +1106,20 @@ answer = "qa_claim"
 
     impl Call {
         fn new(text: &str) -> Call {
-            let mut c = Call {
+            let mut c = Call::ringing(text);
+            c.send(Input::Answered);
+            c
+        }
+
+        /// Not answered yet: early media.
+        fn ringing(text: &str) -> Call {
+            Call {
                 m: CallMachine::new(script(text)),
                 t: 0,
                 log: Vec::new(),
                 played: Vec::new(),
                 pending: Vec::new(),
-            };
-            c.send(Input::Answered);
-            c
+            }
         }
 
         fn send(&mut self, input: Input) -> Vec<Directive> {
@@ -1426,6 +1455,35 @@ answer = "qa_claim"
         c.finish_prompts();
         assert_eq!(c.played.last().unwrap(), "vm");
         assert_eq!(c.ended_with(), Some(Disposition::Voicemail));
+    }
+
+    #[test]
+    fn early_media_is_heard_before_the_answer() {
+        let ringing = || Call::ringing(SCRIPT);
+        // The carrier plays its announcement as early media: the call ends with its
+        // disposition before any answer, and nothing was said.
+        let mut c = ringing();
+        c.hear("您拨打的用户", Intent::Other);
+        assert_eq!(c.ended_with(), None);
+        c.hear("正忙，请稍后再拨", Intent::Other);
+        assert_eq!(c.ended_with(), Some(Disposition::Busy));
+        assert!(c.played.is_empty(), "{:?}", c.played);
+        // A ringback tone's words, a mailbox-like line, DTMF or a failed decode before the
+        // answer act on nothing; the answer then starts the script as usual.
+        let mut c = ringing();
+        c.hear("欢迎致电，机主请您在提示音后留言", Intent::Voicemail);
+        c.hear("好的好的", Intent::Affirm);
+        c.send(Input::Failed(Failure::Overloaded));
+        c.send(Input::Dtmf('0'));
+        assert!(c.log.is_empty(), "{:?}", c.log);
+        assert_eq!(c.m.poll_timeout(), None);
+        c.send(Input::Answered);
+        assert_eq!(c.played, ["greeting"]);
+        // Hung up unanswered: no disposition of the conversation's, the cause decides.
+        let mut c = ringing();
+        c.send(Input::CalleeHungUp);
+        assert!(c.m.is_ended());
+        assert_eq!(c.m.disposition(), None);
     }
 
     #[test]

@@ -85,7 +85,8 @@ pub struct CallRecord {
     pub campaign: String,
     pub contact_id: Option<u64>,
     pub script: String,
-    /// Unix ms.
+    /// Unix ms. A call decided on early media (a carrier announcement before any answer):
+    /// when its early media began.
     pub answered_at: i64,
     pub ended_at: i64,
     pub disposition: Option<Disposition>,

@@ -565,6 +565,14 @@ impl Switch {
         if !a.sleep(remaining).await {
             return;
         }
+        if !callee.early.is_empty() {
+            // A 183 with audio: a ringback tone, or the carrier's announcement, before the
+            // outcome.
+            self.progress_media(&a);
+            if !media::play_steps(&self, &a, &callee.early, Instant::now()).await {
+                return;
+            }
+        }
         match callee.outcome {
             Outcome::Answer | Outcome::Voicemail => self.answer_originated(&a),
             other => {

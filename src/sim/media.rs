@@ -440,11 +440,32 @@ pub(crate) async fn callee_script(sw: Arc<Switch>, ch: Arc<Channel>) {
     let Some(callee) = ch.callee.clone() else {
         return;
     };
-    let rate = ch.rate;
     let answered = ch.answered_at().unwrap_or_else(Instant::now);
-    for step in callee.script.clone() {
+    if !play_steps(&sw, &ch, &callee.script, answered).await {
+        return;
+    }
+    // Script done: the callee stays on the line, silent, until aicall ends the call or the
+    // callee gives up.
+    let limit = Duration::from_millis(callee.max_call_ms);
+    let elapsed = answered.elapsed();
+    if ch.sleep(limit.saturating_sub(elapsed)).await {
+        sw.far_end_hangup(&ch, HangupCause::NormalClearing);
+    }
+}
+
+/// Plays scenario steps on the channel, the times of its speech counted from `t0`; false
+/// when the call ended (or a `hangup` step ended it).
+pub(crate) async fn play_steps(
+    sw: &Arc<Switch>,
+    ch: &Arc<Channel>,
+    steps: &[Step],
+    t0: Instant,
+) -> bool {
+    let rate = ch.rate;
+    let answered = t0;
+    for step in steps.iter().cloned() {
         if ch.ended() {
-            return;
+            return false;
         }
         match step {
             Step::Say(path) => {
@@ -466,12 +487,12 @@ pub(crate) async fn callee_script(sw: Arc<Switch>, ch: Arc<Channel>) {
                 });
                 let total = Duration::from_secs_f64((queued + samples.len()) as f64 / rate as f64);
                 if !ch.sleep(total).await {
-                    return;
+                    return false;
                 }
             }
             Step::SilenceMs(ms) => {
                 if !ch.sleep(Duration::from_millis(ms)).await {
-                    return;
+                    return false;
                 }
             }
             Step::WaitBotAudio(ms) => {
@@ -500,7 +521,7 @@ pub(crate) async fn callee_script(sw: Arc<Switch>, ch: Arc<Channel>) {
                         break;
                     }
                     if !ch.sleep(deadline - now).await {
-                        return;
+                        return false;
                     }
                 }
             }
@@ -508,7 +529,7 @@ pub(crate) async fn callee_script(sw: Arc<Switch>, ch: Arc<Channel>) {
                 for d in digits.chars() {
                     let digit = d.to_string();
                     sw.fire(
-                        &ch,
+                        ch,
                         "DTMF",
                         &[],
                         &[
@@ -518,21 +539,15 @@ pub(crate) async fn callee_script(sw: Arc<Switch>, ch: Arc<Channel>) {
                         ],
                     );
                     if !ch.sleep(Duration::from_millis(120)).await {
-                        return;
+                        return false;
                     }
                 }
             }
             Step::Hangup(cause) => {
-                sw.far_end_hangup(&ch, HangupCause::from_name(&cause));
-                return;
+                sw.far_end_hangup(ch, HangupCause::from_name(&cause));
+                return false;
             }
         }
     }
-    // Script done: the callee stays on the line, silent, until aicall ends the call or the
-    // callee gives up.
-    let limit = Duration::from_millis(callee.max_call_ms);
-    let elapsed = answered.elapsed();
-    if ch.sleep(limit.saturating_sub(elapsed)).await {
-        sw.far_end_hangup(&ch, HangupCause::NormalClearing);
-    }
+    true
 }

@@ -19,7 +19,17 @@
 //!   { dtmf = "1" },
 //!   { hangup = "NORMAL_CLEARING" },
 //! ]
+//!
+//! [[callee]]
+//! number = "13800000002"  # a carrier announcement in early media: 183 with audio after
+//! outcome = "no_answer"   # ring_ms, the `early` steps play before any answer, then the
+//! early = [               # outcome follows (here: cleared unanswered, NO_ANSWER)
+//!   { say = "carrier/powered-off.wav" },
+//!   { say = "carrier/powered-off.wav" },
+//! ]
 //! ```
+//!
+//! `early` takes `say` and `silence_ms` steps (and `hangup`, which ends the call there).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,6 +100,9 @@ pub struct Callee {
     pub rate: Option<u32>,
     #[serde(default)]
     pub script: Vec<Step>,
+    /// Early media before the outcome: a ringback tone, or a carrier announcement.
+    #[serde(default)]
+    pub early: Vec<Step>,
     /// The callee hangs up after this long in the call regardless (default 300 s).
     #[serde(default)]
     pub max_call_ms: Option<u64>,
@@ -122,6 +135,7 @@ pub struct ResolvedCallee {
     pub ring_ms: u64,
     pub rate: u32,
     pub script: Vec<Step>,
+    pub early: Vec<Step>,
     pub max_call_ms: u64,
 }
 
@@ -198,7 +212,16 @@ impl Scenarios {
                     return Err(invalid(format!("rate {rate} is not 8000 or 16000")));
                 }
             }
-            for step in &mut callee.script {
+            if let Some(step) = callee
+                .early
+                .iter()
+                .find(|s| !matches!(s, Step::Say(_) | Step::SilenceMs(_) | Step::Hangup(_)))
+            {
+                return Err(invalid(format!(
+                    "early media plays only `say`, `silence_ms` and `hangup` steps, not {step:?}"
+                )));
+            }
+            for step in callee.script.iter_mut().chain(callee.early.iter_mut()) {
                 if let Step::Say(p) = step {
                     if p.is_relative() {
                         *p = base.join(&*p);
@@ -252,6 +275,7 @@ impl Scenarios {
             ring_ms: callee.ring_ms.or(d.ring_ms).unwrap_or(1000),
             rate: callee.rate.or(d.rate).unwrap_or(8000),
             script: callee.script.clone(),
+            early: callee.early.clone(),
             max_call_ms: callee.max_call_ms.unwrap_or(300_000),
         }
     }
@@ -277,6 +301,7 @@ impl Scenarios {
             ring_ms: callee.and_then(|c| c.ring_ms).or(d.ring_ms).unwrap_or(1000),
             rate: callee.and_then(|c| c.rate).or(d.rate).unwrap_or(8000),
             script: callee.map(|c| c.script.clone()).unwrap_or_default(),
+            early: callee.map(|c| c.early.clone()).unwrap_or_default(),
             max_call_ms: callee.and_then(|c| c.max_call_ms).unwrap_or(300_000),
         }
     }
@@ -327,5 +352,19 @@ mod tests {
         assert!(bad.expect_err("bad outcome").to_string().contains("maybe"));
         let rate = Scenarios::parse("[[callee]]\nname = \"x\"\nrate = 44100", Path::new("."));
         assert!(rate.expect_err("bad rate").to_string().contains("44100"));
+        let early = Scenarios::parse(
+            "[[callee]]\nname = \"x\"\nearly = [{ dtmf = \"1\" }]",
+            Path::new("."),
+        );
+        let msg = early.expect_err("DTMF in early media").to_string();
+        assert!(msg.contains("early media") && msg.contains("Dtmf"), "{msg}");
+        let early = Scenarios::parse(
+            "[[callee]]\nname = \"x\"\nearly = [{ say = \"tone.wav\" }]",
+            Path::new("/nonexistent"),
+        );
+        assert!(early
+            .expect_err("missing WAV")
+            .to_string()
+            .contains("tone.wav"));
     }
 }

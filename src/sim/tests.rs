@@ -148,6 +148,7 @@ fn talker(number: &str, wav: &Path) -> Callee {
             Step::Say(wav.to_owned()),
         ],
         max_call_ms: None,
+        early: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ pub fn decliner(n: &str, ring_ms: u64) -> Callee {
             Step::SilenceMs(20_000),
         ],
         max_call_ms: Some(40_000),
+        early: Vec::new(),
     }
 }
 

@@ -163,6 +163,7 @@ pub async fn bench_originate(dir: &Path, opts: &BenchOptions) -> anyhow::Result<
             Step::Hangup("NORMAL_CLEARING".into()),
         ],
         max_call_ms: None,
+        early: Vec::new(),
     });
     let sim = SimSwitch::start(SimConfig {
         scenarios,

@@ -152,6 +152,7 @@ pub async fn run(opts: BenchOptions) -> Result<BenchReport, BenchError> {
             Step::Say(opts.reply.clone()),
         ],
         max_call_ms: Some(opts.seconds * 1000 + 30_000),
+        early: Vec::new(),
     });
     // The simulator plays FreeSWITCH, a separate process in production: it gets its own
     // runtime thread, so its work (it loads and resamples a WAV on the reactor when a callee
