@@ -18,6 +18,7 @@
 //!
 //! Depends on [`crate::esl`], [`crate::media`], [`crate::asr`] and [`super::record`].
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -156,6 +157,12 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
             },
             s = speech.recv() => match s {
                 Some(VadEvent::End(seg)) => {
+                    // It reached its listener, whatever recognition makes of it (the media
+                    // metrics account for every utterance heard).
+                    deps.media
+                        .metrics()
+                        .utterances_delivered
+                        .fetch_add(1, Ordering::Relaxed);
                     let at_ms = call.at_ms
                         + stream0.map_or(0, |s0| s0.saturating_duration_since(started).as_millis() as u64)
                         + seg.speech_start_ms;
@@ -204,6 +211,16 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
                 None => break,
             },
             _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    // Speech that arrived after the listening ended.
+    speech.close();
+    while let Ok(s) = speech.try_recv() {
+        if matches!(s, VadEvent::End(_)) {
+            deps.media
+                .metrics()
+                .utterances_after_end
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
     media.close().await;

@@ -106,6 +106,8 @@ const FRAME_SOUNDS: &[&str] = &[
     "bo da de dian hua",
     "bo da de yong hu",
     "bo da de hao ma",
+    "nin hu jiao de",
+    "nin suo hu jiao",
 ];
 
 /// Each status's wordings in toneless pinyin, in the order ties go.
@@ -120,11 +122,20 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "lai dian ti xing",
             "wu fa jie ting",
             "mi shu fu wu",
+            "yu yin liu yan",
+            "liu yan xin xiang",
         ],
     ),
     (
         Announcement::Suspended,
-        &["yi ting ji", "zan ting fu wu", "ting zhi fu wu", "ting ji"],
+        &[
+            "yi ting ji",
+            "zan ting fu wu",
+            "ting zhi fu wu",
+            "ting ji",
+            "qian fei",
+            "hu ru xian zhi",
+        ],
     ),
     (Announcement::PoweredOff, &["yi guan ji", "guan ji"]),
     (
@@ -134,6 +145,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "kong hao",
             "hao ma bu cun zai",
             "bu cun zai",
+            "cha zheng hou zai bo",
+            "hao ma you wu",
         ],
     ),
     (
@@ -143,6 +156,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "tong hua zhong",
             "yong hu zheng mang",
             "zheng mang",
+            "zhan xian",
+            "dui fang zheng mang",
         ],
     ),
     (
@@ -152,6 +167,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "wu fa jie tong",
             "bu zai fu wu qu",
             "fu wu qu",
+            "bu neng jie tong",
+            "jie bu tong",
         ],
     ),
 ];
@@ -196,22 +213,36 @@ fn syllables(text: &str) -> Vec<Syllable> {
         .collect()
 }
 
-/// The best share of `want`'s syllables any window of `sounds` matches.
+/// The best share of `want`'s syllables a stretch of `sounds` matches, aligned in order: a
+/// syllable the recogniser dropped scores nothing, one it added costs [`EXTRA_SYLLABLE`].
+/// (`您拨打的号码` heard as `民伯的豪马` still opens an announcement.)
 fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
-    if want.is_empty() || sounds.len() < want.len() {
+    if want.is_empty() || sounds.is_empty() {
         return 0.0;
     }
-    sounds
-        .windows(want.len())
-        .map(|w| {
-            w.iter()
-                .zip(want)
-                .map(|(a, b)| syllable_match(a, b))
-                .sum::<f32>()
-        })
-        .fold(0.0f32, f32::max)
-        / want.len() as f32
+    // best[j]: the best score of want[..j] aligned to a stretch of sounds ending here (any
+    // start: best[0] is always 0).
+    let mut best = vec![f32::NEG_INFINITY; want.len() + 1];
+    best[0] = 0.0;
+    for j in 1..=want.len() {
+        best[j] = best[j - 1];
+    }
+    let mut top = best[want.len()];
+    for s in sounds {
+        let prev = best.clone();
+        for j in 1..=want.len() {
+            let matched = prev[j - 1] + syllable_match(s, &want[j - 1]);
+            let added = prev[j] - EXTRA_SYLLABLE;
+            let dropped = best[j - 1];
+            best[j] = matched.max(added).max(dropped);
+        }
+        top = top.max(best[want.len()]);
+    }
+    top.max(0.0) / want.len() as f32
 }
+
+/// What a syllable the recogniser added inside a wording costs (a matched one scores 1).
+const EXTRA_SYLLABLE: f32 = 0.5;
 
 /// 1 for the same syllable (zh/z, ch/c, sh/s, l/n and -ng/-n alike, as southern speech and a
 /// narrow-band recogniser confuse them), 0.5 for the same initial or the same rhyme.
@@ -303,7 +334,7 @@ fn grammar() -> &'static Grammar {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明)(所)?(拨|拔|波|播|博|扑|薄|剥)(打|达|大|搭)(的|得|地)?|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -312,34 +343,34 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|机主.{0,6}(不方便|无法|不能|不在)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基)(主|础).{0,6}(不方便|无法|不能|不在)|通话秘书|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
                 r"已停机|停机(了|状态)|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|suspended",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|欠费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
-                r"已关机|(is|has been) (switched|turned|powered) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及)|(关|观|管)(机|级|鸡)|switched off|turned off|powered off",
+                r"已关机|(is|has been) (switched|turned|powered|power) off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及)|(关|观|管)(机|级|鸡)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
                 r"是空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|invalid|not recognized|check the number",
+                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|(查证|核实|核对|查对)(后|以后)?再拨|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
                 r"正在通话中|用户正忙|(is|are) (busy|on another call)|line is busy",
-                r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|(正|在)忙|通话(中|钟)|busy|another call",
+                r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|(正|在)忙|通话(中|钟)|占线|忙|盲|busy|another call|engaged",
             ),
             (
                 Announcement::Unreachable,
                 r"无法接通|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable)|cannot be|try again later",
+                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
@@ -381,6 +412,17 @@ mod tests {
                 Unreachable,
             ),
             ("Please leave a message after the tone.", Voicemail),
+            // Other carriers' and regions' wordings.
+            ("对不起，您拨打的电话占线，请稍后再拨。", Busy),
+            ("Sorry, the number you have dialled is engaged.", Busy),
+            ("您拨打的号码有误，请查证后再拨。", Vacant),
+            ("您拨打的电话已欠费，请稍后再拨。", Suspended),
+            ("您拨打的用户已设置呼入限制。", Suspended),
+            ("您拨打的电话暂时不能接通。", Unreachable),
+            (
+                "The mobile phone you dialed is out of coverage.",
+                Unreachable,
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(classify(text), Some(want), "{text}");
@@ -419,6 +461,8 @@ mod tests {
             "Hello?",
             "Hi, who's this?",
             "Sorry, I'm busy right now.",
+            "刚才占线了，你再说一遍。",
+            "我欠费了，打不出去。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
