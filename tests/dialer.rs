@@ -725,6 +725,62 @@ async fn retries_per_cause_dnc_and_slot_release() {
     sim.stop().await;
 }
 
+/// Early media: the originate completes on it (no `ignore_early_media`), so FreeSWITCH's
+/// `originate_timeout` no longer runs. A far end that answers after its ringback is a call
+/// like any other; one whose early media never ends is hung up by aicall as unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_media_that_never_answers_is_given_up() {
+    let numbers: Vec<String> = (0..2).map(number).collect();
+    let mut answers = callee(&numbers[0], Outcome::Answer, 80);
+    answers.early = vec![Step::SilenceMs(600)];
+    let mut rings_on = callee(&numbers[1], Outcome::Answer, 80);
+    rings_on.early = vec![Step::SilenceMs(600_000)];
+    let sim = sim_with(&[answers, rings_on]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_store(dir.path());
+    let settings = fast_settings(1, vec![pool("primary", 4, false)]);
+    seed_campaign(&store, &settings, &numbers);
+    let (client, events) = connect(&sim).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(90),
+        run_driver(store.clone(), client.clone(), events, cfg()),
+    )
+    .await
+    .expect("campaign finishes")
+    .expect("driver runs");
+    client.close().await;
+    let by_number: HashMap<String, Contact> = store
+        .contacts("c1")
+        .expect("contacts")
+        .into_iter()
+        .map(|c| (c.pii.phone.clone(), c))
+        .collect();
+    let first = store
+        .attempts_of(by_number[&numbers[0]].id)
+        .expect("attempts");
+    assert_eq!(
+        first[0].disposition,
+        Some(Disposition::Completed),
+        "{first:?}"
+    );
+    let second = store
+        .attempts_of(by_number[&numbers[1]].id)
+        .expect("attempts");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].cause.as_deref(), Some("NO_ANSWER"), "{second:?}");
+    assert_eq!(second[0].disposition, Some(Disposition::NoAnswer));
+    // Given up once the originate's result would have been waited for (5 s + 15 s), not
+    // after the ten minutes the far end would have rung.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.live_channels(), 0);
+    sim.stop().await;
+}
+
 fn seed_extra(store: &SledStore, n: &str) {
     let id = store.reserve_ids(1).expect("id");
     store

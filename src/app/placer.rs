@@ -168,6 +168,7 @@ impl Placer for SwitchPlacer {
                 }
             };
             let mut follow = Follow::new(&this, call, events, false);
+            follow.ring_deadline = Some(tokio::time::Instant::now() + follow.call.timeout);
             follow.job = job.map(|j| {
                 let timeout = follow.call.timeout;
                 tokio::spawn(async move { j.wait(timeout).await })
@@ -230,6 +231,9 @@ struct Follow {
     /// The channel parked before the answer (early media), at this codec rate: no park
     /// follows the answer, so the conversation starts from the answer.
     parked_early: Option<u32>,
+    /// When a call still unanswered on early media is given up: FreeSWITCH's
+    /// `originate_timeout` stopped counting when the originate completed on the early media.
+    ring_deadline: Option<tokio::time::Instant>,
     decided: Option<(Disposition, Option<i64>)>,
 }
 
@@ -245,6 +249,7 @@ impl Follow {
             talk: None,
             conversation_done: false,
             parked_early: None,
+            ring_deadline: None,
             decided: None,
         }
     }
@@ -253,8 +258,12 @@ impl Follow {
         loop {
             let step = {
                 let (job, events, talk) = (&mut self.job, &mut self.events, &mut self.talk);
+                let ring_deadline = self
+                    .ring_deadline
+                    .filter(|_| self.parked_early.is_some() && !self.answered);
                 tokio::select! {
                     r = wait_opt(job) => Step::Job(r),
+                    _ = wait_until(ring_deadline) => Step::RingTimeout,
                     ev = events.recv() => Step::Routed(ev),
                     r = wait_opt_talk(talk) => Step::Talked(Box::new(r)),
                 }
@@ -291,6 +300,14 @@ impl Follow {
                     return self.end(None, 0, false).await;
                 }
                 Step::Routed(Some(Routed::LinkDown | Routed::LinkUp)) => {}
+                Step::RingTimeout => {
+                    self.ring_deadline = None;
+                    info!(uuid = %self.call.uuid, "early media past the originate timeout: hanging up unanswered");
+                    let client = self.placer.router.client().clone();
+                    if let Err(e) = client.hangup(&self.call.uuid, "NO_ANSWER").await {
+                        warn!(uuid = %self.call.uuid, error = %e, "hangup failed");
+                    }
+                }
                 Step::Talked(record) => {
                     // The conversation ended first (the bot hung up or transferred): the
                     // channel's hangup is still to come.
@@ -475,12 +492,22 @@ pub async fn end_calls(live: &LiveCalls, grace: Duration, disposition: Dispositi
 }
 
 enum Step {
+    /// Early media went on past the originate's timeout, unanswered.
+    RingTimeout,
     Job(Result<Result<crate::esl::JobResult, EslError>, tokio::task::JoinError>),
     Routed(Option<Routed>),
     Talked(Box<Result<CallRecord, tokio::task::JoinError>>),
 }
 
 /// The originate's result, or never when there is none to wait for.
+/// Sleeps until `at`, or forever when there is none.
+async fn wait_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn wait_opt(
     job: &mut Option<JoinHandle<Result<crate::esl::JobResult, EslError>>>,
 ) -> Result<Result<crate::esl::JobResult, EslError>, tokio::task::JoinError> {
