@@ -626,6 +626,29 @@ async fn run_driver(
     driver::run(store, placer, cfg, control).await
 }
 
+/// Runs the dialer alone until the campaign is done; its contacts by number.
+async fn run_to_end(
+    store: &Arc<SledStore>,
+    sim: &SimSwitch,
+    limit: Duration,
+) -> HashMap<String, Contact> {
+    let (client, events) = connect(sim).await;
+    tokio::time::timeout(
+        limit,
+        run_driver(store.clone(), client.clone(), events, cfg()),
+    )
+    .await
+    .expect("campaign finishes")
+    .expect("driver runs");
+    client.close().await;
+    store
+        .contacts("c1")
+        .expect("contacts")
+        .into_iter()
+        .map(|c| (c.pii.phone.clone(), c))
+        .collect()
+}
+
 fn cfg() -> DriverConfig {
     DriverConfig {
         tick: Duration::from_millis(20),
@@ -740,22 +763,8 @@ async fn early_media_that_never_answers_is_given_up() {
     let store = open_store(dir.path());
     let settings = fast_settings(1, vec![pool("primary", 4, false)]);
     seed_campaign(&store, &settings, &numbers);
-    let (client, events) = connect(&sim).await;
     let started = std::time::Instant::now();
-    tokio::time::timeout(
-        Duration::from_secs(90),
-        run_driver(store.clone(), client.clone(), events, cfg()),
-    )
-    .await
-    .expect("campaign finishes")
-    .expect("driver runs");
-    client.close().await;
-    let by_number: HashMap<String, Contact> = store
-        .contacts("c1")
-        .expect("contacts")
-        .into_iter()
-        .map(|c| (c.pii.phone.clone(), c))
-        .collect();
+    let by_number = run_to_end(&store, &sim, Duration::from_secs(90)).await;
     let first = store
         .attempts_of(by_number[&numbers[0]].id)
         .expect("attempts");
@@ -1373,21 +1382,7 @@ async fn calls_abandoned_in_the_agent_queue_are_retried() {
         }
     });
 
-    let (client, events) = connect(&sim).await;
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_driver(store.clone(), client.clone(), events, cfg()),
-    )
-    .await
-    .expect("campaign finishes")
-    .expect("driver runs");
-    client.close().await;
-    let by_number: HashMap<String, Contact> = store
-        .contacts("c1")
-        .expect("contacts")
-        .into_iter()
-        .map(|c| (c.pii.phone.clone(), c))
-        .collect();
+    let by_number = run_to_end(&store, &sim, Duration::from_secs(60)).await;
     let lost = &by_number[&numbers[0]];
     assert_eq!(
         (lost.state, lost.attempts),
