@@ -1,6 +1,8 @@
 //! Carrying a campaign's calls out on the switch: originate, follow the channel, and hold the
 //! AI conversation once the answered call parks ([`SwitchPlacer`], the dialer's
-//! [`Placer`]).
+//! [`Placer`]). A call that parks on early media (the originate completes on a 183 with
+//! audio) is listened to for a carrier announcement until it answers, and given up as
+//! `NO_ANSWER` if it rings on past the originate's wait.
 //!
 //! The placer owns exactly the channels it originated: it registers the UUID it chose with
 //! the [`ChannelRouter`] before the originate leaves, so a loopback call's second leg, an

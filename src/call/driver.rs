@@ -921,8 +921,9 @@ impl Call {
         let at_ms = h.speech_end.saturating_duration_since(self.t0).as_millis() as u64;
         match h.result {
             Err(e) => {
+                let early = if self.answered { "" } else { " (early media)" };
                 self.record.turns.push(Turn {
-                    note: Some(format!("not understood: {e}")),
+                    note: Some(format!("not understood{early}: {e}")),
                     ..Turn::new(at_ms, Speaker::Callee, "")
                 });
                 self.input(Input::Failed(e)).await;
