@@ -462,7 +462,6 @@ pub(crate) async fn play_steps(
     t0: Instant,
 ) -> bool {
     let rate = ch.rate;
-    let answered = t0;
     for step in steps.iter().cloned() {
         if ch.ended() {
             return false;
@@ -478,7 +477,7 @@ pub(crate) async fn play_steps(
                 };
                 let queued = ch.speak(&samples);
                 let start_ms =
-                    ms_since(Some(answered), Instant::now()) + queued as f64 * 1000.0 / rate as f64;
+                    ms_since(Some(t0), Instant::now()) + queued as f64 * 1000.0 / rate as f64;
                 let dur_ms = samples.len() as f64 * 1000.0 / rate as f64;
                 lock(&ch.recording).callee_speech.push(SpeechSpan {
                     start_ms,
