@@ -221,15 +221,12 @@ fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
         return 0.0;
     }
     // best[j]: the best score of want[..j] aligned to a stretch of sounds ending here (any
-    // start: best[0] is always 0).
-    let mut best = vec![f32::NEG_INFINITY; want.len() + 1];
-    best[0] = 0.0;
-    for j in 1..=want.len() {
-        best[j] = best[j - 1];
-    }
-    let mut top = best[want.len()];
+    // start: best[0] is always 0; before any sound, every syllable is dropped, scoring 0).
+    let mut best = vec![0.0f32; want.len() + 1];
+    let mut prev = best.clone();
+    let mut top = 0.0f32;
     for s in sounds {
-        let prev = best.clone();
+        prev.copy_from_slice(&best);
         for j in 1..=want.len() {
             let matched = prev[j - 1] + syllable_match(s, &want[j - 1]);
             let added = prev[j] - EXTRA_SYLLABLE;
@@ -238,7 +235,7 @@ fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
         }
         top = top.max(best[want.len()]);
     }
-    top.max(0.0) / want.len() as f32
+    top / want.len() as f32
 }
 
 /// What a syllable the recogniser added inside a wording costs (a matched one scores 1).
