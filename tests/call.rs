@@ -281,6 +281,7 @@ fn a_campaign_converses_through_the_simulator() {
         // carrier's own cause would have said no answer), nothing said to it.
         let (c, r) = by_contact("0008");
         assert_eq!(r.disposition, Some(Disposition::Busy), "{}", show(&r));
+        assert!(!r.answered, "decided before any answer: {}", show(&r));
         assert!(
             r.turns
                 .iter()

@@ -798,6 +798,7 @@ fn the_floors_outcomes_export_as_labels_that_train() {
             contact_id: Some(contact.id),
             script: "insurance".into(),
             answered_at: started_at * 1000,
+            answered: true,
             ended_at: (started_at + 90) * 1000,
             disposition: Some(Disposition::Transferred),
             hangup_cause: Some("NORMAL_CLEARING".into()),

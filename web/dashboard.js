@@ -390,7 +390,8 @@ async function loadRecent() {
     const intents = el('td');
     for (const i of c.intents) intents.append(el('span', 'tag', i));
     tr.append(el('td', null, c.callee || ''), el('td', null, stateLabel(c.disposition)), intents,
-      el('td', null, c.barge_ins), el('td', null, c.transferred_to || ''), el('td', null, duration(c.duration_s)),
+      el('td', null, c.barge_ins), el('td', null, c.transferred_to || ''),
+      el('td', null, c.answered ? duration(c.duration_s) : '未接通 early media'),
       el('td', null, clock(c.answered_at)));
     tr.addEventListener('click', () => openRecord(campaign, c.uuid, 0));
     return tr;

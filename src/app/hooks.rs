@@ -1378,6 +1378,7 @@ mod tests {
             contact_id: Some(7),
             script: "s".into(),
             answered_at: 0,
+            answered: true,
             ended_at: 0,
             disposition: None,
             hangup_cause: None,

@@ -1163,7 +1163,11 @@ pub struct CallSummary {
     pub contact_id: Option<u64>,
     /// Masked.
     pub callee: Option<String>,
+    /// When it was answered; for a call decided on early media (`answered` false), when
+    /// the early media began.
     pub answered_at: i64,
+    /// False: decided on early media (a carrier announcement), never answered.
+    pub answered: bool,
     pub ended_at: i64,
     pub duration_s: i64,
     pub disposition: Option<String>,
@@ -1217,6 +1221,7 @@ async fn calls(
                 uuid: r.uuid,
                 contact_id: r.contact_id,
                 answered_at: r.answered_at,
+                answered: r.answered,
                 ended_at: r.ended_at,
                 transferred_to: r.transferred_to,
             })

@@ -192,6 +192,7 @@ pub async fn run(
         contact_id: start.contact_id,
         script: deps.script.name.clone(),
         answered_at: unix_ms(),
+        answered: start.answered,
         ended_at: 0,
         disposition: None,
         hangup_cause: None,
@@ -316,6 +317,7 @@ impl Call {
         }
         self.answered = true;
         self.record.answered_at = unix_ms();
+        self.record.answered = true;
         if self.utterance_segments > 0 {
             self.generation += 1;
             self.awaiting = false;

@@ -88,6 +88,11 @@ pub struct CallRecord {
     /// Unix ms. A call decided on early media (a carrier announcement before any answer):
     /// when its early media began.
     pub answered_at: i64,
+    /// False: the call was decided on early media and never answered (a carrier
+    /// announcement heard before any answer); reports count it with the unanswered calls.
+    /// Records stored before this field existed were all answered.
+    #[serde(default = "answered_default")]
+    pub answered: bool,
     pub ended_at: i64,
     pub disposition: Option<Disposition>,
     pub hangup_cause: Option<String>,
@@ -109,6 +114,10 @@ pub struct CallRecord {
     /// Speech onset → prompt stopped, per barge-in by speech.
     pub barge_in_latency_ms: Vec<u32>,
     pub dtmf: String,
+}
+
+fn answered_default() -> bool {
+    true
 }
 
 /// An agent's disposition of a call it took.

@@ -230,7 +230,12 @@ impl Tally {
         self.abandoned += u64::from(a.disposition == Some(Disposition::Abandoned));
     }
 
+    /// A call record's share. One decided on early media (a carrier announcement before
+    /// any answer) was no conversation: its attempt counts it, unanswered.
     fn record(&mut self, r: &CallRecord) {
+        if !r.answered {
+            return;
+        }
         let mut heard = false;
         for t in r.turns.iter().filter(|t| t.speaker == Speaker::Callee) {
             heard |= !t.text.trim().is_empty();
@@ -486,6 +491,7 @@ mod tests {
             contact_id: Some(1),
             script: "s".into(),
             answered_at: 0,
+            answered: true,
             ended_at: 0,
             disposition: Some(disposition),
             hangup_cause: None,
@@ -790,5 +796,44 @@ mod tests {
         );
         let r = Report::of("x", &[], &[rec], chrono_tz::UTC, None);
         assert_eq!(r.funnel, Funnel::default());
+    }
+
+    #[test]
+    fn a_carrier_announcement_on_early_media_is_no_conversation() {
+        // Dialled twice: one answered and conversed, one decided on the carrier's 正忙
+        // before any answer (its record keeps what was heard, marked unanswered).
+        let attempts = [
+            (true, Disposition::NotInterested),
+            (false, Disposition::Busy),
+        ]
+        .map(|(answered, d)| AttemptFact {
+            started_at: MIDNIGHT_UTC,
+            answered,
+            disposition: Some(d),
+        });
+        let talked = record(
+            "a",
+            vec![turn(Speaker::Callee, "不需要", Some("deny"), Some(300))],
+            Disposition::NotInterested,
+        );
+        let mut busy = record(
+            "b",
+            vec![turn(
+                Speaker::Callee,
+                "您拨打的电话正忙",
+                Some("other"),
+                Some(300),
+            )],
+            Disposition::Busy,
+        );
+        busy.answered = false;
+        busy.ended_at = 9_000;
+        let r = Report::of("x", &attempts, &[talked, busy], chrono_tz::UTC, None);
+        assert_eq!(r.funnel.dialled, 2);
+        assert_eq!(r.funnel.answered, 1);
+        assert_eq!(r.funnel.conversations, 1);
+        assert_eq!(r.handle_time.calls, 0, "{:?}", r.handle_time);
+        let intents: Vec<_> = r.intents.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(intents, ["deny"]);
     }
 }
