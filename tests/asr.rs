@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use aicall::asr::config::AsrConfig;
 use aicall::asr::eval::{recorded_clips, ErrorCount};
-use aicall::asr::pool::{DecodePool, PoolConfig, SubmitError};
+use aicall::asr::pool::{DecodePool, PoolConfig, PoolError, SubmitError, Ticket};
 use aicall::asr::wav::{read_wav_16k, resample, AudioError};
 use aicall::asr::{
     EngineConfig, Language, ModelError, RecognizeOptions, Recognizer, Suppression, WhisperModel,
@@ -391,6 +391,71 @@ fn pool_rejects_when_full_and_answers_the_rest() {
     let m = pool.metrics();
     assert_eq!(m.completed, answered);
     assert_eq!(m.rejected + m.submitted, 4);
+}
+
+/// Early media (decoded in the background) never keeps an answered call's reply out: with
+/// the queue full of it, a reply takes the oldest one's place, is decoded, and the early
+/// media that gave way is told so.
+#[test]
+fn a_reply_takes_the_place_of_early_media_in_a_full_pool() {
+    let pool = DecodePool::new(
+        &model().clone().into(),
+        PoolConfig {
+            workers: 2,
+            queue_capacity: 2,
+        },
+    )
+    .unwrap();
+    let clip = common::rendered_clip("speech", PROMPTS[0]);
+    let audio = rendered_audio(&clip, false);
+    let options = RecognizeOptions::for_language(Language::Zh);
+    // One worker takes a background segment; the other may not (it stays for replies), so
+    // the next two wait and fill the queue.
+    let mut early = vec![pool.submit_background(audio.clone(), options.clone())];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pool.metrics().busy == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no worker took early media"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for _ in 0..2 {
+        early.push(pool.submit_background(audio.clone(), options.clone()));
+    }
+    assert_eq!(
+        pool.metrics().queued,
+        2,
+        "the second worker took early media"
+    );
+    let reply = pool
+        .submit_for("spring", audio.clone(), options.clone())
+        .expect("a reply gets in when early media fills the queue");
+    let heard = reply.wait_blocking().unwrap();
+    assert!(
+        ErrorCount::cer(&clip.text, &heard.text).rate() <= 30.0,
+        "{}",
+        heard.text
+    );
+    let outcomes: Vec<_> = early
+        .into_iter()
+        .map(|t| t.map(Ticket::wait_blocking))
+        .collect();
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Ok(Err(PoolError::GaveWay)))),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Ok(Ok(h)) if !h.text.is_empty())),
+        "{outcomes:?}"
+    );
+    let m = pool.metrics();
+    assert_eq!(m.queued, 0);
+    assert_eq!(m.skipped, 1, "{m:?}");
 }
 
 #[test]

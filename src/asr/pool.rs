@@ -9,6 +9,11 @@
 //! stopped waiting (the call ended, or the callee went on and the segment was superseded by
 //! a longer one) is skipped rather than decoded.
 //!
+//! Early media (a ringback or a carrier announcement heard before any answer) is decoded in
+//! the background ([`DecodePool::submit_background`]): only when no answered call's segment
+//! waits, by at most all workers but one at once, and given up to make room for one when the
+//! queue is full — listening before the answer never delays a callee's reply.
+//!
 //! Counters in [`PoolMetrics`] feed `/metrics`. Owns the worker threads; depends on the
 //! configured engine and tokio's oneshot channel (to hand results back to async callers).
 
@@ -40,6 +45,9 @@ pub enum PoolError {
     Asr(#[from] AsrError),
     #[error("ASR worker stopped before answering")]
     WorkerGone,
+    /// A background segment (early media) made room for a reply when the queue was full.
+    #[error("ASR gave this background segment's place to a reply")]
+    GaveWay,
 }
 
 /// Pool counters; read with [`PoolMetrics::snapshot`].
@@ -53,7 +61,8 @@ pub struct PoolMetrics {
     busy: AtomicUsize,
     decode_ms_total: AtomicU64,
     queue_wait_ms_max: AtomicU64,
-    /// Segments whose caller stopped waiting before a worker took them.
+    /// Segments whose caller stopped waiting before a worker took them, and background
+    /// segments that made room for a reply.
     skipped: AtomicU64,
 }
 
@@ -91,30 +100,24 @@ struct Job {
     samples: Vec<f32>,
     options: RecognizeOptions,
     enqueued: Instant,
-    reply: oneshot::Sender<Result<Hypothesis, AsrError>>,
+    reply: oneshot::Sender<Result<Hypothesis, PoolError>>,
 }
 
 /// A pending result.
 #[derive(Debug)]
 pub struct Ticket {
-    rx: oneshot::Receiver<Result<Hypothesis, AsrError>>,
+    rx: oneshot::Receiver<Result<Hypothesis, PoolError>>,
 }
 
 impl Ticket {
     /// Awaits the hypothesis from async code (the call driver).
     pub async fn wait(self) -> Result<Hypothesis, PoolError> {
-        self.rx
-            .await
-            .map_err(|_| PoolError::WorkerGone)?
-            .map_err(PoolError::from)
+        self.rx.await.map_err(|_| PoolError::WorkerGone)?
     }
 
     /// Blocks for the hypothesis (CLI, benches; never on the reactor).
     pub fn wait_blocking(self) -> Result<Hypothesis, PoolError> {
-        self.rx
-            .blocking_recv()
-            .map_err(|_| PoolError::WorkerGone)?
-            .map_err(PoolError::from)
+        self.rx.blocking_recv().map_err(|_| PoolError::WorkerGone)?
     }
 }
 
@@ -139,14 +142,20 @@ impl Default for PoolConfig {
     }
 }
 
-/// The waiting segments: one FIFO per tenant, served in turn.
+/// The waiting segments: one FIFO per tenant, served in turn, and the background's.
 #[derive(Default)]
 struct FairQueue {
     by_tenant: HashMap<String, VecDeque<Job>>,
     /// Tenants with waiting segments, in serving order.
     turn: VecDeque<String>,
+    /// Segments waiting, background ones included.
     len: usize,
     closed: bool,
+    /// Background segments (early media), oldest first.
+    background: VecDeque<Job>,
+    /// Background segments being decoded now, and how many may be at once.
+    background_running: usize,
+    background_workers: usize,
 }
 
 impl FairQueue {
@@ -159,20 +168,48 @@ impl FairQueue {
         self.len += 1;
     }
 
-    /// The oldest segment of the tenant whose turn it is.
-    fn pop(&mut self) -> Option<Job> {
-        let tenant = self.turn.pop_front()?;
-        let q = self.by_tenant.get_mut(&tenant)?;
-        let job = q.pop_front();
-        if q.is_empty() {
-            self.by_tenant.remove(&tenant);
-        } else {
-            self.turn.push_back(tenant);
+    /// Queues a background segment.
+    fn push_background(&mut self, job: Job) {
+        self.background.push_back(job);
+        self.len += 1;
+    }
+
+    /// Makes room for a reply in a full queue: the oldest background segment gives way.
+    /// False when there is none.
+    fn evict_background(&mut self) -> bool {
+        let Some(job) = self.background.pop_front() else {
+            return false;
+        };
+        self.len -= 1;
+        // Its listener may be gone already; then there is nobody to tell.
+        let _ = job.reply.send(Err(PoolError::GaveWay));
+        true
+    }
+
+    /// The next segment to decode and whether it is a background one: the oldest of the
+    /// tenant whose turn it is; a background segment only when no reply waits and fewer
+    /// than `background_workers` are being decoded.
+    fn pop(&mut self) -> Option<(Job, bool)> {
+        if let Some(tenant) = self.turn.pop_front() {
+            let q = self.by_tenant.get_mut(&tenant)?;
+            let job = q.pop_front();
+            if q.is_empty() {
+                self.by_tenant.remove(&tenant);
+            } else {
+                self.turn.push_back(tenant);
+            }
+            if job.is_some() {
+                self.len -= 1;
+            }
+            return job.map(|j| (j, false));
         }
-        if job.is_some() {
-            self.len -= 1;
+        if self.background_running >= self.background_workers.max(1) {
+            return None;
         }
-        job
+        let job = self.background.pop_front()?;
+        self.len -= 1;
+        self.background_running += 1;
+        Some((job, true))
     }
 }
 
@@ -181,6 +218,7 @@ impl std::fmt::Debug for FairQueue {
         f.debug_struct("FairQueue")
             .field("len", &self.len)
             .field("tenants", &self.turn.len())
+            .field("background", &self.background.len())
             .field("closed", &self.closed)
             .finish()
     }
@@ -199,14 +237,15 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next segment for a worker; `None` once the pool is shut down and drained.
-    fn next(&self) -> Option<Job> {
+    /// The next segment for a worker (and whether it is a background one); `None` once the
+    /// pool is shut down and drained.
+    fn next(&self) -> Option<(Job, bool)> {
         let mut q = self.lock();
         loop {
-            if let Some(job) = q.pop() {
-                return Some(job);
+            if let Some(next) = q.pop() {
+                return Some(next);
             }
-            if q.closed {
+            if q.closed && q.len == 0 {
                 return None;
             }
             q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -225,8 +264,10 @@ pub struct DecodePool {
 
 fn worker(model: &AsrModel, shared: &Shared, metrics: &PoolMetrics) {
     let mut engine = model.engine();
-    while let Some(job) = shared.next() {
+    while let Some((job, background)) = shared.next() {
         metrics.queued.fetch_sub(1, Ordering::Relaxed);
+        // A background segment's worker is free for the next one once this one is done.
+        let _done = background.then(|| BackgroundDone(shared));
         if job.reply.is_closed() {
             // Nobody waits for this one any more: the time goes to a segment someone needs.
             metrics.skipped.fetch_add(1, Ordering::Relaxed);
@@ -252,7 +293,17 @@ fn worker(model: &AsrModel, shared: &Shared, metrics: &PoolMetrics) {
             }
         }
         // The caller may have hung up; its result is then simply dropped.
-        let _ = job.reply.send(result);
+        let _ = job.reply.send(result.map_err(PoolError::from));
+    }
+}
+
+/// Frees a background decoding slot when dropped (after the decode, or when it was skipped).
+struct BackgroundDone<'a>(&'a Shared);
+
+impl Drop for BackgroundDone<'_> {
+    fn drop(&mut self) {
+        self.0.lock().background_running -= 1;
+        self.0.ready.notify_one();
     }
 }
 
@@ -261,6 +312,8 @@ impl DecodePool {
     pub fn new(model: &AsrModel, config: PoolConfig) -> std::io::Result<Self> {
         let capacity = config.queue_capacity.max(1);
         let shared = Arc::new(Shared::default());
+        // One worker always left for replies (when there are two or more).
+        shared.lock().background_workers = config.workers.max(2) - 1;
         let metrics = Arc::new(PoolMetrics::default());
         let mut workers = Vec::new();
         for i in 0..config.workers.max(1) {
@@ -297,6 +350,27 @@ impl DecodePool {
         samples: Vec<f32>,
         options: RecognizeOptions,
     ) -> Result<Ticket, SubmitError> {
+        self.submit(Some(tenant), samples, options)
+    }
+
+    /// Queues a background segment (early media: nobody has answered yet) without blocking.
+    /// It is decoded only when no reply waits, and gives way to one when the queue is full
+    /// (its ticket then answers [`PoolError::GaveWay`]); `Overloaded` when the queue is full.
+    pub fn submit_background(
+        &self,
+        samples: Vec<f32>,
+        options: RecognizeOptions,
+    ) -> Result<Ticket, SubmitError> {
+        self.submit(None, samples, options)
+    }
+
+    /// Queues a reply of `tenant`, or a background segment (`None`).
+    fn submit(
+        &self,
+        tenant: Option<&str>,
+        samples: Vec<f32>,
+        options: RecognizeOptions,
+    ) -> Result<Ticket, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             samples,
@@ -309,7 +383,14 @@ impl DecodePool {
             if q.closed {
                 return Err(SubmitError::ShutDown);
             }
-            if q.len >= self.capacity {
+            let mut room = q.len < self.capacity;
+            if !room && tenant.is_some() && q.evict_background() {
+                // The oldest early-media segment gave its place to this reply.
+                self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+                self.metrics.skipped.fetch_add(1, Ordering::Relaxed);
+                room = true;
+            }
+            if !room {
                 let queued = q.len;
                 drop(q);
                 self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
@@ -319,7 +400,10 @@ impl DecodePool {
                     capacity: self.capacity,
                 });
             }
-            q.push(tenant, job);
+            match tenant {
+                Some(t) => q.push(t, job),
+                None => q.push_background(job),
+            }
         }
         self.metrics.queued.fetch_add(1, Ordering::Relaxed);
         self.metrics.submitted.fetch_add(1, Ordering::Relaxed);
@@ -351,7 +435,7 @@ impl Drop for DecodePool {
 mod tests {
     use super::*;
 
-    fn job(tag: f32) -> (Job, oneshot::Receiver<Result<Hypothesis, AsrError>>) {
+    fn job(tag: f32) -> (Job, oneshot::Receiver<Result<Hypothesis, PoolError>>) {
         let (reply, rx) = oneshot::channel();
         (
             Job {
@@ -380,10 +464,49 @@ mod tests {
             q.push("quiet", j);
         }
         let order: Vec<f32> = std::iter::from_fn(|| q.pop())
-            .map(|j| j.samples[0])
+            .map(|(j, _)| j.samples[0])
             .collect();
         assert_eq!(order, [0.0, 10.0, 1.0, 11.0, 2.0, 3.0, 4.0]);
         assert_eq!(q.len, 0);
         assert!(q.turn.is_empty() && q.by_tenant.is_empty());
+    }
+
+    #[test]
+    fn early_media_waits_for_replies_and_leaves_a_worker_free() {
+        let mut q = FairQueue {
+            background_workers: 1,
+            ..FairQueue::default()
+        };
+        let mut keep = Vec::new();
+        for i in 0..2 {
+            let (j, rx) = job(100.0 + i as f32);
+            keep.push(rx);
+            q.push_background(j);
+        }
+        let (j, rx) = job(1.0);
+        keep.push(rx);
+        q.push("spring", j);
+        // The reply first, though it came last.
+        let (first, background) = q.pop().unwrap();
+        assert_eq!((first.samples[0], background), (1.0, false));
+        // One background segment at a time: the other worker stays free for replies.
+        let (second, background) = q.pop().unwrap();
+        assert_eq!((second.samples[0], background), (100.0, true));
+        assert!(q.pop().is_none(), "a second background decode at once");
+        assert_eq!(q.len, 1);
+        q.background_running -= 1;
+        assert_eq!(q.pop().map(|(j, b)| (j.samples[0], b)), Some((101.0, true)));
+        assert_eq!(q.len, 0);
+    }
+
+    #[test]
+    fn a_full_queue_makes_room_for_a_reply_by_dropping_early_media() {
+        let mut q = FairQueue::default();
+        let (j, mut gave_way) = job(100.0);
+        q.push_background(j);
+        assert!(q.evict_background());
+        assert_eq!(q.len, 0);
+        assert!(matches!(gave_way.try_recv(), Ok(Err(PoolError::GaveWay))));
+        assert!(!q.evict_background(), "nothing left to give way");
     }
 }

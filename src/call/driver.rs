@@ -34,7 +34,7 @@ use super::script::{Disposition, Script};
 use super::transfer::{
     hold_tone, suggested_answer, Suggestion, TransferDesk, TransferRequest, TransferUpdate,
 };
-use crate::asr::pool::{DecodePool, SubmitError};
+use crate::asr::pool::{DecodePool, PoolError, SubmitError};
 use crate::asr::{Hypothesis, RecognizeOptions};
 use crate::esl::EslClient;
 use crate::media::{CallMedia, MediaEngine, MediaEvent, OpenedMedia, PromptId, VadEvent};
@@ -837,14 +837,18 @@ impl Call {
         }
     }
 
-    /// Sends the utterance so far to the decode pool (under the campaign's share); the
-    /// result comes back on `heard_tx`. `segments`: the VAD segments it is made of.
+    /// Sends the utterance so far to the decode pool (under the campaign's share; early
+    /// media in the background, behind every answered call's reply); the result comes back
+    /// on `heard_tx`. `segments`: the VAD segments it is made of.
     fn recognise(&mut self, speech_end: Instant, segments: u32) {
-        let ticket = self.deps.asr.submit_for(
-            &self.deps.campaign,
-            self.utterance.clone(),
-            self.deps.asr_options.clone(),
-        );
+        let (samples, options) = (self.utterance.clone(), self.deps.asr_options.clone());
+        let ticket = if self.answered {
+            self.deps
+                .asr
+                .submit_for(&self.deps.campaign, samples, options)
+        } else {
+            self.deps.asr.submit_background(samples, options)
+        };
         let tx = self.heard_tx.clone();
         let deps = self.deps.clone();
         let prompt_text = self.machine.last_prompt_text().map(str::to_owned);
@@ -852,9 +856,13 @@ impl Call {
         tokio::spawn(async move {
             let result = async {
                 let h = match ticket {
-                    Ok(t) => t.wait().await.map_err(|e| {
-                        warn!(error = %e, "recognition failed");
-                        Failure::Recogniser
+                    Ok(t) => t.wait().await.map_err(|e| match e {
+                        // Early media made room for a reply: as if it had not been queued.
+                        PoolError::GaveWay => Failure::Overloaded,
+                        e => {
+                            warn!(error = %e, "recognition failed");
+                            Failure::Recogniser
+                        }
                     })?,
                     Err(SubmitError::Overloaded { .. }) => return Err(Failure::Overloaded),
                     Err(SubmitError::ShutDown) => return Err(Failure::Recogniser),
