@@ -318,6 +318,10 @@ fn a_campaign_converses_through_the_simulator() {
         let stored = aicall::call::CallRecord::all(store.as_ref(), "e2e").unwrap();
         assert_eq!(stored.len(), 9);
         assert!(summary.turn_ms.len() >= 5);
+        // The call decided on the carrier's early media was never answered: its disposition
+        // counts, its words are no callee's intents.
+        assert_eq!(summary.answered, 8, "{summary:?}");
+        assert_eq!(summary.dispositions.get("busy"), Some(&1), "{summary:?}");
         let line = summary.last_line();
         assert!(
             line.starts_with("calls=9 answered=9 turn_p50_ms="),

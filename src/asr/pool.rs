@@ -487,10 +487,10 @@ mod tests {
         keep.push(rx);
         q.push("spring", j);
         // The reply first, though it came last.
-        let (first, background) = q.pop().unwrap();
+        let (first, background) = q.pop().expect("the reply");
         assert_eq!((first.samples[0], background), (1.0, false));
         // One background segment at a time: the other worker stays free for replies.
-        let (second, background) = q.pop().unwrap();
+        let (second, background) = q.pop().expect("a background segment");
         assert_eq!((second.samples[0], background), (100.0, true));
         assert!(q.pop().is_none(), "a second background decode at once");
         assert_eq!(q.len, 1);

@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use super::events::{CallEvent, CallEvents};
 use super::machine::{CallMachine, Directive, Failure, Input, Reply, ANNOUNCEMENT_WINDOW_MS};
 use super::prompts::{from_offset, PromptSet};
-use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn};
+use super::record::{BargeLine, CallRecord, DecisionLine, Speaker, Turn, EARLY_MEDIA_NOTE};
 use super::script::{Disposition, Script};
 use super::transfer::{
     hold_tone, suggested_answer, Suggestion, TransferDesk, TransferRequest, TransferUpdate,
@@ -948,7 +948,7 @@ impl Call {
                 reply.voiced_ms = Some(voiced_ms);
                 // Before the answer it is the far end's early media, not a turn anyone
                 // watching the call should see; the record keeps it, marked.
-                let early = (!self.answered).then(|| "early media".to_owned());
+                let early = (!self.answered).then(|| EARLY_MEDIA_NOTE.to_owned());
                 if self.answered {
                     self.deps.events.send(CallEvent::Turn {
                         uuid: self.start.leg.uuid.clone(),

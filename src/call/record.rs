@@ -78,7 +78,11 @@ impl Turn {
     }
 }
 
-/// Everything about one answered call.
+/// The note on a line heard on early media, before any answer (a carrier's announcement, a
+/// ringback's words): no callee's reply.
+pub const EARLY_MEDIA_NOTE: &str = "early media";
+
+/// Everything about one answered call (or one decided on early media: `answered` false).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallRecord {
     pub uuid: String,

@@ -30,20 +30,25 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// `calls` dialled; `records`: those that have one (answered, or decided on early media
+    /// — a carrier announcement before any answer — which count in the dispositions only).
     pub fn of(calls: usize, records: &[CallRecord]) -> Summary {
         let mut s = Summary {
             calls,
-            answered: records.len(),
+            answered: records.iter().filter(|r| r.answered).count(),
             ..Summary::default()
         };
         for r in records {
+            let d = r.disposition.map_or("none", |d| d.as_str());
+            *s.dispositions.entry(d.to_owned()).or_default() += 1;
+            if !r.answered {
+                continue;
+            }
             for t in r.turns.iter().filter(|t| t.speaker == Speaker::Callee) {
                 if let Some(i) = &t.intent {
                     *s.intents.entry(i.clone()).or_default() += 1;
                 }
             }
-            let d = r.disposition.map_or("none", |d| d.as_str());
-            *s.dispositions.entry(d.to_owned()).or_default() += 1;
             s.turn_ms.extend(&r.turn_latency_ms);
             s.barge_in_ms.extend(&r.barge_in_latency_ms);
             s.barge_ins += r.barge_ins.len();

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 
 use aicall::app::{Models, Service};
-use aicall::call::record::Speaker;
+use aicall::call::record::{Speaker, EARLY_MEDIA_NOTE};
 use aicall::call::summary::{percentile, Summary};
 use aicall::call::CallRecord;
 use aicall::campaign::import::ImportReport;
@@ -459,6 +459,14 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
             percentile(&ls.turn_ms, 0.95),
             ls.turn_ms.len()
         );
+        // Early media is recognised only when no reply waits: under this load, the carriers'
+        // announcements decided (busy, powered_off) show how much of it still was.
+        let dispositions: Vec<_> = ls
+            .dispositions
+            .iter()
+            .map(|(d, n)| format!("{d}={n}"))
+            .collect();
+        println!("load dispositions: {}", dispositions.join(" "));
         let lost = print_utterances(&l.media);
         last.push_str(&format!(
             " load_calls={} load_turn_p50_ms={} utterances_heard={} utterances_delivered={} \
@@ -518,7 +526,12 @@ fn print_report(r: &DemoResult, verbose: bool) {
             .unwrap_or_else(|| c.uuid.clone());
         println!("\n── {who}");
         for t in &c.turns {
+            let early = t.note.as_deref() == Some(EARLY_MEDIA_NOTE);
             let (who, extra) = match t.speaker {
+                // Before any answer: the carrier's words, not a reply.
+                Speaker::Callee if early => {
+                    ("early ", Some("  (early media, before any answer)".into()))
+                }
                 Speaker::Bot => ("bot   ", t.note.clone().map(|n| format!("  [{n}]"))),
                 Speaker::Bridged => ("call  ", Some("  (bridged: agent and callee)".into())),
                 Speaker::Callee => (
@@ -569,7 +582,11 @@ fn print_report(r: &DemoResult, verbose: bool) {
         if !c.tags.is_empty() {
             end.push_str(&format!("; tags {}", c.tags.join(",")));
         }
-        end.push_str(&format!("; path {}", c.path.join(" → ")));
+        if c.answered {
+            end.push_str(&format!("; path {}", c.path.join(" → ")));
+        } else {
+            end.push_str("; never answered");
+        }
         println!("{end}");
         if verbose {
             for d in &c.decisions {
