@@ -60,6 +60,12 @@ pub struct Turn {
 }
 
 impl Turn {
+    /// A callee's reply: the callee's words after the answer, not early media (a ringback's
+    /// words heard before a call that was then answered).
+    pub fn is_reply(&self) -> bool {
+        self.speaker == Speaker::Callee && self.note.as_deref() != Some(EARLY_MEDIA_NOTE)
+    }
+
     /// A line with nothing but its time, speaker and text; the rest is added by name
     /// (`Turn { intent: ..., ..Turn::new(at_ms, speaker, text) }`).
     pub fn new(at_ms: u64, speaker: Speaker, text: impl Into<String>) -> Turn {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{CallRecord, Speaker};
+use super::record::CallRecord;
 
 /// Nearest-rank percentile of `v` (0 when empty).
 pub fn percentile(v: &[u32], q: f64) -> u32 {
@@ -44,7 +44,7 @@ impl Summary {
             if !r.answered {
                 continue;
             }
-            for t in r.turns.iter().filter(|t| t.speaker == Speaker::Callee) {
+            for t in r.turns.iter().filter(|t| t.is_reply()) {
                 if let Some(i) = &t.intent {
                     *s.intents.entry(i.clone()).or_default() += 1;
                 }

@@ -237,7 +237,7 @@ impl Tally {
             return;
         }
         let mut heard = false;
-        for t in r.turns.iter().filter(|t| t.speaker == Speaker::Callee) {
+        for t in r.turns.iter().filter(|t| t.is_reply()) {
             heard |= !t.text.trim().is_empty();
             if let Some(i) = &t.intent {
                 *self.intents.entry(i.clone()).or_insert(0) += 1;
@@ -474,7 +474,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::record::{BargeLine, Turn};
+    use crate::call::record::{BargeLine, Turn, EARLY_MEDIA_NOTE};
 
     fn turn(speaker: Speaker, text: &str, intent: Option<&str>, asr_ms: Option<u64>) -> Turn {
         Turn {
@@ -811,9 +811,17 @@ mod tests {
             answered,
             disposition: Some(d),
         });
+        // Answered after a ringback whose words were heard first: they are no reply.
+        let ringback = Turn {
+            note: Some(EARLY_MEDIA_NOTE.into()),
+            ..turn(Speaker::Callee, "祝您好运", Some("other"), Some(300))
+        };
         let talked = record(
             "a",
-            vec![turn(Speaker::Callee, "不需要", Some("deny"), Some(300))],
+            vec![
+                ringback,
+                turn(Speaker::Callee, "不需要", Some("deny"), Some(300)),
+            ],
             Disposition::NotInterested,
         );
         let mut busy = record(
