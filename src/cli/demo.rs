@@ -461,12 +461,7 @@ pub fn bench_calls(config: Option<&Path>, args: BenchCallsArgs) -> anyhow::Resul
         );
         // Early media is recognised only when no reply waits: under this load, the carriers'
         // announcements decided (busy, powered_off) show how much of it still was.
-        let dispositions: Vec<_> = ls
-            .dispositions
-            .iter()
-            .map(|(d, n)| format!("{d}={n}"))
-            .collect();
-        println!("load dispositions: {}", dispositions.join(" "));
+        println!("load dispositions: {}", counts_line(&ls.dispositions));
         let lost = print_utterances(&l.media);
         last.push_str(&format!(
             " load_calls={} load_turn_p50_ms={} utterances_heard={} utterances_delivered={} \
@@ -608,14 +603,8 @@ fn print_report(r: &DemoResult, verbose: bool) {
         100.0 * s.answered as f64 / (r.dialled.max(1)) as f64,
         r.import.rejected.len()
     );
-    let join = |m: &std::collections::BTreeMap<String, usize>| {
-        m.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    println!("  intents: {}", join(&s.intents));
-    println!("  dispositions: {}", join(&s.dispositions));
+    println!("  intents: {}", counts_line(&s.intents));
+    println!("  dispositions: {}", counts_line(&s.dispositions));
     println!(
         "  turn latency (end of callee speech → next prompt): p50 {} ms, p95 {} ms over {} turns",
         percentile(&s.turn_ms, 0.5),
@@ -630,4 +619,12 @@ fn print_report(r: &DemoResult, verbose: bool) {
         s.false_barge_ins
     );
     println!("{}", s.last_line());
+}
+
+/// `name=count` pairs, space-separated, in name order.
+fn counts_line(m: &std::collections::BTreeMap<String, usize>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
