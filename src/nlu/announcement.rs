@@ -73,10 +73,23 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
             .frame
             .iter()
             .any(|p| closeness(&sounds, p) >= SOUND_MATCH);
+    // The status said first: an announcement states it, then offers what can be done about
+    // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
+    // order of the list (机主暂时无法接听 is a voicemail, not an unreachable line).
     g.statuses
         .iter()
-        .find(|(_, strong, weak)| strong.is_match(&t) || (framed && weak.is_match(&t)))
-        .map(|&(a, _, _)| a)
+        .enumerate()
+        .filter_map(|(order, (a, strong, weak))| {
+            let strong = strong.find(&t).map(|m| m.start());
+            let weak = weak.find(&t).filter(|_| framed).map(|m| m.start());
+            strong
+                .into_iter()
+                .chain(weak)
+                .min()
+                .map(|at| (at, order, *a))
+        })
+        .min_by_key(|&(at, order, _)| (at, order))
+        .map(|(_, _, a)| a)
         .or_else(|| {
             // After the opening, what the words sound like: the status whose wording is
             // heard closest.
@@ -99,7 +112,8 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         })
 }
 
-/// How an announcement opens, in toneless pinyin: 您拨打的, 您所拨打的.
+/// How an announcement opens, in toneless pinyin: 您拨打的, 您所拨打的. (Its closing 请稍后再拨
+/// is matched by its characters only: by sound it is a person's 稍后再打.)
 const FRAME_SOUNDS: &[&str] = &[
     "nin bo da de",
     "nin suo bo da",
@@ -135,6 +149,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "ting ji",
             "qian fei",
             "hu ru xian zhi",
+            "xian zhi hu ru",
         ],
     ),
     (Announcement::PoweredOff, &["yi guan ji", "guan ji"]),
@@ -147,6 +162,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "bu cun zai",
             "cha zheng hou zai bo",
             "hao ma you wu",
+            "jia bo chang tu qu hao",
+            "bu shi ben di hao ma",
         ],
     ),
     (
@@ -169,6 +186,9 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "fu wu qu",
             "bu neng jie tong",
             "jie bu tong",
+            "wu ren jie ting",
+            "wang luo mang",
+            "wang luo fan mang",
         ],
     ),
 ];
@@ -329,9 +349,10 @@ fn grammar() -> &'static Grammar {
     static G: OnceLock<Grammar> = OnceLock::new();
     G.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
-        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得.
+        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得. A carrier also closes
+        // with 请稍后再拨, which a person picking up says as 等会再打, if at all.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|(稍|消|销)(后|候)再(拨|播|波)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -340,24 +361,24 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|嘀声|滴声|哔声|嘟声|信号音)(后|之后)?(留言|录音|请讲)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基)(主|础).{0,6}(不方便|无法|不能|不在)|通话秘书|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|有事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|(来电|通话|语音)(秘书|助理|助手)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
                 r"已停机|停机(了|状态)|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|欠费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
                 r"已关机|(is|has been) (switched|turned|powered|power) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及)|(关|观|管)(机|级|鸡)|switched off|turned off|powered? off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见)|(关|观|管)(机|级|鸡)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
-                r"是空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|(查证|核实|核对|查对)(后|以后)?再拨|invalid|not recognized|check the number",
+                r"是空号|号码不存在|(查证|核实|核对|查对)(后|以后|之后)?再(拨|播|波)|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
@@ -367,7 +388,7 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::Unreachable,
                 r"无法接通|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
+                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
@@ -420,6 +441,20 @@ mod tests {
                 "The mobile phone you dialed is out of coverage.",
                 Unreachable,
             ),
+            // The status is said first, then what can be done about it.
+            (
+                "您拨打的号码已关机，如需留言请按一，我们将以短信形式通知机主。",
+                PoweredOff,
+            ),
+            ("您拨打的号码已暂停使用，请查证后再拨。", Suspended),
+            ("您拨打的电话暂时无人接听，请稍后再拨。", Unreachable),
+            ("对不起，网络忙，请稍后再拨。", Unreachable),
+            ("您拨打的号码不是本地号码，请加拨长途区号。", Vacant),
+            // Greetings recorded by the owner or played by a call assistant.
+            ("你好，我现在不方便接听电话，有事请留言。", Voicemail),
+            ("您好，机主现在正忙，您可以留言，我会转告给他。", Voicemail),
+            ("你好，我是机主的来电秘书，他现在不方便接电话。", Voicemail),
+            ("您好，请留下您的姓名和电话，嘀声后开始录音。", Voicemail),
         ];
         for (text, want) in cases {
             assert_eq!(classify(text), Some(want), "{text}");
@@ -428,6 +463,11 @@ mod tests {
 
     #[test]
     fn what_an_8k_recogniser_makes_of_them_is_still_placed() {
+        // 欠费 heard as 千费 is said before 查证后再拨, which alone would say vacant.
+        assert_eq!(
+            classify("年薄大的用户以千费停止,请查证后再播。"),
+            Some(Suspended)
+        );
         // Near-homophones an 8 kHz recogniser makes of them.
         assert_eq!(classify("你拔打的电话以关级"), Some(PoweredOff));
         assert_eq!(classify("您拨打的号码是控号"), Some(Vacant));
@@ -460,6 +500,9 @@ mod tests {
             "Sorry, I'm busy right now.",
             "刚才占线了，你再说一遍。",
             "我欠费了，打不出去。",
+            "喂，我现在不方便接电话，晚点打给你。",
+            "我在忙，你稍后再打吧。",
+            "喂，我看到你给我留言了，什么事？",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
