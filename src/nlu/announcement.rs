@@ -172,6 +172,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "zheng zai tong hua zhong",
             "tong hua zhong",
             "yong hu zheng mang",
+            "yong hu mang",
             "zheng mang",
             "zhan xian",
             "dui fang zheng mang",
@@ -261,8 +262,9 @@ fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
 /// What a syllable the recogniser added inside a wording costs (a matched one scores 1).
 const EXTRA_SYLLABLE: f32 = 0.5;
 
-/// 1 for the same syllable (zh/z, ch/c, sh/s, l/n and -ng/-n alike, as southern speech and a
-/// narrow-band recogniser confuse them), 0.5 for the same initial or the same rhyme.
+/// 1 for the same syllable (zh/z, ch/c, sh/s, l/n, f/h and -ng/-n alike, as southern speech
+/// and a narrow-band recogniser confuse them: 用户 is heard as 佣妇), 0.5 for the same
+/// initial or the same rhyme.
 fn syllable_match(a: &Syllable, b: &Syllable) -> f32 {
     match (a.initial == b.initial, a.rhyme == b.rhyme) {
         (true, true) => 1.0,
@@ -281,7 +283,7 @@ fn split_syllable(s: &'static str) -> Syllable {
         ("b", "b"),
         ("p", "p"),
         ("m", "m"),
-        ("f", "f"),
+        ("f", "h"),
         ("d", "d"),
         ("t", "t"),
         ("n", "n"),
@@ -352,7 +354,7 @@ fn grammar() -> &'static Grammar {
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得. A carrier also closes
         // with 请稍后再拨, which a person picking up says as 等会再打, if at all.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|(稍|消|销)(后|候)再(拨|播|波)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|(稍|消|销|少)(后|候|货|侯)再(拨|播|波)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -479,6 +481,8 @@ mod tests {
         // Heard by sound after the opening: 之盟 (zhi meng) for 正忙 is too far, 这么 after
         // 用户 is close enough to 用户正忙; 赞听服务 is 暂停服务.
         assert_eq!(classify("您拨打的用户这么?"), Some(Busy));
+        // 用户忙 as 佣妇吗: f and h alike, 吗 half of 忙.
+        assert_eq!(classify("民伯达的佣妇吗?"), Some(Busy));
         assert_eq!(classify("对不起您拨打的号码,以赞听服务。"), Some(Suspended));
         assert_eq!(classify("您拨打的电话与关节。"), Some(PoweredOff));
         // 你不打 is not 您拨打: a person busy on the line is a person.
