@@ -110,6 +110,13 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
                 })
                 .map(|(a, _)| a)
         })
+        .or_else(|| {
+            // Only the close a wrong number gets, 请查证后再拨, by its characters or (after
+            // an opening) by sound: what the status was got lost, but it was this one.
+            let closes = g.check_number.is_match(&t)
+                || (framed && closeness(&sounds, &wordings.check_number) >= SOUND_MATCH);
+            closes.then_some(Announcement::Vacant)
+        })
 }
 
 /// How an announcement opens, in toneless pinyin: 您拨打的, 您所拨打的. (Its closing 请稍后再拨
@@ -122,6 +129,7 @@ const FRAME_SOUNDS: &[&str] = &[
     "bo da de hao ma",
     "nin hu jiao de",
     "nin suo hu jiao",
+    "nin yao zhao de",
 ];
 
 /// Each status's wordings in toneless pinyin, in the order ties go.
@@ -150,6 +158,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "qian fei",
             "hu ru xian zhi",
             "xian zhi hu ru",
+            "ting zhi shi yong",
+            "zan ting shi yong",
         ],
     ),
     (Announcement::PoweredOff, &["yi guan ji", "guan ji"]),
@@ -160,10 +170,11 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "kong hao",
             "hao ma bu cun zai",
             "bu cun zai",
-            "cha zheng hou zai bo",
             "hao ma you wu",
             "jia bo chang tu qu hao",
             "bu shi ben di hao ma",
+            "yi guo qi",
+            "yi zhu xiao",
         ],
     ),
     (
@@ -194,6 +205,9 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
     ),
 ];
 
+/// 请查证后再拨, in toneless pinyin.
+const CHECK_NUMBER_SOUNDS: &str = "cha zheng hou zai bo";
+
 /// A wording counts as heard when its syllables, in order, score at least this share of
 /// their number (a syllable heard exactly scores 1, with the same initial or rhyme 0.5).
 const SOUND_MATCH: f32 = 0.75;
@@ -209,6 +223,8 @@ struct Syllable {
 struct Wordings {
     frame: Vec<Vec<Syllable>>,
     statuses: Vec<(Announcement, Vec<Vec<Syllable>>)>,
+    /// [`CHECK_NUMBER_SOUNDS`].
+    check_number: Vec<Syllable>,
 }
 
 fn wordings() -> &'static Wordings {
@@ -221,6 +237,7 @@ fn wordings() -> &'static Wordings {
                 .iter()
                 .map(|&(a, ps)| (a, ps.iter().map(|&p| phrase(p)).collect()))
                 .collect(),
+            check_number: phrase(CHECK_NUMBER_SOUNDS),
         }
     })
 }
@@ -345,16 +362,21 @@ struct Grammar {
     frame: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame).
     statuses: Vec<(Announcement, Regex, Regex)>,
+    /// 请查证后再拨, the close of a wrong number's announcement: vacant when no status was
+    /// heard (a status heard before it decides: 该号码已停止使用，请查证后再拨 is suspended).
+    check_number: Regex,
 }
 
 fn grammar() -> &'static Grammar {
     static G: OnceLock<Grammar> = OnceLock::new();
     G.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
-        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得. A carrier also closes
-        // with 请稍后再拨, which a person picking up says as 等会再打, if at all.
+        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得; others say 您所拨叫的,
+        // 您要找的用户, 对方用户, 该号码. A carrier also closes with 请稍后再拨 or 请查证后再拨
+        // (which a person picking up says as 等会再打, if at all): an announcement whose
+        // opening was cut off still has its close.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭)(的|得|地)?|(您|你)(所)?呼叫的|(稍|消|销|少)(后|候|货|侯)再(拨|播|波)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭|叫|教)(的|得|地)?|(您|你)(所)?呼叫的|(您|你)要找的(用户|电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)号码|(后|候|货|侯)(再|在)(拨|播|波|薄)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -363,14 +385,14 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|有事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|(来电|通话|语音)(秘书|助理|助手)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|有事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|(来电|通话|语音|智能)(秘书|助理|助手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
-                r"已停机|停机(了|状态)|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂停|停止|赞听|站停|暂听)(服|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
+                r"已停机|停机状态|停止使用|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停)(停|厅|听|挺|止)(服|福|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
@@ -379,8 +401,8 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::Vacant,
-                r"是空号|号码不存在|(查证|核实|核对|查对)(后|以后|之后)?再(拨|播|波)|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
+                r"是空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|(已|以|与)(过期|注销)|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
@@ -389,8 +411,8 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::Unreachable,
-                r"无法接通|不在服务区|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
+                r"无法接通|不在服务区|呼叫无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
+                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
@@ -399,6 +421,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
+            check_number: re(r"(查证|核实|核对|查对|查询|何对)(后|以后|之后)?(再|在|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -452,11 +475,19 @@ mod tests {
             ("您拨打的电话暂时无人接听，请稍后再拨。", Unreachable),
             ("对不起，网络忙，请稍后再拨。", Unreachable),
             ("您拨打的号码不是本地号码，请加拨长途区号。", Vacant),
+            ("对不起，本次呼叫无法完成，请稍后再试。", Unreachable),
+            ("对方用户忙，请稍后再拨。", Busy),
+            ("您所拨叫的号码已关机。", PoweredOff),
             // Greetings recorded by the owner or played by a call assistant.
             ("你好，我现在不方便接听电话，有事请留言。", Voicemail),
             ("您好，机主现在正忙，您可以留言，我会转告给他。", Voicemail),
             ("你好，我是机主的来电秘书，他现在不方便接电话。", Voicemail),
             ("您好，请留下您的姓名和电话，嘀声后开始录音。", Voicemail),
+            ("您好，我是机主的智能助理，他现在不方便接听。", Voicemail),
+            (
+                "您好，现在是非工作时间，请在工作时间来电或留言。",
+                Voicemail,
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(classify(text), Some(want), "{text}");
@@ -465,6 +496,14 @@ mod tests {
 
     #[test]
     fn what_an_8k_recogniser_makes_of_them_is_still_placed() {
+        // The close of an announcement whose opening was cut off: 请稍后再拨.
+        assert_eq!(classify("而是电话以关机。\n请消候再薄。"), Some(PoweredOff));
+        // Heard by sound before a wording found by its characters: 该号码已停止使用, then
+        // 请查证后再拨.
+        assert_eq!(
+            classify("该号码也听这使用。\n请查证后再播"),
+            Some(Suspended)
+        );
         // 欠费 heard as 千费 is said before 查证后再拨, which alone would say vacant.
         assert_eq!(
             classify("年薄大的用户以千费停止,请查证后再播。"),
@@ -507,6 +546,9 @@ mod tests {
             "喂，我现在不方便接电话，晚点打给你。",
             "我在忙，你稍后再打吧。",
             "喂，我看到你给我留言了，什么事？",
+            "喂，我这手机快欠费停机了，有事你赶紧说。",
+            "喂，我正忙着呢，你稍后再打过来吧。",
+            "喂？你打的是哪个号码啊，你找谁？",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
