@@ -63,7 +63,12 @@ impl Turn {
     /// A callee's reply: the callee's words after the answer, not early media (a ringback's
     /// words heard before a call that was then answered).
     pub fn is_reply(&self) -> bool {
-        self.speaker == Speaker::Callee && self.note.as_deref() != Some(EARLY_MEDIA_NOTE)
+        self.speaker == Speaker::Callee && !self.is_early_media()
+    }
+
+    /// Heard on early media, before any answer ([`EARLY_MEDIA_NOTE`]).
+    pub fn is_early_media(&self) -> bool {
+        self.note.as_deref() == Some(EARLY_MEDIA_NOTE)
     }
 
     /// A line with nothing but its time, speaker and text; the rest is added by name

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 
 use aicall::app::{Models, Service};
-use aicall::call::record::{Speaker, EARLY_MEDIA_NOTE};
+use aicall::call::record::Speaker;
 use aicall::call::summary::{percentile, Summary};
 use aicall::call::CallRecord;
 use aicall::campaign::import::ImportReport;
@@ -521,10 +521,9 @@ fn print_report(r: &DemoResult, verbose: bool) {
             .unwrap_or_else(|| c.uuid.clone());
         println!("\n── {who}");
         for t in &c.turns {
-            let early = t.note.as_deref() == Some(EARLY_MEDIA_NOTE);
             let (who, extra) = match t.speaker {
                 // Before any answer: the carrier's words, not a reply.
-                Speaker::Callee if early => {
+                Speaker::Callee if t.is_early_media() => {
                     ("early ", Some("  (early media, before any answer)".into()))
                 }
                 Speaker::Bot => ("bot   ", t.note.clone().map(|n| format!("  [{n}]"))),

@@ -81,7 +81,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         .enumerate()
         .filter_map(|(order, (a, strong, weak))| {
             let strong = strong.find(&t).map(|m| m.start());
-            let weak = weak.find(&t).filter(|_| framed).map(|m| m.start());
+            let weak = framed.then(|| weak.find(&t)).flatten().map(|m| m.start());
             strong
                 .into_iter()
                 .chain(weak)
