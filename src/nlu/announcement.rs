@@ -153,6 +153,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
         &[
             "yi ting ji",
             "zan ting fu wu",
+            "zan ting fu",
             "ting zhi fu wu",
             "ting ji",
             "qian fei",
@@ -175,6 +176,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "bu shi ben di hao ma",
             "yi guo qi",
             "yi zhu xiao",
+            "zan wei qi yong",
         ],
     ),
     (
@@ -371,12 +373,13 @@ fn grammar() -> &'static Grammar {
     static G: OnceLock<Grammar> = OnceLock::new();
     G.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
-        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得; others say 您所拨叫的,
-        // 您要找的用户, 对方用户, 该号码. A carrier also closes with 请稍后再拨 or 请查证后再拨
-        // (which a person picking up says as 等会再打, if at all): an announcement whose
-        // opening was cut off still has its close.
+        // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得; others say 您拨的,
+        // 您所拨叫的, 您要找的用户 (heard as 民调找的), 对方用户, 该号码. A carrier also closes
+        // with 请稍后再拨, 请查证后再拨 or 请核实后重新拨打 (which a person picking up says as
+        // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
+        // 20086): an announcement whose opening was cut off still has its close.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)(打|达|大|搭|叫|教)(的|得|地)?|(您|你)(所)?呼叫的|(您|你)要找的(用户|电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)号码|(后|候|货|侯)(再|在)(拨|播|波|薄)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的(用户|电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)号码|(后|候|货|侯)(再|在|重新)(拨|播|波|薄)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -385,24 +388,24 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|有事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|(来电|通话|语音|智能)(秘书|助理|助手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)(秘书|迷书|密书|迷属|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
-                r"已停机|停机状态|停止使用|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停)(停|厅|听|挺|止)(服|福|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
+                r"已停机|(停机|停止)(保号|保候|保好)?状态|停机保号|处于(停|挺)(机|止|级)|停止使用|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停|三|散)(停|厅|听|挺|止|天)(服|福|复|赋|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(已|以)(欠|千|签|牵|前)(费|世|席|废)|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
                 r"已关机|(is|has been) (switched|turned|powered|power) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见)|(关|观|管)(机|级|鸡)|switched off|turned off|powered? off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
-                r"是空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(是|为|事|市)?(空|控|孔|公|恐)(号|好|浩|豪|耗)|不存在|有误|(已|以|与)(过期|注销)|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
+                r"(是|时|事|市)空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(是|为|事|市|时)?(空|控|孔|公|恐)(号|好|浩|豪|耗|后)|不存在|有误|(暂|三|赞)?(未|位|味|为)(启|起|器)(用|勇)|(已|以|与)(过期|注销)|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
@@ -411,7 +414,7 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::Unreachable,
-                r"无法接通|不在服务区|呼叫无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
+                r"无法接通|不在服务区|呼叫.{0,4}无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
                 r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
@@ -421,7 +424,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|核实|核对|查对|查询|何对)(后|以后|之后)?(再|在|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|核实|核对|查对|查询|何对|何时|和实|核时)(后|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -478,12 +481,29 @@ mod tests {
             ("对不起，本次呼叫无法完成，请稍后再试。", Unreachable),
             ("对方用户忙，请稍后再拨。", Busy),
             ("您所拨叫的号码已关机。", PoweredOff),
+            ("您好，您拨打的号码暂未启用，请核实后重新拨打。", Vacant),
+            ("您拨的是空号。", Vacant),
+            ("您拨叫的号码，目前处于停机保号状态。", Suspended),
+            ("对不起，您的呼叫暂时无法完成，请稍后再试。", Unreachable),
+            ("……话已停机，如有疑问，请咨询一零零八六。", Suspended),
+            (
+                "您拨打的手机已关机，如需开通来电提醒服务，请按一。",
+                PoweredOff,
+            ),
             // Greetings recorded by the owner or played by a call assistant.
             ("你好，我现在不方便接听电话，有事请留言。", Voicemail),
             ("您好，机主现在正忙，您可以留言，我会转告给他。", Voicemail),
             ("你好，我是机主的来电秘书，他现在不方便接电话。", Voicemail),
             ("您好，请留下您的姓名和电话，嘀声后开始录音。", Voicemail),
             ("您好，我是机主的智能助理，他现在不方便接听。", Voicemail),
+            (
+                "你好呀，我是小艺来电助手，主人现在有点忙，需要我帮你转告吗？",
+                Voicemail,
+            ),
+            (
+                "您好，这里是来电秘书，机主正在开会，请留下姓名和事由。",
+                Voicemail,
+            ),
             (
                 "您好，现在是非工作时间，请在工作时间来电或留言。",
                 Voicemail,
@@ -509,6 +529,52 @@ mod tests {
             classify("年薄大的用户以千费停止,请查证后再播。"),
             Some(Suspended)
         );
+        // Heard by the development sets' recogniser (8 kHz): 暂未启用 and 核实后重新拨打,
+        // 停机保号状态, 来电助手 and 来电秘书, 有事请留言, 已停机 and the carrier's hotline.
+        assert_eq!(
+            classify("您好您拨打的号码三位起用,请喝适合同性拨打。"),
+            Some(Vacant)
+        );
+        assert_eq!(
+            classify("人佛的号码,稍微使用。\n请何时后重新播大。"),
+            Some(Vacant)
+        );
+        assert_eq!(classify("人波达的豪魔佑\n请何对后重新播打。"), Some(Vacant));
+        assert_eq!(classify("年薄的是空后。"), Some(Vacant));
+        assert_eq!(classify("念玫的时空号"), Some(Vacant));
+        assert_eq!(
+            classify("年后年波就的后马,目前处于停止保候状态。"),
+            Some(Suspended)
+        );
+        assert_eq!(classify("话一停止\n都由以外\n请自选20086"), Some(Suspended));
+        assert_eq!(
+            classify("你好呀,我是小鱼来店住手。主人现在有点忙,需要我帮你传高吗?"),
+            Some(Voicemail)
+        );
+        assert_eq!(
+            classify("嗨,我是王妮,\n现在没法接电话。\n由事情留言,我看到会紧快回你。"),
+            Some(Voicemail)
+        );
+        assert_eq!(classify("名号\n这里是来点秘书"), Some(Voicemail));
+        assert_eq!(
+            classify("始祝正在开会。\n请楼下姓名和室友"),
+            Some(Voicemail)
+        );
+        assert_eq!(
+            classify("您好您拨打的手机关节,如需开通来电提醒服务,请按你。"),
+            Some(PoweredOff)
+        );
+        assert_eq!(
+            classify("年波达的电话以三听复,新年消货在波。"),
+            Some(Suspended)
+        );
+        assert_eq!(classify("年波达的后马云千世亦沾天赋。"), Some(Suspended));
+        assert_eq!(classify("敏波达的用户以签席"), Some(Suspended));
+        assert_eq!(
+            classify("对不起,民调找的用户以关机,请稍后再联系。"),
+            Some(PoweredOff)
+        );
+        assert_eq!(classify("你好\n我似自己的来点迷属。"), Some(Voicemail));
         // Near-homophones an 8 kHz recogniser makes of them.
         assert_eq!(classify("你拔打的电话以关级"), Some(PoweredOff));
         assert_eq!(classify("您拨打的号码是控号"), Some(Vacant));
@@ -549,6 +615,18 @@ mod tests {
             "喂，我这手机快欠费停机了，有事你赶紧说。",
             "喂，我正忙着呢，你稍后再打过来吧。",
             "喂？你打的是哪个号码啊，你找谁？",
+            // The development sets' people (traps).
+            "你打错了吧，这个号码不是他的。",
+            "喂，我手机快没电了，马上要关机，长话短说。",
+            "你好，这里是移动营业厅，停机复机的话要带身份证过来办。",
+            "喂，你是谁？这号码我刚办的，以前那个人早就注销了。",
+            "你好，我是王总的助理，他现在不在，有事跟我说就行。",
+            "这个号码是我刚办的，你是找以前的机主吧？",
+            "啊，我现在不方便接，你微信留个言吧，好吧。",
+            "您好，我是刘总的助理，他正在开会，有事我帮您转达。",
+            "您好，这里是总机前台，请问您找哪位？",
+            "喂，刚交完话费，之前是不是打不通啊？",
+            "喂？你拨的哪个号？",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
