@@ -379,7 +379,7 @@ fn grammar() -> &'static Grammar {
         // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
         // 20086): an announcement whose opening was cut off still has its close.
         let frame = re(
-            r"(您|你|宁|年|棉|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的(用户|电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)号码|(后|候|货|侯)(再|在|重新)(拨|播|波|薄)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的(用户|电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)(号|后|豪)(码|马|妈)|(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -388,7 +388,7 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)(秘书|迷书|密书|迷属|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)(秘书|迷书|密书|迷属|助理|助手|住手)|(机|基|鸡|积|记|其)(主|础|住)的.{0,4}(秘书|迷书|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
@@ -400,12 +400,12 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::PoweredOff,
                 r"已关机|(is|has been) (switched|turned|powered|power) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见|注)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
-                r"(是|时|事|市)空号|号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
-                r"(是|为|事|市|时)?(空|控|孔|公|恐)(号|好|浩|豪|耗|后)|不存在|有误|(暂|三|赞)?(未|位|味|为)(启|起|器)(用|勇)|(已|以|与)(过期|注销)|长途区号|(加拨|加播).{0,4}区号|不是本地|invalid|not recognized|check the number",
+                r"号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(是|为|事|市|时)?(空|控|孔|公|恐)(号|好|浩|豪|耗|后)|不存在|有误|(暂|三|赞)?(未|位|味|为)(启|起|器)(用|勇)|(已|以|与)(过期|注销)|(已|以|与)(注|助|主|住)(销|效|消|校)|长途区号|(加|夹)(拨|播|波).{0,4}(区|曲)(号|好)|国际长途|国家代(码|马)|不正确|(位|为|味)数(不|目|部)|不是本地|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
@@ -414,7 +414,7 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::Unreachable,
-                r"无法接通|不在服务区|呼叫.{0,4}无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
+                r"无法接通|不在服务区|(呼叫|胡脚|呼教).{0,4}无法完成|暂时无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
                 r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
@@ -541,7 +541,8 @@ mod tests {
         );
         assert_eq!(classify("人波达的豪魔佑\n请何对后重新播打。"), Some(Vacant));
         assert_eq!(classify("年薄的是空后。"), Some(Vacant));
-        assert_eq!(classify("念玫的时空号"), Some(Vacant));
+        // 空号 alone is what a person says of another number: it needs the opening.
+        assert_eq!(classify("念玫的时空号"), None);
         assert_eq!(
             classify("年后年波就的后马,目前处于停止保候状态。"),
             Some(Suspended)
@@ -575,6 +576,29 @@ mod tests {
             Some(PoweredOff)
         );
         assert_eq!(classify("你好\n我似自己的来点迷属。"), Some(Voicemail));
+        assert_eq!(classify("然后\n我是基础的聚能助理。"), Some(Voicemail));
+        assert_eq!(
+            classify("年后地方以关注。\n形用其他方式联系或消候再薄。"),
+            Some(PoweredOff)
+        );
+        assert_eq!(classify("阿浩马以助效,请他宣候在博。"), Some(Vacant));
+        assert_eq!(
+            classify("面波的后码油\n波大国际长途请先波00加国加代马。"),
+            Some(Vacant)
+        );
+        assert_eq!(classify("民伯打的后马不正确。"), Some(Vacant));
+        assert_eq!(classify("而用户不在服务去,请消候在博。"), Some(Unreachable));
+        assert_eq!(classify("而后马以赞金服。\n请消候在博。"), Some(Suspended));
+        assert_eq!(classify("您播叫的号码为数目前。"), Some(Vacant));
+        assert_eq!(
+            classify("对不起,您的胡脚暂时无法完成,请稍后再试。"),
+            Some(Unreachable)
+        );
+        assert_eq!(classify("对不起,改后马以听着服务谢谢。"), Some(Suspended));
+        assert_eq!(
+            classify("你好,我是小王,现在不在手机旁边,留下名字和电话,我回头打给你。"),
+            Some(Voicemail)
+        );
         // Near-homophones an 8 kHz recogniser makes of them.
         assert_eq!(classify("你拔打的电话以关级"), Some(PoweredOff));
         assert_eq!(classify("您拨打的号码是控号"), Some(Vacant));
@@ -627,6 +651,8 @@ mod tests {
             "您好，这里是总机前台，请问您找哪位？",
             "喂，刚交完话费，之前是不是打不通啊？",
             "喂？你拨的哪个号？",
+            "喂，你好，你之前打的那个旧号码是空号，打这个就对了。",
+            "为你好,你住前的那个就好吗?是空号,他这个就对了。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
