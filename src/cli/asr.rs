@@ -217,6 +217,11 @@ pub struct BenchArgs {
     /// accuracy against their labels); `none` to skip.
     #[arg(long, default_value = "models/intent")]
     pub intent_model: PathBuf,
+    /// Judge each reply as a call's first reply: the carrier-announcement grammar first (an
+    /// announcement or a voicemail greeting is `voicemail`, as the call machine takes it in
+    /// the answer's first 20 s), then the intent model.
+    #[arg(long)]
+    pub as_first_reply: bool,
     /// Another recogniser's transcripts of the same clips (TSV: clip, decode_ms, text; written
     /// by `scripts/asr-reference-faster-whisper.py CT2_DIR SPEECH_DIR --write FILE`), scored
     /// with the same CER and intent model after each set's rows.
@@ -257,7 +262,11 @@ pub fn asr_bench(config: Option<&Path>, args: &BenchArgs) -> anyhow::Result<Exit
                             args.intent_model.display()
                         )
                     })?;
+                let as_first_reply = args.as_first_reply;
                 Some(IntentJudge(std::sync::Arc::new(move |text: &str| {
+                    if as_first_reply && aicall::nlu::announcement::classify(text).is_some() {
+                        return Some(aicall::nlu::Intent::Voicemail.as_str().to_string());
+                    }
                     let u = aicall::nlu::infer::Utterance {
                         text,
                         prompt: None,
