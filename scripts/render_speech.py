@@ -10,6 +10,7 @@ RMS (over its speech, never clipping) and written as 16-bit PCM mono WAV (16 kHz
 voice, speed, model and this renderer's settings), so a re-run skips clips that are up to date.
 
     render_speech.py examples/insurance/speech.tsv .setup/speech
+    render_speech.py --check tests/fixtures/amd-dev3.tsv     # check it, render nothing
 
 Lines starting with '#' and blank lines are ignored; `file` is a relative path ending in .wav;
 the optional `speed` (0.5-2.0) overrides --speed for that line.
@@ -43,12 +44,18 @@ class SpeechError(Exception):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("speech_tsv", type=Path, help="file<TAB>voice<TAB>text lines")
-    p.add_argument("out_dir", type=Path, help="folder for the WAVs and index.tsv")
+    p.add_argument("out_dir", type=Path, nargs="?",
+                   help="folder for the WAVs and index.tsv (not with --check)")
     p.add_argument("--rate", type=int, default=16_000, help="output sample rate (default 16000)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="speaking rate of lines without a speed column (default 1.0)")
     p.add_argument("--force", action="store_true", help="re-render every clip")
-    return p.parse_args()
+    p.add_argument("--check", action="store_true",
+                   help="check every line and voice, render nothing")
+    args = p.parse_args()
+    if args.out_dir is None and not args.check:
+        p.error("OUT_DIR is needed to render (or --check to only check the file)")
+    return args
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -309,6 +316,10 @@ def main():
         if not 8_000 <= args.rate <= 48_000:
             raise SpeechError(f"--rate {args.rate} is outside 8000..48000")
         rows = read_speech_tsv(args.speech_tsv)
+        if args.check:
+            check_voices(rows, args.speech_tsv)
+            print(f"{args.speech_tsv}: {len(rows)} clips, every line and voice checked")
+            return
         index, rendered = render(rows, args)
         write_index(args.out_dir, index)
     except SpeechError as e:

@@ -48,3 +48,8 @@ echo "speech: rendering examples/insurance/speech.tsv into .setup/speech/"
 "$venv/bin/python" scripts/render_speech.py examples/insurance/speech.tsv .setup/speech
 echo "speech: rendering tests/fixtures/speech.tsv into .setup/test-speech/"
 "$venv/bin/python" scripts/render_speech.py tests/fixtures/speech.tsv .setup/test-speech
+# The benchmark's sets are rendered on demand (scripts/render-amd-sets), but checked here, so
+# that a malformed line is found by the set-up rather than by the first benchmark run.
+for tsv in tests/fixtures/amd-*.tsv; do
+  "$venv/bin/python" scripts/render_speech.py --check "$tsv"
+done
