@@ -359,8 +359,9 @@ fn squash(text: &str) -> String {
 }
 
 struct Grammar {
-    /// How a carrier prompt opens: 您拨打的 (and what a recogniser makes of it), "the number
-    /// you have dialled", "the subscriber you".
+    /// What marks a carrier prompt: how it opens (您拨打的 and what a recogniser makes of it,
+    /// "the number you have dialled", "the subscriber you") or, when its opening was cut
+    /// off, how it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086).
     frame: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame).
     statuses: Vec<(Announcement, Regex, Regex)>,
