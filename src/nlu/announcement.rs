@@ -68,17 +68,23 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
     let g = grammar();
     let sounds = syllables(&t);
     let wordings = wordings();
-    let framed = g.frame.is_match(&t)
+    let opened = g.opening.is_match(&t)
         || wordings
             .frame
             .iter()
             .any(|p| closeness(&sounds, p) >= SOUND_MATCH);
+    // A person talking about the line (我正在通话中, 它老说正忙，请稍后再拨) says the
+    // status, even the close, but not the carrier's opening: without the opening such words
+    // place no carrier status. (A voicemail greeting is the owner talking: 我在开会，请留言.)
+    let person = !opened && g.person.is_match(&t);
+    let framed = opened || (!person && g.close.is_match(&t));
     // The status said first: an announcement states it, then offers what can be done about
     // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
     // order of the list (机主暂时无法接听 is a voicemail, not an unreachable line).
     g.statuses
         .iter()
         .enumerate()
+        .filter(|(_, (a, _, _))| !person || *a == Announcement::Voicemail)
         .filter_map(|(order, (a, strong, weak))| {
             let strong = strong.find(&t).map(|m| m.start());
             let weak = framed.then(|| weak.find(&t)).flatten().map(|m| m.start());
@@ -113,7 +119,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         .or_else(|| {
             // Only the close a wrong number gets, 请查证后再拨, by its characters or (after
             // an opening) by sound: what the status was got lost, but it was this one.
-            let closes = g.check_number.is_match(&t)
+            let closes = (!person && g.check_number.is_match(&t))
                 || (framed && closeness(&sounds, &wordings.check_number) >= SOUND_MATCH);
             closes.then_some(Announcement::Vacant)
         })
@@ -359,10 +365,15 @@ fn squash(text: &str) -> String {
 }
 
 struct Grammar {
-    /// What marks a carrier prompt: how it opens (您拨打的 and what a recogniser makes of it,
-    /// "the number you have dialled", "the subscriber you") or, when its opening was cut
-    /// off, how it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086).
-    frame: Regex,
+    /// How a carrier prompt opens: 您拨打的 and what a recogniser makes of it, "the number
+    /// you have dialled", "the subscriber you".
+    opening: Regex,
+    /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086), which marks it when its
+    /// opening was cut off.
+    close: Regex,
+    /// A person speaking of the line: 我 with what they are doing (我正在…, 我手机…), what
+    /// somebody or something said (它老说…, 不是说…), 是不是, 你们.
+    person: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame).
     statuses: Vec<(Announcement, Regex, Regex)>,
     /// 请查证后再拨, the close of a wrong number's announcement: vacant when no status was
@@ -379,8 +390,14 @@ fn grammar() -> &'static Grammar {
         // with 请稍后再拨, 请查证后再拨 or 请核实后重新拨打 (which a person picking up says as
         // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
         // 20086): an announcement whose opening was cut off still has its close.
-        let frame = re(
-            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的用户|要找的(电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)(号|后|豪)(码|马|妈)|(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+        let opening = re(
+            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的用户|要找的(电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+        );
+        let close = re(
+            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
+        );
+        let person = re(
+            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -389,7 +406,7 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)(秘书|迷书|密书|迷属|助理|助手|住手)|(机|基|鸡|积|记|其)(主|础|住)的.{0,4}(秘书|迷书|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助手|住手)|(机|基|鸡|积|记|其)(主|础|住)的.{0,4}(秘书|迷书|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
@@ -411,21 +428,23 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::Busy,
                 r"正在通话中|用户正忙|(is|are) (busy|on another call)|line is busy",
-                r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|(正|在)忙|通话(中|钟)|占线|忙|盲|busy|another call|engaged",
+                r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|分(机|辨|子|鸡).?(忙|盲|吗|嘛)|(正|在)忙|通话(中|钟)|占线|忙|盲|busy|another call|engaged",
             ),
             (
                 Announcement::Unreachable,
                 r"无法接通|不在服务区|(呼叫|胡脚|呼教).{0,4}无法完成|暂时无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)接(听|庭|停)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
+                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)(接|阶|街|节)(听|庭|停|厅)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
-            frame,
+            opening,
+            close,
+            person,
             statuses: statuses
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|核实|核对|查对|查询|何对|何时|和实|核时)(后|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(后|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -614,6 +633,14 @@ mod tests {
         assert_eq!(classify("您拨打的电话与关节。"), Some(PoweredOff));
         // 你不打 is not 您拨打: a person busy on the line is a person.
         assert_eq!(classify("你不打了吗？我在忙。"), None);
+        // The tenth author's set, once it had been measured blind: 号码不存在，请查证后再拨
+        // cut off at the start, 无人接听, 来电秘书.
+        assert_eq!(classify("而喉麻不存在。\n请查正后再补。"), Some(Vacant));
+        assert_eq!(classify("民伯打的电话无论阶厅。"), Some(Unreachable));
+        assert_eq!(classify("你好\n这里是来点溺素。"), Some(Voicemail));
+        // 您呼叫的分机忙: 忙 heard as 吗, as in 用户正吗.
+        assert_eq!(classify("名呼叫的分辨吗?"), Some(Busy));
+        assert_eq!(classify("民后教的分子嘛。"), Some(Busy));
     }
 
     #[test]
@@ -652,6 +679,16 @@ mod tests {
             "喂，你好，你之前打的那个旧号码是空号，打这个就对了。",
             "我在楼下电话信号不好，你大点声。",
             "为你好,你住前的那个就好吗?是空号,他这个就对了。",
+            // The people set (`amd-people`), as the recogniser heard them: a person on
+            // another call, and people telling what the line said.
+            "我正在通话中等会儿我给你会过去。",
+            "2岸菜塔的手后。\n是不是不是说无法接通?",
+            "唯一我刚才的你们留下,老说准满,请稍后再拨。",
+            "我刚才打你们乐显,老说正盲,请稍后再拨。",
+            // A close and a status without the opening, from a person.
+            "我在忙，你稍后再拨。",
+            "我手机已关机一天了，稍后再拨吧。",
+            "它一直说用户正忙，请稍后再拨。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");

@@ -186,14 +186,28 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
             100.0 * *right as f64 / *n as f64
         );
     }
-    let rate = |a: usize, n: usize| if n == 0 { 0.0 } else { a as f64 / n as f64 };
+    // A people-only set (`amd-people`) has no announcement to detect or time: "n/a".
+    let share = |a: usize, n: usize| {
+        if n == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.4}", a as f64 / n as f64)
+        }
+    };
+    let ms = |p: f64| {
+        if decisions_ms.is_empty() {
+            "n/a".to_string()
+        } else {
+            format!("{:.0}", percentile(&decisions_ms, p))
+        }
+    };
     println!(
-        "detected={:.4} false_detections={:.4} person_clips={person_clips} decision_p50_ms={:.0} \
-         decision_p95_ms={:.0} clips={} bias={}",
-        rate(detected, announcement_clips),
-        rate(false_detections, person_clips),
-        percentile(&decisions_ms, 50.0),
-        percentile(&decisions_ms, 95.0),
+        "detected={} false_detections={} person_clips={person_clips} decision_p50_ms={} \
+         decision_p95_ms={} clips={} bias={}",
+        share(detected, announcement_clips),
+        share(false_detections, person_clips),
+        ms(50.0),
+        ms(95.0),
         clips.len(),
         if options.bias.is_some() { "on" } else { "off" }
     );
