@@ -372,8 +372,9 @@ struct Grammar {
     /// opening was cut off.
     close: Regex,
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
-    /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, and the
-    /// particles (吧, 呢, 啊) no recorded prompt ends a clause with.
+    /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, a
+    /// question (什么, 怎么), and the particles (吧, 呢, 啊) no recorded prompt ends a clause
+    /// with.
     person: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame).
     statuses: Vec<(Announcement, Regex, Regex)>,
@@ -398,7 +399,7 @@ fn grammar() -> &'static Grammar {
             r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
         );
         let person = re(
-            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|[吧呢啊呀啦哦]",
+            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|什么|怎么|[吧呢啊呀啦哦]",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -692,6 +693,7 @@ mod tests {
             "它一直说用户正忙，请稍后再拨。",
             "你打的这个号码不存在吧。",
             "你核实后再拨，我不是你找的人。",
+            "请查证后,在播是什么意思。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
