@@ -145,10 +145,13 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
             let placed = announcement::classify(&heard);
             if args.verbose {
                 eprintln!(
-                    "{label:<18} {} {:?} -> {}",
+                    "{label:<18} {} {:?} -> {}{}",
                     path.file_name().unwrap_or_default().to_string_lossy(),
                     h.text,
-                    placed.map_or("-", Announcement::as_str)
+                    placed.map_or("-", Announcement::as_str),
+                    h.suppressed
+                        .map(|s| format!(" (suppressed: {s:?})"))
+                        .unwrap_or_default()
                 );
             }
             if let Some(a) = placed {
