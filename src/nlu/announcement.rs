@@ -376,7 +376,8 @@ struct Grammar {
     /// question (什么, 怎么), and the particles (吧, 呢, 啊) no recorded prompt ends a clause
     /// with.
     person: Regex,
-    /// (announcement, phrases that decide alone, phrases that decide after the frame: the opening, or the close when no person speaks).
+    /// (announcement, phrases that decide alone, phrases that decide after the frame: the
+    /// opening, or the close when no person speaks).
     statuses: Vec<(Announcement, Regex, Regex)>,
     /// 请查证后再拨, the close of a wrong number's announcement: vacant when no status was
     /// heard (a status heard before it decides: 该号码已停止使用，请查证后再拨 is suspended).
