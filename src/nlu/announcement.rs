@@ -76,8 +76,10 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
     // A person talking about the line (我正在通话中, 它老说正忙，请稍后再拨) says the
     // status, even the close, but not the carrier's opening: without the opening such words
     // place no carrier status. (A voicemail greeting is the owner talking: 我在开会，请留言.)
+    // What is left of an opening cut off (……号码已, 对方已) and the close frame the words
+    // only when no person speaks: people say them too.
     let person = !opened && g.person.is_match(&t);
-    let framed = opened || (!person && g.close.is_match(&t));
+    let framed = opened || (!person && (g.close.is_match(&t) || g.opening_tail.is_match(&t)));
     // The status said first: an announcement states it, then offers what can be done about
     // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
     // order of the list (机主暂时无法接听 is a voicemail, not an unreachable line).
@@ -368,6 +370,9 @@ struct Grammar {
     /// How a carrier prompt opens: 您拨打的 and what a recogniser makes of it, "the number
     /// you have dialled", "the subscriber you".
     opening: Regex,
+    /// What is left of an opening cut off at its start (……号码已, 对方用户), which people
+    /// say too: it frames only when no person speaks.
+    opening_tail: Regex,
     /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086), which marks it when its
     /// opening was cut off.
     close: Regex,
@@ -377,7 +382,7 @@ struct Grammar {
     /// with.
     person: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame: the
-    /// opening, or the close when no person speaks).
+    /// opening, or the close or an opening's tail when no person speaks).
     statuses: Vec<(Announcement, Regex, Regex)>,
     /// 请查证后再拨, the close of a wrong number's announcement: vacant when no status was
     /// heard (a status heard before it decides: 该号码已停止使用，请查证后再拨 is suspended).
@@ -389,12 +394,18 @@ fn grammar() -> &'static Grammar {
     G.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得; others say 您拨的,
-        // 您所拨叫的, 您要找的用户 (heard as 民调找的), 对方用户, 该号码. A carrier also closes
+        // 您所拨叫的, 您要找的用户 (heard as 民调找的), 该号码 (对方用户, which people say
+        // too, is `opening_tail`). A carrier also closes
         // with 请稍后再拨, 请查证后再拨 or 请核实后重新拨打 (which a person picking up says as
         // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
         // 20086): an announcement whose opening was cut off still has its close.
         let opening = re(
-            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的用户|要找的(电话|号码)|对方(用户|电话|号码|已|以|与)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+        );
+        // What is left when the start was cut off: 号码已 at the very start (a person says 这号码
+        // 已经…), 对方用户 anywhere.
+        let opening_tail = re(
+            r"^.?(号|后|豪|浩)(码|马|妈|麻)(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|已|以|与)",
         );
         let close = re(
             r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
@@ -409,7 +420,7 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助手|住手)|(机|基|鸡|积|记|其)(主|础|住)的.{0,4}(秘书|迷书|助理|助手|住手)|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
@@ -441,13 +452,14 @@ fn grammar() -> &'static Grammar {
         ];
         Grammar {
             opening,
+            opening_tail,
             close,
             person,
             statuses: statuses
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(后|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -622,6 +634,23 @@ mod tests {
             // 您呼叫的分机忙: 忙 heard as 吗, as in 用户正吗
             ("名呼叫的分辨吗?", Some(Busy)),
             ("民后教的分子嘛。", Some(Busy)),
+            // blind4, once measured blind: 号码…已注销，请核实后重新拨打; ……号码已暂停服务
+            // (cut off: what is left of the opening frames it); 来电秘书…请说出您的姓名和
+            // 来电事由; 机主的智能助理…机主不方便接听
+            (
+                "您播达的号码1873095-66602助小\n请何时候重新拨打。",
+                Some(Vacant),
+            ),
+            ("后妈也赞听父母", Some(Suspended)),
+            ("2号码以赞听服", Some(Suspended)),
+            (
+                "您好,将你书记者的来点迷驯。\n请说出年的姓名何来电是由。",
+                Some(Voicemail),
+            ),
+            (
+                "你好\n我是基主的智能助力小异。\n集主不方便接庭。\n有什么需要转达的吗?",
+                Some(Voicemail),
+            ),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -694,6 +723,11 @@ mod tests {
             "你打的这个号码不存在吧。",
             "你核实后再拨，我不是你找的人。",
             "请查证后,在播是什么意思。",
+            // What is left of a cut-off opening, from a person.
+            "这号码已经停机了吗？",
+            "喂，那个号码已经停机了吗？",
+            "号码已经欠费停机了，刚交上。",
+            "对方已经关机了吗，你打我这个吧。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
