@@ -72,7 +72,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         || wordings
             .opening
             .iter()
-            .any(|p| closeness(&sounds, p) >= SOUND_MATCH);
+            .any(|p| heard(&sounds, p, false).is_some());
     // A person talking about the line (我正在通话中, 它老说正忙，请稍后再拨) says the
     // status, even the close, but not the carrier's opening: without the opening such words
     // place no carrier status. (A voicemail greeting is the owner talking: 我在开会，请留言.)
@@ -108,9 +108,9 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
                 .filter_map(|(a, phrases)| {
                     let best = phrases
                         .iter()
-                        .map(|p| closeness(&sounds, p))
+                        .filter_map(|p| heard(&sounds, p, true))
                         .fold(0.0f32, f32::max);
-                    (best >= SOUND_MATCH).then_some((*a, best))
+                    (best > 0.0).then_some((*a, best))
                 })
                 .fold(None, |acc: Option<(Announcement, f32)>, (a, c)| match acc {
                     Some((_, best)) if best >= c => acc,
@@ -122,7 +122,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
             // Only the close a wrong number gets, 请查证后再拨, by its characters or (after
             // an opening) by sound: what the status was got lost, but it was this one.
             let closes = (!person && g.check_number.is_match(&t))
-                || (framed && closeness(&sounds, &wordings.check_number) >= SOUND_MATCH);
+                || (framed && heard(&sounds, &wordings.check_number, true).is_some());
             closes.then_some(Announcement::Vacant)
         })
 }
@@ -185,6 +185,8 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "yi guo qi",
             "yi zhu xiao",
             "zan wei qi yong",
+            "wei shu bu zu",
+            "wei shu bu quan",
         ],
     ),
     (
@@ -193,6 +195,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "zheng zai tong hua zhong",
             "tong hua zhong",
             "yong hu zheng mang",
+            "dian hua zheng mang",
             "yong hu mang",
             "zheng mang",
             "zhan xian",
@@ -221,6 +224,12 @@ const CHECK_NUMBER_SOUNDS: &str = "cha zheng hou zai bo";
 /// A wording counts as heard when its syllables, in order, score at least this share of
 /// their number (a syllable heard exactly scores 1, with the same initial or rhyme 0.5).
 const SOUND_MATCH: f32 = 0.75;
+
+/// How close `sounds` come to the wording `want` (see [`closeness`]), if close enough to
+/// count as heard.
+fn heard(sounds: &[Syllable], want: &[Syllable], ends_heard: bool) -> Option<f32> {
+    Some(closeness(sounds, want, ends_heard)).filter(|&c| c >= SOUND_MATCH)
+}
 
 /// A syllable as it is compared: its initial and rhyme, with the confusable pairs merged.
 #[derive(Debug, PartialEq)]
@@ -263,8 +272,10 @@ fn syllables(text: &str) -> Vec<Syllable> {
 
 /// The best share of `want`'s syllables a stretch of `sounds` matches, aligned in order: a
 /// syllable the recogniser dropped scores nothing, one it added costs [`EXTRA_SYLLABLE`].
-/// (`您拨打的号码` heard as `民伯的豪马` still opens an announcement.)
-fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
+/// (`您拨打的号码` heard as `民伯的豪马` still opens an announcement.) With `ends_heard`, the
+/// stretch ends on a syllable like `want`'s last, or at the end of `sounds`: a status's
+/// wording ends on the status (用户正忙's 忙), and 用户正在… is not 用户正忙.
+fn closeness(sounds: &[Syllable], want: &[Syllable], ends_heard: bool) -> f32 {
     if want.is_empty() || sounds.is_empty() {
         return 0.0;
     }
@@ -281,7 +292,17 @@ fn closeness(sounds: &[Syllable], want: &[Syllable]) -> f32 {
             let dropped = best[j - 1];
             best[j] = matched.max(added).max(dropped);
         }
-        top = top.max(best[want.len()]);
+        let n = want.len();
+        if !ends_heard {
+            top = top.max(best[n]);
+        } else if syllable_match(s, &want[n - 1]) > 0.0 {
+            top = top.max(prev[n - 1] + syllable_match(s, &want[n - 1]));
+        }
+    }
+    if ends_heard {
+        // Or nothing was heard after it: the audio, or the recogniser, stopped short of the
+        // last syllable (号码有误 heard as 号码有).
+        top = top.max(best[want.len() - 1]);
     }
     top / want.len() as f32
 }
@@ -400,7 +421,7 @@ fn grammar() -> &'static Grammar {
         // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
         // 20086): an announcement whose opening was cut off still has its close.
         let opening = re(
-            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|(该|改)用户|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // What is left when the start was cut off: 号码已 at the very start (a person says 这号码
         // 已经…), 对方用户 anywhere.
@@ -411,7 +432,7 @@ fn grammar() -> &'static Grammar {
             r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
         );
         let person = re(
-            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|什么|怎么|[吧呢啊呀啦哦]",
+            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -420,14 +441,14 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)事(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
                 r"已停机|(停机|停止)(保号|保候|保好)?状态|停机保号|处于(停|挺)(机|止|级)|停止使用|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停|三|散)(停|厅|听|挺|止|天)(服|福|复|赋|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(已|以)(欠|千|签|牵|前)(费|世|席|废)|(呼入|呼叫)(限制|受限)|限制呼入|suspended|barred",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停|三|散)(停|厅|听|挺|止|天)(服|福|复|赋|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(已|以)(欠|千|签|牵|前)(费|世|席|废)|(呼入|呼叫)(限制|受限)|(呼|忽|胡)入(限|线)(制|者|止|至)|限制呼入|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
@@ -436,12 +457,12 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::Vacant,
-                r"号码不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
+                r"(号|后|豪|浩)(码|马|妈|麻)不存在|(does not|doesn't) exist|not (in service|a valid number)|no longer in service|not been allocated",
                 r"(是|为|事|市|时)?(空|控|孔|公|恐)(号|好|浩|豪|耗|后)|不存在|有误|(暂|三|赞)?(未|位|味|为)(启|起|器)(用|勇)|(已|以|与)(过期|注销)|(已|以|与)(注|助|主|住)(销|效|消|校)|长途区号|(加|夹)(拨|播|波).{0,4}(区|曲)(号|好)|国际长途|国家代(码|马)|不正确|(位|为|味)数(不|目|部)|不是本地|invalid|not recognized|check the number",
             ),
             (
                 Announcement::Busy,
-                r"正在通话中|用户正忙|(is|are) (busy|on another call)|line is busy",
+                r"正在通话中|用户正忙|线路(全|圈)?(忙|繁忙)|(is|are) (busy|on another call)|line is busy",
                 r"正在通话|(在|再)通话|用户.{0,2}(忙|盟|蒙|吗|么|码)|分(机|辨|子|鸡).?(忙|盲|吗|嘛)|(正|在)忙|通话(中|钟)|占线|忙|盲|busy|another call|engaged",
             ),
             (
@@ -459,7 +480,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(号码)?(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -651,6 +672,25 @@ mod tests {
                 "你好\n我是基主的智能助力小异。\n集主不方便接庭。\n有什么需要转达的吗?",
                 Some(Voicemail),
             ),
+            // blind5, once measured blind: ……号码不存在，请核对后再拨; 号码位数不足，请核对
+            // 号码后重新拨打; 科室电话正忙; ……酒店前台线路全忙; 该用户已设置呼入限制，暂时无法
+            // 接听; 有事留言哈
+            ("然后马不存在,前何堆后制补?", Some(Vacant)),
+            ("您拨打的号码威术部组,请何对号码后重新拨打。", Some(Vacant)),
+            ("你好\n您播达的科事电话这么?\n请消后再拨。", Some(Busy)),
+            ("而舅店前台线路全忙,请稍后活稍后员。", Some(Busy)),
+            (
+                "对不起,改用户以设置忽入线者,三十无法接听您的来点。",
+                Some(Suspended),
+            ),
+            (
+                "为我是小王,现在没空接电话,有时留言哈,回头给你打过去。",
+                Some(Voicemail),
+            ),
+            // 用户正在国际漫游: 用户正在… is not 用户正忙 (the status's last syllable unheard)
+            ("您不答的用户正在国之万有。", None),
+            // 号码有误 with its last syllable lost
+            ("对不起\n您拨打的电话号码有。", Some(Vacant)),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -728,6 +768,8 @@ mod tests {
             "喂，那个号码已经停机了吗？",
             "号码已经欠费停机了，刚交上。",
             "对方已经关机了吗，你打我这个吧。",
+            // blind5's person who explains where they are
+            "为你说傻,听不清,底下是跟不在服务区式的,我出去跟你说。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
