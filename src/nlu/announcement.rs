@@ -75,11 +75,12 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
             .any(|p| heard(&sounds, p, false).is_some());
     // A person talking about the line (我正在通话中, 它老说正忙，请稍后再拨) says the
     // status, even the close, but not the carrier's opening: without the opening such words
-    // place no carrier status. (A voicemail greeting is the owner talking: 我在开会，请留言.)
-    // What is left of an opening cut off (……号码已, 对方已) and the close frame the words
-    // only when no person speaks: people say them too.
-    let person = !opened && g.person.is_match(&t);
-    let framed = opened || (!person && (g.close.is_match(&t) || g.opening_tail.is_match(&t)));
+    // place no carrier status. Some of what people say rules the carrier out even after what
+    // sounds like its opening (你拨的那个号码是空号). (A voicemail greeting is the owner
+    // talking: 我在开会，请留言.) What is left of an opening cut off (……号码已, 对方已) and
+    // the close frame the words only when no person speaks: people say them too.
+    let person = (!opened && g.person.is_match(&t)) || g.talk.is_match(&t);
+    let framed = !person && (opened || g.close.is_match(&t) || g.opening_tail.is_match(&t));
     // The status said first: an announcement states it, then offers what can be done about
     // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
     // order of the list (机主暂时无法接听 is a voicemail, not an unreachable line).
@@ -402,6 +403,9 @@ struct Grammar {
     /// question (什么, 怎么), and the particles (吧, 呢, 啊) no recorded prompt ends a clause
     /// with.
     person: Regex,
+    /// What only people say, even after what sounds like the opening: 那个 (a recorded prompt
+    /// says 该, 此).
+    talk: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame: the
     /// opening, or the close or an opening's tail when no person speaks).
     statuses: Vec<(Announcement, Regex, Regex)>,
@@ -426,7 +430,7 @@ fn grammar() -> &'static Grammar {
         // What is left when the start was cut off: 号码已 at the very start (a person says 这号码
         // 已经…), 对方用户 anywhere.
         let opening_tail = re(
-            r"^.?(号|后|豪|浩)(码|马|妈|麻)(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|已|以|与)",
+            r"^.?(号|后|豪|浩)(码|马|妈|麻)(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|手机|已|以|与|正在|通话)",
         );
         let close = re(
             r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
@@ -441,7 +445,7 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言|留个话|留个言)|(嘀|滴|笛|哔|嘟|第)一(声|生|升)(以后|之后|后)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
@@ -472,6 +476,7 @@ fn grammar() -> &'static Grammar {
             ),
         ];
         Grammar {
+            talk: re("那个"),
             opening,
             opening_tail,
             close,
@@ -480,7 +485,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)(号码)?(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)((号|好|后|豪)(码|马|妈))?(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -691,6 +696,22 @@ mod tests {
             ("您不答的用户正在国之万有。", None),
             // 号码有误 with its last syllable lost
             ("对不起\n您拨打的电话号码有。", Some(Vacant)),
+            // blind6, once measured blind: 号码已注销，请核对号码后再拨; 对方通话中; 听到嘀一声
+            // 以后，慢慢说吧
+            (
+                "准境的用户,\n您拨打的后码以助手。\n请何对好马后再拨。",
+                Some(Vacant),
+            ),
+            ("保健\n对方通话中\n您可以发送短信通知对方。", Some(Busy)),
+            // (有事您留个话, the owner's, is what a suspicious person says too: 有事你留言.)
+            (
+                "为我是开小脉部的老王,现在不在店里,有时您留个话,回来给您回过去。",
+                None,
+            ),
+            (
+                "这是脑里家\n家里没人\n有啥事儿听到第一生以后,慢慢说吧。",
+                Some(Voicemail),
+            ),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -770,6 +791,10 @@ mod tests {
             "对方已经关机了吗，你打我这个吧。",
             // blind5's person who explains where they are
             "为你说傻,听不清,底下是跟不在服务区式的,我出去跟你说。",
+            // blind6's: after what sounds like the opening
+            "为你拨的那个号码是空号了,早住销了,我现在用这个。",
+            "对方说他在忙，让你晚点打。",
+            "你是骗子吧\n我儿子说了,陌生电话别接。\n有是你留言",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
