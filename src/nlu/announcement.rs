@@ -419,11 +419,11 @@ fn grammar() -> &'static Grammar {
     G.get_or_init(|| {
         let re = |s: &str| Regex::new(s).expect("announcement pattern compiles");
         // 拨打 is often heard as 拔打, 波打, 播打; 您 as 你; 的 as 得; others say 您拨的,
-        // 您所拨叫的, 您要找的用户 (heard as 民调找的), 该号码 (对方用户, which people say
-        // too, is `opening_tail`). A carrier also closes
-        // with 请稍后再拨, 请查证后再拨 or 请核实后重新拨打 (which a person picking up says as
-        // 等会再打, if at all), or sends the caller to its hotline (请咨询10086, heard as 请自选
-        // 20086): an announcement whose opening was cut off still has its close.
+        // 您所拨叫的, 您要找的用户 (heard as 民调找的), 该号码 (对方用户, which people say too,
+        // is an `opening_tail`). A carrier also closes with 请稍后再拨, 请查证后再拨 or
+        // 请核实后重新拨打 (which a person picking up says as 等会再打, if at all), or sends the
+        // caller to its hotline (请咨询10086, heard as 请自选20086): an announcement whose
+        // opening was cut off still has its close.
         let opening = re(
             r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|(该|改)用户|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
@@ -476,11 +476,11 @@ fn grammar() -> &'static Grammar {
             ),
         ];
         Grammar {
-            talk: re("那个"),
             opening,
             opening_tail,
             close,
             person,
+            talk: re("那个"),
             statuses: statuses
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
