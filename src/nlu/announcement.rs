@@ -78,8 +78,11 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
     // place no carrier status. Some of what people say rules the carrier out even after what
     // sounds like its opening (你拨的那个号码是空号). (A voicemail greeting is the owner
     // talking: 我在开会，请留言.) What is left of an opening cut off (……号码已, 对方已) and
-    // the close frame the words only when no person speaks: people say them too.
-    let person = (!opened && g.person.is_match(&t)) || g.talk.is_match(&t);
+    // the close frame the words only when no person speaks: people say them too. A person
+    // who answers for someone they name by title (陈总的秘书) is no call-assistant service,
+    // even when they offer to take a message.
+    let secretary = g.secretary.is_match(&t);
+    let person = (!opened && g.person.is_match(&t)) || g.talk.is_match(&t) || secretary;
     let framed = !person && (opened || g.close.is_match(&t) || g.opening_tail.is_match(&t));
     // The status said first: an announcement states it, then offers what can be done about
     // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
@@ -88,6 +91,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         .iter()
         .enumerate()
         .filter(|(_, (a, _, _))| !person || *a == Announcement::Voicemail)
+        .filter(|(_, (a, _, _))| *a != Announcement::Voicemail || !secretary)
         .filter_map(|(order, (a, strong, weak))| {
             let strong = strong.find(&t).map(|m| m.start());
             let weak = framed.then(|| weak.find(&t)).flatten().map(|m| m.start());
@@ -406,6 +410,9 @@ struct Grammar {
     /// What only people say, even after what sounds like the opening: 那个 (a recorded prompt
     /// says 该, 此).
     talk: Regex,
+    /// Somebody's secretary or assistant named by their title (陈总的秘书, 王经理的助理): a
+    /// person, where a service says 机主的秘书 or 智能助理.
+    secretary: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame: the
     /// opening, or the close or an opening's tail when no person speaks).
     statuses: Vec<(Announcement, Regex, Regex)>,
@@ -472,7 +479,7 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::Unreachable,
                 r"无法接通|不在服务区|(呼叫|胡脚|呼教).{0,4}无法完成|暂时无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)(接|阶|街|节)(听|庭|停|厅)|网络(忙|繁忙|拥塞)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
+                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)(接|阶|街|节|界)(听|庭|停|厅)|网(络|路)(忙|繁忙|拥塞)|(在|再)?(境外|国外|漫游)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
@@ -481,6 +488,9 @@ fn grammar() -> &'static Grammar {
             close,
             person,
             talk: re("那个"),
+            secretary: re(
+                r"(总|经理|老板|主任|老师|局长|院长|医生|律师)的(秘书|迷书|助理|助力|助手)",
+            ),
             statuses: statuses
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
@@ -712,6 +722,14 @@ mod tests {
                 "这是脑里家\n家里没人\n有啥事儿听到第一生以后,慢慢说吧。",
                 Some(Voicemail),
             ),
+            // blind7, once measured blind: 用户目前在境外，暂时无法接通 (用户目 is no 用户忙);
+            // 分机无人接听; 网络繁忙，您的呼叫暂时无法完成
+            ("很抱歉\n您拨打的用户目前再境外。", Some(Unreachable)),
+            ("民播大的分子无论界厅。", Some(Unreachable)),
+            (
+                "文信提示,网路繁忙,您的呼叫暂时无法完成,请稍后再播。",
+                Some(Unreachable),
+            ),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -795,6 +813,9 @@ mod tests {
             "为你拨的那个号码是空号了,早住销了,我现在用这个。",
             "对方说他在忙，让你晚点打。",
             "你是骗子吧\n我儿子说了,陌生电话别接。\n有是你留言",
+            // blind7's secretary, who offers to take a message
+            "你好,我是称总的秘书,他在开会,有时可以留言我帮你转告。",
+            "您好，我是王经理的助理，他正在通话中，您稍后再拨。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
