@@ -26,7 +26,7 @@ use aicall::app::control::Role;
 use aicall::app::web::Endpoint;
 use aicall::app::{Service, ServiceConfig};
 use aicall::sim::Scenarios;
-use browser::{browser, eval, start_driver, until};
+use browser::{browser, click_live, eval, start_driver, until};
 use fantoccini::Locator;
 use inproc::root;
 use serde_json::{json, Value};
@@ -409,14 +409,7 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
         )
         .await;
         let uuid = uuid.as_str().unwrap().to_owned();
-        c.find(Locator::Css(&format!(
-            "#live-calls tbody tr[data-uuid='{uuid}']"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        click_live(&c, &format!("#live-calls tbody tr[data-uuid='{uuid}']")).await;
         let live_lines = until(
             &c,
             "the live transcript with intents",
@@ -493,14 +486,7 @@ fn a_supervisor_watches_a_live_campaign_and_drills_into_a_call() {
         )
         .await;
         let stored = stored.as_str().unwrap().to_owned();
-        c.find(Locator::Css(&format!(
-            "#recent-calls tbody tr[data-uuid='{stored}']"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        click_live(&c, &format!("#recent-calls tbody tr[data-uuid='{stored}']")).await;
         let record = until(
             &c,
             "the stored transcript with intents and decisions",

@@ -115,3 +115,22 @@ pub async fn until(c: &Client, what: &str, timeout: Duration, script: &str) -> V
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Clicks the element `css` selects in a table the page redraws live (a call row): when it was
+/// redrawn between being found and being clicked, it is found again (a few times at most).
+pub async fn click_live(c: &Client, css: &str) {
+    for _ in 0..5 {
+        let element = c
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match element.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
+    panic!("{css} was redrawn each time it was clicked");
+}
