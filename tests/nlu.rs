@@ -99,6 +99,7 @@ fn hand_written_evaluation_sets_never_occur_in_the_training_corpus() {
         ("dev-phrasing", 80),
         ("dev-context", 30),
         ("blind-context", 135),
+        ("blind-phrasing", 280),
     ] {
         let set = eval_set(name);
         assert!(set.len() >= min, "{name}: {} rows", set.len());
