@@ -127,7 +127,11 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
             // Only the close a wrong number gets, 请查证后再拨, by its characters or (after
             // an opening) by sound: what the status was got lost, but it was this one.
             let closes = (!person && g.check_number.is_match(&t))
-                || (framed && heard(&sounds, &wordings.check_number, true).is_some());
+                || (framed
+                    && wordings
+                        .check_number
+                        .iter()
+                        .any(|p| heard(&sounds, p, true).is_some()));
             closes.then_some(Announcement::Vacant)
         })
 }
@@ -223,8 +227,12 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
     ),
 ];
 
-/// 请查证后再拨, in toneless pinyin.
-const CHECK_NUMBER_SOUNDS: &str = "cha zheng hou zai bo";
+/// 请查证后再拨 and 请核实/核对后再拨, in toneless pinyin.
+const CHECK_NUMBER_SOUNDS: &[&str] = &[
+    "cha zheng hou zai bo",
+    "he shi hou zai bo",
+    "he dui hou zai bo",
+];
 
 /// A wording counts as heard when its syllables, in order, score at least this share of
 /// their number (a syllable heard exactly scores 1, with the same initial or rhyme 0.5).
@@ -248,7 +256,7 @@ struct Wordings {
     opening: Vec<Vec<Syllable>>,
     statuses: Vec<(Announcement, Vec<Vec<Syllable>>)>,
     /// [`CHECK_NUMBER_SOUNDS`].
-    check_number: Vec<Syllable>,
+    check_number: Vec<Vec<Syllable>>,
 }
 
 fn wordings() -> &'static Wordings {
@@ -261,7 +269,7 @@ fn wordings() -> &'static Wordings {
                 .iter()
                 .map(|&(a, ps)| (a, ps.iter().map(|&p| phrase(p)).collect()))
                 .collect(),
-            check_number: phrase(CHECK_NUMBER_SOUNDS),
+            check_number: CHECK_NUMBER_SOUNDS.iter().map(|&p| phrase(p)).collect(),
         }
     })
 }
@@ -399,16 +407,17 @@ struct Grammar {
     /// What is left of an opening cut off at its start (……号码已, 对方用户), which people
     /// say too: it frames only when no person speaks.
     opening_tail: Regex,
-    /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086), which marks it when its
-    /// opening was cut off.
+    /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086, 如需帮助请拨打客服热线),
+    /// which marks it when its opening was cut off.
     close: Regex,
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
     /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, a
-    /// question (什么, 怎么), and the particles (吧, 呢, 啊) no recorded prompt ends a clause
-    /// with.
+    /// question (什么, 怎么), the particles (吧, 呢, 啊) no recorded prompt ends a clause
+    /// with, what happened a moment ago (刚才) and a condition (…的话).
     person: Regex,
     /// What only people say, even after what sounds like the opening: 那个 (a recorded prompt
-    /// says 该, 此).
+    /// says 该, 此), and 喂 first (heard as 为): a recording never opens with it, a person
+    /// picking up does, even one reciting the carrier's words as a joke.
     talk: Regex,
     /// Somebody's secretary or assistant named by their title (陈总的秘书, 王经理的助理): a
     /// person, where a service says 机主的秘书 or 智能助理.
@@ -432,7 +441,7 @@ fn grammar() -> &'static Grammar {
         // caller to its hotline (请咨询10086, heard as 请自选20086): an announcement whose
         // opening was cut off still has its close.
         let opening = re(
-            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|(该|改)用户|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
+            r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|(该|改)用户|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
         // What is left when the start was cut off: 号码已 at the very start (a person says 这号码
         // 已经…), 对方用户 anywhere.
@@ -440,10 +449,10 @@ fn grammar() -> &'static Grammar {
             r"^.?(号|后|豪|浩)(码|马|妈|麻)(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|手机|已|以|与|正在|通话)",
         );
         let close = re(
-            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)",
+            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
         );
         let person = re(
-            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]",
+            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]|刚才|港才|的话",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -452,14 +461,14 @@ fn grammar() -> &'static Grammar {
             (
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
-                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言|留个话|留个言)|(嘀|滴|笛|哔|嘟|第)一(声|生|升)(以后|之后|后)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
+                r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言|留个话|留个言)|(嘀|滴|笛|哔|嘟|第)一(声|生|升)(以后|之后|后)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|留言(将|会)(被)?(自动)?保存|(音|因)(后|之后)(留言|流言)|(接听|接线)(助理|助力|助手|秘书)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
                 r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
                 Announcement::Suspended,
                 r"已停机|(停机|停止)(保号|保候|保好)?状态|停机保号|处于(停|挺)(机|止|级)|停止使用|(暂停|停止)服务|(has been|is) (suspended|barred|disconnected)",
-                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停|三|散)(停|厅|听|挺|止|天)(服|福|复|赋|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(已|以)(欠|千|签|牵|前)(费|世|席|废)|(呼入|呼叫)(限制|受限)|(呼|忽|胡)入(限|线)(制|者|止|至)|限制呼入|suspended|barred",
+                r"(已|以|己|一|与|意)(停|挺|听|庭|亭)(机|级|鸡|起|止|记|几|及)|(暂|赞|站|餐|沾|占|停|三|散)(停|厅|听|挺|止|天)(服|福|复|赋|使用)|(停|挺)(机|级)|(欠|千|牵|前)费|(已|以)(欠|千|签|牵|前)(费|世|席|废)|(呼入|呼叫)(限制|受限)|(呼|忽|胡)入(限|线)(制|者|止|至)|限制呼入|(实名|失明|使命|实明)(登记|等级|认证)|suspended|barred",
             ),
             (
                 Announcement::PoweredOff,
@@ -487,7 +496,7 @@ fn grammar() -> &'static Grammar {
             opening_tail,
             close,
             person,
-            talk: re("那个"),
+            talk: re(r"那个|^喂|^为[^空控孔公恐数]"),
             secretary: re(
                 r"(总|经理|老板|主任|老师|局长|院长|医生|律师)的(秘书|迷书|助理|助力|助手)",
             ),
@@ -495,7 +504,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时)((号|好|后|豪)(码|马|妈))?(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时|和对)((号|好|后|豪)(码|马|妈))?(后|候|以后|之后)?(再|在|重新|重)(拨|播|波|薄)"),
         }
     })
 }
@@ -730,6 +739,21 @@ mod tests {
                 "文信提示,网路繁忙,您的呼叫暂时无法完成,请稍后再播。",
                 Some(Unreachable),
             ),
+            // blind8, once measured blind: 请在提示音后留言，挂机后留言将自动保存; 机主…我是他的
+            // 接听助理
+            ("而信在启虚音后留言,刮击后留言将自动保存。", Some(Voicemail)),
+            ("名后,极度在休息。\n我是他的接听助理。", Some(Voicemail)),
+            // blind9, once measured blind: 您拨打的号码有误，请核对后再拨; 号码位数不足，请核实
+            // 后再拨 (核实 heard as 何修); ……已暂停服务，如需帮助请拨打客服热线 (its close);
+            // 因未完成实名登记，已暂停通信服务; 您拨打的 heard as 人泊的
+            ("保险念柏大大后码绿云。\n请和对后再拨谢谢。", Some(Vacant)),
+            (
+                "尊敬的客户,您波达的电话浩马威修普通,请何修后再拨。",
+                Some(Vacant),
+            ),
+            ("而占停服务\n如是帮助请柏打克夫乐线。", Some(Suspended)),
+            ("保健,您不打的用户因为完成失明登记。", Some(Suspended)),
+            ("人泊的喉咙,\n有920 宝物1377 四亿停机", Some(Suspended)),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -816,6 +840,12 @@ mod tests {
             // blind7's secretary, who offers to take a message
             "你好,我是称总的秘书,他在开会,有时可以留言我帮你转告。",
             "您好，我是王经理的助理，他正在通话中，您稍后再拨。",
+            // blind8's joker, who picks up reciting the carrier (喂 heard as 为)
+            "为您拨打的电话以关系。",
+            "喂，您拨打的电话已关机，哈哈，开玩笑的，什么事？",
+            // blind9's: out of a tunnel a moment ago; a condition
+            "喂,港才在随道里头,不在服务区。",
+            "我最差想像看看。\n新号石油食物\n三十无法接通的话你,就稍后再拨。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
