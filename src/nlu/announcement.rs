@@ -410,7 +410,8 @@ struct Grammar {
     /// What is left of an opening cut off at its start (……号码已, 对方用户), which people
     /// say too: it frames only when no person speaks.
     opening_tail: Regex,
-    /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086, 如需帮助请拨打客服热线),
+    /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086, 如需帮助请拨打客服热线,
+    /// 请挂机, 将以短信方式通知机主),
     /// which marks it when its opening was cut off.
     close: Regex,
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
@@ -446,13 +447,13 @@ fn grammar() -> &'static Grammar {
         let opening = re(
             r"(您|你|宁|年|棉|面|人|嫩|能|名|明|民|敏)(所)?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)((打|达|大|搭|叫|教)(的|得|地)?|的)|(您|你)(所)?呼叫的|(该|改)用户|找的用户|要找的(电话|号码)|(该|改)(号|后|豪)(码|马|妈)|the (number|subscriber|person|mobile|customer|party) (you|that you)|you (have )?(dialed|dialled|called)",
         );
-        // What is left when the start was cut off: 号码已 at the very start (a person says 这号码
-        // 已经…), 对方用户 anywhere.
+        // What is left when the start was cut off: 号码已 or 用户已 at the very start, after
+        // at most one syllable and a cut-off 的 (a person says 这号码已经…), 对方用户 anywhere.
         let opening_tail = re(
-            r"^.?((号|后|豪|浩)(码|马|妈|麻)|(用|佣)(户|乎|胡))(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|手机|已|以|与|正在|通话)",
+            r"^.?(的|得)?((号|后|豪|浩)(码|马|妈|麻)|(用|佣)(户|乎|胡))(已|以|也|己|亦)([^经]|$)|对方(用户|电话|号码|手机|已|以|与|正在|通话)",
         );
         let close = re(
-            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(请|情)(挂|刮|瓜)(机|接|紧|鸡|级)|查号请(拨|播|波)|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
+            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(请|情|秦|亲)(挂|刮|瓜)(机|接|紧|鸡|级|子)|查号请(拨|播|波)|(短信|短线).{0,4}通知(机|基|鸡|积|记|其|集)(主|础|住)|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
         );
         let person = re(
             r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]|刚才|港才|的话",
@@ -465,7 +466,7 @@ fn grammar() -> &'static Grammar {
                 // First: a voicemail greeting also says 暂时无法接听.
                 Announcement::Voicemail,
                 r"(提示音|信号音|(嘀|滴|敌|底|笛|哔|嘟)(声|生|升))(后|之后)?(开始)?(留言|录音|请讲|讲话)|请在.{1,4}(后|之后)(留言|流言)|(留言|流言|录音)结束|(语音信箱|语音留言|来电提醒|留言服务|秘书服务|语音秘书)|(机|基|鸡|积|记|其|集)(主|础|住).{0,6}(不方便|无法|不能|不在|没法|正忙)|(机|基|鸡|积|记|其|集)(主|础|住)(正在|现在|正)(开会|忙)|请在.{1,4}(声|身|生|音|上)(后|之后)|(有|由|又|友)(事|是|时)(请|情)?(留言|流言|留个话|留个言)|(嘀|滴|笛|哔|嘟|第)一(声|生|升)(以后|之后|后)|(您|你)?可以(给.{1,2})?(留言|流言)|请(您)?(留言|流言)|请留下(您|你)的|请(留下|楼下|流下)(您|你)?的?(姓名|性命|名字|电话)|留下(您|你)?的?(姓名|名字|电话)|(来电|来店|来点|来垫|通话|语音|智能)((秘|迷|密|溺|蜜)(书|属|素)|助理|助力|助手|住手)|(机|基|鸡|积|记|其|集)(主|础|住)的.{0,4}(秘书|迷书|助理|助力|助手|住手)|(来电|来店|来点)(事|是)由|小秘书|非工作(时间|事件)|秘书台|留言信箱|留言(将|会)(被)?(自动)?保存|(音|因)(后|之后)(留言|流言)|(接听|接线)(助理|助力|助手|秘书)|(leave|record) (a|your) message|after the (tone|beep)|voice ?mail|not available to take your call|mailbox",
-                r"留言|流言|(无法|不方便|不能)接听|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
+                r"留言|流言|(无法|不方便|不能)接听|(短信|短线).{0,4}通知(机|基|鸡|积|记|其|集)(主|础|住)|(基|其|鸡|积)主.{0,6}(不方便|无法|不能|不在)|message|mailbox",
             ),
             (
                 // Before "vacant": 已停机 announcements often add 或 是空号.
@@ -476,7 +477,7 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::PoweredOff,
                 r"已关机|(is|has been) (switched|turned|powered|power) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)(机|级|鸡|几|系|节|记|急|及|键|件|见|注)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
+                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
@@ -648,6 +649,15 @@ mod tests {
             ("我用乎以停机,请挂紧。", Some(Suspended)),
             ("用户以停接,请刮接。", Some(Suspended)),
             ("凝乎叫的用户,以开启骚扰蓝节。", Some(Suspended)),
+            // blind11's: 已关机，您呼叫的电话已关机 (已关 and anything, after the frame);
+            // ……的用户已暂停服务，请挂机; ……已转入语音信箱，系统将以短信方式通知机主您的来电
+            ("以关锬,您胡叫的电话以关锬。", Some(PoweredOff)),
+            ("您付教的电话与关切。", Some(PoweredOff)),
+            ("而的用户以赞听服务。\n秦瓜子", Some(Suspended)),
+            (
+                "以普通有音信象。\n西统将一短信方使。\n通知基主任的来点。",
+                Some(Voicemail),
+            ),
             // 已暂停服务; 因欠费已暂停服务; 已欠费; 该号码已停止服务
             ("年波达的电话以三听复,新年消货在波。", Some(Suspended)),
             ("年波达的后马云千世亦沾天赋。", Some(Suspended)),
@@ -867,6 +877,10 @@ mod tests {
             "我这个号码设了骚扰拦截，你怎么打进来的？",
             "用户已经换号了，你打我这个吧。",
             "喂,我爸那个好去年千费停机了。\n现在我在用。",
+            // blind11's: blocked by the callee; a father's phone answered by his son
+            "喂，你是催收的吧？你这号我已经拦截了，别再打了。",
+            "喂，我爸手机在我这儿，他下地收苞米去了，你找他啥事儿，我给转告。",
+            "我一会儿用短信通知机主，你别着急。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
