@@ -411,8 +411,7 @@ struct Grammar {
     /// say too: it frames only when no person speaks.
     opening_tail: Regex,
     /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086, 如需帮助请拨打客服热线,
-    /// 请挂机, 将以短信方式通知机主),
-    /// which marks it when its opening was cut off.
+    /// 请挂机, 将以短信方式通知机主), which marks it when its opening was cut off.
     close: Regex,
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
     /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, a
