@@ -316,7 +316,8 @@ impl TextDecoder {
     }
 
     /// Keeps the self-attention caches of the rows in `order` (row `i` of the new state is
-    /// row `order[i]` of the old): the beams that survived a step, in their new order.
+    /// row `order[i]` of the old): the beams that survived a step, in their new order; a row
+    /// may be kept more than once.
     pub fn reorder(&self, state: &mut DecoderState, order: &[u32]) -> candle_core::Result<()> {
         let idx = Tensor::new(order, self.embed.device())?;
         for kv in &mut state.self_kv {
@@ -324,12 +325,23 @@ impl TextDecoder {
                 *kv = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
             }
         }
-        // Cross-attention rows are identical copies; fewer beams just use fewer of them.
-        for (k, v) in &mut state.cross_kv {
-            if k.dim(0)? > order.len() {
-                *k = k.narrow(0, 0, order.len())?;
-                *v = v.narrow(0, 0, order.len())?;
+        // Cross-attention rows are identical copies: fewer beams use fewer of them, more
+        // beams get more copies of the first.
+        let rows = order.len();
+        let fit = |t: &Tensor| -> candle_core::Result<Tensor> {
+            match t.dim(0)? {
+                n if n > rows => t.narrow(0, 0, rows),
+                n if n < rows => {
+                    let mut dims = t.dims().to_vec();
+                    dims[0] = rows;
+                    t.narrow(0, 0, 1)?.broadcast_as(dims)?.contiguous()
+                }
+                _ => Ok(t.clone()),
             }
+        };
+        for (k, v) in &mut state.cross_kv {
+            *k = fit(k)?;
+            *v = fit(v)?;
         }
         Ok(())
     }
