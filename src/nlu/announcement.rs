@@ -420,7 +420,8 @@ struct Grammar {
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
     /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, a
     /// question (什么, 怎么), the particles (吧, 呢, 啊) no recorded prompt ends a clause
-    /// with, what happened a moment ago (刚才) and a condition (…的话).
+    /// with, what happened a moment ago (刚才), a condition (…的话) and a call back (打给你,
+    /// 再拨给我: a carrier says 请稍后再拨).
     person: Regex,
     /// What only people say, even after what sounds like the opening: 那个 (a recorded prompt
     /// says 该, 此), and 喂 first (heard as 为): a recording never opens with it, a person
@@ -460,7 +461,7 @@ fn grammar() -> &'static Grammar {
             r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(请|情|秦|亲)(挂|刮|瓜)(机|接|紧|鸡|级|子)|查号请(拨|播|波)|(短信|短线).{0,4}通知(机|基|鸡|积|记|其|集)(主|础|住)|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
         );
         let person = re(
-            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]|刚才|港才|的话",
+            r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]|刚才|港才|的话|(拨|打)给(你|您|我)",
         );
         // (status, its canonical wording, which decides alone; its near-homophones as an 8 kHz
         // recogniser writes them, by syllable — 已 yi, 关 guan, 机 ji, 停 ting, 空 kong, 号
@@ -514,7 +515,7 @@ fn grammar() -> &'static Grammar {
                 .iter()
                 .map(|&(a, strong, weak)| (a, re(strong), re(weak)))
                 .collect(),
-            check_number: re(r"(查证|查正|查帐|核实|核对|查对|查询|何对|何时|和实|核时|和对)((号|好|后|豪)(码|马|妈))?(后|候|号|以后|之后)?(再|在|仔|重新|重)(拨|播|波|薄)"),
+            check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时|和对)((号|好|后|豪)(码|马|妈))?(后|候|号|以后|之后)?(再|在|仔|重新|重)(拨|播|波|薄)|查帐号(再|在)(拨|播|波|薄)"),
         }
     })
 }
@@ -983,6 +984,7 @@ mod tests {
             "我设置了拒接陌生来电，你怎么打进来的？",
             "我手机开了呼叫转移，你打我座机吧。",
             "你要加拨区号，不然打不通。",
+            "行，等我查帐后再拨给你。",
             "",
         ] {
             assert_eq!(classify(text), None, "{text}");
