@@ -325,23 +325,9 @@ impl TextDecoder {
                 *kv = Some((k.index_select(&idx, 0)?, v.index_select(&idx, 0)?));
             }
         }
-        // Cross-attention rows are identical copies: fewer beams use fewer of them, more
-        // beams get more copies of the first.
-        let rows = order.len();
-        let fit = |t: &Tensor| -> candle_core::Result<Tensor> {
-            match t.dim(0)? {
-                n if n > rows => t.narrow(0, 0, rows),
-                n if n < rows => {
-                    let mut dims = t.dims().to_vec();
-                    dims[0] = rows;
-                    t.narrow(0, 0, 1)?.broadcast_as(dims)?.contiguous()
-                }
-                _ => Ok(t.clone()),
-            }
-        };
         for (k, v) in &mut state.cross_kv {
-            *k = fit(k)?;
-            *v = fit(v)?;
+            *k = copies(k, order.len())?;
+            *v = copies(v, order.len())?;
         }
         Ok(())
     }
@@ -422,5 +408,40 @@ impl TextDecoder {
             .to_vec1::<f32>()?;
         v.truncate(self.vocab);
         Ok(v)
+    }
+}
+
+/// `rows` rows of a cache whose rows are identical copies (the cross-attention keys and
+/// values of one utterance): fewer beams use fewer of them, more beams get more copies of
+/// the first.
+fn copies(t: &Tensor, rows: usize) -> candle_core::Result<Tensor> {
+    match t.dim(0)? {
+        n if n > rows => t.narrow(0, 0, rows),
+        n if n < rows => {
+            let mut dims = t.dims().to_vec();
+            dims[0] = rows;
+            t.narrow(0, 0, 1)?.broadcast_as(dims)?.contiguous()
+        }
+        _ => Ok(t.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_rows_narrow_and_grow_to_the_beams_kept() -> candle_core::Result<()> {
+        let row = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let two = Tensor::new(&[row, row], &candle_core::Device::Cpu)?.reshape((2, 1, 2, 3))?;
+        let one = copies(&two, 1)?;
+        assert_eq!(one.dims(), &[1, 1, 2, 3]);
+        let five = copies(&two, 5)?;
+        assert_eq!(five.dims(), &[5, 1, 2, 3]);
+        for r in 0..5 {
+            assert_eq!(five.get(r)?.flatten_all()?.to_vec1::<f32>()?, row);
+        }
+        assert_eq!(copies(&two, 2)?.dims(), two.dims());
+        Ok(())
     }
 }
