@@ -734,8 +734,10 @@ async fn retries_per_cause_dnc_and_slot_release() {
         trail.iter().any(|a| a.reason.contains("do-not-call")),
         "{trail:?}"
     );
-    // Every channel is gone and the driver's accounting matched: sim CDRs = our attempts.
-    assert_eq!(sim.live_channels(), 0);
+    // Every channel is gone (the driver ends a call on its HANGUP_COMPLETE; the DESTROY
+    // follows in the channel's own task) and the driver's accounting matched: sim CDRs = our
+    // attempts.
+    until("every channel to be destroyed", || sim.live_channels() == 0).await;
     let cdrs = sim.cdrs();
     let attempts_total: u32 = expect.iter().map(|e| e.2).sum();
     assert_eq!(cdrs.len() as u32, attempts_total);
@@ -786,7 +788,7 @@ async fn early_media_that_never_answers_is_given_up() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(sim.live_channels(), 0);
+    until("every channel to be destroyed", || sim.live_channels() == 0).await;
     sim.stop().await;
 }
 
@@ -1017,6 +1019,7 @@ async fn crash_and_restart_many_times_without_losing_or_double_dialling() {
         restarts >= 3,
         "only {restarts} restarts: the campaign ended too soon"
     );
+    until("every channel to be destroyed", || sim.live_channels() == 0).await;
     assert_exactly_once(dir.path(), &sim, max_attempts);
     sim.stop().await;
 }

@@ -412,13 +412,13 @@ impl Switch {
         if !self.live(ch) {
             return;
         }
+        // The CDR first: whoever sees the channel gone finds its record.
+        if ch.counts_as_call {
+            lock(&self.cdrs).push(ch.cdr());
+        }
         let mut chans = lock(&self.channels);
         if chans.get(&ch.uuid).is_some_and(|c| Arc::ptr_eq(c, ch)) {
             chans.remove(&ch.uuid);
-        }
-        drop(chans);
-        if ch.counts_as_call {
-            lock(&self.cdrs).push(ch.cdr());
         }
     }
 
