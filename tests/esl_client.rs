@@ -284,6 +284,7 @@ async fn originate_failures_busy_no_answer_rejected_unallocated_gateway_down() {
         .await
         .expect("api");
     assert_eq!(body, "-ERR GATEWAY_DOWN\n");
+    until_no_channels(&sim).await;
     assert_eq!(sim.cdrs().len(), 5);
     sim.stop().await;
 }
@@ -400,9 +401,10 @@ async fn unicast_streams_callee_audio_and_records_what_aicall_sends() {
         vec![Step::SilenceMs(200), Step::Say(reply)],
     )])
     .await;
-    let (client, _events) = EslClient::connect(config(sim.addr()))
+    let (client, mut events) = EslClient::connect(config(sim.addr()))
         .await
         .expect("connects");
+    client.subscribe(&["CHANNEL_PARK"]).await.expect("event");
     let uuid = uuid::Uuid::new_v4().to_string();
     client
         .api_ok(&format!(
@@ -410,6 +412,9 @@ async fn unicast_streams_callee_audio_and_records_what_aicall_sends() {
         ))
         .await
         .expect("answered");
+    // FreeSWITCH takes `unicast` in the park loop only, and the originate's reply does not
+    // wait for the park: as aicall does, start the media on CHANNEL_PARK.
+    events_until(&mut events, &uuid, "CHANNEL_PARK").await;
     let ours = UdpSocket::bind("127.0.0.1:0").expect("bind");
     ours.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");

@@ -270,6 +270,12 @@ async fn the_outbox_delivers_every_outcome_once_through_an_outage_and_a_reopen()
     .await;
     receiver.set("crm", Mode::Accept);
     wait_for("every delivery", 30, || receiver.accepted("crm").len() == n).await;
+    // The receiver counts a delivery before it answers; the deliverer clears its row after.
+    wait_for("the outbox to drain", 30, || {
+        store.hook_outbox().unwrap().is_empty()
+    })
+    .await;
+    // Nothing more arrives once it has (no second delivery of anything).
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let accepted = receiver.accepted("crm");
@@ -790,8 +796,18 @@ async fn a_campaign_s_outcomes_reach_its_crm_after_an_outage_and_dead_letters_re
     // The hooks' figures in /metrics.
     let (status, _) = api.call("GET", "/metrics", None, None).await;
     assert_eq!(status, 401, "metrics need a key");
-    let text = api.metrics().await;
-    let scrape = parse(&text);
+    // The deliverer counts a delivery once its row is settled, a moment after the receiver
+    // saw it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let scrape = loop {
+        let scrape = parse(&api.metrics().await);
+        let settled = value(&scrape, "aicall_hook_delivered_total", &[]) == 10.0
+            && value(&scrape, "aicall_hook_outbox", &[]) == 0.0;
+        if settled || Instant::now() >= deadline {
+            break scrape;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(value(&scrape, "aicall_hook_delivered_total", &[]), 10.0);
     assert_eq!(value(&scrape, "aicall_hook_dead_lettered_total", &[]), 2.0);
     assert!(value(&scrape, "aicall_hook_retried_total", &[]) >= 8.0);
@@ -961,7 +977,15 @@ async fn metrics_scraped_while_a_campaign_converses() {
         service.bus().calls(None).is_empty()
     })
     .await;
-    let after = parse(&api.metrics().await);
+    // The ended-calls counter is kept by its own subscriber of the bus.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let after = parse(&api.metrics().await);
+        if value(&after, "aicall_calls_ended_total", &[]) == 6.0 || Instant::now() >= deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
 
     // Counters moved and never went back.
     for name in [

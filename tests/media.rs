@@ -83,7 +83,7 @@ async fn rig(callees: Vec<Callee>) -> Rig {
     })
     .await
     .expect("ESL connects");
-    esl.subscribe(&["CHANNEL_ANSWER", "CHANNEL_HANGUP"])
+    esl.subscribe(&["CHANNEL_ANSWER", "CHANNEL_PARK", "CHANNEL_HANGUP"])
         .await
         .expect("subscribed");
     let engine = MediaEngine::new(media_config()).expect("engine starts");
@@ -145,15 +145,28 @@ impl Rig {
         if !result.ok {
             return Err(result.body);
         }
+        // The answer gives the rate; media can start once the `&park()` runs (FreeSWITCH
+        // takes `unicast` in the park loop only), which the job's reply does not wait for.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let (mut rate, mut parked) = (None, false);
         loop {
             let ev = tokio::time::timeout_at(deadline, self.events.recv())
                 .await
-                .map_err(|_| "no CHANNEL_ANSWER".to_string())?;
+                .map_err(|_| format!("answered at {rate:?}, parked {parked}"))?;
             if let Some(ClientEvent::Event(ev)) = ev {
-                if ev.unique_id() == Some(uuid) && ev.kind() == EventKind::ChannelAnswer {
-                    let rate = ev.get("Channel-Read-Codec-Rate").unwrap_or("");
-                    return rate.parse().map_err(|_| format!("rate {rate:?}"));
+                if ev.unique_id() != Some(uuid) {
+                    continue;
+                }
+                match ev.kind() {
+                    EventKind::ChannelAnswer => {
+                        let r = ev.get("Channel-Read-Codec-Rate").unwrap_or("");
+                        rate = Some(r.parse().map_err(|_| format!("rate {r:?}"))?);
+                    }
+                    EventKind::ChannelPark => parked = true,
+                    _ => {}
+                }
+                if let (Some(rate), true) = (rate, parked) {
+                    return Ok(rate);
                 }
             }
         }

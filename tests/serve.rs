@@ -205,14 +205,16 @@ async fn a_campaign_created_over_the_cli_converses_and_a_pause_stops_originates(
 /// Channel UUIDs the switch has had: the live ones as its own `show channels` lists them,
 /// and the ended ones.
 async fn seen_channels(esl: &EslClient, sim: &SimSwitch) -> HashSet<String> {
-    let mut s: HashSet<String> = sim.cdrs().into_iter().map(|c| c.uuid).collect();
-    s.extend(
-        esl.channels()
-            .await
-            .expect("show channels")
-            .into_iter()
-            .map(|c| c.uuid),
-    );
+    // The live ones first: a channel writes its CDR before it leaves the list, so one that
+    // ends between the two reads is in the second.
+    let mut s: HashSet<String> = esl
+        .channels()
+        .await
+        .expect("show channels")
+        .into_iter()
+        .map(|c| c.uuid)
+        .collect();
+    s.extend(sim.cdrs().into_iter().map(|c| c.uuid));
     s
 }
 

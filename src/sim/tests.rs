@@ -529,6 +529,11 @@ async fn a_loopback_call_to_a_scenario_callee_has_two_legs_and_streams_its_audio
         "+OK\n"
     );
     c.events_until(&b, "CHANNEL_DESTROY").await;
+    // A's own teardown runs beside B's, in its own task.
+    let deadline = Instant::now() + WAIT;
+    while sim.live_channels() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(sim.cdrs().len(), 1, "one call, not one per leg");
     sim.stop().await;
 }
