@@ -376,7 +376,11 @@ async fn every_originate_is_logged_with_its_arrival_and_uuid() {
         "bgapi originate {{origination_uuid={u2}}}nosuchendpoint/x &park()"
     ))
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The bgapi's job logs its originate in its own task, after the reply.
+    let deadline = Instant::now() + WAIT;
+    while sim.originates().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let log = sim.originates();
     assert_eq!(
         log.iter().map(|o| o.uuid.as_str()).collect::<Vec<_>>(),
