@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -88,9 +88,15 @@ fn esl_api_events_and_masked_logs() {
             "CHANNEL_PARK",
         ])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("watcher starts");
-    std::thread::sleep(Duration::from_millis(500));
+    // It says when it is subscribed (a loaded machine can take seconds to start it).
+    let mut said = String::new();
+    BufReader::new(watcher.stderr.take().expect("stderr"))
+        .read_line(&mut said)
+        .expect("watcher's stderr");
+    assert_eq!(said.trim(), "listening for CHANNEL_ANSWER CHANNEL_PARK");
     let call = aicall(&[
         "esl",
         "--addr",

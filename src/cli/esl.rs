@@ -84,6 +84,9 @@ pub fn run(config: Option<&Path>, args: EslArgs) -> anyhow::Result<ExitCode> {
                     names.iter().map(String::as_str).collect()
                 };
                 client.subscribe(&names).await?;
+                // On stderr, so that stdout stays the events alone: whoever started this
+                // knows from here on nothing is missed.
+                eprintln!("listening for {}", names.join(" "));
                 let mut seen = 0usize;
                 while let Some(ev) = events.recv().await {
                     match ev {

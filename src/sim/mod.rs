@@ -264,6 +264,15 @@ impl SimSwitch {
         lock(&self.core.channels).len()
     }
 
+    /// Number of channels not hung up yet (every leg): a channel hung up stays among the
+    /// [`live_channels`](Self::live_channels) until its teardown has ended.
+    pub fn channels_up(&self) -> usize {
+        lock(&self.core.channels)
+            .values()
+            .filter(|c| c.with(|st| st.cause.is_none()))
+            .count()
+    }
+
     /// Every `originate` received, in order of arrival.
     pub fn originates(&self) -> Vec<OriginateLog> {
         lock(&self.core.originates).clone()
