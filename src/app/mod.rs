@@ -76,6 +76,8 @@ pub struct Models {
     /// The replies callees are expected to give, continued by the decoder (`[asr]
     /// bias_phrases`); one trie for every campaign.
     pub bias: Option<PhraseBias>,
+    /// `bias` with the carriers' and mailboxes' wordings, for a call's first seconds.
+    pub early_bias: Option<PhraseBias>,
 }
 
 impl Models {
@@ -107,6 +109,9 @@ impl Models {
         Ok(Models {
             asr: Arc::new(asr),
             nlu: Arc::new(nlu),
+            early_bias: bias
+                .as_ref()
+                .map(|b| b.with(crate::nlu::announcement::BIAS_PHRASES)),
             bias,
         })
     }
@@ -515,6 +520,14 @@ impl Service {
         if language != Language::En {
             asr_options.bias = self.models.bias.clone();
         }
+        let early_asr_options = RecognizeOptions {
+            bias: self
+                .models
+                .early_bias
+                .clone()
+                .filter(|_| language != Language::En),
+            ..asr_options.clone()
+        };
         let tz = c.time_zone().map_err(|e| anyhow::anyhow!(e))?;
         Ok(Some(Arc::new(CallDeps {
             campaign: name.to_owned(),
@@ -523,6 +536,7 @@ impl Service {
             media: self.media.clone(),
             asr: self.models.asr.clone(),
             asr_options,
+            early_asr_options,
             nlu: self.models.nlu.clone(),
             store: Some(self.store.clone()),
             transfer_to: c.transfer_to.clone(),

@@ -50,6 +50,20 @@ impl PhraseBias {
         }
     }
 
+    /// These phrases and `more`, with the same bonus: a second trie, for a phase of the call
+    /// that expects other words too (the first seconds, when a carrier or a mailbox may
+    /// speak).
+    pub fn with(&self, more: &[&str]) -> Self {
+        Self::new(
+            self.inner
+                .phrases
+                .iter()
+                .cloned()
+                .chain(more.iter().map(|p| p.to_string())),
+            self.inner.bonus,
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.inner.phrases.len()
     }
@@ -245,5 +259,24 @@ mod tests {
         let mut l = logits();
         b.boost(&chars("我考"), &mut l, chars);
         assert_eq!(l['虑' as usize], 1.0);
+    }
+
+    #[test]
+    fn a_phase_adds_its_phrases_and_keeps_the_bonus() {
+        let b = PhraseBias::new(["帮我转人工".to_string()], 2.0);
+        let early = b.with(&["您拨打的电话已关机", "帮我转人工"]);
+        assert_eq!((b.len(), early.len()), (1, 2));
+        let mut l = logits();
+        early.boost(&chars("电话已关"), &mut l, chars);
+        assert_eq!(l['机' as usize], 2.0);
+        let mut l = logits();
+        early.boost(&chars("帮我转"), &mut l, chars);
+        assert_eq!(l['人' as usize], 2.0);
+        let mut l = logits();
+        b.boost(&chars("电话已关"), &mut l, chars);
+        assert!(
+            l.iter().all(|&x| x == 0.0),
+            "the campaign's own trie is unchanged"
+        );
     }
 }

@@ -50,6 +50,10 @@ pub struct CallDeps {
     pub media: Arc<MediaEngine>,
     pub asr: Arc<DecodePool>,
     pub asr_options: RecognizeOptions,
+    /// What early media and the first seconds after the answer are decoded with, while a
+    /// carrier or a mailbox may be the one speaking: `asr_options` biased towards their
+    /// wordings too ([`crate::nlu::announcement::BIAS_PHRASES`]).
+    pub early_asr_options: RecognizeOptions,
     pub nlu: Arc<IntentModel>,
     pub store: Option<Arc<dyn Store>>,
     /// `uuid_transfer` destination; `{queue}` is replaced by the node's queue.
@@ -176,6 +180,8 @@ struct Call {
     next_own_prompt: PromptId,
     /// The far end answered (false while on early media).
     answered: bool,
+    /// When it answered (none: early media).
+    answered_t: Option<Instant>,
 }
 
 /// Runs one call to its end and returns its record (also saved to the store when there is
@@ -232,6 +238,7 @@ pub async fn run(
         closing: None,
         next_own_prompt: 1 << 40,
         answered: false,
+        answered_t: None,
     };
     let (mut media_rx, mut speech_rx) = match call.open_media().await {
         Some(rx) => rx,
@@ -316,6 +323,7 @@ impl Call {
             return;
         }
         self.answered = true;
+        self.answered_t = Some(Instant::now());
         self.record.answered_at = unix_ms();
         self.record.answered = true;
         if self.utterance_segments > 0 {
@@ -841,7 +849,12 @@ impl Call {
     /// media in the background, behind every answered call's reply); the result comes back
     /// on `heard_tx`. `segments`: the VAD segments it is made of.
     fn recognise(&mut self, speech_end: Instant, segments: u32) {
-        let (samples, options) = (self.utterance.clone(), self.deps.asr_options.clone());
+        let window = Duration::from_millis(ANNOUNCEMENT_WINDOW_MS);
+        let options = match self.answered_t {
+            Some(at) if at.elapsed() > window => self.deps.asr_options.clone(),
+            _ => self.deps.early_asr_options.clone(),
+        };
+        let samples = self.utterance.clone();
         let ticket = if self.answered {
             self.deps
                 .asr

@@ -59,6 +59,40 @@ impl Announcement {
     }
 }
 
+/// What networks and mailboxes say, in their standard wordings. While a carrier or a mailbox
+/// may be the one speaking (early media, and the first seconds after the answer), the
+/// recogniser continues these once the audio has begun one (shallow fusion, never started by
+/// the bias: see [`crate::asr::bias`]), so that 您拨打的电话已关机 is less often heard as
+/// 关级 and 空号 as 控号. Each clause counts on its own.
+pub const BIAS_PHRASES: &[&str] = &[
+    "您好，您拨打的电话已关机，请稍后再拨",
+    "对不起，您拨打的用户已关机",
+    "您所拨打的手机已关机",
+    "您拨打的号码是空号，请查证后再拨",
+    "您拨打的号码不存在，请核对后再拨",
+    "您拨打的号码已注销",
+    "您拨打的电话正在通话中，请稍后再拨",
+    "您拨打的用户正忙，请稍后再拨",
+    "对方正在通话中，请不要挂机",
+    "您拨打的电话暂时无法接通，请稍后再拨",
+    "您拨打的用户不在服务区",
+    "您拨打的电话暂时无人接听",
+    "您拨打的电话已停机",
+    "您拨打的号码已欠费停机",
+    "您拨打的号码已暂停服务",
+    "对方已设置呼入限制",
+    "机主暂时无法接听您的电话",
+    "请在提示音后留言，留言完毕请挂机",
+    "请在嘀声后留言",
+    "您好，我是机主的来电秘书",
+    "欢迎使用语音信箱",
+    "the number you dialed is power off",
+    "the number you dialed does not exist",
+    "the subscriber you dialed is busy now, please redial later",
+    "the subscriber you dialed cannot be connected for the moment",
+    "please leave a message after the tone",
+];
+
 /// The announcement `transcript` is, if it is one.
 pub fn classify(transcript: &str) -> Option<Announcement> {
     let t = squash(transcript);
@@ -424,7 +458,8 @@ struct Grammar {
     /// say too: it frames only when no person speaks.
     opening_tail: Regex,
     /// How it closes (请稍后再拨, 请核实后重新拨打, 请咨询10086, 如需帮助请拨打客服热线,
-    /// 请挂机, 将以短信方式通知机主), which marks it when its opening was cut off.
+    /// 请挂机, 将以短信方式通知机主), which marks it when its opening was cut off; and what
+    /// only a recording says before its status (温馨提示), which marks it the same way.
     close: Regex,
     /// A person speaking of the line: 我 with what they are doing or are (我正在…, 我手机…,
     /// 我不是…), what somebody or something said (它老说…, 不是说…), 是不是, 你们, a
@@ -480,7 +515,7 @@ fn grammar() -> &'static Grammar {
             r"^.?(拨|播|波|报|博)?(的|得)?((号|后|豪|浩)(码|马|妈|麻)|(用|佣)(户|乎|胡|呼)|(电|店)(话|化))((已|也|己|亦|议)([^经]|$)|以([^经前]|$))|对方(用户|电话|号码|手机|已|以|与|正在|通话)",
         );
         let close = re(
-            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(请|情|秦|亲)(您)?(挂|刮|瓜|拐)(机|接|紧|鸡|级|子|脊)|(请|情)(勿|务)重复(拨|波|伯|播)|查号请(拨|播|波)|(短信|短线).{0,4}通知(机|基|鸡|积|记|其|集)(主|础|住)|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
+            r"(后|候|货|侯)(再|在|重新)(拨|播|波|薄|博|伯|补)|(咨询|资讯|自选|致电|请拨)(1|一|2)?(0|零)(0|零)?(8|八)(6|六)|(如需|如是|如许|如须)帮助|(请|情|秦|亲)(您)?(挂|刮|瓜|拐)(机|接|紧|鸡|级|子|脊)|(请|情)(勿|务)重复(拨|波|伯|播)|查号请(拨|播|波)|(短信|短线).{0,4}通知(机|基|鸡|积|记|其|集)(主|础|住)|以(短信|短线)(方式|形式)|(温|文|问|稳)(馨|心|信|新|星|竞|静)(提|题)(示|是|事)|(客服|克夫|科夫|可夫)(热|乐|勒)(线|宣|现)",
         );
         let person = re(
             r"(我|俺)(正|在|现在|刚|已经|手机|电话|这边|这儿|这里|今天|一会|等会|是|不是|不在|没)|(老|总|都|就|还|又|一直|他|她|它|家|边|面|示|音|是|那)说|是不是|你们|你说|听不(清|见|到)|什么|怎么|[吧呢啊呀啦哦]|刚才|港才|的话|(拨|打)给(你|您|我)",
@@ -542,7 +577,7 @@ fn grammar() -> &'static Grammar {
                 .collect(),
             check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时|和对)((号|好|后|豪)(码|马|妈))?(后|候|号|以后|之后)?(再|在|仔|重新|重)(拨|播|波|薄)|查帐号(再|在)(拨|播|波|薄)"),
             unable_message: re(
-                r"((接|整|截)(不|布)(了|到|上)|没空(接|听)|(得|德)(空|控)(接|街)|听不到)(电话|天花|店话|电化).{0,24}((留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|话|盐|颜|爷)|微信|回(你|您)|给(你|您)回|回电|回过去)|(没法|没办法)(接|听)(电话|天花|店话|电化).{0,24}(有|由|又|友).{0,3}(留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|盐|颜|爷)|(有|由|又|友)(么|吗|啥)?(事|是|时)(体|儿)?(请|情)?(留言|流言|留个话|留个言|(六|刘|榴|溜)(个|阁)(言|颜|爷))",
+                r"((接|整|截)(不|布)(了|到|上)|没空(接|听)|(得|德)(空|控)(接|街)|听不到)(电话|天花|店话|电化).{0,24}((留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|话|盐|颜|爷)|微信|回(你|您)|给(你|您)回|回电|回过去)|(没法|没办法)(接|听)(电话|天花|店话|电化).{0,24}(有|由|又|友).{0,3}(留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|盐|颜|爷)|(有|由|又|友)(么|吗|啥)?(事|是|时)(体|儿)?(请|情)?(留言|流言|留个话|留个言|留个眼|(六|刘|榴|溜)(个|阁)(言|颜|爷|眼))",
             ),
             casual: re(r"[吧呢]"),
         }
@@ -949,6 +984,21 @@ mod tests {
             (
                 "您波达的电话们,新消货在波,如今帮助请波达科夫终者。",
                 Some(Busy),
+            ),
+            // blind18, once a development set: 您拨打的手机已关机，我们将以短信方式通知机主
+            // 您曾来电 (its opening heard as 人伯父的); 温馨提示，对方已设置呼入限制，暂时无法
+            // 接听您的来电 (温馨提示 closes nothing, but no person opens with it); 有事情留个言
+            (
+                "人伯父的手指以关注。\n我们将以短信方式。\n统织之重人上来点。",
+                Some(PoweredOff),
+            ),
+            (
+                "文竞提示,北方已设置忽入线者,咱是无法接听您的来点。",
+                Some(Suspended),
+            ),
+            (
+                "米学家\n我是阿防,这两天在山上没得信好。\n有事情留个眼。",
+                Some(Voicemail),
             ),
         ];
         for (text, want) in heard {

@@ -38,9 +38,14 @@ pub struct AmdArgs {
     /// Print every clip's utterances and what they were taken for.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Decode without domain biasing (a call biases towards `[asr] bias_phrases`).
+    /// Decode without domain biasing (a call biases towards `[asr] bias_phrases`, and in its
+    /// first seconds towards the carriers' and mailboxes' wordings too).
     #[arg(long)]
     pub no_bias: bool,
+    /// Bias towards `[asr] bias_phrases` only, not the carriers' and mailboxes' wordings
+    /// (what the first seconds of a call decoded with before them).
+    #[arg(long, conflicts_with = "no_bias")]
+    pub no_announcement_bias: bool,
     #[command(flatten)]
     pub engine: crate::cli::asr::EngineArgs,
 }
@@ -102,6 +107,9 @@ pub fn run(config: Option<&Path>, args: AmdArgs) -> anyhow::Result<ExitCode> {
     let mut options = RecognizeOptions::for_language(Language::Zh);
     if !args.no_bias {
         options.bias = asr.bias()?;
+        if !args.no_announcement_bias {
+            options.bias = options.bias.map(|b| b.with(announcement::BIAS_PHRASES));
+        }
     }
     let vad = VadConfig::default();
     // kind -> (clips, placed right)
