@@ -267,13 +267,13 @@ mod tests {
         let early = b.with(&["您拨打的电话已关机", "帮我转人工"]);
         assert_eq!((b.len(), early.len()), (1, 2));
         let mut l = logits();
-        early.boost(&chars("电话已关"), &mut l, chars);
+        early.boost(&chars("您拨打的电话已关"), &mut l, chars);
         assert_eq!(l['机' as usize], 2.0);
         let mut l = logits();
         early.boost(&chars("帮我转"), &mut l, chars);
         assert_eq!(l['人' as usize], 2.0);
         let mut l = logits();
-        b.boost(&chars("电话已关"), &mut l, chars);
+        b.boost(&chars("您拨打的电话已关"), &mut l, chars);
         assert!(
             l.iter().all(|&x| x == 0.0),
             "the campaign's own trie is unchanged"
