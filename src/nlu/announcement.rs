@@ -107,7 +107,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         || wordings
             .opening
             .iter()
-            .any(|p| heard(&sounds, p, false).is_some());
+            .any(|p| heard(&sounds, p, Anchor::Start).is_some());
     // A person talking about the line (我正在通话中, 它老说正忙，请稍后再拨) says the
     // status, even the close, but not the carrier's opening: without the opening such words
     // place no carrier status. Some of what people say rules the carrier out even after what
@@ -157,7 +157,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
                 .filter_map(|(a, phrases)| {
                     let best = phrases
                         .iter()
-                        .filter_map(|p| heard(&sounds, p, true))
+                        .filter_map(|p| heard(&sounds, p, Anchor::End))
                         .fold(0.0f32, f32::max);
                     (best > 0.0).then_some((*a, best))
                 })
@@ -175,7 +175,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
                     && wordings
                         .check_number
                         .iter()
-                        .any(|p| heard(&sounds, p, true).is_some()));
+                        .any(|p| heard(&sounds, p, Anchor::End).is_some()));
             closes.then_some(Announcement::Vacant)
         })
 }
@@ -291,8 +291,19 @@ const SOUND_MATCH: f32 = 0.75;
 
 /// How close `sounds` come to the wording `want` (see [`closeness`]), if close enough to
 /// count as heard.
-fn heard(sounds: &[Syllable], want: &[Syllable], ends_heard: bool) -> Option<f32> {
-    Some(closeness(sounds, want, ends_heard)).filter(|&c| c >= SOUND_MATCH)
+fn heard(sounds: &[Syllable], want: &[Syllable], anchor: Anchor) -> Option<f32> {
+    Some(closeness(sounds, want, anchor)).filter(|&c| c >= SOUND_MATCH)
+}
+
+/// Which end of a wording must be heard for the rest to count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Anchor {
+    /// An opening starts on its first syllable: 拨打的电话 is the carrier's only if something
+    /// like 拨 was heard, and a person's 你是哪个打的电话 is not.
+    Start,
+    /// A status ends on the status (用户正忙's 忙), or where the audio or the recogniser
+    /// stopped short of it (号码有误 heard as 号码有); 用户正在… is not 用户正忙.
+    End,
 }
 
 /// A syllable as it is compared: its initial and rhyme, with the confusable pairs merged.
@@ -336,37 +347,55 @@ fn syllables(text: &str) -> Vec<Syllable> {
 
 /// The best share of `want`'s syllables a stretch of `sounds` matches, aligned in order: a
 /// syllable the recogniser dropped scores nothing, one it added costs [`EXTRA_SYLLABLE`].
-/// (`您拨打的号码` heard as `民伯的豪马` still opens an announcement.) With `ends_heard`, the
-/// stretch ends on a syllable like `want`'s last, or at the end of `sounds`: a status's
-/// wording ends on the status (用户正忙's 忙), and 用户正在… is not 用户正忙.
-fn closeness(sounds: &[Syllable], want: &[Syllable], ends_heard: bool) -> f32 {
+/// (`您拨打的号码` heard as `民伯的豪马` still opens an announcement.) The stretch starts or
+/// ends on a syllable like `want`'s first or last, as `anchor` says.
+fn closeness(sounds: &[Syllable], want: &[Syllable], anchor: Anchor) -> f32 {
     if want.is_empty() || sounds.is_empty() {
         return 0.0;
     }
     // best[j]: the best score of want[..j] aligned to a stretch of sounds ending here (any
-    // start: best[0] is always 0; before any sound, every syllable is dropped, scoring 0).
-    let mut best = vec![0.0f32; want.len() + 1];
+    // start: best[0] is always 0). Anchored at its end, before any sound every syllable is
+    // dropped, scoring 0; anchored at its start, nothing is aligned until a sound like the
+    // first syllable is heard, and that one cannot be dropped.
+    let n = want.len();
+    let unaligned = match anchor {
+        Anchor::Start => f32::NEG_INFINITY,
+        Anchor::End => 0.0,
+    };
+    let mut best = vec![unaligned; n + 1];
+    best[0] = 0.0;
     let mut prev = best.clone();
     let mut top = 0.0f32;
     for s in sounds {
         prev.copy_from_slice(&best);
-        for j in 1..=want.len() {
-            let matched = prev[j - 1] + syllable_match(s, &want[j - 1]);
+        for j in 1..=n {
+            let like = syllable_match(s, &want[j - 1]);
+            let first = j == 1 && anchor == Anchor::Start;
+            let matched = if first && like == 0.0 {
+                f32::NEG_INFINITY
+            } else {
+                prev[j - 1] + like
+            };
             let added = prev[j] - EXTRA_SYLLABLE;
-            let dropped = best[j - 1];
+            let dropped = if first {
+                f32::NEG_INFINITY
+            } else {
+                best[j - 1]
+            };
             best[j] = matched.max(added).max(dropped);
         }
-        let n = want.len();
-        if !ends_heard {
-            top = top.max(best[n]);
-        } else if syllable_match(s, &want[n - 1]) > 0.0 {
-            top = top.max(prev[n - 1] + syllable_match(s, &want[n - 1]));
+        match anchor {
+            Anchor::Start => top = top.max(best[n]),
+            Anchor::End if syllable_match(s, &want[n - 1]) > 0.0 => {
+                top = top.max(prev[n - 1] + syllable_match(s, &want[n - 1]))
+            }
+            Anchor::End => {}
         }
     }
-    if ends_heard {
+    if anchor == Anchor::End {
         // Or nothing was heard after it: the audio, or the recogniser, stopped short of the
         // last syllable (号码有误 heard as 号码有).
-        top = top.max(best[want.len() - 1]);
+        top = top.max(best[n - 1]);
     }
     top / want.len() as f32
 }
@@ -470,7 +499,7 @@ struct Grammar {
     /// 再拨给我: a carrier says 请稍后再拨).
     person: Regex,
     /// What only people say, even after what sounds like the opening: 那个 (a recorded prompt
-    /// says 该, 此), and 喂 first (heard as 为): a recording never opens with it, a person
+    /// says 该, 此), and 喂 first (heard as 为 or 唯): a recording never opens with it, a person
     /// picking up does, even one reciting the carrier's words as a joke. So do 你拨打的 at the
     /// start, after at most 你好 (a carrier says 您: no announcement of the development sets
     /// was heard with 你 there, 11 people reciting one were; later in the text it is left
@@ -488,7 +517,9 @@ struct Grammar {
     check_number: Regex,
     /// An owner's greeting that says they cannot take the call and asks for a message or
     /// promises to call back (这会儿接不了电话，有事儿留个言, 没空听电话…回你), or asks for a
-    /// message in the owner's words (有事体留个言, 有么事留个言). A person who picked up may
+    /// message in the owner's words (有事体留个言, 有么事留个言); or a shop's
+    /// or an office's after-hours message, which says it is closed, then when it is open
+    /// (现在是下班时间，我们的营业时间是…). A person who picked up may
     /// say as much: it counts only without the particles 吧 and 呢 a person talks with and a
     /// recording does not (我开会呢，没法接电话，你微信留个言吧). After 没法接电话, which people
     /// say more, only 有事…留个言 decides (你先留个言 is a person's).
@@ -568,7 +599,7 @@ fn grammar() -> &'static Grammar {
             close,
             person,
             talk: re(
-                r"那个|^喂|^为[^空控孔公恐数]|^.{0,3}你所?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)|你们|骗子|片子|别打了|哈哈|开玩笑",
+                r"那个|^(喂|唯)|^为[^空控孔公恐数]|^.{0,3}你所?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)|你们|骗子|片子|别打了|哈哈|开玩笑",
             ),
             secretary: re(
                 r"(总|经理|老板|主任|老师|局长|院长|医生|律师)的(秘书|迷书|助理|助力|助手)",
@@ -579,7 +610,7 @@ fn grammar() -> &'static Grammar {
                 .collect(),
             check_number: re(r"(查证|查正|核实|核对|查对|查询|何对|何时|和实|核时|和对)((号|好|后|豪)(码|马|妈))?(后|候|号|以后|之后)?(再|在|仔|重新|重)(拨|播|波|薄)|查帐号(再|在)(拨|播|波|薄)|请查.(后|候)(再|在)(拨|播|波|薄|补)"),
             unable_message: re(
-                r"((接|整|截)(不|布)(了|到|上)|没空(接|听)|(得|德)(空|控)(接|街)|听不到)(电话|天花|店话|电化).{0,24}((留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|话|盐|颜|爷)|微信|回(你|您)|给(你|您)回|回电|回过去)|(没法|没办法)(接|听)(电话|天花|店话|电化).{0,24}(有|由|又|友).{0,3}(留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|盐|颜|爷)|(有|由|又|友)(么|吗|啥)?(事|是|时)(体|儿)?(请|情)?(留言|流言|留个话|留个言|留个眼|(六|刘|榴|溜)(个|阁)(言|颜|爷|眼))",
+                r"((接|整|截)(不|布)(了|到|上)|没空(接|听)|(得|德)(空|控)(接|街)|听不到)(电话|天花|店话|电化).{0,24}((留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|话|盐|颜|爷)|微信|回(你|您)|给(你|您)回|回电|回过去)|(没法|没办法)(接|听)(电话|天花|店话|电化).{0,24}(有|由|又|友).{0,3}(留|六|溜|流|刘|榴)(个|下|阁|够)?(言|烟|元|盐|颜|爷)|(有|由|又|友)(么|吗|啥)?(事|是|时)(体|儿)?(请|情)?(留言|流言|留个话|留个言|留个眼|(六|刘|榴|溜)(个|阁)(言|颜|爷|眼))|(下班|非营业|非工作|非办公)时间.{0,6}(营业|办公|工作|上班)时间",
             ),
             casual: re(r"[吧呢]"),
         }
@@ -1004,6 +1035,12 @@ mod tests {
             ),
             // blind16, re-rendered on another machine: ……号码已注销，请查证后再拨
             ("而后买以住手。\n请查将后再补。", Some(Vacant)),
+            // blind19's: a workshop's after-hours message (……现在是下班时间，我们的营业时间
+            // 是每天早上八点到晚上六点，有急事请留言)
+            (
+                "念好\n这里是新沙气特修立的。\n现在是下班时间\n我们的营业时间是每天早上8点到晚上6点。",
+                Some(Voicemail),
+            ),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -1156,6 +1193,13 @@ mod tests {
             "我刚才一直占线，你讲吧。",
             // blind16's: people reciting the carrier (你, not a carrier's 您), who laugh or
             // call the caller a fraud
+            // blind19's: a person asking who called, heard after a 喂 taken for 唯 (…打的电话
+            // is no opening without something like 拨 first); people closing early, or
+            // asking for a message with 吧
+            "唯我刚才手机关机了,你是哪个打的电话。",
+            "刚才谁打的电话？",
+            "唯,无法接通,换个号码打。",
+            "现在是下班时间，你明天上班时间再打吧。",
             "你拨打的后马不存在,给大了你们的片子吧。",
             "你伯达的后马不存在。",
             "您好您拨打的号码,一住小,哈哈开玩笑的你水啊。",
