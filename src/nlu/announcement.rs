@@ -115,9 +115,10 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
     // talking: 我在开会，请留言.) What is left of an opening cut off (……号码已, 对方已) and
     // the close frame the words only when no person speaks: people say them too. A person
     // who answers for someone they name by title (陈总的秘书) is no call-assistant service,
-    // even when they offer to take a message.
-    let secretary = g.secretary.is_match(&t);
-    let person = (!opened && g.person.is_match(&t)) || g.talk.is_match(&t) || secretary;
+    // even when they offer to take a message; nor is one who tells what happened a moment
+    // ago or the message they saw (我刚才看到有个语音留言).
+    let in_person = g.secretary.is_match(&t) || g.recounted.is_match(&t);
+    let person = (!opened && g.person.is_match(&t)) || g.talk.is_match(&t) || in_person;
     let framed = !person && (opened || g.close.is_match(&t) || g.opening_tail.is_match(&t));
     // The status said first: an announcement states it, then offers what can be done about
     // it (已关机，如需留言请按一 is a phone switched off, not a voicemail). Ties go to the
@@ -126,7 +127,7 @@ pub fn classify(transcript: &str) -> Option<Announcement> {
         .iter()
         .enumerate()
         .filter(|(_, (a, _, _))| !person || *a == Announcement::Voicemail)
-        .filter(|(_, (a, _, _))| *a != Announcement::Voicemail || !secretary)
+        .filter(|(_, (a, _, _))| *a != Announcement::Voicemail || !in_person)
         .filter_map(|(order, (a, strong, weak))| {
             let greeting = (*a == Announcement::Voicemail && !g.casual.is_match(&t))
                 .then(|| g.unable_message.find(&t))
@@ -226,7 +227,12 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
     ),
     (
         Announcement::PoweredOff,
-        &["yi guan ji", "guan ji", "zan shi guan ji"],
+        &[
+            "yi guan ji",
+            "guan ji",
+            "zan shi guan ji",
+            "dian yuan wei da kai",
+        ],
     ),
     (
         Announcement::Vacant,
@@ -274,6 +280,7 @@ const STATUS_SOUNDS: &[(Announcement, &[&str])] = &[
             "wu ren jie ting",
             "wang luo mang",
             "wang luo fan mang",
+            "wu ren ying da",
         ],
     ),
 ];
@@ -504,11 +511,15 @@ struct Grammar {
     /// start, after at most 你好 (a carrier says 您: no announcement of the development sets
     /// was heard with 你 there, 11 people reciting one were; later in the text it is left
     /// alone, for a close such as 请您拨打 heard as 请你拨打), 你们, 骗子 (片子), 别打了, a
-    /// laugh and 开玩笑.
+    /// laugh, 开玩笑, and an offer of help (需要我帮您留个言吗: a front desk, or an
+    /// assistant app, which may still be a voicemail).
     talk: Regex,
     /// Somebody's secretary or assistant named by their title (陈总的秘书, 王经理的助理): a
     /// person, where a service says 机主的秘书 or 智能助理.
     secretary: Regex,
+    /// What happened a moment ago (刚才), or a message the speaker saw or got (看到有个语音
+    /// 留言): a person telling it, where a greeting speaks of now and of the message to come.
+    recounted: Regex,
     /// (announcement, phrases that decide alone, phrases that decide after the frame: the
     /// opening, or the close or an opening's tail when no person speaks).
     statuses: Vec<(Announcement, Regex, Regex)>,
@@ -574,8 +585,8 @@ fn grammar() -> &'static Grammar {
             ),
             (
                 Announcement::PoweredOff,
-                r"已关机|(is|has been) (switched|turned|powered|power) off",
-                r"(已|以|己|一|与|意|亦)(关|观|管|官|光)|(关|观|管)(机|级|鸡)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
+                r"已关机|电源未打开|(is|has been) (switched|turned|powered|power) off",
+                r"(已|以|己|一|与|意|亦)经?(关|观|管|官|光)|(关|观|管)(机|级|鸡)|电源(未|位|为|味|没有|没)(打开|开)|(机|鸡)(关|观|管)(节|键|件)|switched off|turned off|powered? off",
             ),
             (
                 Announcement::Vacant,
@@ -590,7 +601,7 @@ fn grammar() -> &'static Grammar {
             (
                 Announcement::Unreachable,
                 r"无法接通|不在服务区|(呼叫|胡脚|呼教).{0,4}无法完成|暂时无法完成|(cannot|can't|could not) be (reached|connected)|is (unavailable|not reachable|out of (the )?(service|coverage) area)",
-                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)(接|阶|街|节|界|借)(听|庭|停|厅)|网(络|路)(忙|繁忙|拥塞)|(在|再)?(境外|国外|漫游)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|(不|部|波)(在|再)(服|福)(务|物|无|州)|国际(漫|脉|慢|满)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
+                r"(无|吴|五|舞|15|5)法(接|结|节|连)(通|同|痛)?|(不能|没法)(接通|打通|联通)|接不通|无(人|论|任|仁|伦)(接|阶|街|节|界|借)(听|庭|停|厅)|(网|往|忘|望)(络|路|落)(忙|繁忙|拥塞)|无(人|论|任|仁|伦)(应|英|阴|因|音)(答|的|达|打)|(在|再)?(境外|国外|漫游)|(不|部)(在|再)(服|福)(务|物|无)(区|去|曲)|(不|部|波)(在|再)(服|福)(务|物|无|州)|国际(漫|脉|慢|满)|服务区|unavailable|not (available|reachable|responding)|cannot be|try again later|out of (range|coverage)",
             ),
         ];
         Grammar {
@@ -599,10 +610,13 @@ fn grammar() -> &'static Grammar {
             close,
             person,
             talk: re(
-                r"那个|^(喂|唯)|^为[^空控孔公恐数]|^.{0,3}你所?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)|你们|骗子|片子|别打了|哈哈|开玩笑",
+                r"那个|^(喂|唯)|^为[^空控孔公恐数]|^.{0,3}你所?(拨|拔|波|播|博|扑|薄|剥|伯|佛|泊)|你们|骗子|片子|别打了|哈哈|开玩笑|(需要|要)我(帮|给|替)(您|你)",
             ),
             secretary: re(
                 r"(总|经理|老板|主任|老师|局长|院长|医生|律师)的(秘书|迷书|助理|助力|助手)",
+            ),
+            recounted: re(
+                r"刚才|港才|(看到|收到|听到)(有|了)?(个|条|一条)(语音)?(留言|流言)",
             ),
             statuses: statuses
                 .iter()
@@ -1041,6 +1055,19 @@ mod tests {
                 "念好\n这里是新沙气特修立的。\n现在是下班时间\n我们的营业时间是每天早上8点到晚上6点。",
                 Some(Voicemail),
             ),
+            // blind21's: 当前网络繁忙; 您所拨叫的电话无人应答; 您拨叫的用户手机电源未打开;
+            // ……号码已经关机，如需留言请按一
+            ("保健\n当前往路繁忙,请稍后再拨。", Some(Unreachable)),
+            ("民所播脚的电话无人应答。\n请消候,再播。", Some(Unreachable)),
+            ("您所拨叫的电话无人应的。\n请消后再播。", Some(Unreachable)),
+            (
+                "保健\n您付教的用户手机电源位打开。\n请稍后再试",
+                Some(PoweredOff),
+            ),
+            (
+                "对不起您所拨打的号码已经关节,如需留言请按你。",
+                Some(PoweredOff),
+            ),
         ];
         for (text, want) in heard {
             assert_eq!(classify(text), want, "{text}");
@@ -1199,6 +1226,14 @@ mod tests {
             "唯我刚才手机关机了,你是哪个打的电话。",
             "刚才谁打的电话？",
             "唯,无法接通,换个号码打。",
+            // blind21's: a person who saw a voice message; a hotel's front desk, heard as if
+            // it opened like a carrier (您要的 for 您要找的); guards for its new wordings
+            "你好\n我刚才看到有个语音留言。",
+            "你好,这里是酒店牵台。您要的分机现在战险,需要我帮您留个眼马。",
+            "你好这里是酒店前台,您要的风机现在长险,需要我帮您留个言吗。",
+            "我打过去一直无人应答，你帮我看看。",
+            "我手机电源没打开，刚充上电。",
+            "喂，刚才网络繁忙打不通。",
             "现在是下班时间，你明天上班时间再打吧。",
             "你拨打的后马不存在,给大了你们的片子吧。",
             "你伯达的后马不存在。",
