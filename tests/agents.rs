@@ -463,8 +463,13 @@ async fn a_callee_who_hangs_up_while_held_releases_the_agent() {
             Step::WaitBotAudio(8000),
             Step::SilenceMs(600),
             Step::Say(common::rendered("speech/callee/human.wav")),
-            // Hears the transfer notice and the hold tone for a while, then gives up.
-            Step::SilenceMs(9000),
+            // Hears the transfer notice (the desk rings an agent as it ends) and the first
+            // notes of the hold tone, then gives up: a few seconds into the agent's ring, well
+            // inside its 6 s ring timeout however long the recogniser took to hear the request.
+            Step::WaitBotSilenceMs(1500),
+            Step::WaitBotAudio(60_000),
+            Step::WaitBotSilenceMs(1000),
+            Step::SilenceMs(1000),
             Step::Hangup("NORMAL_CLEARING".into()),
         ],
     ));
