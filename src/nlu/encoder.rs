@@ -12,10 +12,12 @@
 //! uses it. Embedding = mean of the last layer over all tokens of `<s> query: text </s>`,
 //! L2-normalised, as the model card prescribes.
 //!
-//! Pure computation after load; never panics on a bad file (every offset is checked).
+//! Pure computation after load (recent texts' embeddings are remembered, up to
+//! `MEMO_CAP`); never panics on a bad file (every offset is checked).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{LayerNorm, Linear};
@@ -34,6 +36,9 @@ const DTYPE_Q4: u8 = 1;
 const META: char = '\u{2581}';
 /// Longest input in content tokens (a reply is far shorter; the rest is cut).
 const MAX_CONTENT: usize = 126;
+/// Embeddings remembered per text (≈ 1.5 kB each): a review scores the same fixed sets with
+/// the model before and after fine-tuning, which share this encoder, and prompts recur.
+const MEMO_CAP: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
@@ -63,6 +68,8 @@ pub struct SentenceEncoder {
     token_type: Vec<f32>,
     emb_norm: LayerNorm,
     layers: Vec<Layer>,
+    /// Embeddings of recent texts; emptied when it reaches [`MEMO_CAP`].
+    memo: Mutex<HashMap<String, Vec<f32>>>,
 }
 
 struct Layer {
@@ -106,6 +113,20 @@ impl SentenceEncoder {
 
     /// The L2-normalised embedding of `text` as a query (`query: ` prefix).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
+        let memo = || self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = memo().get(text) {
+            return Ok(v.clone());
+        }
+        let v = self.compute(text)?;
+        let mut m = memo();
+        if m.len() >= MEMO_CAP {
+            m.clear();
+        }
+        m.insert(text.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    fn compute(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
         let mut ids = vec![self.tok.bos];
         let content = self.tok.encode(&format!("query: {text}"));
         let room = MAX_CONTENT.min(self.max_pos.saturating_sub(2));
@@ -455,6 +476,7 @@ fn parse(data: &[u8]) -> Result<SentenceEncoder, String> {
         token_type,
         emb_norm: norm_of("emb.ln")?,
         layers,
+        memo: Mutex::new(HashMap::new()),
     })
 }
 
