@@ -340,11 +340,12 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
     while cer() > 20.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // (Measured before the message takes the lock: `cer` takes it too.)
+    let final_cer = cer();
+    let lines = bridged_lines.lock().unwrap().clone();
     assert!(
-        cer() <= 20.0,
-        "the agent's words in the live transcript: {:?} (CER {:.0}%)",
-        bridged_lines.lock().unwrap(),
-        cer()
+        final_cer <= 20.0,
+        "the agent's words in the live transcript: {lines:?} (CER {final_cer:.0}%)"
     );
     // The bot never played the agent's tone before the bridge: the tone is the agent's.
     let view = r.service.desk().unwrap().view();

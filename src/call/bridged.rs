@@ -34,6 +34,9 @@ use crate::media::{MediaEvent, OpenedMedia, VadEvent};
 const PARK_WAIT: Duration = Duration::from_secs(10);
 /// The longest a bridged call is transcribed.
 const MAX_LISTEN: Duration = Duration::from_secs(4 * 3600);
+/// After the stream ends, how long the call's last words may take to come out of analysis
+/// (flushed when the media ends; the channel closes after them).
+const AFTER_END: Duration = Duration::from_secs(5);
 
 /// How the service listens to bridged calls.
 #[derive(Clone, Debug)]
@@ -148,13 +151,17 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
     let mut stream0: Option<Instant> = None;
     let mut lines: Vec<Turn> = Vec::new();
     let deadline = started + MAX_LISTEN;
+    // When the stream ended. The last words are still on their way then: queued behind a
+    // line being recognised, or flushed from analysis as the media ends. They are the call's
+    // (the agent's goodbye, the callee's last answer), so listening goes on until the speech
+    // channel closes behind them.
+    let mut ended: Option<Instant> = None;
     loop {
+        let until = ended.map_or(deadline, |at| (at + AFTER_END).min(deadline));
+        // Biased, speech first: a line already heard is recognised before the end of the
+        // stream or the wait after it is taken into account.
         tokio::select! {
-            ev = events.recv() => match ev {
-                Some(MediaEvent::StreamStarted { .. }) => stream0 = Some(Instant::now()),
-                Some(MediaEvent::StreamDead { .. }) | None => break,
-                Some(_) => {}
-            },
+            biased;
             s = speech.recv() => match s {
                 Some(VadEvent::End(seg)) => {
                     // It reached its listener, whatever recognition makes of it (the media
@@ -210,7 +217,12 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
                 Some(VadEvent::Start(_)) => {}
                 None => break,
             },
-            _ = tokio::time::sleep_until(deadline) => break,
+            ev = events.recv(), if ended.is_none() => match ev {
+                Some(MediaEvent::StreamStarted { .. }) => stream0 = Some(Instant::now()),
+                Some(MediaEvent::StreamDead { .. }) | None => ended = Some(Instant::now()),
+                Some(_) => {}
+            },
+            _ = tokio::time::sleep_until(until) => break,
         }
     }
     // Speech that arrived after the listening ended.
