@@ -37,6 +37,12 @@ const MAX_LISTEN: Duration = Duration::from_secs(4 * 3600);
 /// After the stream ends, how long the call's last words may take to come out of analysis
 /// (flushed when the media ends; the channel closes after them).
 const AFTER_END: Duration = Duration::from_secs(5);
+/// The pause that ends a line of the transcript. Nobody waits on a bridged call's lines to
+/// take a turn, so a line is a sentence, not a clause: a comma's pause (up to 500 ms in the
+/// prompts heard here, 200 to 600 ms in people's speech) would cut a sentence in two, and
+/// Whisper recognises the halves worse than the whole (a clause cut off before its end comes
+/// back with a word it guessed to finish it).
+const LINE_PAUSE_MS: u32 = 800;
 
 /// How the service listens to bridged calls.
 #[derive(Clone, Debug)]
@@ -123,7 +129,10 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
         .and_then(|r| r.parse().ok())
         .unwrap_or(8000);
     let opened = match deps.media.prepare().await {
-        Ok(p) => deps.media.start_with(p, &b, rate, deps.end_silence_ms),
+        Ok(p) => {
+            let end_ms = deps.end_silence_ms.unwrap_or(0).max(LINE_PAUSE_MS);
+            deps.media.start_with(p, &b, rate, Some(end_ms))
+        }
         Err(e) => Err(e),
     };
     let OpenedMedia {
