@@ -435,6 +435,11 @@ fn analyse_padded(rate: u32, files: &[PathBuf]) -> (Vec<SpeechSegment>, Vec<(u64
         regions.push((start, end));
         stream.extend(noise(rate as usize * 2, &mut seed)); // 2 s gap
     }
+    (analyse(rate, &stream), regions)
+}
+
+/// Runs a `rate` Hz stream through the analysis path; returns its segments.
+fn analyse(rate: u32, stream: &[i16]) -> Vec<SpeechSegment> {
     let mut analyzer = Analyzer::new(rate, &VadConfig::default()).expect("analyzer");
     let spf = (rate / 50) as usize;
     let t0 = std::time::Instant::now();
@@ -451,7 +456,7 @@ fn analyse_padded(rate: u32, files: &[PathBuf]) -> (Vec<SpeechSegment>, Vec<(u64
     if let Some(VadEvent::End(seg)) = analyzer.flush() {
         segments.push(seg);
     }
-    (segments, regions)
+    segments
 }
 
 /// Each utterance, padded with seconds of line noise, comes out as one segment that lies
@@ -484,7 +489,76 @@ fn segments_match_regions(files: &[PathBuf]) {
             // The segment handed to the recogniser holds the whole speech, at 16 kHz.
             assert!(seg.start_ms <= s && seg.end_ms >= e);
             assert_eq!(seg.samples.len() as u64, (seg.end_ms - seg.start_ms) * 16);
+            // Speech is never taken for a held tone.
+            assert_eq!(
+                seg.tone_ms, 0,
+                "{rate} Hz: speech at {s}..{e} ms marked as tone"
+            );
         }
+    }
+}
+
+/// Held tones are not speech: a ringback (450 Hz, 1 s), a DTMF digit (697 + 1209 Hz,
+/// 300 ms) and a voicemail beep (1000 Hz, 600 ms) over line noise either make no segment or
+/// one marked as a tone that ends soon after the tone is recognised, while the reply after
+/// them is a segment of speech with no tone in it.
+#[test]
+fn held_tones_are_not_speech() {
+    for rate in [8000u32, 16000] {
+        let tone = |freqs: &[f32], ms: usize, seed: &mut u32| -> Vec<i16> {
+            let n = rate as usize * ms / 1000;
+            let amp = 32768.0 * 10f32.powf(-15.0 / 20.0) / freqs.len() as f32;
+            noise(n, seed)
+                .into_iter()
+                .enumerate()
+                .map(|(i, hiss)| {
+                    let t = i as f32 / rate as f32;
+                    let v: f32 = freqs
+                        .iter()
+                        .map(|f| (2.0 * std::f32::consts::PI * f * t).sin() * amp)
+                        .sum();
+                    (v as i16).saturating_add(hiss)
+                })
+                .collect()
+        };
+        let mut seed = 11u32;
+        let mut stream = noise(rate as usize, &mut seed);
+        for (freqs, ms) in [
+            (&[450.0][..], 1000),
+            (&[697.0, 1209.0], 300),
+            (&[1000.0], 600),
+        ] {
+            stream.extend(tone(freqs, ms, &mut seed));
+            stream.extend(noise(rate as usize, &mut seed));
+        }
+        let reply_at = stream.len() as u64 * 1000 / rate as u64;
+        let wav = aicall::media::prompt::load_wav(&speech(REPLY), rate).expect("speech WAV");
+        stream.extend_from_slice(wav.samples());
+        stream.extend(noise(rate as usize * 2, &mut seed));
+
+        let segments = analyse(rate, &stream);
+        let summary: Vec<_> = segments
+            .iter()
+            .map(|s| (s.speech_start_ms, s.voiced_ms, s.tone_ms))
+            .collect();
+        let (tones, speech): (Vec<_>, Vec<_>) = segments
+            .iter()
+            .partition(|s| s.speech_start_ms + 100 < reply_at);
+        for t in &tones {
+            assert!(
+                t.is_tone(),
+                "{rate} Hz: a tone taken for speech: {summary:?}"
+            );
+            assert!(
+                t.voiced_ms <= 200,
+                "{rate} Hz: a tone held a segment open: {summary:?}"
+            );
+        }
+        assert_eq!(speech.len(), 1, "{rate} Hz: {summary:?}");
+        assert!(
+            !speech[0].is_tone() && speech[0].tone_ms == 0 && speech[0].voiced_ms >= 500,
+            "{rate} Hz: {summary:?}"
+        );
     }
 }
 

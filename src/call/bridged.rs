@@ -179,6 +179,10 @@ pub async fn transcribe(deps: std::sync::Arc<CallDeps>, listen: Listen, call: Br
                         .metrics()
                         .utterances_delivered
                         .fetch_add(1, Ordering::Relaxed);
+                    if seg.is_tone() {
+                        debug!(call = %call.uuid, tone_ms = seg.tone_ms, "a tone on the bridged call, not a line");
+                        continue;
+                    }
                     let at_ms = call.at_ms
                         + stream0.map_or(0, |s0| s0.saturating_duration_since(started).as_millis() as u64)
                         + seg.speech_start_ms;

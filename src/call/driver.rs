@@ -790,6 +790,31 @@ impl Call {
                 }
                 self.input(Input::SpeechStarted).await
             }
+            VadEvent::End(seg) if seg.is_tone() => {
+                // A beep, a ringback, in-band DTMF: nothing to recognise (Whisper would
+                // write something for it). Answered, it ends the turn as speech without
+                // text would; the callee's words before it are recognised without it.
+                self.deps
+                    .media
+                    .metrics()
+                    .utterances_delivered
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(uuid = %self.start.leg.uuid, tone_ms = seg.tone_ms, "a tone, not speech: not recognised");
+                if !self.answered {
+                    return;
+                }
+                if self.utterance.is_empty() {
+                    self.input(Input::Unintelligible).await;
+                } else {
+                    let end = match self.stream0 {
+                        Some(s0) => s0 + Duration::from_millis(seg.speech_start_ms),
+                        None => Instant::now(),
+                    };
+                    self.generation += 1;
+                    self.awaiting = true;
+                    self.recognise(end, self.utterance_segments);
+                }
+            }
             VadEvent::End(seg) => {
                 if !self.answered && self.now_ms() > ANNOUNCEMENT_WINDOW_MS {
                     // Early media past the window (a long ringback tone): not recognised,

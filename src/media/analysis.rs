@@ -30,6 +30,7 @@ use tracing::warn;
 use super::metrics::MediaMetrics;
 use super::resample::{ResampleError, ToAnalysisRate};
 use super::silero::SecondDetector;
+use super::tone::{ToneDetector, FRAME as TONE_FRAME};
 use super::vad::{Segmenter, VadConfig, VadEvent, WebRtcDetector};
 use super::{ANALYSIS_RATE, MAX_FRAME_SAMPLES};
 
@@ -53,6 +54,7 @@ pub struct Analysed {
 pub struct Analyzer {
     resampler: ToAnalysisRate,
     detector: WebRtcDetector,
+    tone: ToneDetector,
     segmenter: Segmenter,
     frame16: [i16; 320],
     delay_ms: u64,
@@ -69,6 +71,7 @@ impl Analyzer {
         Ok(Self {
             resampler,
             detector: WebRtcDetector::new(cfg),
+            tone: ToneDetector::new(),
             segmenter: Segmenter::new(cfg),
             frame16: [0; 320],
             delay_ms,
@@ -87,6 +90,14 @@ impl Analyzer {
         self.arrivals[(self.frames % 64) as usize] = Some(arrived);
         self.frames += 1;
         self.resampler.process(frame, &mut self.frame16)?;
+        // A held tone is not speech: from when it is recognised its frames are silence, and
+        // the frames of it the segment already took are counted as tone.
+        const _: () = assert!(TONE_FRAME == 320);
+        let tone_frames = self.tone.push(&self.frame16);
+        if tone_frames > 1 {
+            self.segmenter.note_tone((tone_frames - 1) * 20);
+        }
+        let in_tone = tone_frames > 0;
         let (seg, delay_ms, arrivals, frames) = (
             &mut self.segmenter,
             self.delay_ms,
@@ -94,7 +105,7 @@ impl Analyzer {
             self.frames,
         );
         self.detector.push(&self.frame16, |samples, voiced| {
-            if let Some(mut event) = seg.push(samples, voiced) {
+            if let Some(mut event) = seg.push(samples, voiced && !in_tone) {
                 let mut onset_arrived = None;
                 match &mut event {
                     VadEvent::Start(s) => {

@@ -18,7 +18,8 @@
 //! - [`ingress`]: per-datagram checks and stream figures, dead-stream detection (sans I/O).
 //! - [`player`]: prompt queue, interruption, and the pacer (sans I/O).
 //! - [`prompt`]: WAV/PCM prompts converted once to the channel rate (rubato), cached.
-//! - [`resample`], [`vad`], [`silero`], [`analysis`]: the analysis path and its thread pool.
+//! - [`resample`], [`vad`], [`tone`], [`silero`], [`analysis`]: the analysis path and its
+//!   thread pool.
 //! - [`bargein`]: the barge-in primitive and its figures.
 //! - [`call`]: the per-call task and the driver's [`CallMedia`] handle.
 //! - [`metrics`]: figures (the load benchmark behind `aicall bench media` is in the binary).
@@ -45,6 +46,7 @@ pub mod ports;
 pub mod prompt;
 pub mod resample;
 pub mod silero;
+pub mod tone;
 pub mod vad;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -210,11 +210,19 @@ pub struct SpeechSegment {
     pub truncated: bool,
     /// Speech found in the segment by the second detector (Silero), when it runs.
     pub silero_speech_ms: Option<u32>,
+    /// Of `voiced_ms`, the time that was a held tone ([`super::tone`]): a tone's first
+    /// 100 ms pass for speech until it is recognised, then it is silence.
+    pub tone_ms: u32,
 }
 
 impl SpeechSegment {
     pub fn duration_ms(&self) -> u64 {
         self.end_ms - self.start_ms
+    }
+
+    /// Mostly a tone (a beep, a ringback), not speech: nothing to recognise.
+    pub fn is_tone(&self) -> bool {
+        self.tone_ms > 0 && self.tone_ms * 2 >= self.voiced_ms
     }
 }
 
@@ -258,6 +266,7 @@ enum State {
         last_voiced: u64,
         silent_run: u32,
         voiced: u32,
+        tone_ms: u32,
         energy: f64,
         peak: f32,
     },
@@ -360,6 +369,7 @@ impl Segmenter {
                     last_voiced: idx,
                     silent_run: 0,
                     voiced: run,
+                    tone_ms: 0,
                     energy,
                     peak: level,
                 };
@@ -415,6 +425,7 @@ impl Segmenter {
             first_voiced,
             last_voiced,
             voiced,
+            tone_ms,
             energy,
             peak,
             ..
@@ -432,6 +443,7 @@ impl Segmenter {
                 peak_dbfs: -100.0,
                 truncated,
                 silero_speech_ms: None,
+                tone_ms: 0,
             };
         };
         // Keep `tail_ms` of silence after the last speech frame, drop the rest.
@@ -450,6 +462,15 @@ impl Segmenter {
             peak_dbfs: peak,
             truncated,
             silero_speech_ms: None,
+            tone_ms: tone_ms.min(voiced * self.frame_ms),
+        }
+    }
+
+    /// The last `ms` of audio were a tone (recognised late, [`super::tone`]): counted
+    /// against the open segment's speech.
+    pub fn note_tone(&mut self, ms: u32) {
+        if let State::Speech { tone_ms, .. } = &mut self.state {
+            *tone_ms += ms;
         }
     }
 
