@@ -347,6 +347,9 @@ async fn a_transfer_moves_past_an_unanswered_agent_and_bridges_the_callee_to_the
         final_cer <= 20.0,
         "the agent's words in the live transcript: {lines:?} (CER {final_cer:.0}%)"
     );
+    // One sentence, one line (its commas do not cut it); the agent's tone before it is no
+    // line at all (a held tone is not speech).
+    assert_eq!(lines.len(), 1, "{lines:?}");
     // The bot never played the agent's tone before the bridge: the tone is the agent's.
     let view = r.service.desk().unwrap().view();
     let counters = view.counters.unwrap();
