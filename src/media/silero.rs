@@ -2,8 +2,9 @@
 //! `silero-vad` 5.1.2) run by sherpa-onnx through `sherpa-rs`, on each finished speech
 //! segment, off the reactor on the analysis workers. webrtc-vad stays the fast first detector
 //! (it decides barge-in within a few frames); Silero gives the segment a second opinion —
-//! how much of it a neural model calls speech — that the call machine uses to discard noise
-//! and echo segments before they reach the recogniser.
+//! how much of it a neural model calls speech — recorded on the segment
+//! (`SpeechSegment::silero_speech_ms`). Nothing acts on it yet: it is off by default, and no
+//! threshold for dropping noise and echo segments on it has been measured.
 //!
 //! sherpa-onnx is a C++ library that aborts the process on a corrupt model, so the model is
 //! checked before it is handed over: it must exist, and its SHA-256 must be the pinned one
