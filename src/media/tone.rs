@@ -86,11 +86,6 @@ impl ToneDetector {
         }
     }
 
-    /// True while the last frame pushed was part of a recognised tone.
-    pub fn in_tone(&self) -> bool {
-        self.run >= CONFIRM_PAIRS
-    }
-
     /// Feeds the next [`FRAME`] samples; returns how many frames became known as a tone:
     /// 0 (not a tone), the whole run so far when the tone is recognised with this frame
     /// (`CONFIRM_PAIRS + 1`), then 1 for each further frame of it.
