@@ -1276,7 +1276,11 @@ impl Switch {
     /// Hangs a channel up: CHANNEL_HANGUP now (from whichever task asks), the rest of its
     /// teardown in its own task. False if it was already hung up.
     pub(crate) fn hangup(&self, ch: &Channel, cause: HangupCause) -> bool {
-        if !ch.mark_hangup(cause) {
+        let first = ch
+            .with(|st| st.bridged_to.clone())
+            .and_then(|o| self.channel(&o))
+            .is_some_and(|o| o.with(|os| os.cause.is_none() && os.partner.is_some()));
+        if !ch.mark_hangup(cause, first) {
             return false;
         }
         ch.release_media();
@@ -1306,13 +1310,12 @@ impl Switch {
         // A leg bridged (as the A side) to another loopback leg: mod_loopback lets its
         // partner leave the park first (recorded with uuid_bridge of two loopback calls; with
         // callcenter's null agent leg the partner is hung up at once, as usual).
+        // Whether the other leg was still up is known from the hangup, not looked up now: on
+        // a busy machine the other leg can be torn down and gone before this teardown runs,
+        // and the partner was then hung up in its park instead of leaving it (a
+        // CHANNEL_UNPARK with a Hangup-Cause the recording does not have).
         let bridged_a = ch.with(|st| {
-            st.other.as_ref().is_some_and(|(t, _)| *t == "originatee")
-                && st
-                    .bridged_to
-                    .as_deref()
-                    .and_then(|o| self.channel(o))
-                    .is_some_and(|o| o.with(|os| os.partner.is_some()))
+            st.other.as_ref().is_some_and(|(t, _)| *t == "originatee") && st.left_bridge_first
         });
         if let (true, Some(p)) = (bridged_a, self.partner(ch)) {
             // mod_loopback lets a bridged A leg's partner leave its park; its dialplan then

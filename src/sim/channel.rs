@@ -260,6 +260,9 @@ pub(crate) struct ChanState {
     /// The other leg of a loopback pair.
     pub partner: Option<String>,
     pub bridged_to: Option<String>,
+    /// Hung up while the leg `bridged_to` names, one of a loopback pair, was still up:
+    /// decided at the hangup, while that leg is surely still in the switch.
+    pub left_bridge_first: bool,
     pub peer: Peer,
     pub interrupt: Option<Interrupt>,
     /// Set once the channel's events up to DESTROY have fired.
@@ -369,6 +372,7 @@ impl Channel {
                 parked: false,
                 partner: None,
                 bridged_to: None,
+                left_bridge_first: false,
                 peer: Peer::Waiting,
                 interrupt: None,
                 destroyed: false,
@@ -453,12 +457,14 @@ impl Channel {
 
     /// Marks the channel hung up without waking anyone (its CHANNEL_HANGUP fires first);
     /// false if it already was. [`Channel::wake_hangup`] lets its task go on.
-    pub(crate) fn mark_hangup(&self, cause: HangupCause) -> bool {
+    /// `left_bridge_first`: see [`ChanState::left_bridge_first`].
+    pub(crate) fn mark_hangup(&self, cause: HangupCause, left_bridge_first: bool) -> bool {
         let mut st = lock(&self.st);
         if st.cause.is_some() {
             return false;
         }
         st.cause = Some(cause);
+        st.left_bridge_first = left_bridge_first;
         st.state = Cs::Hangup;
         st.answer_state = AnswerState::Hangup;
         st.ended_at = Some(Instant::now());

@@ -320,7 +320,7 @@ impl SimSwitch {
                 self.core.generation.fetch_add(1, Ordering::SeqCst);
                 let chans: Vec<_> = lock(&self.core.channels).drain().map(|(_, c)| c).collect();
                 for ch in chans {
-                    ch.mark_hangup(HangupCause::Crash);
+                    ch.mark_hangup(HangupCause::Crash, false);
                     ch.release_media();
                     ch.wake_hangup();
                 }
