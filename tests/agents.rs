@@ -71,18 +71,7 @@ const AGENT_HZ: f32 = 1000.0;
 
 fn tone(dir: &Path) -> PathBuf {
     let path = dir.join("agent.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for i in 0..8000 {
-        let v = (2.0 * std::f32::consts::PI * AGENT_HZ * i as f32 / 8000.0).sin() * 10_000.0;
-        w.write_sample(v as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    common::write_sine(&path, AGENT_HZ, 10_000.0);
     path
 }
 

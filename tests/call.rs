@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
 use aicall::app::{Models, Service, ServiceConfig};
 use aicall::asr::config::AsrConfig;
 use aicall::call::script::Disposition;
@@ -63,18 +65,7 @@ fn say(file: &str) -> String {
 /// one second on of its 1 s on, 4 s off cadence.
 fn ringback(dir: &Path) -> String {
     let path = dir.join("ringback.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for i in 0..8000 {
-        let v = (2.0 * std::f32::consts::PI * 450.0 * i as f32 / 8000.0).sin() * 10_362.0;
-        w.write_sample(v as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    common::write_sine(&path, 450.0, 10_362.0);
     format!("{{ say = \"{}\" }}", path.display())
 }
 

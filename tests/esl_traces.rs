@@ -1493,18 +1493,7 @@ async fn replay(
 
 /// A 1 s 440 Hz tone at 8 kHz: the recording's /tmp/esltrace-tone.wav.
 fn write_tone(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("create tone");
-    for i in 0..8000 {
-        let v = (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin() * 8000.0;
-        w.write_sample(v as i16).expect("write tone");
-    }
-    w.finalize().expect("finish tone");
+    common::write_sine(path, 440.0, 8000.0);
 }
 
 /// Replays one trace file against a simulator configured like the recorded switch and

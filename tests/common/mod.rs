@@ -111,3 +111,20 @@ pub fn rendered_clip(set: &str, file: &str) -> RenderedClip {
         .find(|c| c.path.ends_with(file))
         .unwrap_or_else(|| panic!("{file} is not in .setup/{set}/index.tsv (run scripts/setup)"))
 }
+
+/// Writes one second of a `hz` sine at 8 kHz, peak `amplitude`, as a 16-bit WAV: a tone the
+/// simulator plays (an agent's voice stand-in, a ringback, the recorded trace's tone).
+pub fn write_sine(path: &Path, hz: f32, amplitude: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create tone");
+    for i in 0..8000 {
+        let v = (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin() * amplitude;
+        w.write_sample(v as i16).expect("write tone");
+    }
+    w.finalize().expect("finish tone");
+}
